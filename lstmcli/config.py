@@ -1,0 +1,287 @@
+"""The run config: a typed schema (data, model, training, output), YAML loading, overrides.
+
+Every key has a default and a description; unknown keys, wrong types and out-of-range values are
+reported together, one line per problem, each naming its key path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lstmcli.errors import ConfigError
+
+BUILTIN_PREFIX = "builtin:"
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SplitFractions(_Section):
+    """Train / validation / test fractions of the rows, in time order."""
+
+    train: float = Field(0.7, gt=0, lt=1, description="fraction of rows for training")
+    val: float = Field(0.0, ge=0, lt=1, description="fraction of rows for validation")
+    test: float = Field(0.3, gt=0, lt=1, description="fraction of rows for testing")
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + val + test must add up to 1, got {total:g}")
+        return self
+
+
+class DataConfig(_Section):
+    path: str = Field(
+        "builtin:co2_weekly",
+        description="CSV file (relative to the config file's folder) or builtin:NAME",
+    )
+    time_column: Union[str, None] = Field(
+        "date", description="column parsed as time; rows are sorted by it (null: file order)"
+    )
+    target: list[str] = Field(["co2_ppmv"], description="column(s) to predict", min_length=1)
+    features: list[str] = Field([], description="extra input columns")
+    task: Literal["forecast", "regress"] = Field(
+        "forecast",
+        description="forecast: targets at t+1..t+horizon from rows up to t; "
+        "regress: target at row t from the feature rows up to t",
+    )
+    lookback: int = Field(24, ge=1, description="window length in rows")
+    horizon: int = Field(1, ge=1, description="steps predicted at once (forecast task)")
+    season: Union[int, None] = Field(
+        None, ge=1, description="season length for the seasonal-naive baseline and MASE"
+    )
+    split: SplitFractions = Field(
+        SplitFractions(),
+        description="train fraction (rest is test) or {train, val, test}; never shuffled",
+    )
+    scaler: Literal["minmax", "standard", "robust", "none"] = Field(
+        "minmax", description="fit on the training rows only; one for inputs, one for targets"
+    )
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _one_name_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _fraction_means_train_and_test(cls, value: Any) -> Any:
+        """`split: 0.7` is the tutorial's meaning: 70% train, the rest test."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, dict, SplitFractions)):
+            raise ValueError(f"must be a train fraction or {{train, val, test}}, got {value!r}")
+        if isinstance(value, (int, float)):
+            if not 0 < value < 1:
+                raise ValueError(f"a train fraction must be between 0 and 1, got {value:g}")
+            return {"train": value, "val": 0.0, "test": 1.0 - value}
+        return value
+
+    @model_validator(mode="after")
+    def _columns_make_sense(self) -> DataConfig:
+        names = self.target + self.features
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"columns listed twice in target/features: {repeated}")
+        if self.time_column is not None and self.time_column in names:
+            raise ValueError(f"time_column {self.time_column!r} cannot also be a target or feature")
+        if self.task == "regress" and not self.features:
+            raise ValueError("task 'regress' needs at least one column in features")
+        if self.task == "regress" and self.horizon != 1:
+            raise ValueError("horizon applies to the forecast task; regress predicts row t only")
+        return self
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Forecasting sees the targets' past too; regression sees the features only."""
+        return self.target + self.features if self.task == "forecast" else list(self.features)
+
+
+class ModelConfig(_Section):
+    hidden_size: int = Field(64, ge=1, description="LSTM hidden units per layer")
+    num_layers: int = Field(2, ge=1, description="stacked LSTM layers")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout between LSTM layers")
+    head: list[int] = Field(
+        [256, 256, 128], description="MLP widths (ReLU) after the LSTM; [] = one linear layer"
+    )
+
+    @field_validator("head")
+    @classmethod
+    def _positive_widths(cls, value: list[int]) -> list[int]:
+        if any(w < 1 for w in value):
+            raise ValueError(f"every head width must be at least 1, got {value}")
+        return value
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(100, ge=1, description="passes over the training windows")
+    batch_size: Union[int, None] = Field(64, ge=1, description="windows per step; null = full batch")
+    learning_rate: float = Field(0.001, gt=0, description="Adam learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+    patience: Union[int, None] = Field(
+        20, ge=1, description="early stopping after this many epochs without a better val loss"
+    )
+    grad_clip: Union[float, None] = Field(1.0, gt=0, description="max gradient norm; null = off")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    seed: int = Field(42, ge=0, description="seed for weights and batch order")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
+
+
+class OutputConfig(_Section):
+    dir: str = Field("runs/quickstart", description="run folder (relative to the current folder)")
+
+
+class Config(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
+    """Read a YAML config (or start from the defaults), apply `key.path=value` overrides, validate.
+
+    Relative data paths in the file resolve against the file's folder; those given as overrides
+    resolve against the current folder, as any other command-line path would.
+    """
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        raw = _read_yaml(path)
+        data_path = raw.get("data", {}).get("path") if isinstance(raw.get("data"), dict) else None
+        if isinstance(data_path, str):
+            raw["data"]["path"] = resolve_data_path(data_path, path.parent)
+    for item in overrides:
+        key, value = parse_override(item)
+        if key == "data.path" and isinstance(value, str):
+            value = resolve_data_path(value, Path.cwd())
+        _set_key(raw, key, value, source)
+    return validate_config(raw, source)
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([_describe(err) for err in e.errors()], source) from None
+
+
+def resolve_data_path(value: str, base: Path) -> str:
+    if value.startswith(BUILTIN_PREFIX):
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`training.epochs=5` -> ("training.epochs", 5); the value is read as YAML."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError([f"override {item!r} must look like section.key=value"], "--set")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def config_to_yaml(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def commented_defaults() -> str:
+    """The default config as YAML with each key's description as a comment (`lstmcli init`)."""
+    lines = []
+    defaults = Config()
+    for section_name, section_field in Config.model_fields.items():
+        section_model = section_field.annotation
+        lines.append(f"{section_name}:")
+        values = getattr(defaults, section_name).model_dump(mode="json")
+        for key, field in section_model.model_fields.items():
+            dumped = yaml.safe_dump(
+                {key: values[key]}, default_flow_style=True, width=1000, sort_keys=False
+            )
+            lines.append(f"  {dumped.strip()[1:-1]:<34} # {field.description}")
+    return "\n".join(lines) + "\n"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(["file not found"], str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"cannot read: {getattr(e, 'strerror', None) or e}"], str(path)) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError([f"YAML syntax error{where}: {problem}"], str(path)) from None
+    if raw is None:
+        raise ConfigError(["the file is empty; see `lstmcli init` for a starting point"], str(path))
+    if not isinstance(raw, dict):
+        kind = type(raw).__name__
+        raise ConfigError(
+            [f"expected a mapping with sections data, model, training, output; got a {kind}"],
+            str(path),
+        )
+    return raw
+
+
+def _set_key(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError([f"--set {key}: {where} is not a section"], source)
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """One pydantic error as `key.path: message`, with a suggestion for a misspelt key."""
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc) or "config"
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        elif known:
+            message += f"; expected one of: {', '.join(known)}"
+        return f"{where}: {message}"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("value_error", "missing") and "input" in err:
+        message += f" (got {err['input']!r})"
+    return f"{where}: {message}"
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []

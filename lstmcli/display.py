@@ -1,0 +1,86 @@
+"""What a person sees on stderr while training: a rich progress bar on a terminal, a plain line
+every few epochs elsewhere (logs, CI), and a results table at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from lstmcli.train import EpochStats
+
+PLAIN_LINES = 10  # about this many progress lines per run when stderr is not a terminal
+
+
+class EpochReporter:
+    """Receives one EpochStats per epoch; use as a context manager around training."""
+
+    def __init__(self, console: Console, epochs: int, quiet: bool = False) -> None:
+        self.console, self.epochs, self.quiet = console, epochs, quiet
+        self.every = max(1, epochs // PLAIN_LINES)
+        self.progress: Progress | None = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> EpochReporter:
+        if not self.quiet and self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]epoch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[losses]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.epochs, losses="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, stats: EpochStats) -> None:
+        if self.quiet:
+            return
+        losses = f"train {stats.train_loss:.4g}"
+        if stats.val_loss is not None:
+            losses += f"  val {stats.val_loss:.4g}  best epoch {stats.best_epoch}"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=stats.epoch, losses=losses)
+        elif stats.epoch == 1 or stats.epoch % self.every == 0 or stats.epoch == stats.epochs:
+            elapsed = time.perf_counter() - self.started
+            self.console.print(
+                f"epoch {stats.epoch}/{stats.epochs}  {losses}  {elapsed:.1f}s",
+                markup=False,
+                highlight=False,
+            )
+
+
+def results_table(metrics: dict) -> Table:
+    """Model against the naive baselines on the same test targets, in the data's units."""
+    table = Table(
+        title="test metrics (original units)",
+        title_justify="left",
+        caption="skill: 1 - model rmse / baseline rmse (above 0: the model is better)",
+        caption_justify="left",
+    )
+    columns = ["mae", "rmse", "smape", "mase", "r2"]
+    table.add_column("")
+    for name in columns:
+        table.add_column(name, justify="right")
+    table.add_column("skill", justify="right")
+    rows = [("model", metrics["model"], None)]
+    rows += [(name, m, metrics["skill"].get(name)) for name, m in metrics["baselines"].items()]
+    for name, values, skill in rows:
+        cells = [_number(values.get(c)) for c in columns]
+        table.add_row(name, *cells, "" if name == "model" else _number(skill))
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

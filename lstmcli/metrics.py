@@ -1,0 +1,121 @@
+"""Forecast metrics in the data's own units, and the naive baselines they are compared with."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Metrics = dict[str, float | None]
+
+
+def score(actual: np.ndarray, predicted: np.ndarray, mase_scale: float | None) -> Metrics:
+    """mae, rmse, smape (%), mase, r2, and mape (%) when no actual value is zero.
+
+    `mase_scale` is the in-sample mean absolute error of the (seasonal) naive forecast on the
+    training rows; MASE is left out (None) when it is zero or unknown.
+    """
+    actual = np.asarray(actual, np.float64).ravel()
+    predicted = np.asarray(predicted, np.float64).ravel()
+    error = predicted - actual
+    mae = float(np.mean(np.abs(error)))
+    denominator = np.abs(actual) + np.abs(predicted)
+    ratio = np.divide(2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator > 0)
+    spread = float(np.sum((actual - actual.mean()) ** 2))
+    metrics: Metrics = {
+        "mae": mae,
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "smape": float(100 * np.mean(ratio)),
+        "mase": mae / mase_scale if mase_scale else None,
+        "r2": 1 - float(np.sum(error**2)) / spread if spread > 0 else None,
+    }
+    if np.all(actual != 0):
+        metrics["mape"] = float(100 * np.mean(np.abs(error / actual)))
+    return metrics
+
+
+def mase_scales(train_targets: np.ndarray, season: int | None) -> list[float | None]:
+    """Per target: mean |y[t] - y[t-m]| over the training rows (m = season, else 1)."""
+    lag = season or 1
+    if len(train_targets) <= lag:
+        return [None] * train_targets.shape[1]
+    diffs = np.abs(train_targets[lag:].astype(np.float64) - train_targets[:-lag])
+    return [float(v) if v > 0 else None for v in diffs.mean(axis=0)]
+
+
+def baseline_predictions(
+    targets: np.ndarray, anchors: np.ndarray, offsets: np.ndarray, task: str, season: int | None
+) -> dict[str, np.ndarray]:
+    """Naive and seasonal-naive forecasts for the same target rows as the model's windows.
+
+    The origin is the last row whose target is known: the anchor for forecasting, the row before
+    it for regression. naive repeats the origin's value; seasonal-naive takes the value a whole
+    number of seasons before each target row, at or before the origin. Returns arrays shaped
+    (windows, steps, n_targets), in the units of `targets`.
+    """
+    origins = anchors if task == "forecast" else anchors - 1
+    target_rows = anchors[:, None] + offsets[None, :]
+    out: dict[str, np.ndarray] = {}
+    if origins.min(initial=0) >= 0:
+        out["naive"] = np.repeat(targets[origins][:, None, :], len(offsets), axis=1)
+    if season:
+        steps_ahead = target_rows - origins[:, None]
+        seasonal_rows = target_rows - season * np.ceil(steps_ahead / season).astype(np.int64)
+        if seasonal_rows.min(initial=0) >= 0:
+            out["seasonal_naive"] = targets[seasonal_rows]
+    return out
+
+
+def report(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    target_names: list[str],
+    scales: list[float | None],
+) -> dict:
+    """Metrics over all steps, per target and (horizon > 1) per step.
+
+    The top-level numbers are the mean over targets of each target's metric, so a single-target
+    run reads directly and several targets in different units do not mix in one sum.
+    """
+    per_target = {
+        name: score(actual[:, :, j], predicted[:, :, j], scales[j])
+        for j, name in enumerate(target_names)
+    }
+    out: dict = dict(_mean_over(per_target.values()))
+    if len(target_names) > 1:
+        out["per_target"] = per_target
+    steps = actual.shape[1]
+    if steps > 1:
+        out["per_step"] = {
+            str(k + 1): _mean_over(
+                [score(actual[:, k, j], predicted[:, k, j], scales[j]) for j in range(len(target_names))]
+            )
+            for k in range(steps)
+        }
+    return out
+
+
+def skill(model_rmse: float, baseline_rmse: float) -> float | None:
+    """1 - model_rmse / baseline_rmse: above 0 means the model beats the baseline."""
+    return 1 - model_rmse / baseline_rmse if baseline_rmse > 0 else None
+
+
+def _mean_over(items) -> Metrics:
+    items = list(items)
+    keys = [k for k in items[0] if all(k in m for m in items)]
+    out: Metrics = {}
+    for key in keys:
+        values = [m[key] for m in items]
+        out[key] = None if any(v is None for v in values) else float(np.mean(values))
+    return out
+
+
+def json_safe(value):
+    """NaN and inf become None, so metrics.json is valid JSON for any reader."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,75 @@
+"""The network: an LSTM over the window, its last layer's final hidden state into an MLP head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class LSTMForecaster(nn.Module):
+    """Maps windows (batch, lookback, n_inputs) to predictions (batch, steps, n_targets).
+
+    The constructor takes plain numbers only, so a checkpoint can store them next to the weights
+    and rebuild the model from the file alone.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_targets: int,
+        steps: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        head: list[int],
+    ) -> None:
+        super().__init__()
+        self.steps, self.n_targets = steps, n_targets
+        self.lstm = nn.LSTM(
+            n_inputs,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
+        )
+        layers: list[nn.Module] = []
+        width = hidden_size
+        for next_width in head:
+            layers += [nn.Linear(width, next_width), nn.ReLU()]
+            width = next_width
+        layers.append(nn.Linear(width, steps * n_targets))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        _, (h_n, _) = self.lstm(windows)
+        # h_n is (num_layers, batch, hidden): the last layer's state, whatever the depth.
+        return self.head(h_n[-1]).view(-1, self.steps, self.n_targets)
+
+
+def model_arguments(n_inputs: int, n_targets: int, steps: int, model_cfg: Any) -> dict[str, Any]:
+    """The constructor arguments for a model config, as plain types a checkpoint can hold."""
+    return {
+        "n_inputs": n_inputs,
+        "n_targets": n_targets,
+        "steps": steps,
+        "hidden_size": model_cfg.hidden_size,
+        "num_layers": model_cfg.num_layers,
+        "dropout": model_cfg.dropout,
+        "head": list(model_cfg.head),
+    }
+
+
+def predict_windows(model: nn.Module, windows: Any, batch_size: int = 4096) -> torch.Tensor:
+    """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks."""
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        positions = torch.arange(len(windows), device=windows.anchors.device)
+        for chunk in positions.split(batch_size):
+            inputs, _ = windows.batch(chunk)
+            outputs.append(model(inputs))
+    if not outputs:
+        return torch.empty(0, model.steps, model.n_targets)
+    return torch.cat(outputs)

@@ -1,0 +1,184 @@
+"""`lstmcli train` as one function: config in, run folder out.
+
+Order matters: every check that can fail on bad input (config, data, split, device, run folder)
+runs before training starts, so a mistake costs seconds and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcli.checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
+from lstmcli.config import Config, config_to_yaml
+from lstmcli.data import (
+    Table,
+    WindowSet,
+    constant_columns,
+    fit_scaler,
+    prepare_table,
+    read_csv,
+    split_table,
+    target_offsets,
+)
+from lstmcli.device import resolve_device
+from lstmcli.errors import TrainingInterrupted
+from lstmcli.files import prepare_run_dir, write_text, write_with
+from lstmcli.metrics import baseline_predictions, json_safe, mase_scales, report, skill
+from lstmcli.model import LSTMForecaster, model_arguments, predict_windows
+from lstmcli.train import EpochStats, TrainResult, fit
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    training: TrainResult
+    warnings: list[str] = field(default_factory=list)
+
+
+def train_run(
+    config: Config,
+    run_dir: Path,
+    *,
+    overwrite: bool = False,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_warning: Callable[[str], None] = lambda message: None,
+) -> RunResult:
+    """Read and split the data, fit scalers on the training rows, train, evaluate, write the run."""
+    data_cfg = config.data
+    label = data_cfg.path
+    table = prepare_table(read_csv(data_cfg.path, label), data_cfg, label)
+    split = split_table(len(table.inputs), data_cfg)
+    train_rows = slice(*split.bounds["train"])
+    input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
+    target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
+    warnings = []
+    constant = constant_columns(table.inputs[train_rows], table.input_columns)
+    if constant:
+        warnings.append(f"column(s) {constant} are constant in the training rows; they carry no signal")
+    for message in warnings:
+        on_warning(message)
+    device = resolve_device(config.training.device)
+    prepare_run_dir(run_dir, overwrite)
+
+    torch.manual_seed(config.training.seed)
+    inputs = torch.from_numpy(input_scaler.transform(table.inputs)).to(device)
+    targets = torch.from_numpy(target_scaler.transform(table.targets)).to(device)
+    offsets = target_offsets(data_cfg.horizon, data_cfg.task)
+    windows = {
+        name: WindowSet(inputs, targets, anchors, data_cfg.lookback, offsets)
+        for name, anchors in split.anchors.items()
+    }
+    model_args = model_arguments(
+        len(table.input_columns), len(table.target_columns), len(offsets), config.model
+    )
+    model = LSTMForecaster(**model_args).to(device)
+    training = fit(
+        model, windows["train"], windows.get("val"), config.training, on_epoch, should_stop
+    )
+    if training.epochs_run == 0:
+        raise TrainingInterrupted("interrupted before the first epoch finished; nothing was saved")
+
+    scales = mase_scales(table.targets[train_rows], data_cfg.season)
+    test_anchors = split.anchors["test"]
+    predicted = target_scaler.inverse(predict_windows(model, windows["test"]).cpu().numpy())
+    actual = table.targets[test_anchors[:, None] + offsets]
+    metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
+
+    checkpoint = Checkpoint(
+        config=config,
+        model_args=model_args,
+        state_dict=model.state_dict(),
+        input_columns=table.input_columns,
+        target_columns=table.target_columns,
+        input_scaler=input_scaler,
+        target_scaler=target_scaler,
+        mase_scales=scales,
+        trained_on=str(device),
+    )
+    save_checkpoint(checkpoint, run_dir / CHECKPOINT_FILE)
+    write_text(run_dir / "config.yaml", config_to_yaml(config))
+    history = pd.DataFrame([asdict(s) for s in training.history])
+    history = history[["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]]
+    write_with(run_dir / "history.csv", lambda f: history.to_csv(f, index=False))
+    write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
+    frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg.time_column)
+    write_with(run_dir / "test_predictions.csv", lambda f: frame.to_csv(f, index=False))
+    return RunResult(run_dir, metrics, training, warnings)
+
+
+def prediction_frame(
+    table: Table,
+    anchors: np.ndarray,
+    offsets: np.ndarray,
+    predicted: np.ndarray,
+    actual: np.ndarray | None,
+    time_column: str | None,
+) -> pd.DataFrame:
+    """Long format, one row per (window, step): origin, time, step, <target>, <target>_actual.
+
+    `origin` is the window's last input row and the time column the predicted row; both are
+    times when the data has a time column, 0-based row positions otherwise.
+    """
+    steps = len(offsets)
+    target_rows = (anchors[:, None] + offsets[None, :]).ravel()
+    origin_rows = np.repeat(anchors, steps)
+    when = table.time if table.time is not None else None
+    time_name = time_column or "row"
+    columns: dict[str, object] = {
+        "origin": when.iloc[origin_rows].to_numpy() if when is not None else origin_rows,
+        time_name: when.iloc[target_rows].to_numpy() if when is not None else target_rows,
+        "step": np.tile(np.arange(1, steps + 1), len(anchors)),
+    }
+    for j, name in enumerate(table.target_columns):
+        columns[name] = predicted[:, :, j].ravel()
+    if actual is not None:
+        for j, name in enumerate(table.target_columns):
+            columns[f"{name}_actual"] = actual[:, :, j].ravel()
+    return pd.DataFrame(columns)
+
+
+def _metrics(
+    config: Config,
+    table: Table,
+    split,
+    predicted: np.ndarray,
+    actual: np.ndarray,
+    scales: list[float | None],
+    training: TrainResult,
+    device: torch.device,
+) -> dict:
+    """metrics.json: model and baselines on exactly the same test targets, plus run facts."""
+    data_cfg = config.data
+    names = table.target_columns
+    offsets = target_offsets(data_cfg.horizon, data_cfg.task)
+    model_report = report(actual, predicted, names, scales)
+    baselines = {
+        name: report(actual, values, names, scales)
+        for name, values in baseline_predictions(
+            table.targets, split.anchors["test"], offsets, data_cfg.task, data_cfg.season
+        ).items()
+    }
+    return {
+        "model": model_report,
+        "baselines": baselines,
+        "skill": {name: skill(model_report["rmse"], b["rmse"]) for name, b in baselines.items()},
+        "targets": names,
+        "test_windows": int(len(split.anchors["test"])),
+        "rows": {name: stop - start for name, (start, stop) in split.bounds.items()},
+        "windows": {name: int(len(a)) for name, a in split.anchors.items()},
+        "epochs_run": training.epochs_run,
+        "best_epoch": training.best_epoch,
+        "stopped_early": training.stopped_early,
+        "interrupted": training.interrupted,
+        "training_seconds": round(training.seconds, 3),
+        "device": str(device),
+    }

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lstmcli.checkpoint import FORMAT_VERSION, load_checkpoint
+from lstmcli.config import validate_config
+from lstmcli.data import WindowSet, prepare_table, read_csv, target_offsets
+from lstmcli.errors import LstmcliError
+from lstmcli.model import predict_windows
+from lstmcli.pipeline import train_run
+from tests.conftest import tiny_config
+
+
+@pytest.fixture
+def trained_run(tmp_path: Path, csv_path: Path) -> Path:
+    cfg = validate_config(tiny_config(csv_path, data={"horizon": 2}))
+    return train_run(cfg, tmp_path / "run").run_dir
+
+
+def test_round_trip_gives_the_same_predictions(trained_run: Path) -> None:
+    checkpoint = load_checkpoint(trained_run)
+    cfg = checkpoint.config.data
+    table = prepare_table(read_csv(cfg.path), cfg, cfg.path)
+    inputs = torch.from_numpy(checkpoint.input_scaler.transform(table.inputs))
+    targets = torch.from_numpy(checkpoint.target_scaler.transform(table.targets))
+    import pandas as pd
+
+    saved = pd.read_csv(trained_run / "test_predictions.csv")
+    anchors = np.flatnonzero(table.time.isin(pd.to_datetime(saved["origin"])).to_numpy())
+    windows = WindowSet(inputs, targets, anchors, cfg.lookback, target_offsets(cfg.horizon, cfg.task))
+    predicted = checkpoint.target_scaler.inverse(
+        predict_windows(checkpoint.build_model(), windows).numpy()
+    )
+    np.testing.assert_allclose(predicted.reshape(-1), saved["y"].to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        table.targets[anchors[:, None] + np.array([1, 2])].reshape(-1), saved["y_actual"]
+    )
+
+
+def test_checkpoint_holds_only_plain_types(trained_run: Path) -> None:
+    payload = torch.load(trained_run / "model.pt", weights_only=True)
+    assert payload["format_version"] == FORMAT_VERSION
+    assert payload["input_columns"] == ["y"] and payload["target_columns"] == ["y"]
+    assert payload["input_scaler"]["kind"] == "standard"
+    assert isinstance(payload["input_scaler"]["center"][0], float)
+    assert payload["config"]["data"]["horizon"] == 2
+
+
+class _RunsCode:
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = _RunsCode()
+    evil.marker = marker
+    path = tmp_path / "model.pt"
+    torch.save({"format": "lstmcli-checkpoint", "x": evil}, path, pickle_module=pickle)
+    with pytest.raises(LstmcliError, match="is not a loadable lstmcli checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_foreign_damaged_and_newer_files_are_refused(tmp_path: Path, trained_run: Path) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(LstmcliError, match="is not a loadable lstmcli checkpoint"):
+        load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(LstmcliError, match="is not an lstmcli checkpoint$"):
+        load_checkpoint(path)
+    payload = torch.load(trained_run / "model.pt", weights_only=True)
+    torch.save({**payload, "format_version": FORMAT_VERSION + 1}, path)
+    with pytest.raises(LstmcliError, match=f"has checkpoint format version {FORMAT_VERSION + 1}; "):
+        load_checkpoint(path)
+    truncated = (trained_run / "model.pt").read_bytes()
+    path.write_bytes(truncated[: len(truncated) // 2])
+    with pytest.raises(LstmcliError, match="is not a loadable lstmcli checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(LstmcliError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing")

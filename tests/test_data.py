@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lstmcli.config import validate_config
+from lstmcli.data import (
+    WindowSet,
+    fit_scaler,
+    prepare_table,
+    read_csv,
+    split_table,
+    target_offsets,
+    window_anchors,
+)
+from lstmcli.errors import LstmcliError
+
+
+def data_cfg(**data: object):
+    return validate_config({"data": {"time_column": None, "target": "y", **data}}).data
+
+
+def test_forecast_windows_by_hand() -> None:
+    # 10 rows, lookback 3, horizon 2: train rows 0..6, test rows 7..9.
+    assert window_anchors(0, 7, 3, 2, "forecast").tolist() == [2, 3, 4]  # targets up to row 6
+    assert window_anchors(7, 10, 3, 2, "forecast").tolist() == [6, 7]  # targets 7-8 and 8-9
+    assert window_anchors(0, 4, 3, 2, "forecast").tolist() == []
+
+
+def test_regress_windows_by_hand() -> None:
+    assert window_anchors(0, 7, 3, 1, "regress").tolist() == [2, 3, 4, 5, 6]
+    assert window_anchors(7, 10, 3, 1, "regress").tolist() == [7, 8, 9]
+
+
+def test_window_batches_gather_the_right_rows() -> None:
+    rows = torch.arange(10, dtype=torch.float32)
+    inputs = torch.stack([rows, rows * 10], dim=1)  # (10, 2)
+    targets = (rows + 100).unsqueeze(1)  # (10, 1)
+    windows = WindowSet(inputs, targets, np.array([2, 3, 4]), 3, target_offsets(2, "forecast"))
+    x, y = windows.batch(torch.tensor([0, 2]))
+    assert x.shape == (2, 3, 2) and y.shape == (2, 2, 1)
+    assert x[0, :, 0].tolist() == [0, 1, 2] and x[1, :, 1].tolist() == [20, 30, 40]
+    assert y[0, :, 0].tolist() == [103, 104] and y[1, :, 0].tolist() == [105, 106]
+    regress = WindowSet(inputs, targets, np.array([5]), 3, target_offsets(1, "regress"))
+    x, y = regress.batch(torch.tensor([0]))
+    assert x[0, :, 0].tolist() == [3, 4, 5] and y.flatten().tolist() == [105]
+
+
+@pytest.mark.parametrize("task", ["forecast", "regress"])
+@pytest.mark.parametrize(("n", "lookback", "horizon"), [(50, 5, 1), (50, 7, 4), (23, 3, 2), (200, 24, 12)])
+def test_every_window_has_its_targets_inside_its_part(task: str, n: int, lookback: int, horizon: int) -> None:
+    if task == "regress":
+        horizon = 1
+    cfg = data_cfg(
+        task=task,
+        features=["x"],
+        lookback=lookback,
+        horizon=horizon,
+        split={"train": 0.6, "val": 0.2, "test": 0.2},
+    )
+    split = split_table(n, cfg)
+    offsets = target_offsets(horizon, task)
+    for name, (start, stop) in split.bounds.items():
+        anchors = split.anchors[name]
+        rows = anchors[:, None] + offsets
+        assert rows.min() >= start and rows.max() < stop
+        assert anchors.min() - lookback + 1 >= 0  # inputs exist (they may reach back)
+        # and no window that fits is left out
+        assert len(anchors) == len(window_anchors(start, stop, lookback, horizon, task))
+    assert split.bounds["test"][1] == n
+
+
+def test_too_few_rows_for_a_window_says_how_many_are_needed() -> None:
+    cfg = data_cfg(lookback=24, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2})
+    with pytest.raises(LstmcliError) as info:
+        split_table(40, cfg)
+    assert str(info.value) == (
+        "the train part has 28 of 40 rows, too few for one window: lookback 24 and horizon 6 "
+        "need at least 30 rows there; use more data or change data.split, data.lookback or "
+        "data.horizon"
+    )
+    with pytest.raises(LstmcliError, match="the val part has 4 of 45 rows"):
+        split_table(45, data_cfg(lookback=3, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2}))
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard", "robust", "none"])
+def test_scaler_statistics_come_from_the_training_rows_alone(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    train = rng.normal(5, 2, size=(80, 2))
+    scaler = fit_scaler(kind, train)
+    expected = {
+        "minmax": (train.min(0), train.max(0) - train.min(0)),
+        "standard": (train.mean(0), train.std(0)),
+        "robust": (np.median(train, 0), np.percentile(train, 75, 0) - np.percentile(train, 25, 0)),
+        "none": (np.zeros(2), np.ones(2)),
+    }[kind]
+    np.testing.assert_allclose(scaler.center, expected[0])
+    np.testing.assert_allclose(scaler.scale, expected[1])
+    np.testing.assert_allclose(scaler.inverse(scaler.transform(train)), train, rtol=1e-5)
+
+
+def test_constant_column_does_not_divide_by_zero() -> None:
+    scaler = fit_scaler("minmax", np.full((10, 1), 3.0))
+    assert scaler.scale.tolist() == [1.0]
+    assert np.isfinite(scaler.transform(np.array([[3.0], [4.0]]))).all()
+
+
+def test_scalers_are_fitted_on_train_rows_in_a_run(tmp_path: Path) -> None:
+    """Changing the test rows must not change the fitted statistics (the tutorial's leak)."""
+    from lstmcli.pipeline import train_run
+    from tests.conftest import seasonal_frame, tiny_config
+
+    frame = seasonal_frame(100)
+    stats = []
+    for test_scale in (1.0, 1000.0):
+        changed = frame.copy()
+        changed.loc[80:, "y"] *= test_scale
+        csv = tmp_path / f"s{test_scale}.csv"
+        changed.to_csv(csv, index=False)
+        cfg = validate_config(tiny_config(csv, training={"epochs": 1}))
+        result = train_run(cfg, tmp_path / f"run{test_scale}")
+        from lstmcli.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(result.run_dir)
+        stats.append((checkpoint.target_scaler.center, checkpoint.target_scaler.scale))
+        train_y = frame["y"].to_numpy()[:70]
+        np.testing.assert_allclose(checkpoint.target_scaler.center, [train_y.mean()], rtol=1e-6)
+        np.testing.assert_allclose(checkpoint.target_scaler.scale, [train_y.std()], rtol=1e-5)
+    np.testing.assert_array_equal(stats[0][0], stats[1][0])
+
+
+def test_rows_are_ordered_by_time_and_values_kept() -> None:
+    frame = pd.DataFrame({"date": ["2020-03-01", "2020-01-01", "2020-02-01"], "y": [3.5, 1.25, 2.0]})
+    table = prepare_table(frame, data_cfg(time_column="date"), "t.csv")
+    assert table.targets[:, 0].tolist() == [1.25, 2.0, 3.5]
+    assert table.time.dt.month.tolist() == [1, 2, 3]
+    numeric_time = pd.DataFrame({"year": [1702, 1700, 1701], "y": [3.0, 1.0, 2.0]})
+    table = prepare_table(numeric_time, data_cfg(time_column="year"), "t.csv")
+    assert table.time.tolist() == [1700, 1701, 1702]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            pd.DataFrame({"date": ["2020-01-01"], "z": [1.0]}),
+            "column(s) ['y'] not found in t.csv; available: date, z",
+        ),
+        (
+            pd.DataFrame({"date": ["2020-01-01", "2020-01-02"], "y": ["1.5", "oops"]}),
+            "column 'y' in t.csv has a non-numeric value 'oops' at line 3",
+        ),
+        (
+            pd.DataFrame({"date": ["2020-01-01", "2020-01-02", "2020-01-03"], "y": [1.0, None, 2.0]}),
+            "column 'y' in t.csv has a missing value at line 3",
+        ),
+        (
+            pd.DataFrame({"date": ["2020-01-01", "2020-01-02"], "y": [1.0, float("inf")]}),
+            "column 'y' in t.csv has the value inf at line 3",
+        ),
+        (
+            pd.DataFrame({"date": ["2020-01-01", "soon"], "y": [1.0, 2.0]}),
+            "time column 'date' in t.csv: cannot parse 'soon' as a time at line 3",
+        ),
+        (
+            pd.DataFrame({"date": ["2020-01-02", "2020-01-01", "2020-01-02"], "y": [1.0, 2.0, 3.0]}),
+            "time column 'date' in t.csv has duplicate time 2020-01-02 00:00:00; each row must be "
+            "one time step",
+        ),
+    ],
+)
+def test_bad_data_is_named_precisely(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(LstmcliError) as info:
+        prepare_table(frame, data_cfg(time_column="date"), "t.csv")
+    assert str(info.value) == message
+
+
+def test_read_csv_errors(tmp_path: Path) -> None:
+    with pytest.raises(LstmcliError, match="data file not found: .*nope.csv"):
+        read_csv(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(LstmcliError, match="data file is empty"):
+        read_csv(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("date,y\n")
+    with pytest.raises(LstmcliError, match="has a header but no rows"):
+        read_csv(tmp_path / "header.csv")
+    with pytest.raises(LstmcliError, match="unknown built-in dataset 'nope'; available: "):
+        read_csv("builtin:nope")
+    assert len(read_csv("builtin:co2_weekly")) == 2284

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmcli.config import validate_config
+from lstmcli.errors import LstmcliError
+from lstmcli.pipeline import train_run
+from tests.conftest import tiny_config
+
+
+def test_noise_floor_on_a_noisy_sine(tmp_path: Path) -> None:
+    """One-step forecasts of sine + N(0, sigma) cannot beat sigma; a good model gets close."""
+    sigma = 0.2
+    rng = np.random.default_rng(0)
+    t = np.arange(1200)
+    y = np.sin(2 * np.pi * t / 16) + rng.normal(0, sigma, len(t))
+    csv = tmp_path / "sine.csv"
+    pd.DataFrame({"y": y}).to_csv(csv, index=False)
+    cfg = validate_config(
+        {
+            "data": {
+                "path": str(csv),
+                "time_column": None,
+                "target": "y",
+                "lookback": 32,
+                "split": {"train": 0.7, "val": 0.1, "test": 0.2},
+                "scaler": "standard",
+            },
+            "model": {"hidden_size": 16, "num_layers": 1, "head": []},
+            "training": {"epochs": 20, "learning_rate": 0.01, "batch_size": 32, "device": "cpu"},
+        }
+    )
+    rmse = train_run(cfg, tmp_path / "run").metrics["model"]["rmse"]
+    assert rmse == pytest.approx(sigma, rel=0.15)
+
+
+def test_same_seed_same_metrics(tmp_path: Path, csv_path: Path) -> None:
+    cfg = validate_config(tiny_config(csv_path))
+    first = train_run(cfg, tmp_path / "a").metrics
+    second = train_run(cfg, tmp_path / "b").metrics
+    assert first["model"] == second["model"]
+    history = [pd.read_csv(tmp_path / name / "history.csv")["train_loss"] for name in "ab"]
+    assert history[0].tolist() == history[1].tolist()
+    other = train_run(validate_config(tiny_config(csv_path, training={"seed": 8})), tmp_path / "c")
+    assert other.metrics["model"] != first["model"]
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path, csv_path: Path) -> None:
+    cfg = validate_config(
+        tiny_config(csv_path, training={"epochs": 200, "patience": 2, "learning_rate": 0.05})
+    )
+    result = train_run(cfg, tmp_path / "run")
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert result.training.stopped_early
+    assert len(history) == result.training.best_epoch + 2 < 200
+    assert history["val_loss"].idxmin() + 1 == result.training.best_epoch
+
+
+def test_stop_request_keeps_the_best_model_so_far(tmp_path: Path, csv_path: Path) -> None:
+    calls = {"n": 0}
+
+    def stop_after_two_epochs() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 12  # 112 training windows in batches of 16: 7 batches per epoch
+
+    cfg = validate_config(tiny_config(csv_path, training={"epochs": 50}))
+    result = train_run(cfg, tmp_path / "run", should_stop=stop_after_two_epochs)
+    assert result.training.interrupted and result.training.epochs_run == 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["epochs_run"] == 1
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_a_diverging_loss_is_a_clear_error(tmp_path: Path) -> None:
+    csv = tmp_path / "huge.csv"
+    pd.DataFrame({"y": np.linspace(1e20, 3e20, 80)}).to_csv(csv, index=False)
+    cfg = validate_config(
+        tiny_config(csv, data={"time_column": None, "scaler": "none", "season": None})
+    )
+    with pytest.raises(LstmcliError, match=r"the loss became inf at epoch 1; try a lower"):
+        train_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_run_folder_contents(tmp_path: Path, csv_path: Path) -> None:
+    cfg = validate_config(tiny_config(csv_path, data={"horizon": 3}))
+    result = train_run(cfg, tmp_path / "run")
+    metrics = result.metrics
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive"}
+    assert set(metrics["model"]) >= {"mae", "rmse", "smape", "mase", "r2", "mape", "per_step"}
+    assert set(metrics["model"]["per_step"]) == {"1", "2", "3"}
+    frame = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(frame.columns) == ["origin", "date", "step", "y", "y_actual"]
+    assert len(frame) == metrics["test_windows"] * 3
+    # the actuals are the CSV's own values at the predicted dates
+    source = pd.read_csv(csv_path).set_index("date")["y"]
+    np.testing.assert_array_equal(frame["y_actual"], source.loc[frame["date"]].to_numpy())
+    rmse = np.sqrt(np.mean((frame["y"] - frame["y_actual"]) ** 2))
+    assert rmse == pytest.approx(metrics["model"]["rmse"])
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
+    assert len(history) == metrics["epochs_run"] == 3
