@@ -35,6 +35,8 @@ class Checkpoint:
     target_scaler: Scaler
     mase_scales: list[float | None]
     trained_on: str = "cpu"
+    time_freq: str | None = None  # the training data's frequency alias, for future timestamps
+    time_step: float | None = None  # the same for a numeric time column
 
     def build_model(self, device: torch.device | str = "cpu") -> LSTMForecaster:
         model = LSTMForecaster(**self.model_args)
@@ -58,6 +60,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "target_scaler": checkpoint.target_scaler.to_dict(),
         "mase_scales": checkpoint.mase_scales,
         "trained_on": checkpoint.trained_on,
+        "time_freq": checkpoint.time_freq,
+        "time_step": checkpoint.time_step,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -93,6 +97,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
             target_scaler=Scaler.from_dict(payload["target_scaler"]),
             mase_scales=list(payload["mase_scales"]),
             trained_on=str(payload.get("trained_on", "cpu")),
+            time_freq=payload.get("time_freq"),
+            time_step=payload.get("time_step"),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None

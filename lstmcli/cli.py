@@ -6,12 +6,13 @@ are imported inside the commands, so `lstmcli --help` starts instantly.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -94,7 +95,9 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Train LSTM forecasting models on CSV time series, and use them."""
@@ -103,7 +106,7 @@ def _root(
 @app.command()
 def train(
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--config",
             "-c",
@@ -112,7 +115,7 @@ def train(
         ),
     ] = None,
     set_: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--set",
             "-s",
@@ -121,7 +124,7 @@ def train(
         ),
     ] = None,
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", "-o", help="Run folder; overrides output.dir.", file_okay=False),
     ] = None,
     overwrite: Annotated[
@@ -192,11 +195,179 @@ def train(
         raise typer.Exit(stop.exit_code)
 
 
+RunArgument = Annotated[
+    Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
+]
+
+
+@app.command()
+def predict(
+    run: RunArgument,
+    input_path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INPUT]", help="CSV with the model's input columns; '-' or omitted: stdin."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (whole or not at all) instead of stdout."),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            min=1,
+            help="Rows to forecast after the input; beyond the horizon the model's own "
+            "predictions are fed back (only when every input column is a target).",
+        ),
+    ] = None,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling", help="A forecast from every complete window of the input, with actuals."
+        ),
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="csv, or json (JSON lines).", case_sensitive=False)
+    ] = "csv",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")] = False,
+) -> None:
+    """Predict with a trained model, in the data's own units.
+
+    Everything comes from the checkpoint: columns (matched by name; extra ones are ignored),
+    fitted scalers and weights. Forecast models predict the next horizon rows after the
+    input's last row, with their future times; --rolling backtests every window instead.
+    Regress models predict every row that has a full window.
+
+    Examples:
+
+      lstmcli predict runs/quickstart new.csv
+
+      tail -n 200 live.csv | lstmcli predict runs/x > next.csv
+
+      lstmcli predict runs/x new.csv --rolling --format json -o backtest.jsonl
+    """
+    output_format = output_format.lower()
+    if output_format not in ("csv", "json"):
+        raise typer.BadParameter("must be csv or json", param_hint="--format")
+    if rolling and steps is not None:
+        raise typer.BadParameter("--steps forecasts after the input; --rolling backtests within it")
+    from lstmcli import predict as core
+
+    try:
+        predictor = core.load_predictor(run, device)
+        frame, label = _read_input(input_path)
+        if predictor.data.task == "regress" or rolling:
+            result = core.rolling(predictor, frame, label)
+        else:
+            result = core.forecast_next(predictor, frame, label, steps)
+        _write_frame(result, output, output_format)
+    except LstmcliError as e:
+        raise _fail(e) from None
+    if not quiet:
+        where = f" to {output}" if output else ""
+        _stderr().print(f"{len(result)} prediction row(s){where}", markup=False)
+
+
+@app.command()
+def evaluate(
+    run: RunArgument,
+    input_path: Annotated[
+        str,
+        typer.Argument(metavar="INPUT", help="CSV holding the inputs and the targets; '-': stdin."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full result as JSON on stdout.")
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Where to run the model (default as predict).")
+    ] = None,
+) -> None:
+    """Score a trained model on new data against the naive baselines.
+
+    Rolling forecasts over every complete window of INPUT, scored like the run's metrics.json:
+    mae, rmse, smape, mase, r2 (and mape), per target and per horizon step, for the model and
+    the naive and seasonal-naive baselines on exactly the same targets, with the model's skill.
+
+    Examples:
+
+      lstmcli evaluate runs/quickstart recent.csv
+
+      lstmcli evaluate runs/x recent.csv --json | jq .skill
+    """
+    from lstmcli import predict as core
+    from lstmcli.display import results_table
+
+    try:
+        predictor = core.load_predictor(run, device)
+        frame, label = _read_input(input_path)
+        result = core.evaluate(predictor, frame, label)
+    except LstmcliError as e:
+        raise _fail(e) from None
+    console = _stderr()
+    console.print(results_table(result, title=f"{label}, {result['windows']} windows"))
+    if result["windows_skipped"]:
+        console.print(
+            f"{result['windows_skipped']} early window(s) skipped: the baselines need more "
+            "history before them",
+            markup=False,
+        )
+    if as_json:
+        import json
+
+        from lstmcli.metrics import json_safe
+
+        typer.echo(json.dumps(json_safe(result), indent=2))
+
+
+def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
+    from lstmcli.data import read_csv
+
+    if input_path in (None, "-"):
+        if sys.stdin.isatty():
+            raise LstmcliError("no input: give a CSV file or pipe one in on stdin")
+        return read_csv(sys.stdin, "<stdin>"), "<stdin>"
+    return read_csv(Path(input_path), input_path), input_path
+
+
+def _write_frame(frame, output: Path | None, output_format: str) -> None:  # noqa: ANN001
+    """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure)."""
+    from lstmcli.files import write_with
+
+    def write(handle) -> None:  # noqa: ANN001
+        if output_format == "json":
+            frame.to_json(handle, orient="records", lines=True, date_format="iso")
+        else:
+            frame.to_csv(handle, index=False)
+
+    if output is None:
+        try:
+            write(sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        return
+    if not output.parent.is_dir():
+        raise LstmcliError(f"cannot write {output}: folder {output.parent} does not exist")
+    try:
+        write_with(output, write)
+    except OSError as e:
+        raise LstmcliError(f"cannot write {output}: {e.strerror or e}") from None
+
+
 @app.command()
 def init(
-    path: Annotated[
-        Path, typer.Argument(help="Where to write the config.", dir_okay=False)
-    ] = Path("lstmcli.yaml"),
+    path: Annotated[Path, typer.Argument(help="Where to write the config.", dir_okay=False)] = Path(
+        "lstmcli.yaml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a starter config: every key with its default and a one-line description.

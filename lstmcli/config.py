@@ -10,7 +10,7 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,7 +45,7 @@ class DataConfig(_Section):
         "builtin:co2_weekly",
         description="CSV file (relative to the config file's folder) or builtin:NAME",
     )
-    time_column: Union[str, None] = Field(
+    time_column: str | None = Field(
         "date", description="column parsed as time; rows are sorted by it (null: file order)"
     )
     target: list[str] = Field(["co2_ppmv"], description="column(s) to predict", min_length=1)
@@ -57,7 +57,7 @@ class DataConfig(_Section):
     )
     lookback: int = Field(24, ge=1, description="window length in rows")
     horizon: int = Field(1, ge=1, description="steps predicted at once (forecast task)")
-    season: Union[int, None] = Field(
+    season: int | None = Field(
         None, ge=1, description="season length for the seasonal-naive baseline and MASE"
     )
     split: SplitFractions = Field(
@@ -123,13 +123,13 @@ class ModelConfig(_Section):
 
 class TrainingConfig(_Section):
     epochs: int = Field(100, ge=1, description="passes over the training windows")
-    batch_size: Union[int, None] = Field(64, ge=1, description="windows per step; null = full batch")
+    batch_size: int | None = Field(64, ge=1, description="windows per step; null = full batch")
     learning_rate: float = Field(0.001, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
-    patience: Union[int, None] = Field(
+    patience: int | None = Field(
         20, ge=1, description="early stopping after this many epochs without a better val loss"
     )
-    grad_clip: Union[float, None] = Field(1.0, gt=0, description="max gradient norm; null = off")
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     seed: int = Field(42, ge=0, description="seed for weights and batch order")
 
@@ -227,7 +227,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(["file not found"], str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"cannot read: {getattr(e, 'strerror', None) or e}"], str(path)) from None
+        raise ConfigError(
+            [f"cannot read: {getattr(e, 'strerror', None) or e}"], str(path)
+        ) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -284,4 +286,6 @@ def _known_keys(loc: list[str]) -> list[str]:
         if field is None:
             return []
         model = field.annotation
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    return (
+        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    )

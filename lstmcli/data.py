@@ -6,6 +6,7 @@ and a batch is gathered from the scaled series by index arithmetic.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from lstmcli.config import BUILTIN_PREFIX, DataConfig
 from lstmcli.errors import LstmcliError
@@ -37,7 +39,10 @@ class Table:
 
 @dataclass
 class Scaler:
-    """An affine map fitted on training rows, kept as plain numbers: scaled = (x - center) / scale."""
+    """An affine map fitted on training rows, kept as plain numbers.
+
+    scaled = (x - center) / scale
+    """
 
     kind: str
     center: np.ndarray
@@ -54,7 +59,9 @@ class Scaler:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(d["kind"], np.asarray(d["center"], np.float64), np.asarray(d["scale"], np.float64))
+        return cls(
+            d["kind"], np.asarray(d["center"], np.float64), np.asarray(d["scale"], np.float64)
+        )
 
 
 @dataclass
@@ -76,7 +83,9 @@ def read_csv(source: str | Path | TextIO, label: str | None = None) -> pd.DataFr
     if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
         name = source.removeprefix(BUILTIN_PREFIX)
         if name not in builtin_datasets():
-            raise LstmcliError(f"unknown built-in dataset {name!r}; available: {builtin_datasets()}")
+            raise LstmcliError(
+                f"unknown built-in dataset {name!r}; available: {builtin_datasets()}"
+            )
         source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
     try:
         frame = pd.read_csv(source)
@@ -95,26 +104,34 @@ def read_csv(source: str | Path | TextIO, label: str | None = None) -> pd.DataFr
 
 
 def prepare_table(
-    frame: pd.DataFrame, cfg: DataConfig, label: str, *, require_targets: bool = True
+    frame: pd.DataFrame, cfg: DataConfig, label: str, *, targets: str = "required"
 ) -> Table:
-    """Check the needed columns, order rows by time, and return them as float32 arrays."""
+    """Check the needed columns, order rows by time, and return them as arrays.
+
+    targets: "required" (present, every value a finite number) or "optional" (read when all
+    target columns are present, empty cells allowed: a regression input's unknown targets).
+    """
     needed = ([cfg.time_column] if cfg.time_column else []) + cfg.input_columns
-    if require_targets:
+    has_targets = all(c in frame.columns for c in cfg.target)
+    if targets == "required":
         needed += [c for c in cfg.target if c not in cfg.input_columns]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         available = ", ".join(map(str, frame.columns))
         raise LstmcliError(f"column(s) {missing} not found in {label}; available: {available}")
     inputs = _numeric(frame, cfg.input_columns, label, np.float32)
-    targets = _numeric(frame, cfg.target, label) if require_targets else np.empty((len(frame), 0))
+    if targets == "required" or has_targets:
+        target_values = _numeric(frame, cfg.target, label, allow_missing=targets == "optional")
+    else:
+        target_values = np.empty((len(frame), 0))
     time = None
     if cfg.time_column:
         time = _parse_time(frame[cfg.time_column], cfg.time_column, label)
         order = np.argsort(time.to_numpy(), kind="stable")
-        inputs, targets = inputs[order], targets[order]
+        inputs, target_values = inputs[order], target_values[order]
         time = time.iloc[order].reset_index(drop=True)
         _refuse_duplicate_times(time, cfg.time_column, label)
-    return Table(inputs, targets, cfg.input_columns, list(cfg.target), time)
+    return Table(inputs, target_values, cfg.input_columns, list(cfg.target), time)
 
 
 def split_table(n_rows: int, cfg: DataConfig) -> Split:
@@ -124,7 +141,7 @@ def split_table(n_rows: int, cfg: DataConfig) -> Split:
     n_val = int(n_rows * fractions.val)
     edges = [0, n_train, n_train + n_val, n_rows]
     split = Split(bounds={})
-    for name, start, stop in zip(SPLIT_NAMES, edges[:-1], edges[1:]):
+    for name, start, stop in zip(SPLIT_NAMES, edges[:-1], edges[1:], strict=True):
         if name == "val" and fractions.val == 0:
             continue
         split.bounds[name] = (start, stop)
@@ -192,7 +209,8 @@ def fit_scaler(kind: str, rows: np.ndarray) -> Scaler:
 
 
 def constant_columns(rows: np.ndarray, names: list[str]) -> list[str]:
-    return [name for name, column in zip(names, rows.T) if len(column) and np.ptp(column) == 0]
+    columns = zip(names, rows.T, strict=True)
+    return [name for name, column in columns if len(column) and np.ptp(column) == 0]
 
 
 class WindowSet:
@@ -201,7 +219,7 @@ class WindowSet:
     def __init__(
         self,
         inputs: torch.Tensor,
-        targets: torch.Tensor,
+        targets: torch.Tensor | None,
         anchors: np.ndarray,
         lookback: int,
         offsets: np.ndarray,
@@ -218,10 +236,13 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.anchors)
 
-    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Inputs (B, lookback, n_inputs) and targets (B, steps, n_targets) of some windows."""
         anchors = self.anchors[positions].unsqueeze(1)
-        return self.inputs[anchors + self.input_offsets], self.targets[anchors + self.target_offsets]
+        inputs = self.inputs[anchors + self.input_offsets]
+        if self.targets is None:  # prediction on data without known targets
+            return inputs, None
+        return inputs, self.targets[anchors + self.target_offsets]
 
 
 def _parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
@@ -252,7 +273,11 @@ def _refuse_duplicate_times(time: pd.Series, name: str, label: str) -> None:
 
 
 def _numeric(
-    frame: pd.DataFrame, columns: list[str], label: str, dtype: type = np.float64
+    frame: pd.DataFrame,
+    columns: list[str],
+    label: str,
+    dtype: type = np.float64,
+    allow_missing: bool = False,
 ) -> np.ndarray:
     """The columns as floats, or an error naming the first column and line that is not a number."""
     out = np.empty((len(frame), len(columns)), dtype=dtype)
@@ -267,7 +292,7 @@ def _numeric(
                 f"{_at_row(row)}"
             )
         array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(array)
+        bad = np.isinf(array) if allow_missing else ~np.isfinite(array)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             what = "a missing value" if np.isnan(array[row]) else f"the value {array[row]}"
@@ -279,3 +304,23 @@ def _numeric(
 def _at_row(row: int) -> str:
     """Where a bad value is, as a person finds it in the file (the header is line 1)."""
     return f"at line {row + 2}"
+
+
+def infer_freq(time: pd.Series) -> str | None:
+    """The pandas frequency alias of regular datetimes (e.g. 'W-SAT', 'MS'), else None."""
+    if len(time) < 3 or not pd.api.types.is_datetime64_any_dtype(time):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas is changing infer_freq's return type
+        try:
+            freq = pd.infer_freq(time)
+        except (TypeError, ValueError):
+            return None
+    return to_offset(freq).freqstr if freq is not None else None
+
+
+def median_step(time: pd.Series) -> float | None:
+    """The typical step of a numeric time column (years, epochs), for continuing it."""
+    if len(time) < 2 or not pd.api.types.is_numeric_dtype(time):
+        return None
+    return float(np.median(np.diff(time.to_numpy(dtype=np.float64))))

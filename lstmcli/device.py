@@ -22,11 +22,15 @@ def resolve_device(name: str) -> torch.device:
             raise LstmcliError("device 'mps' is not available on this machine; use cpu or auto")
         return torch.device("mps")
     if not torch.cuda.is_available():
-        raise LstmcliError(f"device {name!r} is not available: torch sees no CUDA GPU; use cpu or auto")
+        raise LstmcliError(
+            f"device {name!r} is not available: torch sees no CUDA GPU; use cpu or auto"
+        )
     device = torch.device(name)
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise LstmcliError(f"device {name!r} is not available: this machine has {count} CUDA GPU(s)")
+        raise LstmcliError(
+            f"device {name!r} is not available: this machine has {count} CUDA GPU(s)"
+        )
     return device
 
 

@@ -61,12 +61,12 @@ class EpochReporter:
             )
 
 
-def results_table(metrics: dict) -> Table:
-    """Model against the naive baselines on the same test targets, in the data's units."""
+def results_table(metrics: dict, title: str = "test metrics") -> Table:
+    """Model against the naive baselines on the same targets, in the data's units."""
     table = Table(
-        title="test metrics (original units)",
+        title=title,
         title_justify="left",
-        caption="skill: 1 - model rmse / baseline rmse (above 0: the model is better)",
+        caption="in the data's units; skill = 1 - model rmse / baseline rmse (> 0: model better)",
         caption_justify="left",
     )
     columns = ["mae", "rmse", "smape", "mase", "r2"]

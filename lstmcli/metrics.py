@@ -20,7 +20,9 @@ def score(actual: np.ndarray, predicted: np.ndarray, mase_scale: float | None) -
     error = predicted - actual
     mae = float(np.mean(np.abs(error)))
     denominator = np.abs(actual) + np.abs(predicted)
-    ratio = np.divide(2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator > 0)
+    ratio = np.divide(
+        2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator > 0
+    )
     spread = float(np.sum((actual - actual.mean()) ** 2))
     metrics: Metrics = {
         "mae": mae,
@@ -41,6 +43,19 @@ def mase_scales(train_targets: np.ndarray, season: int | None) -> list[float | N
         return [None] * train_targets.shape[1]
     diffs = np.abs(train_targets[lag:].astype(np.float64) - train_targets[:-lag])
     return [float(v) if v > 0 else None for v in diffs.mean(axis=0)]
+
+
+def has_baseline_history(
+    anchors: np.ndarray, offsets: np.ndarray, task: str, season: int | None
+) -> np.ndarray:
+    """Which windows have the rows every baseline looks back to (see baseline_predictions)."""
+    origins = anchors if task == "forecast" else anchors - 1
+    ok = origins >= 0
+    if season:
+        steps_ahead = offsets[None, :] + anchors[:, None] - origins[:, None]
+        seasonal_rows = anchors[:, None] + offsets[None, :] - season * np.ceil(steps_ahead / season)
+        ok &= seasonal_rows.min(axis=1) >= 0
+    return ok
 
 
 def baseline_predictions(
@@ -88,11 +103,33 @@ def report(
     if steps > 1:
         out["per_step"] = {
             str(k + 1): _mean_over(
-                [score(actual[:, k, j], predicted[:, k, j], scales[j]) for j in range(len(target_names))]
+                [
+                    score(actual[:, k, j], predicted[:, k, j], scales[j])
+                    for j in range(len(target_names))
+                ]
             )
             for k in range(steps)
         }
     return out
+
+
+def compare(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    target_names: list[str],
+    scales: list[float | None],
+) -> dict:
+    """The model and each baseline scored on the same targets, and the model's skill."""
+    model = report(actual, predicted, target_names, scales)
+    scored = {
+        name: report(actual, values, target_names, scales) for name, values in baselines.items()
+    }
+    return {
+        "model": model,
+        "baselines": scored,
+        "skill": {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()},
+    }
 
 
 def skill(model_rmse: float, baseline_rmse: float) -> float | None:

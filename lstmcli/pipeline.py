@@ -7,9 +7,9 @@ runs before training starts, so a mistake costs seconds and writes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,10 +18,13 @@ import torch
 from lstmcli.checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
 from lstmcli.config import Config, config_to_yaml
 from lstmcli.data import (
+    Split,
     Table,
     WindowSet,
     constant_columns,
     fit_scaler,
+    infer_freq,
+    median_step,
     prepare_table,
     read_csv,
     split_table,
@@ -30,8 +33,9 @@ from lstmcli.data import (
 from lstmcli.device import resolve_device
 from lstmcli.errors import TrainingInterrupted
 from lstmcli.files import prepare_run_dir, write_text, write_with
-from lstmcli.metrics import baseline_predictions, json_safe, mase_scales, report, skill
+from lstmcli.metrics import baseline_predictions, compare, json_safe, mase_scales
 from lstmcli.model import LSTMForecaster, model_arguments, predict_windows
+from lstmcli.predict import prediction_frame
 from lstmcli.train import EpochStats, TrainResult, fit
 
 
@@ -63,7 +67,9 @@ def train_run(
     warnings = []
     constant = constant_columns(table.inputs[train_rows], table.input_columns)
     if constant:
-        warnings.append(f"column(s) {constant} are constant in the training rows; they carry no signal")
+        warnings.append(
+            f"column(s) {constant} are constant in the training rows; they carry no signal"
+        )
     for message in warnings:
         on_warning(message)
     device = resolve_device(config.training.device)
@@ -103,6 +109,8 @@ def train_run(
         target_scaler=target_scaler,
         mase_scales=scales,
         trained_on=str(device),
+        time_freq=infer_freq(table.time) if table.time is not None else None,
+        time_step=median_step(table.time) if table.time is not None else None,
     )
     save_checkpoint(checkpoint, run_dir / CHECKPOINT_FILE)
     write_text(run_dir / "config.yaml", config_to_yaml(config))
@@ -110,46 +118,15 @@ def train_run(
     history = history[["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]]
     write_with(run_dir / "history.csv", lambda f: history.to_csv(f, index=False))
     write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
-    frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg.time_column)
+    frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg)
     write_with(run_dir / "test_predictions.csv", lambda f: frame.to_csv(f, index=False))
     return RunResult(run_dir, metrics, training, warnings)
-
-
-def prediction_frame(
-    table: Table,
-    anchors: np.ndarray,
-    offsets: np.ndarray,
-    predicted: np.ndarray,
-    actual: np.ndarray | None,
-    time_column: str | None,
-) -> pd.DataFrame:
-    """Long format, one row per (window, step): origin, time, step, <target>, <target>_actual.
-
-    `origin` is the window's last input row and the time column the predicted row; both are
-    times when the data has a time column, 0-based row positions otherwise.
-    """
-    steps = len(offsets)
-    target_rows = (anchors[:, None] + offsets[None, :]).ravel()
-    origin_rows = np.repeat(anchors, steps)
-    when = table.time if table.time is not None else None
-    time_name = time_column or "row"
-    columns: dict[str, object] = {
-        "origin": when.iloc[origin_rows].to_numpy() if when is not None else origin_rows,
-        time_name: when.iloc[target_rows].to_numpy() if when is not None else target_rows,
-        "step": np.tile(np.arange(1, steps + 1), len(anchors)),
-    }
-    for j, name in enumerate(table.target_columns):
-        columns[name] = predicted[:, :, j].ravel()
-    if actual is not None:
-        for j, name in enumerate(table.target_columns):
-            columns[f"{name}_actual"] = actual[:, :, j].ravel()
-    return pd.DataFrame(columns)
 
 
 def _metrics(
     config: Config,
     table: Table,
-    split,
+    split: Split,
     predicted: np.ndarray,
     actual: np.ndarray,
     scales: list[float | None],
@@ -158,21 +135,15 @@ def _metrics(
 ) -> dict:
     """metrics.json: model and baselines on exactly the same test targets, plus run facts."""
     data_cfg = config.data
-    names = table.target_columns
+    test_anchors = split.anchors["test"]
     offsets = target_offsets(data_cfg.horizon, data_cfg.task)
-    model_report = report(actual, predicted, names, scales)
-    baselines = {
-        name: report(actual, values, names, scales)
-        for name, values in baseline_predictions(
-            table.targets, split.anchors["test"], offsets, data_cfg.task, data_cfg.season
-        ).items()
-    }
+    baselines = baseline_predictions(
+        table.targets, test_anchors, offsets, data_cfg.task, data_cfg.season
+    )
     return {
-        "model": model_report,
-        "baselines": baselines,
-        "skill": {name: skill(model_report["rmse"], b["rmse"]) for name, b in baselines.items()},
-        "targets": names,
-        "test_windows": int(len(split.anchors["test"])),
+        **compare(actual, predicted, baselines, table.target_columns, scales),
+        "targets": table.target_columns,
+        "test_windows": int(len(test_anchors)),
         "rows": {name: stop - start for name, (start, stop) in split.bounds.items()},
         "windows": {name: int(len(a)) for name, a in split.anchors.items()},
         "epochs_run": training.epochs_run,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -113,7 +113,11 @@ def fit(
         result.history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-        if val is not None and cfg.patience is not None and epoch - result.best_epoch >= cfg.patience:
+        if (
+            val is not None
+            and cfg.patience is not None
+            and epoch - result.best_epoch >= cfg.patience
+        ):
             result.stopped_early = True
             break
         if should_stop():

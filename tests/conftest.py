@@ -20,7 +20,9 @@ def _seeded() -> None:
     torch.manual_seed(0)
 
 
-def seasonal_frame(n: int = 160, period: int = 12, noise: float = 0.05, seed: int = 0) -> pd.DataFrame:
+def seasonal_frame(
+    n: int = 160, period: int = 12, noise: float = 0.05, seed: int = 0
+) -> pd.DataFrame:
     """A small monthly series with trend, season and noise, plus one extra feature column."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)

@@ -33,7 +33,9 @@ def test_round_trip_gives_the_same_predictions(trained_run: Path) -> None:
 
     saved = pd.read_csv(trained_run / "test_predictions.csv")
     anchors = np.flatnonzero(table.time.isin(pd.to_datetime(saved["origin"])).to_numpy())
-    windows = WindowSet(inputs, targets, anchors, cfg.lookback, target_offsets(cfg.horizon, cfg.task))
+    windows = WindowSet(
+        inputs, targets, anchors, cfg.lookback, target_offsets(cfg.horizon, cfg.task)
+    )
     predicted = checkpoint.target_scaler.inverse(
         predict_windows(checkpoint.build_model(), windows).numpy()
     )

@@ -26,13 +26,13 @@ def test_unknown_key_suggests_the_close_name() -> None:
 
 def test_unknown_section_lists_the_sections() -> None:
     assert problems({"trainig": {}}) == ["trainig: unknown key; did you mean 'training'?"]
-    assert problems({"zzz": 1}) == ["zzz: unknown key; expected one of: data, model, training, output"]
+    assert problems({"zzz": 1}) == [
+        "zzz: unknown key; expected one of: data, model, training, output"
+    ]
 
 
 def test_every_problem_is_reported_with_its_key_path() -> None:
-    found = problems(
-        {"training": {"epochs": "many", "device": "gpu"}, "model": {"hidden_size": 0}}
-    )
+    found = problems({"training": {"epochs": "many", "device": "gpu"}, "model": {"hidden_size": 0}})
     assert len(found) == 3
     assert found[0].startswith("model.hidden_size: Input should be greater than or equal to 1")
     assert found[1].startswith("training.epochs: Input should be a valid integer")
@@ -44,7 +44,10 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
     [
         (1.5, "data.split: a train fraction must be between 0 and 1, got 1.5"),
         (0, "data.split: a train fraction must be between 0 and 1, got 0"),
-        ({"train": 0.5, "val": 0.1, "test": 0.1}, "data.split: train + val + test must add up to 1, got 0.7"),
+        (
+            {"train": 0.5, "val": 0.1, "test": 0.1},
+            "data.split: train + val + test must add up to 1, got 0.7",
+        ),
         ({"train": 0.8, "vall": 0.1}, "data.split.vall: unknown key; did you mean 'val'?"),
         ("half", "data.split: must be a train fraction or {train, val, test}, got 'half'"),
     ],
@@ -98,7 +101,9 @@ def test_overrides_are_parsed_as_yaml_and_validated(tmp_path: Path) -> None:
     assert (cfg.training.epochs, cfg.model.head, cfg.training.batch_size) == (5, [], None)
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training.epochs=-1"])
-    assert info.value.problems == ["training.epochs: Input should be greater than or equal to 1 (got -1)"]
+    assert info.value.problems == [
+        "training.epochs: Input should be greater than or equal to 1 (got -1)"
+    ]
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training"])
     assert info.value.problems == ["override 'training' must look like section.key=value"]

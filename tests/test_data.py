@@ -51,8 +51,12 @@ def test_window_batches_gather_the_right_rows() -> None:
 
 
 @pytest.mark.parametrize("task", ["forecast", "regress"])
-@pytest.mark.parametrize(("n", "lookback", "horizon"), [(50, 5, 1), (50, 7, 4), (23, 3, 2), (200, 24, 12)])
-def test_every_window_has_its_targets_inside_its_part(task: str, n: int, lookback: int, horizon: int) -> None:
+@pytest.mark.parametrize(
+    ("n", "lookback", "horizon"), [(50, 5, 1), (50, 7, 4), (23, 3, 2), (200, 24, 12)]
+)
+def test_every_window_has_its_targets_inside_its_part(
+    task: str, n: int, lookback: int, horizon: int
+) -> None:
     if task == "regress":
         horizon = 1
     cfg = data_cfg(
@@ -84,7 +88,9 @@ def test_too_few_rows_for_a_window_says_how_many_are_needed() -> None:
         "data.horizon"
     )
     with pytest.raises(LstmcliError, match="the val part has 4 of 45 rows"):
-        split_table(45, data_cfg(lookback=3, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2}))
+        split_table(
+            45, data_cfg(lookback=3, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2})
+        )
 
 
 @pytest.mark.parametrize("kind", ["minmax", "standard", "robust", "none"])
@@ -134,7 +140,9 @@ def test_scalers_are_fitted_on_train_rows_in_a_run(tmp_path: Path) -> None:
 
 
 def test_rows_are_ordered_by_time_and_values_kept() -> None:
-    frame = pd.DataFrame({"date": ["2020-03-01", "2020-01-01", "2020-02-01"], "y": [3.5, 1.25, 2.0]})
+    frame = pd.DataFrame(
+        {"date": ["2020-03-01", "2020-01-01", "2020-02-01"], "y": [3.5, 1.25, 2.0]}
+    )
     table = prepare_table(frame, data_cfg(time_column="date"), "t.csv")
     assert table.targets[:, 0].tolist() == [1.25, 2.0, 3.5]
     assert table.time.dt.month.tolist() == [1, 2, 3]
@@ -155,7 +163,9 @@ def test_rows_are_ordered_by_time_and_values_kept() -> None:
             "column 'y' in t.csv has a non-numeric value 'oops' at line 3",
         ),
         (
-            pd.DataFrame({"date": ["2020-01-01", "2020-01-02", "2020-01-03"], "y": [1.0, None, 2.0]}),
+            pd.DataFrame(
+                {"date": ["2020-01-01", "2020-01-02", "2020-01-03"], "y": [1.0, None, 2.0]}
+            ),
             "column 'y' in t.csv has a missing value at line 3",
         ),
         (
@@ -167,7 +177,9 @@ def test_rows_are_ordered_by_time_and_values_kept() -> None:
             "time column 'date' in t.csv: cannot parse 'soon' as a time at line 3",
         ),
         (
-            pd.DataFrame({"date": ["2020-01-02", "2020-01-01", "2020-01-02"], "y": [1.0, 2.0, 3.0]}),
+            pd.DataFrame(
+                {"date": ["2020-01-02", "2020-01-01", "2020-01-02"], "y": [1.0, 2.0, 3.0]}
+            ),
             "time column 'date' in t.csv has duplicate time 2020-01-02 00:00:00; each row must be "
             "one time step",
         ),

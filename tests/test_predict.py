@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lstmcli.checkpoint import load_checkpoint, save_checkpoint
+from lstmcli.cli import app
+from lstmcli.config import validate_config
+from lstmcli.pipeline import train_run
+from tests.conftest import seasonal_frame, tiny_config
+
+runner = CliRunner()
+
+
+def run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1", "COLUMNS": "120"})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three small trained runs: forecast (horizon 3), forecast with a feature, regress."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("runs")
+    csv = folder / "series.csv"
+    seasonal_frame().to_csv(csv, index=False)
+    configs = {
+        "forecast": tiny_config(csv, data={"horizon": 3}),
+        "feature": tiny_config(csv, data={"features": ["x"], "horizon": 2}),
+        "regress": tiny_config(csv, data={"task": "regress", "features": ["x"], "lookback": 4}),
+        "one_step": tiny_config(csv, data={"time_column": None, "season": None}),
+    }
+    out = {"csv": csv}
+    for name, config in configs.items():
+        out[name] = train_run(validate_config(config), folder / name).run_dir
+    return out
+
+
+def test_rolling_on_the_test_part_equals_test_predictions(runs: dict[str, Path]) -> None:
+    saved = pd.read_csv(runs["forecast"] / "test_predictions.csv")
+    metrics = json.loads((runs["forecast"] / "metrics.json").read_text())
+    frame = pd.read_csv(runs["csv"])
+    test_start = metrics["rows"]["train"] + metrics["rows"]["val"]
+    part = frame.iloc[test_start - 12 :]  # the test rows and the lookback rows before them
+    result = run("predict", str(runs["forecast"]), "-", "--rolling", stdin=part.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    rolled = pd.read_csv(io.StringIO(result.stdout))
+    assert list(rolled.columns) == list(saved.columns)
+    pd.testing.assert_frame_equal(rolled, saved, check_exact=False, rtol=1e-6)
+
+
+def test_column_order_extra_columns_stdin_and_file_give_the_same_output(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-40:]
+    shuffled = frame[["x", "y", "date"]].assign(unused="z").iloc[::-1]  # reversed rows too
+    path = tmp_path / "in.csv"
+    shuffled.to_csv(path, index=False)
+    from_stdin = run("predict", str(runs["feature"]), stdin=frame.to_csv(index=False))
+    from_file = run("predict", str(runs["feature"]), str(path))
+    assert from_stdin.exit_code == from_file.exit_code == 0
+    assert from_stdin.stdout == from_file.stdout
+    out = pd.read_csv(io.StringIO(from_file.stdout))
+    assert list(out.columns) == ["date", "y"]
+    assert out["date"].tolist() == ["2013-05-01", "2013-06-01"]  # continues the monthly dates
+
+
+def test_recursive_steps_equal_repeated_one_step_forecasts(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"])[["y"]].iloc[-20:]
+    result = run("predict", str(runs["one_step"]), "--steps", "4", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    recursive = pd.read_csv(io.StringIO(result.stdout))
+    assert recursive["step"].tolist() == [1, 2, 3, 4]
+    manual = frame.copy()
+    for _ in range(4):
+        one = run("predict", str(runs["one_step"]), stdin=manual.to_csv(index=False))
+        value = pd.read_csv(io.StringIO(one.stdout))["y"].iloc[0]
+        manual = pd.concat([manual, pd.DataFrame({"y": [value]})], ignore_index=True)
+    np.testing.assert_allclose(recursive["y"], manual["y"].iloc[-4:], rtol=1e-6)
+
+
+def test_steps_beyond_the_horizon_need_targets_only(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-20:]
+    result = run("predict", str(runs["feature"]), "--steps", "5", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: --steps 5 is more than the model's horizon (2) and would need future values of "
+        "the feature column(s) ['x']; recursive forecasts work only when every input column is "
+        "a target\n"
+    )
+    shorter = run("predict", str(runs["forecast"]), "--steps", "2", stdin=frame.to_csv(index=False))
+    full = run("predict", str(runs["forecast"]), stdin=frame.to_csv(index=False))
+    assert shorter.stdout.splitlines() == full.stdout.splitlines()[:3]
+
+
+def test_regress_predicts_every_row_with_a_full_window(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-10:]
+    with_target = run("predict", str(runs["regress"]), stdin=frame.to_csv(index=False))
+    without = run(
+        "predict", str(runs["regress"]), stdin=frame.drop(columns="y").to_csv(index=False)
+    )
+    a = pd.read_csv(io.StringIO(with_target.stdout))
+    b = pd.read_csv(io.StringIO(without.stdout))
+    assert list(a.columns) == ["date", "y", "y_actual"] and list(b.columns) == ["date", "y"]
+    assert len(a) == 10 - 4 + 1
+    np.testing.assert_array_equal(a["y_actual"], frame["y"].iloc[3:])
+    pd.testing.assert_series_equal(a["y"], b["y"])
+    unknown = frame.assign(y=[*frame["y"].iloc[:-1], None])  # future target not known yet
+    last = pd.read_csv(
+        io.StringIO(run("predict", str(runs["regress"]), stdin=unknown.to_csv(index=False)).stdout)
+    )
+    assert np.isnan(last["y_actual"].iloc[-1]) and last["y"].iloc[-1] == pytest.approx(
+        a["y"].iloc[-1]
+    )
+
+
+def test_json_lines_output(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-20:]
+    result = run(
+        "predict", str(runs["forecast"]), "--format", "json", stdin=frame.to_csv(index=False)
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["date"][:10] for r in rows] == ["2013-05-01", "2013-06-01", "2013-07-01"]
+    assert all(isinstance(r["y"], float) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        (
+            lambda f: f.drop(columns="x"),
+            "Error: column(s) ['x'] not found in <stdin>; available: date, y",
+        ),
+        (
+            lambda f: f.iloc[:5],
+            "Error: <stdin> has 5 row(s); the lookback window needs at least 12",
+        ),
+        (
+            lambda f: f.assign(x=f["x"].astype(str).where(f.index != f.index[3], "oops")),
+            "Error: column 'x' in <stdin> has a non-numeric value 'oops' at line 5",
+        ),
+        (
+            lambda f: f.assign(y=f["y"].where(f.index != f.index[2])),
+            "Error: column 'y' in <stdin> has a missing value at line 4",
+        ),
+    ],
+)
+def test_bad_predict_input(runs: dict[str, Path], tmp_path: Path, transform, message: str) -> None:
+    frame = transform(pd.read_csv(runs["csv"]).iloc[-20:].reset_index(drop=True))
+    out = tmp_path / "out.csv"
+    result = run("predict", str(runs["feature"]), "-o", str(out), stdin=frame.to_csv(index=False))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [message]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_rolling_needs_lookback_plus_horizon_rows(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-13:]
+    result = run("predict", str(runs["forecast"]), "--rolling", stdin=frame.to_csv(index=False))
+    assert (
+        result.stderr
+        == "Error: <stdin> has 13 row(s); lookback 12 and horizon 3 needs at least 15\n"
+    )
+
+
+def test_output_file_is_written_whole(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "next.csv"
+    result = run("predict", str(runs["forecast"]), str(runs["csv"]), "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert len(pd.read_csv(out)) == 3 and [p.name for p in tmp_path.iterdir()] == ["next.csv"]
+    missing = run(
+        "predict", str(runs["forecast"]), str(runs["csv"]), "-o", str(tmp_path / "no" / "x.csv")
+    )
+    assert (
+        missing.exit_code == 1 and "folder" in missing.stderr and "does not exist" in missing.stderr
+    )
+
+
+def test_bad_command_lines_exit_2(runs: dict[str, Path]) -> None:
+    assert run("predict", str(runs["forecast"]), "--format", "xml").exit_code == 2
+    assert run("predict", str(runs["forecast"]), "--steps", "0").exit_code == 2
+    assert run("predict", str(runs["forecast"]), "--rolling", "--steps", "2").exit_code == 2
+    not_a_run = run("predict", str(runs["csv"]), str(runs["csv"]))
+    assert not_a_run.exit_code == 1 and not_a_run.stderr.startswith("Error: ")
+
+
+def test_a_gpu_trained_checkpoint_runs_on_the_cpu(runs: dict[str, Path], tmp_path: Path) -> None:
+    checkpoint = load_checkpoint(runs["forecast"])
+    checkpoint.trained_on = "cuda:0"
+    save_checkpoint(checkpoint, tmp_path / "model.pt")
+    frame = pd.read_csv(runs["csv"]).iloc[-20:].to_csv(index=False)
+    expected = run("predict", str(runs["forecast"]), stdin=frame).stdout
+    if not torch.cuda.is_available():
+        assert run("predict", str(tmp_path / "model.pt"), stdin=frame).stdout == expected
+        assert run("predict", str(tmp_path), "--device", "cuda", stdin=frame).exit_code == 1
+
+
+def test_evaluate_matches_an_independent_computation(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-40:].reset_index(drop=True)
+    result = run("evaluate", str(runs["forecast"]), "-", "--json", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)
+    rolled = pd.read_csv(
+        io.StringIO(
+            run(
+                "predict", str(runs["forecast"]), "--rolling", stdin=frame.to_csv(index=False)
+            ).stdout
+        )
+    )
+    y = frame["y"].to_numpy()
+    # Windows whose seasonal-naive rows (12 back) exist: origins from row 11 on.
+    rolled["origin_row"] = rolled["origin"].map({d: i for i, d in enumerate(frame["date"])})
+    kept = rolled[rolled["origin_row"] >= 11]
+    assert got["windows"] == kept["origin"].nunique() and got["windows_skipped"] == 0
+    error = kept["y"] - kept["y_actual"]
+    target_rows = kept["origin_row"] + kept["step"]
+    naive = y[kept["origin_row"]]
+    seasonal = y[target_rows - 12]
+    assert got["model"]["mae"] == pytest.approx(np.mean(np.abs(error)))
+    assert got["model"]["rmse"] == pytest.approx(np.sqrt(np.mean(error**2)))
+    naive_rmse = np.sqrt(np.mean((naive - kept["y_actual"]) ** 2))
+    seasonal_rmse = np.sqrt(np.mean((seasonal - kept["y_actual"]) ** 2))
+    assert got["baselines"]["naive"]["rmse"] == pytest.approx(naive_rmse)
+    assert got["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(seasonal_rmse)
+    assert got["skill"]["naive"] == pytest.approx(1 - got["model"]["rmse"] / naive_rmse)
+    scale = load_checkpoint(runs["forecast"]).mase_scales[0]
+    assert got["model"]["mase"] == pytest.approx(np.mean(np.abs(error)) / scale)
+    assert set(got["model"]["per_step"]) == {"1", "2", "3"}
+    step2 = kept[kept["step"] == 2]
+    assert got["model"]["per_step"]["2"]["mae"] == pytest.approx(
+        np.mean(np.abs(step2["y"] - step2["y_actual"]))
+    )
+    assert "(original units)" not in result.stderr and "windows" in result.stderr
