@@ -85,10 +85,13 @@ def forecast_next(
     window = window.to(predictor.device)
     outputs: list[np.ndarray] = []
     with torch.inference_mode():
-        while sum(len(o) for o in outputs) < steps:
+        while True:
             scaled = predictor.model(window.unsqueeze(0))[0]
             predicted = cp.target_scaler.inverse(scaled.cpu().numpy().astype(np.float64))
             outputs.append(predicted)
+            if len(outputs) * cfg.horizon >= steps:
+                break
+            # Inputs are exactly the targets here (checked above): feed the forecast back.
             fed_back = torch.from_numpy(cp.input_scaler.transform(predicted)).to(window.device)
             window = torch.cat([window, fed_back])[-cfg.lookback :]
     predicted = np.concatenate(outputs)[:steps]
@@ -185,6 +188,8 @@ def future_times(time: pd.Series | None, steps: int, checkpoint: Checkpoint) -> 
         step = median_step(time) or checkpoint.time_step
         if step is None:
             raise LstmcliError("cannot continue the time column: give at least two input rows")
+        if pd.api.types.is_integer_dtype(time) and float(step).is_integer():
+            step = int(step)  # years stay 2009, not 2009.0
         return [last + step * k for k in range(1, steps + 1)]
     freq = infer_freq(time) or checkpoint.time_freq
     if freq is not None:

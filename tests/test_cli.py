@@ -193,3 +193,14 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
     for section, field in Config.model_fields.items():
         for key in field.annotation.model_fields:
             assert f"`{section}.{key}`" in readme
+
+
+@pytest.mark.parametrize("name", ["quickstart", "tutorial"])
+def test_shipped_configs_train_end_to_end(tmp_path: Path, name: str) -> None:
+    config = ROOT / "configs" / f"{name}.yaml"
+    out = tmp_path / name
+    result = run("train", "-c", str(config), "--set", "training.epochs=2", "-o", str(out), "-q")
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["model"]["rmse"] > 0
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive"}

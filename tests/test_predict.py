@@ -29,10 +29,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("runs")
     csv = folder / "series.csv"
-    seasonal_frame().to_csv(csv, index=False)
+    frame = seasonal_frame()
+    frame.assign(x2=frame["x"] * 2 + 1).to_csv(csv, index=False)
     configs = {
         "forecast": tiny_config(csv, data={"horizon": 3}),
-        "feature": tiny_config(csv, data={"features": ["x"], "horizon": 2}),
+        "feature": tiny_config(csv, data={"target": ["y", "x2"], "features": ["x"], "horizon": 2}),
         "regress": tiny_config(csv, data={"task": "regress", "features": ["x"], "lookback": 4}),
         "one_step": tiny_config(csv, data={"time_column": None, "season": None}),
     }
@@ -59,7 +60,7 @@ def test_column_order_extra_columns_stdin_and_file_give_the_same_output(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
     frame = pd.read_csv(runs["csv"]).iloc[-40:]
-    shuffled = frame[["x", "y", "date"]].assign(unused="z").iloc[::-1]  # reversed rows too
+    shuffled = frame[["x2", "x", "y", "date"]].assign(unused="z").iloc[::-1]  # rows reversed too
     path = tmp_path / "in.csv"
     shuffled.to_csv(path, index=False)
     from_stdin = run("predict", str(runs["feature"]), stdin=frame.to_csv(index=False))
@@ -67,7 +68,7 @@ def test_column_order_extra_columns_stdin_and_file_give_the_same_output(
     assert from_stdin.exit_code == from_file.exit_code == 0
     assert from_stdin.stdout == from_file.stdout
     out = pd.read_csv(io.StringIO(from_file.stdout))
-    assert list(out.columns) == ["date", "y"]
+    assert list(out.columns) == ["date", "y", "x2"]  # several targets, after their feature
     assert out["date"].tolist() == ["2013-05-01", "2013-06-01"]  # continues the monthly dates
 
 
@@ -135,7 +136,7 @@ def test_json_lines_output(runs: dict[str, Path]) -> None:
     [
         (
             lambda f: f.drop(columns="x"),
-            "Error: column(s) ['x'] not found in <stdin>; available: date, y",
+            "Error: column(s) ['x'] not found in <stdin>; available: date, y, x2",
         ),
         (
             lambda f: f.iloc[:5],
@@ -237,3 +238,14 @@ def test_evaluate_matches_an_independent_computation(runs: dict[str, Path]) -> N
         np.mean(np.abs(step2["y"] - step2["y_actual"]))
     )
     assert "(original units)" not in result.stderr and "windows" in result.stderr
+
+
+def test_a_numeric_time_column_is_continued_as_numbers(tmp_path: Path) -> None:
+    frame = seasonal_frame(60).drop(columns="date").assign(year=np.arange(1900, 1960))
+    csv = tmp_path / "years.csv"
+    frame.to_csv(csv, index=False)
+    config = tiny_config(csv, data={"time_column": "year", "lookback": 6, "horizon": 2})
+    run_dir = train_run(validate_config(config), tmp_path / "run").run_dir
+    result = run("predict", str(run_dir), str(csv))
+    assert result.stdout.splitlines()[1].startswith("1960,")
+    assert pd.read_csv(io.StringIO(result.stdout))["year"].tolist() == [1960, 1961]
