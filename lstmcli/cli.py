@@ -327,6 +327,110 @@ def evaluate(
         typer.echo(json.dumps(json_safe(result), indent=2))
 
 
+@app.command()
+def plot(
+    run: Annotated[
+        Path | None,
+        typer.Argument(help="A run folder (or its model.pt); not needed with --predictions."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the figures (default: the run folder).",
+            file_okay=False,
+        ),
+    ] = None,
+    image_format: Annotated[
+        str, typer.Option("--format", help="png, svg or pdf.", case_sensitive=False)
+    ] = "png",
+    step: Annotated[
+        int, typer.Option("--step", min=1, help="Which horizon step to plot (forecast runs).")
+    ] = 1,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Add the naive forecast to forecast vs actual.")
+    ] = False,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Plot a `lstmcli predict` output instead of a run.",
+            dir_okay=False,
+        ),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="With --predictions: the input CSV, drawn before the forecast.",
+            dir_okay=False,
+        ),
+    ] = None,
+    show: Annotated[
+        bool,
+        typer.Option("--show", help="Also open the figures in a window, if there is a display."),
+    ] = False,
+) -> None:
+    """Draw forecast vs actual, learning curves and residuals, and print the file paths.
+
+    For a run folder: forecast vs actual over the test part per target (with the end of the
+    training data in grey), the train/validation loss per epoch (log scale, best epoch
+    marked), and the residuals over time with their histogram.
+
+    Examples:
+
+      lstmcli plot runs/quickstart
+
+      lstmcli plot runs/x --step 3 --baseline --format svg -o figures
+
+      lstmcli predict runs/x new.csv > next.csv
+
+      lstmcli plot --predictions next.csv --history new.csv
+    """
+    image_format = image_format.lower()
+    if image_format not in ("png", "svg", "pdf"):
+        raise typer.BadParameter("must be png, svg or pdf", param_hint="--format")
+    if (run is None) == (predictions is None):
+        raise typer.BadParameter("give a RUN folder or --predictions FILE (one of the two)")
+    if history is not None and predictions is None:
+        raise typer.BadParameter("--history goes with --predictions")
+    from lstmcli import plot as core
+
+    try:
+        if predictions is not None:
+            written = core.plot_predictions(predictions, output, image_format, step, history)
+        else:
+            written = core.plot_run(run, output, image_format, step, baseline)
+    except LstmcliError as e:
+        raise _fail(e) from None
+    for path, _ in written:
+        typer.echo(str(path))
+    if show:
+        _show([figure for _, figure in written])
+
+
+def _show(figures: list) -> None:  # noqa: ANN001
+    """Open the figures in windows when a display exists; otherwise say why not."""
+    has_display = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not has_display:
+        _stderr().print("Warning: no display found; --show skipped (the files are written)")
+        return
+    import io
+
+    import matplotlib.pyplot as plt
+
+    for figure in figures:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        buffer.seek(0)
+        window = plt.figure(figsize=figure.get_size_inches())
+        window.figimage(plt.imread(buffer), resize=True)
+    plt.show()
+
+
 def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
     from lstmcli.data import read_csv
 

@@ -105,3 +105,16 @@ def test_run_folder_contents(tmp_path: Path, csv_path: Path) -> None:
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert list(history.columns) == ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
     assert len(history) == metrics["epochs_run"] == 3
+
+
+def test_run_files_have_ordinary_permissions(tmp_path: Path, csv_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        train_run(validate_config(tiny_config(csv_path)), tmp_path / "run")
+    finally:
+        os.umask(umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    assert set(modes.values()) == {0o644}, modes  # and no temporary file left behind
+    assert len(modes) == 5

@@ -1,0 +1,292 @@
+"""Figures people judge a forecast by: forecast vs actual, learning curves, residuals.
+
+Built with matplotlib's object API on the Agg canvas (no display, no global pyplot state), so it
+works over SSH and in CI; each figure is returned for inspection and saved whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lstmcli.errors import LstmcliError
+from lstmcli.files import atomic_path
+
+FIGSIZE = (10, 6)
+DPI = 120
+CONTEXT = "#9a9a9a"  # the training tail: there, but not the subject
+ACTUAL = "#1f3b73"
+FORECAST = "#d1495b"
+BASELINE = "#8a8a3c"
+
+
+@dataclass
+class Predictions:
+    """A predictions table (test_predictions.csv or a `predict` output) and how to read it."""
+
+    frame: pd.DataFrame
+    time: str  # the column holding each predicted row's time (or row number)
+    targets: list[str]
+
+    @property
+    def has_actuals(self) -> bool:
+        return all(f"{t}_actual" in self.frame.columns for t in self.targets)
+
+    @property
+    def rolling(self) -> bool:
+        """Rolling output: many forecast origins, each with steps 1..H."""
+        return "origin" in self.frame.columns and "step" in self.frame.columns
+
+    def at_step(self, step: int) -> pd.DataFrame:
+        if not self.rolling:
+            if step != 1:
+                raise LstmcliError(f"--step {step}: these predictions have one step per row")
+            return self.frame
+        steps = sorted(self.frame["step"].unique())
+        if step not in steps:
+            raise LstmcliError(f"--step {step}: the predictions hold steps {steps[0]}..{steps[-1]}")
+        return self.frame[self.frame["step"] == step]
+
+
+def read_predictions(path: Path, time: str | None = None, targets: list[str] | None = None):
+    """Read a predictions CSV. Without a config, the time is the first column (after `origin`
+    and `step` in rolling output) and the targets are the other numeric columns, less `_actual`."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise LstmcliError(f"predictions file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise LstmcliError(f"cannot read predictions {path}: {e}") from None
+    if frame.empty:
+        raise LstmcliError(f"predictions file {path} has no rows")
+    rolling = "origin" in frame.columns and "step" in frame.columns
+    others = [c for c in frame.columns if not rolling or c not in ("origin", "step")]
+    time = time or others[0]
+    if targets is None:
+        targets = [
+            c
+            for c in others
+            if c != time and not c.endswith("_actual") and pd.api.types.is_numeric_dtype(frame[c])
+        ]
+    missing = [c for c in [time, *targets] if c not in frame.columns]
+    if missing or not targets:
+        what = f"column(s) {missing}" if missing else "target columns"
+        raise LstmcliError(f"{path} does not look like lstmcli predictions: no {what}")
+    frame[time] = _as_time(frame[time])
+    if "origin" in frame.columns:
+        frame["origin"] = _as_time(frame["origin"])
+    return Predictions(frame, time, targets)
+
+
+def forecast_figure(
+    predictions: Predictions,
+    target: str,
+    step: int = 1,
+    history: pd.Series | None = None,
+    baseline: pd.Series | None = None,
+) -> Figure:
+    """Forecast vs actual for one target at one horizon step, after the history's tail."""
+    rows = predictions.at_step(step)
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = figure.subplots()
+    if history is not None and len(history):
+        ax.plot(history.index, history.to_numpy(), color=CONTEXT, lw=1.2, label="history")
+    actual = f"{target}_actual"
+    if actual in rows.columns:
+        ax.plot(rows[predictions.time], rows[actual], color=ACTUAL, lw=1.5, label="actual")
+    ax.plot(rows[predictions.time], rows[target], color=FORECAST, lw=1.5, label="forecast")
+    if baseline is not None:
+        ax.plot(baseline.index, baseline.to_numpy(), color=BASELINE, lw=1, ls="--", label="naive")
+    where = f", step {step}" if predictions.rolling else ""
+    versus = " vs actual" if actual in rows.columns else ""
+    ax.set_title(f"{target}: forecast{versus}{where}")
+    ax.set_xlabel(predictions.time)
+    ax.set_ylabel(target)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if pd.api.types.is_datetime64_any_dtype(rows[predictions.time]):
+        figure.autofmt_xdate()
+    return figure
+
+
+def loss_figure(history: pd.DataFrame, best_epoch: int | None) -> Figure:
+    """Train and validation loss per epoch on a log scale, with the kept epoch marked."""
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = figure.subplots()
+    ax.plot(history["epoch"], history["train_loss"], color=ACTUAL, label="train")
+    if history["val_loss"].notna().any():
+        ax.plot(history["epoch"], history["val_loss"], color=FORECAST, label="validation")
+    if best_epoch:
+        ax.axvline(best_epoch, color=CONTEXT, ls="--", label=f"best epoch ({best_epoch})")
+    ax.set_yscale("log")
+    ax.set_title("learning curves")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (MSE, scaled units)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return figure
+
+
+def residuals_figure(predictions: Predictions, target: str, step: int = 1) -> Figure:
+    """Residual (actual - forecast) over time and its histogram, with MAE and RMSE."""
+    rows = predictions.at_step(step)
+    actual = f"{target}_actual"
+    if actual not in rows.columns:
+        raise LstmcliError(f"residuals need actual values: column {actual!r} is missing")
+    residual = (rows[actual] - rows[target]).to_numpy()
+    mae, rmse = np.nanmean(np.abs(residual)), np.sqrt(np.nanmean(residual**2))
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    over_time, histogram = figure.subplots(1, 2, width_ratios=[2, 1])
+    over_time.plot(rows[predictions.time], residual, color=ACTUAL, lw=1)
+    over_time.axhline(0, color=CONTEXT, lw=1)
+    over_time.set_xlabel(predictions.time)
+    over_time.set_ylabel(f"{target}: actual - forecast")
+    over_time.grid(alpha=0.3)
+    histogram.hist(residual[np.isfinite(residual)], bins=30, color=ACTUAL, alpha=0.8)
+    histogram.set_xlabel("residual")
+    histogram.set_ylabel("count")
+    where = f", step {step}" if predictions.rolling else ""
+    figure.suptitle(f"{target} residuals{where}: MAE {mae:.4g}, RMSE {rmse:.4g}")
+    if pd.api.types.is_datetime64_any_dtype(rows[predictions.time]):
+        figure.autofmt_xdate()
+    return figure
+
+
+Written = list[tuple[Path, Figure]]
+
+
+def save(figure: Figure, path: Path) -> tuple[Path, Figure]:
+    """Write the figure in the format its suffix names, atomically."""
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=path.suffix.lstrip("."), bbox_inches="tight")
+    except OSError as e:
+        raise LstmcliError(f"cannot write {path}: {e.strerror or e}") from None
+    return path, figure
+
+
+def plot_run(run: Path, out_dir: Path | None, fmt: str, step: int, baseline: bool) -> Written:
+    """The three figures of a training run, from its run folder (and its data for context)."""
+    from lstmcli.checkpoint import load_checkpoint
+
+    run_dir = run.parent if run.is_file() else run
+    out_dir = _out_dir(out_dir or run_dir)
+    checkpoint = load_checkpoint(run_dir)
+    cfg = checkpoint.config.data
+    time = cfg.time_column or "row"
+    predictions = read_predictions(_need(run_dir, "test_predictions.csv"), time, cfg.target)
+    history = pd.read_csv(_need(run_dir, "history.csv"))
+    metrics = json.loads(_need(run_dir, "metrics.json").read_text())
+    series = _series(checkpoint, predictions)
+    written = [save(loss_figure(history, metrics.get("best_epoch")), out_dir / f"loss.{fmt}")]
+    suffix = f"_step{step}" if step != 1 else ""
+    for target in cfg.target:
+        tail = _tail(series[target], predictions, step)
+        naive = _naive(series[target], predictions, step) if baseline else None
+        figure = forecast_figure(predictions, target, step, tail, naive)
+        written.append(save(figure, out_dir / f"forecast_{_safe(target)}{suffix}.{fmt}"))
+        figure = residuals_figure(predictions, target, step)
+        written.append(save(figure, out_dir / f"residuals_{_safe(target)}{suffix}.{fmt}"))
+    return written
+
+
+def plot_predictions(
+    path: Path, out_dir: Path | None, fmt: str, step: int, history_csv: Path | None
+) -> Written:
+    """Figures of a `predict` output: forecast vs actual (and residuals) when it has actuals;
+    a future forecast appended to the input's history when `history_csv` is given."""
+    predictions = read_predictions(path)
+    out_dir = _out_dir(out_dir or path.parent)
+    history = None
+    if history_csv is not None:
+        from lstmcli.data import read_csv
+
+        frame = read_csv(history_csv)
+        if predictions.time == "step":  # no time column: steps continue the history's rows
+            predictions.frame["step"] += len(frame) - 1
+            frame = frame.rename_axis("step").reset_index()
+        missing = [c for c in [predictions.time, *predictions.targets] if c not in frame.columns]
+        if missing:
+            raise LstmcliError(f"history {history_csv} lacks column(s) {missing}")
+        frame[predictions.time] = _as_time(frame[predictions.time])
+        history = frame.sort_values(predictions.time).set_index(predictions.time)
+    written = []
+    stem = path.stem
+    for target in predictions.targets:
+        tail = history[target] if history is not None else None
+        figure = forecast_figure(predictions, target, step, tail)
+        written.append(save(figure, out_dir / f"{stem}_{_safe(target)}.{fmt}"))
+        if f"{target}_actual" in predictions.frame.columns:
+            figure = residuals_figure(predictions, target, step)
+            written.append(save(figure, out_dir / f"{stem}_residuals_{_safe(target)}.{fmt}"))
+    return written
+
+
+def _series(checkpoint, predictions: Predictions) -> pd.DataFrame:  # noqa: ANN001
+    """Each target's known values by time: the training data when it is still there, plus the
+    actuals of the predictions; for context lines and the naive baseline."""
+    known = []
+    for target in predictions.targets:
+        actual = f"{target}_actual"
+        if actual in predictions.frame.columns:
+            known.append(predictions.frame.set_index(predictions.time)[actual].rename(target))
+    frame = pd.concat(known, axis=1) if known else pd.DataFrame()
+    cfg = checkpoint.config.data
+    try:
+        from lstmcli.data import prepare_table, read_csv
+
+        table = prepare_table(read_csv(cfg.path), cfg, cfg.path)
+    except LstmcliError:
+        return frame.groupby(level=0).first()  # the data moved: plot without its tail
+    index = table.time if table.time is not None else pd.RangeIndex(len(table.targets))
+    data = pd.DataFrame(table.targets, columns=table.target_columns, index=pd.Index(index))
+    return pd.concat([data, frame]).groupby(level=0).first().sort_index()
+
+
+def _tail(series: pd.Series, predictions: Predictions, step: int) -> pd.Series:
+    """The rows before the first plotted prediction, as many as the predictions span."""
+    rows = predictions.at_step(step)
+    start = rows[predictions.time].min()
+    before = series[series.index < start]
+    return before.iloc[-len(rows) :]
+
+
+def _naive(series: pd.Series, predictions: Predictions, step: int) -> pd.Series | None:
+    """The naive forecast of each plotted row: the value at its window's origin."""
+    rows = predictions.at_step(step)
+    origin = rows["origin"] if "origin" in rows.columns else None
+    if origin is None:
+        return None
+    values = series.reindex(origin.to_numpy()).to_numpy()
+    return pd.Series(values, index=rows[predictions.time].to_numpy())
+
+
+def _out_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LstmcliError(f"cannot create output folder {path}: {e.strerror or e}") from None
+    return path
+
+
+def _need(run_dir: Path, name: str) -> Path:
+    path = run_dir / name
+    if not path.is_file():
+        raise LstmcliError(f"{run_dir} has no {name}; is it a finished run folder?")
+    return path
+
+
+def _as_time(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+    return parsed if parsed.notna().all() else column
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
