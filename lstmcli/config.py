@@ -64,6 +64,9 @@ class DataConfig(_Section):
         SplitFractions(),
         description="train fraction (rest is test) or {train, val, test}; never shuffled",
     )
+    missing: Literal["error", "drop", "ffill", "interpolate"] = Field(
+        "error", description="empty cells in used columns: error, or drop rows, ffill, interpolate"
+    )
     scaler: Literal["minmax", "standard", "robust", "none"] = Field(
         "minmax", description="fit on the training rows only; one for inputs, one for targets"
     )

@@ -35,6 +35,7 @@ class Table:
     input_columns: list[str]
     target_columns: list[str]
     time: pd.Series | None = None
+    notes: list[str] = field(default_factory=list)  # what data.missing did, for the user
 
 
 @dataclass
@@ -106,32 +107,103 @@ def read_csv(source: str | Path | TextIO, label: str | None = None) -> pd.DataFr
 def prepare_table(
     frame: pd.DataFrame, cfg: DataConfig, label: str, *, targets: str = "required"
 ) -> Table:
-    """Check the needed columns, order rows by time, and return them as arrays.
+    """Check the needed columns, order rows by time, handle missing values, return arrays.
 
-    targets: "required" (present, every value a finite number) or "optional" (read when all
-    target columns are present, empty cells allowed: a regression input's unknown targets).
+    targets: "required" (present, every value a number) or "optional" (read when all target
+    columns are present, empty cells allowed: a regression input's unknown targets).
     """
     needed = ([cfg.time_column] if cfg.time_column else []) + cfg.input_columns
-    has_targets = all(c in frame.columns for c in cfg.target)
     if targets == "required":
         needed += [c for c in cfg.target if c not in cfg.input_columns]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
         available = ", ".join(map(str, frame.columns))
-        raise LstmcliError(f"column(s) {missing} not found in {label}; available: {available}")
-    inputs = _numeric(frame, cfg.input_columns, label, np.float32)
-    if targets == "required" or has_targets:
-        target_values = _numeric(frame, cfg.target, label, allow_missing=targets == "optional")
-    else:
-        target_values = np.empty((len(frame), 0))
+        raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
+    read_targets = targets == "required" or all(c in frame.columns for c in cfg.target)
+    columns = list(dict.fromkeys(cfg.input_columns + (cfg.target if read_targets else [])))
+    values = numeric_frame(frame, columns, label)
     time = None
     if cfg.time_column:
-        time = _parse_time(frame[cfg.time_column], cfg.time_column, label)
+        time = parse_time(frame[cfg.time_column], cfg.time_column, label)
         order = np.argsort(time.to_numpy(), kind="stable")
-        inputs, target_values = inputs[order], target_values[order]
-        time = time.iloc[order].reset_index(drop=True)
+        values, time = values.iloc[order], time.iloc[order]
         _refuse_duplicate_times(time, cfg.time_column, label)
-    return Table(inputs, target_values, cfg.input_columns, list(cfg.target), time)
+    may_be_empty = [c for c in cfg.target if c not in cfg.input_columns and targets == "optional"]
+    values, notes = fill_missing(values, cfg.missing, label, skip=may_be_empty)
+    if time is not None:
+        time = time.loc[values.index].reset_index(drop=True)
+    inputs = values[cfg.input_columns].to_numpy(np.float32)
+    if read_targets:
+        target_values = values[list(cfg.target)].to_numpy(np.float64)
+    else:
+        target_values = np.empty((len(values), 0))
+    return Table(inputs, target_values, cfg.input_columns, list(cfg.target), time, notes)
+
+
+def numeric_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
+    """The columns as float64, indexed by file row; an error names the first value that is not
+    a number (empty cells stay NaN for `fill_missing`; infinities are refused here)."""
+    out = {}
+    for name in columns:
+        column = frame[name]
+        values = pd.to_numeric(column, errors="coerce")
+        not_numeric = values.isna() & column.notna()
+        if not_numeric.any():
+            row = int(np.flatnonzero(not_numeric.to_numpy())[0])
+            raise LstmcliError(
+                f"column {name!r} in {label} has a non-numeric value {column.iloc[row]!r} "
+                f"{_at_row(row)}"
+            )
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        infinite = np.isinf(array)
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise LstmcliError(f"column {name!r} in {label} has the value {array[row]} {_at_row(row)}")
+        out[name] = array
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def fill_missing(
+    values: pd.DataFrame, policy: str, label: str, skip: list[str] = ()
+) -> tuple[pd.DataFrame, list[str]]:
+    """Apply data.missing to empty cells of time-ordered values (index: file row).
+
+    error: refuse the first one; drop: drop rows that have one; ffill: carry the last value
+    forward; interpolate: linear between neighbours (the last value after the end). A leading
+    gap has nothing to fill from and stays an error. Returns the values and what was done.
+    """
+    checked = [c for c in values.columns if c not in skip]
+    empty = values[checked].isna()
+    counts = empty.sum()
+    if not counts.any():
+        return values, []
+    if policy == "drop":
+        kept = values[~empty.any(axis=1)]
+        if kept.empty:
+            raise LstmcliError(f"{label}: every row has a missing value; nothing is left to use")
+        return kept, [f"{label}: dropped {len(values) - len(kept)} row(s) with missing values"]
+    if policy in ("ffill", "interpolate"):
+        filled = values.copy()
+        if policy == "ffill":
+            filled[checked] = filled[checked].ffill()
+        else:
+            filled[checked] = filled[checked].interpolate(method="linear", limit_direction="forward")
+        leading = filled[checked].isna()
+        if leading.any().any():
+            name = leading.any().idxmax()
+            row = int(leading[name].idxmax())
+            raise LstmcliError(
+                f"column {name!r} in {label} has a missing value {_at_row(row)} with no earlier "
+                f"value to fill it from (data.missing: {policy})"
+            )
+        done = ", ".join(f"{n} in {c!r}" for c, n in counts.items() if n)
+        return filled, [f"{label}: filled {done} missing value(s) ({policy})"]
+    name = counts.ne(0).idxmax()
+    row = int(empty[name].idxmax())
+    raise LstmcliError(
+        f"column {name!r} in {label} has a missing value {_at_row(row)}; set data.missing to "
+        "drop, ffill or interpolate to accept gaps"
+    )
 
 
 def split_table(n_rows: int, cfg: DataConfig) -> Split:
@@ -245,14 +317,21 @@ class WindowSet:
         return inputs, self.targets[anchors + self.target_offsets]
 
 
-def _parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
-    """Numbers stay numbers (years, epochs); anything else must parse as dates."""
+def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
+    """Numbers stay numbers (years, epochs); anything else must parse as dates.
+
+    The format is inferred from the first value (fast); only if that fails for some rows are
+    they parsed one by one in mixed formats.
+    """
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        bad = column.isna()
         parsed = column
     else:
-        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
-        bad = parsed.isna()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "could not infer format": handled just below
+            parsed = pd.to_datetime(column, errors="coerce")
+        if parsed.isna().any():
+            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+    bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise LstmcliError(
@@ -270,35 +349,6 @@ def _refuse_duplicate_times(time: pd.Series, name: str, label: str) -> None:
             f"time column {name!r} in {label} has duplicate time {time.iloc[row]!s}; "
             "each row must be one time step"
         )
-
-
-def _numeric(
-    frame: pd.DataFrame,
-    columns: list[str],
-    label: str,
-    dtype: type = np.float64,
-    allow_missing: bool = False,
-) -> np.ndarray:
-    """The columns as floats, or an error naming the first column and line that is not a number."""
-    out = np.empty((len(frame), len(columns)), dtype=dtype)
-    for j, name in enumerate(columns):
-        column = frame[name]
-        values = pd.to_numeric(column, errors="coerce")
-        not_numeric = values.isna() & column.notna()
-        if not_numeric.any():
-            row = int(np.flatnonzero(not_numeric.to_numpy())[0])
-            raise LstmcliError(
-                f"column {name!r} in {label} has a non-numeric value {column.iloc[row]!r} "
-                f"{_at_row(row)}"
-            )
-        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isinf(array) if allow_missing else ~np.isfinite(array)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            what = "a missing value" if np.isnan(array[row]) else f"the value {array[row]}"
-            raise LstmcliError(f"column {name!r} in {label} has {what} {_at_row(row)}")
-        out[:, j] = array
-    return out
 
 
 def _at_row(row: int) -> str:

@@ -64,7 +64,7 @@ def train_run(
     train_rows = slice(*split.bounds["train"])
     input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
     target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
-    warnings = []
+    warnings = list(table.notes)
     constant = constant_columns(table.inputs[train_rows], table.input_columns)
     if constant:
         warnings.append(

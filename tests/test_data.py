@@ -166,7 +166,8 @@ def test_rows_are_ordered_by_time_and_values_kept() -> None:
             pd.DataFrame(
                 {"date": ["2020-01-01", "2020-01-02", "2020-01-03"], "y": [1.0, None, 2.0]}
             ),
-            "column 'y' in t.csv has a missing value at line 3",
+            "column 'y' in t.csv has a missing value at line 3; set data.missing to drop, ffill "
+            "or interpolate to accept gaps",
         ),
         (
             pd.DataFrame({"date": ["2020-01-01", "2020-01-02"], "y": [1.0, float("inf")]}),
@@ -203,3 +204,45 @@ def test_read_csv_errors(tmp_path: Path) -> None:
     with pytest.raises(LstmcliError, match="unknown built-in dataset 'nope'; available: "):
         read_csv("builtin:nope")
     assert len(read_csv("builtin:co2_weekly")) == 2284
+
+
+def gappy() -> pd.DataFrame:
+    # rows out of time order on purpose: line numbers must still point into the file
+    return pd.DataFrame(
+        {
+            "date": ["2020-01-04", "2020-01-01", "2020-01-02", "2020-01-03"],
+            "y": [4.0, 1.0, None, 3.0],
+            "x": [40.0, 10.0, 20.0, None],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "y", "x"),
+    [
+        ("drop", [1.0, 4.0], [10.0, 40.0]),  # 01-02 and 01-03 each miss a value
+        ("ffill", [1.0, 1.0, 3.0, 4.0], [10.0, 20.0, 20.0, 40.0]),
+        ("interpolate", [1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]),
+    ],
+)
+def test_missing_value_policies(policy: str, y: list[float], x: list[float]) -> None:
+    table = prepare_table(gappy(), data_cfg(time_column="date", features=["x"], missing=policy), "t")
+    if policy == "drop":
+        assert table.notes == ["t: dropped 2 row(s) with missing values"]
+        assert table.time.dt.day.tolist() == [1, 4]
+    else:
+        assert table.notes == [f"t: filled 1 in 'y', 1 in 'x' missing value(s) ({policy})"]
+    assert table.targets[:, 0].tolist() == y
+    assert table.inputs[:, 1].tolist() == x
+
+
+def test_missing_value_errors_name_the_file_line() -> None:
+    with pytest.raises(LstmcliError, match=r"^column 'y' in t has a missing value at line 4; set"):
+        prepare_table(gappy(), data_cfg(time_column="date", features=["x"]), "t")
+    leading = gappy().assign(y=[4.0, None, 2.0, 3.0])
+    with pytest.raises(LstmcliError) as info:
+        prepare_table(leading, data_cfg(time_column="date", missing="ffill"), "t")
+    assert str(info.value) == (
+        "column 'y' in t has a missing value at line 3 with no earlier value to fill it from "
+        "(data.missing: ffill)"
+    )

@@ -148,7 +148,8 @@ def test_json_lines_output(runs: dict[str, Path]) -> None:
         ),
         (
             lambda f: f.assign(y=f["y"].where(f.index != f.index[2])),
-            "Error: column 'y' in <stdin> has a missing value at line 4",
+            "Error: column 'y' in <stdin> has a missing value at line 4; set data.missing to "
+            "drop, ffill or interpolate to accept gaps",
         ),
     ],
 )
