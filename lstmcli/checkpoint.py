@@ -22,6 +22,7 @@ from lstmcli.model import LSTMForecaster
 FORMAT_NAME = "lstmcli-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "model.pt"
+LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 
 
 @dataclass
@@ -37,10 +38,17 @@ class Checkpoint:
     trained_on: str = "cpu"
     time_freq: str | None = None  # the training data's frequency alias, for future timestamps
     time_step: float | None = None  # the same for a numeric time column
+    data_rows: int | None = None  # rows of the training data, to notice it changed on resume
+    train_state: dict[str, Any] | None = None  # last.pt only
 
     def build_model(self, device: torch.device | str = "cpu") -> LSTMForecaster:
-        model = LSTMForecaster(**self.model_args)
-        model.load_state_dict(self.state_dict)
+        """The model with its weights; weights that do not fit the stored shape are refused."""
+        try:
+            model = LSTMForecaster(**self.model_args)
+            model.load_state_dict(self.state_dict)
+        except (RuntimeError, TypeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise LstmcliError(f"the checkpoint's weights do not fit its model ({first})") from None
         return model.to(device).eval()
 
 
@@ -62,15 +70,17 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "trained_on": checkpoint.trained_on,
         "time_freq": checkpoint.time_freq,
         "time_step": checkpoint.time_step,
+        "data_rows": checkpoint.data_rows,
+        "train_state": checkpoint.train_state,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Load a model.pt (or the one in a run folder), refusing anything that is not ours."""
+def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
+    """Load a checkpoint file (or `file` in a run folder), refusing anything that is not ours."""
     if path.is_dir():
-        path = path / CHECKPOINT_FILE
+        path = path / file
     if not path.is_file():
         raise LstmcliError(f"checkpoint not found: {path}")
     try:
@@ -87,7 +97,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         )
     try:
         config = validate_config(payload["config"], str(path))
-        return Checkpoint(
+        checkpoint = Checkpoint(
             config=config,
             model_args=dict(payload["model_args"]),
             state_dict=dict(payload["state_dict"]),
@@ -99,9 +109,31 @@ def load_checkpoint(path: Path) -> Checkpoint:
             trained_on=str(payload.get("trained_on", "cpu")),
             time_freq=payload.get("time_freq"),
             time_step=payload.get("time_step"),
+            data_rows=payload.get("data_rows"),
+            train_state=payload.get("train_state"),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None
+    _check_consistent(checkpoint, path)
+    return checkpoint
+
+
+def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:
+    """Columns, scalers and model sizes must agree, or predictions would be silently wrong."""
+    args, data = checkpoint.model_args, checkpoint.config.data
+    problems = []
+    if checkpoint.input_columns != data.input_columns or checkpoint.target_columns != data.target:
+        problems.append("its columns differ from its config")
+    if len(checkpoint.input_scaler.center) != len(checkpoint.input_columns):
+        problems.append("its input scaler does not match its input columns")
+    if len(checkpoint.target_scaler.center) != len(checkpoint.target_columns):
+        problems.append("its target scaler does not match its target columns")
+    if args.get("n_inputs") != len(checkpoint.input_columns) or args.get("n_targets") != len(
+        checkpoint.target_columns
+    ):
+        problems.append("its model sizes do not match its columns")
+    if problems:
+        raise LstmcliError(f"{path} is inconsistent: {'; '.join(problems)}")
 
 
 def _reason(error: Exception) -> str:

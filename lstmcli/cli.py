@@ -41,6 +41,11 @@ def _stderr():  # noqa: ANN202 - rich is imported lazily
     return Console(stderr=True, highlight=False)
 
 
+def _say(console, text: str) -> None:  # noqa: ANN001 - a rich Console
+    """One plain message line: no markup parsing, no hard wrapping (scripts grep logs)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(error: LstmcliError, code: int = EXIT_ERROR) -> typer.Exit:
     """Print an expected error as `Error: ...` lines (one per config problem) and exit."""
     console = _stderr()
@@ -50,7 +55,7 @@ def _fail(error: LstmcliError, code: int = EXIT_ERROR) -> typer.Exit:
         else [str(error)]
     )
     for line in lines:
-        console.print(f"Error: {line}", markup=False, soft_wrap=True)
+        _say(console, f"Error: {line}")
     return typer.Exit(code)
 
 
@@ -136,6 +141,15 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress or results table on stderr.")
     ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run in this folder from its last.pt (after Ctrl-C, a kill or to "
+            "train longer with --set training.epochs=N).",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -151,11 +165,20 @@ def train(
       lstmcli train --config configs/quickstart.yaml
 
       lstmcli train -c run.yaml --set training.epochs=5 --set data.lookback=48 -o runs/try
+
+      lstmcli train --resume runs/try --set training.epochs=50
     """
     from lstmcli.config import config_to_yaml, load_config
 
+    if resume is not None and (config is not None or output is not None or overwrite):
+        raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
     try:
-        resolved = load_config(config, set_ or [])
+        if resume is not None:
+            from lstmcli.pipeline import prepare_resume
+
+            last, resolved = prepare_resume(resume, set_ or [])
+        else:
+            resolved = load_config(config, set_ or [])
     except LstmcliError as e:
         raise _fail(e) from None
     if print_config:
@@ -166,7 +189,7 @@ def train(
     from lstmcli.pipeline import train_run
 
     console = _stderr()
-    run_dir = output or Path(resolved.output.dir)
+    run_dir = resume or output or Path(resolved.output.dir)
     stop = StopRequest()
     try:
         with stop.installed(), EpochReporter(console, resolved.training.epochs, quiet) as reporter:
@@ -176,21 +199,23 @@ def train(
                 overwrite=overwrite,
                 on_epoch=reporter,
                 should_stop=stop,
-                on_warning=lambda m: console.print(f"Warning: {m}", markup=False),
+                on_warning=lambda m: _say(console, f"Warning: {m}"),
+                resume=last if resume is not None else None,
             )
     except LstmcliError as e:
         raise _fail(e) from None
     except (TrainingInterrupted, KeyboardInterrupt) as e:
-        console.print(f"Interrupted: {e or 'stopped'}", markup=False)
+        _say(console, f"Interrupted: {e or 'stopped'}")
         raise typer.Exit(stop.exit_code) from None
     if not quiet:
         console.print(results_table(result.metrics))
     typer.echo(str(run_dir))
     if result.training.interrupted:
-        console.print(
-            f"Interrupted after epoch {result.training.epochs_run}; the best model so far "
-            f"(epoch {result.training.best_epoch}) is saved in {run_dir}",
-            markup=False,
+        _say(
+            console,
+            f"Interrupted after {result.training.epochs_run} complete epoch(s); the best model "
+            f"so far (epoch {result.training.best_epoch}) is saved in {run_dir}; continue with "
+            f"`lstmcli train --resume {run_dir}`",
         )
         raise typer.Exit(stop.exit_code)
 
@@ -273,7 +298,7 @@ def predict(
         raise _fail(e) from None
     if not quiet:
         where = f" to {output}" if output else ""
-        _stderr().print(f"{len(result)} prediction row(s){where}", markup=False)
+        _say(_stderr(), f"{len(result)} prediction row(s){where}")
 
 
 @app.command()
@@ -314,10 +339,10 @@ def evaluate(
     console = _stderr()
     console.print(results_table(result, title=f"{label}, {result['windows']} windows"))
     if result["windows_skipped"]:
-        console.print(
+        _say(
+            console,
             f"{result['windows_skipped']} early window(s) skipped: the baselines need more "
             "history before them",
-            markup=False,
         )
     if as_json:
         import json
@@ -416,7 +441,7 @@ def _show(figures: list) -> None:  # noqa: ANN001
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
     )
     if not has_display:
-        _stderr().print("Warning: no display found; --show skipped (the files are written)")
+        _say(_stderr(), "Warning: no display found; --show skipped (the files are written)")
         return
     import io
 

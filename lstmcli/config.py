@@ -135,6 +135,9 @@ class TrainingConfig(_Section):
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     seed: int = Field(42, ge=0, description="seed for weights and batch order")
+    checkpoint_every: int | None = Field(
+        10, ge=1, description="save last.pt and model.pt every N epochs; null = at the end only"
+    )
 
     @field_validator("device")
     @classmethod
@@ -173,6 +176,21 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
         key, value = parse_override(item)
         if key == "data.path" and isinstance(value, str):
             value = resolve_data_path(value, Path.cwd())
+        _set_key(raw, key, value, source)
+    return validate_config(raw, source)
+
+
+def override_config(
+    config: Config, overrides: list[str], allowed: set[str] | None = None, source: str = "--set"
+) -> Config:
+    """A copy of a config with `key.path=value` overrides applied and validated."""
+    raw = config.model_dump(mode="json")
+    for item in overrides:
+        key, value = parse_override(item)
+        if allowed is not None and key not in allowed:
+            raise ConfigError(
+                [f"{key} cannot change here; only {', '.join(sorted(allowed))} can"], source
+            )
         _set_key(raw, key, value, source)
     return validate_config(raw, source)
 

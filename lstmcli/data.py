@@ -158,7 +158,9 @@ def numeric_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.Dat
         infinite = np.isinf(array)
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
-            raise LstmcliError(f"column {name!r} in {label} has the value {array[row]} {_at_row(row)}")
+            raise LstmcliError(
+                f"column {name!r} in {label} has the value {array[row]} {_at_row(row)}"
+            )
         out[name] = array
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
@@ -187,7 +189,9 @@ def fill_missing(
         if policy == "ffill":
             filled[checked] = filled[checked].ffill()
         else:
-            filled[checked] = filled[checked].interpolate(method="linear", limit_direction="forward")
+            filled[checked] = filled[checked].interpolate(
+                method="linear", limit_direction="forward"
+            )
         leading = filled[checked].isna()
         if leading.any().any():
             name = leading.any().idxmax()

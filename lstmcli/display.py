@@ -57,6 +57,7 @@ class EpochReporter:
             self.console.print(
                 f"epoch {stats.epoch}/{stats.epochs}  {losses}  {elapsed:.1f}s",
                 markup=False,
+                soft_wrap=True,
                 highlight=False,
             )
 

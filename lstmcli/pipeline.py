@@ -15,8 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
-from lstmcli.config import Config, config_to_yaml
+from lstmcli.checkpoint import (
+    CHECKPOINT_FILE,
+    LAST_FILE,
+    Checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from lstmcli.config import Config, config_to_yaml, override_config
 from lstmcli.data import (
     Split,
     Table,
@@ -31,12 +37,20 @@ from lstmcli.data import (
     target_offsets,
 )
 from lstmcli.device import resolve_device
-from lstmcli.errors import TrainingInterrupted
+from lstmcli.errors import LstmcliError, TrainingInterrupted
 from lstmcli.files import prepare_run_dir, write_text, write_with
 from lstmcli.metrics import baseline_predictions, compare, json_safe, mase_scales
 from lstmcli.model import LSTMForecaster, model_arguments, predict_windows
 from lstmcli.predict import prediction_frame
-from lstmcli.train import EpochStats, TrainResult, fit
+from lstmcli.train import EpochStats, TrainResult, TrainState, fit
+
+# What `--resume` may change: the length and saving of training, and where it runs.
+RESUMABLE_KEYS = {
+    "training.epochs",
+    "training.patience",
+    "training.checkpoint_every",
+    "training.device",
+}
 
 
 @dataclass
@@ -55,15 +69,28 @@ def train_run(
     on_epoch: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_warning: Callable[[str], None] = lambda message: None,
+    resume: Checkpoint | None = None,
 ) -> RunResult:
-    """Read and split the data, fit scalers on the training rows, train, evaluate, write the run."""
+    """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
+
+    With `resume` (a last.pt), its scalers, weights and training state are used instead, and
+    training continues exactly where it stopped.
+    """
     data_cfg = config.data
     label = data_cfg.path
     table = prepare_table(read_csv(data_cfg.path, label), data_cfg, label)
     split = split_table(len(table.inputs), data_cfg)
     train_rows = slice(*split.bounds["train"])
-    input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
-    target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
+    if resume is not None:
+        if resume.data_rows != len(table.inputs):
+            raise LstmcliError(
+                f"{label} has {len(table.inputs)} rows but the run started with "
+                f"{resume.data_rows}; the data changed, so start a new run"
+            )
+        input_scaler, target_scaler = resume.input_scaler, resume.target_scaler
+    else:
+        input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
+        target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
     warnings = list(table.notes)
     constant = constant_columns(table.inputs[train_rows], table.input_columns)
     if constant:
@@ -73,7 +100,8 @@ def train_run(
     for message in warnings:
         on_warning(message)
     device = resolve_device(config.training.device)
-    prepare_run_dir(run_dir, overwrite)
+    if resume is None:
+        prepare_run_dir(run_dir, overwrite)
 
     torch.manual_seed(config.training.seed)
     inputs = torch.from_numpy(input_scaler.transform(table.inputs)).to(device)
@@ -87,32 +115,56 @@ def train_run(
         len(table.input_columns), len(table.target_columns), len(offsets), config.model
     )
     model = LSTMForecaster(**model_args).to(device)
-    training = fit(
-        model, windows["train"], windows.get("val"), config.training, on_epoch, should_stop
-    )
-    if training.epochs_run == 0:
-        raise TrainingInterrupted("interrupted before the first epoch finished; nothing was saved")
+    state = None
+    if resume is not None:
+        model.load_state_dict(resume.state_dict)
+        state = TrainState.from_dict(resume.train_state)
 
-    scales = mase_scales(table.targets[train_rows], data_cfg.season)
+    def checkpoint(weights: dict, train_state: TrainState | None = None) -> Checkpoint:
+        return Checkpoint(
+            config=config,
+            model_args=model_args,
+            state_dict=weights,
+            input_columns=table.input_columns,
+            target_columns=table.target_columns,
+            input_scaler=input_scaler,
+            target_scaler=target_scaler,
+            mase_scales=mase_scales(table.targets[train_rows], data_cfg.season),
+            trained_on=str(device),
+            time_freq=infer_freq(table.time) if table.time is not None else None,
+            time_step=median_step(table.time) if table.time is not None else None,
+            data_rows=len(table.inputs),
+            train_state=train_state.to_dict() if train_state is not None else None,
+        )
+
+    def save_progress(train_state: TrainState) -> None:
+        """last.pt to continue from, and model.pt with the best weights so far."""
+        save_checkpoint(checkpoint(train_state.last_weights, train_state), run_dir / LAST_FILE)
+        if train_state.best_weights is not None:
+            save_checkpoint(checkpoint(train_state.best_weights), run_dir / CHECKPOINT_FILE)
+
+    training = fit(
+        model,
+        windows["train"],
+        windows.get("val"),
+        config.training,
+        on_epoch,
+        should_stop,
+        state=state,
+        on_checkpoint=save_progress,
+    )
+    save_progress(training.state)
+    if training.epochs_run == 0:
+        raise TrainingInterrupted(
+            f"interrupted before the first epoch finished; continue with --resume {run_dir}"
+        )
+
+    final = checkpoint(model.state_dict())  # the best weights, restored by fit
     test_anchors = split.anchors["test"]
     predicted = target_scaler.inverse(predict_windows(model, windows["test"]).cpu().numpy())
     actual = table.targets[test_anchors[:, None] + offsets]
-    metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
+    metrics = _metrics(config, table, split, predicted, actual, final.mase_scales, training, device)
 
-    checkpoint = Checkpoint(
-        config=config,
-        model_args=model_args,
-        state_dict=model.state_dict(),
-        input_columns=table.input_columns,
-        target_columns=table.target_columns,
-        input_scaler=input_scaler,
-        target_scaler=target_scaler,
-        mase_scales=scales,
-        trained_on=str(device),
-        time_freq=infer_freq(table.time) if table.time is not None else None,
-        time_step=median_step(table.time) if table.time is not None else None,
-    )
-    save_checkpoint(checkpoint, run_dir / CHECKPOINT_FILE)
     write_text(run_dir / "config.yaml", config_to_yaml(config))
     history = pd.DataFrame([asdict(s) for s in training.history])
     history = history[["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]]
@@ -121,6 +173,15 @@ def train_run(
     frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg)
     write_with(run_dir / "test_predictions.csv", lambda f: frame.to_csv(f, index=False))
     return RunResult(run_dir, metrics, training, warnings)
+
+
+def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint, Config]:
+    """The run's last.pt and its config with overrides (only RESUMABLE_KEYS may change);
+    pass both to `train_run(config, run_dir, resume=checkpoint)`."""
+    last = load_checkpoint(run_dir, LAST_FILE)
+    if last.train_state is None:
+        raise LstmcliError(f"{run_dir / LAST_FILE} holds no training state to resume from")
+    return last, override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
 
 
 def _metrics(

@@ -10,7 +10,8 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,16 +35,59 @@ class EpochStats:
 
 
 @dataclass
-class TrainResult:
+class TrainState:
+    """Everything needed to continue training exactly where it stopped; saved in last.pt.
+
+    Between epochs `order` is None; after an interruption it holds the interrupted epoch's
+    window order and `next_batch` the first batch not yet trained on.
+    """
+
+    epoch: int = 0
+    next_batch: int = 0
+    order: torch.Tensor | None = None
+    loss_sum: float = 0.0
     history: list[EpochStats] = field(default_factory=list)
+    best_loss: float = math.inf
     best_epoch: int = 0
+    best_weights: dict[str, torch.Tensor] | None = None
+    last_weights: dict[str, torch.Tensor] | None = None
+    optimizer: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Tensors and plain types only, so it loads with weights_only=True."""
+        out = {k: v for k, v in vars(self).items() if k != "history"}
+        out["history"] = [asdict(h) for h in self.history]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
+        fields = {k: v for k, v in d.items() if k != "history"}
+        return cls(**fields, history=[EpochStats(**h) for h in d["history"]])
+
+
+@dataclass
+class TrainResult:
+    state: TrainState
     stopped_early: bool = False
     interrupted: bool = False
-    seconds: float = 0.0
+
+    @property
+    def history(self) -> list[EpochStats]:
+        return self.state.history
+
+    @property
+    def best_epoch(self) -> int:
+        return self.state.best_epoch
+
+    @property
+    def seconds(self) -> float:
+        return self.state.seconds
 
     @property
     def epochs_run(self) -> int:
-        return len(self.history)
+        return len(self.state.history)
 
 
 def fit(
@@ -53,29 +97,44 @@ def fit(
     cfg: TrainingConfig,
     on_epoch: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    state: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
 ) -> TrainResult:
     """Train with Adam on MSE of scaled targets; return with the best weights loaded.
 
     With a validation part the best epoch is the one with the lowest validation loss, and
     `patience` epochs without improvement stop training; without one it is the last epoch.
+    `should_stop` is asked after every batch; `state` (from an earlier, stopped call) continues
+    that call exactly; `on_checkpoint` receives the state every `checkpoint_every` epochs.
     """
     device = train.anchors.device
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
-    loss_fn = nn.MSELoss()
     shuffler = torch.Generator().manual_seed(cfg.seed)
+    state = state or TrainState()
+    if state.optimizer is not None:
+        optimizer.load_state_dict(state.optimizer)
+    if state.rng is not None:
+        _restore_rng(state.rng, shuffler)
+    loss_fn = nn.MSELoss()
     batch_size = cfg.batch_size or len(train)
-    result = TrainResult()
-    best_loss, best_state = math.inf, None
-    started = time.perf_counter()
+    result = TrainResult(state)
+    started = time.perf_counter() - state.seconds
 
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        if _patience_ran_out(state, val, cfg):
+            result.stopped_early = True
+            break
         epoch_started = time.perf_counter()
+        if state.order is None:
+            state.order = torch.randperm(len(train), generator=shuffler)
+            state.next_batch, state.loss_sum = 0, 0.0
+        batches = state.order.to(device).split(batch_size)
+        loss_sum = torch.tensor(state.loss_sum, device=device)
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        order = torch.randperm(len(train), generator=shuffler).to(device)
-        for positions in order.split(batch_size):
+        for index in range(state.next_batch, len(batches)):
+            positions = batches[index]
             inputs, targets = train.batch(positions)
             loss = loss_fn(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
@@ -85,10 +144,11 @@ def fit(
             optimizer.step()
             loss_sum += loss.detach() * len(positions)
             if should_stop():
+                state.next_batch, state.loss_sum = index + 1, loss_sum.item()
                 result.interrupted = True
                 break
         if result.interrupted:
-            break  # a partial epoch is not recorded; the best complete one is kept
+            break
 
         train_loss = loss_sum.item() / len(train)  # one device sync per epoch, not per batch
         val_loss = evaluate_loss(model, val) if val is not None else None
@@ -98,9 +158,9 @@ def fit(
                 f"epoch {epoch}; try a lower training.learning_rate or a training.grad_clip"
             )
         monitored = val_loss if val_loss is not None else train_loss
-        if val is None or monitored < best_loss:
-            best_loss, result.best_epoch = monitored, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        if val is None or monitored < state.best_loss:
+            state.best_loss, state.best_epoch = monitored, epoch
+            state.best_weights = copy.deepcopy(model.state_dict())
         stats = EpochStats(
             epoch=epoch,
             epochs=cfg.epochs,
@@ -108,26 +168,56 @@ def fit(
             val_loss=val_loss,
             learning_rate=optimizer.param_groups[0]["lr"],
             seconds=time.perf_counter() - epoch_started,
-            best_epoch=result.best_epoch,
+            best_epoch=state.best_epoch,
         )
-        result.history.append(stats)
+        state.history.append(stats)
+        state.epoch, state.order = epoch, None
+        state.seconds = time.perf_counter() - started
         if on_epoch is not None:
             on_epoch(stats)
-        if (
-            val is not None
-            and cfg.patience is not None
-            and epoch - result.best_epoch >= cfg.patience
-        ):
-            result.stopped_early = True
-            break
+        if on_checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+            on_checkpoint(_snapshot(state, model, optimizer, shuffler))
         if should_stop():
             result.interrupted = True
             break
+    else:
+        result.stopped_early = _patience_ran_out(state, val, cfg) and state.epoch < cfg.epochs
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - started
+    _snapshot(state, model, optimizer, shuffler)
+    state.seconds = time.perf_counter() - started
+    if state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
     return result
+
+
+def _patience_ran_out(state: TrainState, val: WindowSet | None, cfg: TrainingConfig) -> bool:
+    return (
+        val is not None
+        and cfg.patience is not None
+        and state.epoch > 0
+        and state.epoch - state.best_epoch >= cfg.patience
+    )
+
+
+def _snapshot(
+    state: TrainState, model: nn.Module, optimizer: torch.optim.Optimizer, shuffler: torch.Generator
+) -> TrainState:
+    """Fill the state's copies of what lives in objects: weights, optimizer, random generators."""
+    state.last_weights = copy.deepcopy(model.state_dict())
+    state.optimizer = copy.deepcopy(optimizer.state_dict())
+    state.rng = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "shuffler": shuffler.get_state(),
+    }
+    return state
+
+
+def _restore_rng(rng: dict[str, Any], shuffler: torch.Generator) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    shuffler.set_state(rng["shuffler"])
 
 
 def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:

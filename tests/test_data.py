@@ -226,7 +226,9 @@ def gappy() -> pd.DataFrame:
     ],
 )
 def test_missing_value_policies(policy: str, y: list[float], x: list[float]) -> None:
-    table = prepare_table(gappy(), data_cfg(time_column="date", features=["x"], missing=policy), "t")
+    table = prepare_table(
+        gappy(), data_cfg(time_column="date", features=["x"], missing=policy), "t"
+    )
     if policy == "drop":
         assert table.notes == ["t: dropped 2 row(s) with missing values"]
         assert table.time.dt.day.tolist() == [1, 4]

@@ -110,7 +110,9 @@ def test_predict_output_with_history(trained: dict[str, Path], tmp_path: Path) -
     assert "actual" not in drawn and figure.axes[0].get_title() == "y: forecast"
 
 
-def test_rolling_predict_output_is_forecast_vs_actual(trained: dict[str, Path], tmp_path: Path) -> None:
+def test_rolling_predict_output_is_forecast_vs_actual(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
     rolled = run("predict", str(trained["run"]), str(trained["csv"]), "--rolling").stdout
     path = tmp_path / "backtest.csv"
     path.write_text(rolled)
@@ -140,7 +142,10 @@ def test_missing_run_files_are_named(trained: dict[str, Path], tmp_path: Path) -
     (partial / "model.pt").write_bytes((trained["run"] / "model.pt").read_bytes())
     result = run("plot", str(partial))
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {partial} has no test_predictions.csv; is it a finished run folder?\n"
+    assert (
+        result.stderr
+        == f"Error: {partial} has no test_predictions.csv; is it a finished run folder?\n"
+    )
     result = run("plot", str(trained["run"]), "--step", "5")
     assert result.stderr == "Error: --step 5: the predictions hold steps 1..2\n"
 

@@ -117,4 +117,4 @@ def test_run_files_have_ordinary_permissions(tmp_path: Path, csv_path: Path) -> 
         os.umask(umask)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
     assert set(modes.values()) == {0o644}, modes  # and no temporary file left behind
-    assert len(modes) == 5
+    assert len(modes) == 6

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from lstmcli.checkpoint import load_checkpoint
+from lstmcli.config import validate_config
+from lstmcli.errors import ConfigError, LstmcliError, TrainingInterrupted
+from lstmcli.pipeline import prepare_resume, train_run
+from tests.conftest import tiny_config
+
+
+def stop_after(batches: int):  # noqa: ANN201
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= batches
+
+    return should_stop
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).state_dict
+
+
+@pytest.mark.parametrize("stops", [[17], [7, 10], [3, 30, 2]])
+def test_interrupted_and_resumed_equals_uninterrupted(
+    tmp_path: Path, csv_path: Path, stops: list[int]
+) -> None:
+    # 112 training windows in batches of 16: 7 batches an epoch; stop 7 is an epoch's end.
+    config = validate_config(
+        tiny_config(
+            csv_path,
+            model={"num_layers": 2, "dropout": 0.3},  # dropout draws random numbers
+            training={"epochs": 8, "patience": None, "checkpoint_every": 3},
+        )
+    )
+    straight = train_run(config, tmp_path / "straight")
+    try:
+        first = train_run(config, tmp_path / "resumed", should_stop=stop_after(stops[0]))
+        assert first.training.interrupted
+    except TrainingInterrupted:  # stopped inside the first epoch: only last.pt was saved
+        assert stops[0] <= 7 and (tmp_path / "resumed" / "last.pt").is_file()
+    for stop in [*stops[1:], None]:
+        last, resumed_config = prepare_resume(tmp_path / "resumed")
+        assert resumed_config == config
+        kwargs = {"should_stop": stop_after(stop)} if stop else {}
+        result = train_run(config, tmp_path / "resumed", resume=last, **kwargs)
+        assert result.training.interrupted == (stop is not None)
+    for name in ("model.pt", "last.pt"):
+        a, b = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    assert result.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
+    columns = ["epoch", "train_loss", "val_loss"]
+    history = [pd.read_csv(tmp_path / n / "history.csv")[columns] for n in ("straight", "resumed")]
+    pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
+
+
+def test_resume_can_train_longer_but_not_change_the_model(tmp_path: Path, csv_path: Path) -> None:
+    config = validate_config(tiny_config(csv_path, training={"epochs": 2}))
+    train_run(config, tmp_path / "run")
+    last, longer = prepare_resume(tmp_path / "run", ["training.epochs=4"])
+    result = train_run(longer, tmp_path / "run", resume=last)
+    assert result.training.epochs_run == 4
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 4
+    with pytest.raises(ConfigError) as info:
+        prepare_resume(tmp_path / "run", ["model.hidden_size=4"])
+    assert info.value.problems[0].startswith("model.hidden_size cannot change here; only ")
+
+
+def test_periodic_checkpoints(tmp_path: Path, csv_path: Path) -> None:
+    seen = []
+    config = validate_config(tiny_config(csv_path, training={"epochs": 5, "checkpoint_every": 2}))
+
+    def stop_when_epoch_4_is_saved() -> bool:
+        path = tmp_path / "run" / "last.pt"
+        if path.exists():
+            seen.append(load_checkpoint(path, "last.pt").train_state["epoch"])
+        return False
+
+    train_run(config, tmp_path / "run", should_stop=stop_when_epoch_4_is_saved)
+    assert sorted(set(seen)) == [2, 4]  # written after epochs 2 and 4, then at the end
+
+
+def long_run(tmp_path: Path, csv_path: Path) -> tuple[Path, Path]:
+    config = tiny_config(
+        csv_path, training={"epochs": 100000, "patience": None, "checkpoint_every": 1}
+    )
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, tmp_path / "run"
+
+
+def wait_for_progress(process: subprocess.Popen) -> None:
+    """Until the first progress line (epoch 1 is done)."""
+    for line in process.stderr:
+        if line.startswith("epoch 1/"):
+            return
+
+
+def wait_for_epoch(run_dir: Path, epoch: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if load_checkpoint(run_dir, "last.pt").train_state["epoch"] >= epoch:
+                return
+        except LstmcliError:
+            pass  # not written yet
+        time.sleep(0.02)
+    raise AssertionError(f"no last.pt for epoch {epoch} within {timeout}s")
+
+
+def test_sigterm_saves_last_pt_and_exits_143(tmp_path: Path, csv_path: Path) -> None:
+    config, out = long_run(tmp_path, csv_path)
+    process = subprocess.Popen(
+        ["lstmcli", "train", "-c", str(config), "-o", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_progress(process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "continue with `lstmcli train --resume" in stderr and "Traceback" not in stderr
+    state = load_checkpoint(out, "last.pt").train_state
+    assert state["epoch"] >= 1
+    assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
+
+
+def test_sigkill_at_any_moment_leaves_loadable_files(tmp_path: Path, csv_path: Path) -> None:
+    """Kill training repeatedly; every time model.pt and last.pt load, and --resume goes on."""
+    config, out = long_run(tmp_path, csv_path)
+    command = ["lstmcli", "train", "-c", str(config), "-o", str(out)]
+    epochs = [0]
+    for attempt in range(4):
+        process = subprocess.Popen(
+            command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, text=True
+        )
+        wait_for_epoch(out, epochs[-1] + 2)
+        time.sleep(0.03 * attempt)  # land the kill at different moments of saving
+        process.kill()
+        process.wait(timeout=30)
+        assert load_checkpoint(out).config.training.epochs == 100000
+        epochs.append(load_checkpoint(out, "last.pt").train_state["epoch"])
+        command = ["lstmcli", "train", "--resume", str(out)]
+    assert epochs == sorted(epochs) and len(set(epochs)) == 5  # each resume went further
+    leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 4  # a kill mid-save may leave a temporary file, never a torn one
