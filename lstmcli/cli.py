@@ -220,6 +220,55 @@ def train(
         raise typer.Exit(stop.exit_code)
 
 
+@app.command()
+def check(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config, as for train.", dir_okay=False),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", "-s", help="Override a config key, as for train.", metavar="KEY=VALUE"
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The run folder train would write.", file_okay=False),
+    ] = None,
+) -> None:
+    """Check a config and its data without training, and say whether training would fail.
+
+    Reports rows and time range, the inferred frequency and irregular gaps, missing values per
+    column, rows and windows per split, and the device; then every problem found (as `Error:`
+    lines) and warnings. Exits 1 when `train` with this config would fail: run it in CI
+    before a long run.
+
+    Example:
+
+      lstmcli check --config run.yaml && lstmcli train --config run.yaml
+    """
+    from lstmcli import check as core
+    from lstmcli.config import load_config
+
+    try:
+        resolved = load_config(config, set_ or [])
+    except LstmcliError as e:
+        raise _fail(e) from None
+    report = core.check(resolved, output or Path(resolved.output.dir))
+    for key, value in report.facts:
+        typer.echo(f"{key + ':':<16}{value}")
+    console = _stderr()
+    for message in report.warnings:
+        _say(console, f"Warning: {message}")
+    for message in report.problems:
+        _say(console, f"Error: {message}")
+    if not report.ok:
+        typer.echo(f"{len(report.problems)} problem(s): training would fail")
+        raise typer.Exit(EXIT_ERROR)
+    typer.echo("ok: training would start")
+
+
 RunArgument = Annotated[
     Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
 ]

@@ -247,10 +247,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(["file not found"], str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(
-            [f"cannot read: {getattr(e, 'strerror', None) or e}"], str(path)
-        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["cannot read: not UTF-8 text"], str(path)) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read: {e.strerror or e}"], str(path)) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -261,9 +261,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if raw is None:
         raise ConfigError(["the file is empty; see `lstmcli init` for a starting point"], str(path))
     if not isinstance(raw, dict):
-        kind = type(raw).__name__
+        kinds = {
+            list: "a list",
+            str: "a string",
+            int: "a number",
+            float: "a number",
+            bool: "a boolean",
+        }
+        kind = kinds.get(type(raw), type(raw).__name__)
         raise ConfigError(
-            [f"expected a mapping with sections data, model, training, output; got a {kind}"],
+            [f"expected a mapping with sections data, model, training, output; got {kind}"],
             str(path),
         )
     return raw

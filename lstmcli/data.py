@@ -210,8 +210,9 @@ def fill_missing(
     )
 
 
-def split_table(n_rows: int, cfg: DataConfig) -> Split:
-    """Cut rows in time order into train/val/test and find each part's complete windows."""
+def split_rows(n_rows: int, cfg: DataConfig) -> Split:
+    """Cut rows in time order into train/val/test and find each part's complete windows;
+    a part may come out with none (see `empty_parts`)."""
     fractions = cfg.split
     n_train = int(n_rows * fractions.train)
     n_val = int(n_rows * fractions.val)
@@ -221,15 +222,40 @@ def split_table(n_rows: int, cfg: DataConfig) -> Split:
         if name == "val" and fractions.val == 0:
             continue
         split.bounds[name] = (start, stop)
-        anchors = window_anchors(start, stop, cfg.lookback, cfg.horizon, cfg.task)
-        if len(anchors) == 0:
-            need = rows_needed(name, cfg)
-            raise LstmcliError(
+        split.anchors[name] = window_anchors(start, stop, cfg.lookback, cfg.horizon, cfg.task)
+    return split
+
+
+def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
+    """One message per part without a window, saying how many rows it would need."""
+    n_rows = max(stop for _, stop in split.bounds.values())
+    messages = []
+    advice = "use more data or change data.split, data.lookback or data.horizon"
+    for name, (start, stop) in split.bounds.items():
+        if len(split.anchors[name]):
+            continue
+        need = rows_needed(name, cfg)
+        if name == "train" or stop - start < need:
+            messages.append(
                 f"the {name} part has {stop - start} of {n_rows} rows, too few for one window: "
                 f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least {need} rows "
-                f"there; use more data or change data.split, data.lookback or data.horizon"
+                f"there; {advice}"
             )
-        split.anchors[name] = anchors
+        else:  # enough rows, but its windows' inputs would start before the data does
+            messages.append(
+                f"the {name} part ends at row {stop}, too early for one window: lookback "
+                f"{cfg.lookback} and horizon {cfg.horizon} need at least "
+                f"{rows_needed('train', cfg)} rows up to its end; {advice}"
+            )
+    return messages
+
+
+def split_table(n_rows: int, cfg: DataConfig) -> Split:
+    """`split_rows`, refusing a split where some part has no complete window."""
+    split = split_rows(n_rows, cfg)
+    problems = empty_parts(split, cfg)
+    if problems:
+        raise LstmcliError(problems[0])
     return split
 
 

@@ -1,0 +1,131 @@
+"""`lstmcli check`: everything `train` would verify, reported at once, without training.
+
+Unlike `train`, which stops at the first problem, the check goes as far as the data allows and
+lists every problem it finds, next to the facts a person wants before a long run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmcli.config import Config
+from lstmcli.data import (
+    constant_columns,
+    empty_parts,
+    infer_freq,
+    numeric_frame,
+    parse_time,
+    prepare_table,
+    read_csv,
+    split_rows,
+)
+from lstmcli.errors import LstmcliError
+
+
+@dataclass
+class CheckReport:
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(config: Config, run_dir: Path) -> CheckReport:
+    """Read the data as `train` would and report rows, time, gaps, missing values and splits."""
+    report = CheckReport()
+    cfg = config.data
+    try:
+        frame = read_csv(cfg.path)
+    except LstmcliError as e:
+        report.problems.append(str(e))
+        return report
+    report.facts.append(("data", f"{cfg.path}: {len(frame)} rows, {len(frame.columns)} columns"))
+    needed = [c for c in [cfg.time_column, *cfg.input_columns, *cfg.target] if c]
+    absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if absent:
+        available = ", ".join(map(str, frame.columns))
+        report.problems.append(f"column(s) {absent} not found; available: {available}")
+        return report
+    try:
+        values = numeric_frame(frame, list(dict.fromkeys(cfg.input_columns + cfg.target)), cfg.path)
+    except LstmcliError as e:
+        report.problems.append(str(e))
+        return report
+    counts = values.isna().sum()
+    report.facts.append(
+        ("missing values", ", ".join(f"{c} {n}" for c, n in counts.items()) + f" ({cfg.missing})")
+    )
+    if cfg.time_column:
+        _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
+
+    try:
+        table = prepare_table(frame, cfg, cfg.path)
+        n_rows = len(table.inputs)
+        report.warnings += table.notes
+    except LstmcliError as e:
+        report.problems.append(str(e))
+        table, n_rows = None, len(frame)
+    split = split_rows(n_rows, cfg)
+    for name, (start, stop) in split.bounds.items():
+        windows = len(split.anchors[name])
+        report.facts.append(
+            (name, f"rows {start}..{stop - 1} ({stop - start} rows), {windows} windows")
+        )
+    report.problems += empty_parts(split, cfg)
+    if table is not None:
+        start, stop = split.bounds["train"]
+        constant = constant_columns(table.inputs[start:stop], table.input_columns)
+        if constant:
+            report.warnings.append(f"column(s) {constant} are constant in the training rows")
+
+    try:
+        from lstmcli.device import resolve_device
+
+        report.facts.append(("device", str(resolve_device(config.training.device))))
+    except LstmcliError as e:
+        report.problems.append(str(e))
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        report.warnings.append(
+            f"run folder {run_dir} is not empty: train needs --overwrite or another --output"
+        )
+    return report
+
+
+def _describe_time(column: pd.Series, name: str, label: str, report: CheckReport) -> None:
+    """Time range, frequency, and gaps larger than the usual step."""
+    try:
+        time = parse_time(column, name, label).sort_values().reset_index(drop=True)
+    except LstmcliError as e:
+        report.problems.append(str(e))
+        return
+    report.facts.append(("time", f"{time.iloc[0]} .. {time.iloc[-1]}"))
+    repeated = int(time.duplicated().sum())
+    if repeated:
+        first = time[time.duplicated()].iloc[0]
+        report.problems.append(
+            f"time column {name!r} has {repeated} duplicate time(s), first {first}"
+        )
+    freq = infer_freq(time)
+    if freq is not None:
+        report.facts.append(("frequency", f"{freq} (regular)"))
+        return
+    steps = time.diff().iloc[1:]
+    if steps.empty:
+        return
+    usual = steps.median()
+    gaps = steps[steps > usual * 1.5]
+    text = f"irregular; usual step {usual}"
+    if len(gaps):
+        widest = int(np.argmax(gaps.to_numpy()))
+        at = time.iloc[gaps.index[widest] - 1]
+        text += (
+            f", {len(gaps)} gap(s) wider than 1.5 steps, the widest {gaps.iloc[widest]} after {at}"
+        )
+    report.facts.append(("frequency", text))

@@ -1,0 +1,393 @@
+"""The bad-input battery: every case through the real CLI gives one `Error:` line on stderr, a
+non-zero exit, no traceback, and no partial output."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from lstmcli.cli import app
+from tests.conftest import seasonal_frame, tiny_config
+
+runner = CliRunner()
+
+
+def invoke(args: list[str], cwd: Path, stdin: str | None = None):
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(app, args, input=stdin, env={"NO_COLOR": "1"})
+    finally:
+        os.chdir(old)
+
+
+def write_csv(folder: Path, frame: pd.DataFrame | None = None, name: str = "data.csv") -> Path:
+    (frame if frame is not None else seasonal_frame()).to_csv(folder / name, index=False)
+    return Path(name)  # relative: commands run inside `folder`, and messages name it so
+
+
+def write_config(folder: Path, raw: object, name: str = "run.yaml") -> Path:
+    (folder / name).write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+    return Path(name)
+
+
+def config_for(folder: Path, frame: pd.DataFrame | None = None, **sections) -> Path:  # noqa: ANN003
+    return write_config(folder, tiny_config(write_csv(folder, frame), **sections))
+
+
+def with_values(column: str, row: int, value: object) -> pd.DataFrame:
+    frame = seasonal_frame().astype({column: object})
+    frame.loc[row, column] = value
+    return frame
+
+
+def trained_run(folder: Path) -> Path:
+    result = invoke(["train", "-c", str(config_for(folder)), "-o", "trained", "-q"], folder)
+    assert result.exit_code == 0, result.stderr
+    return folder / "trained"
+
+
+# Each case: (id, setup(tmp) -> argv, expected start of the one error line)
+TRAIN_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
+    ("missing config", lambda t: ["-c", "nope.yaml"], "Error: nope.yaml: file not found"),
+    (
+        "unreadable config",
+        lambda t: ["-c", _binary(t)],
+        "Error: bin.yaml: cannot read: not UTF-8 text",
+    ),
+    (
+        "yaml syntax",
+        lambda t: ["-c", str(write_config(t, "data:\n  target: [y\n"))],
+        "Error: run.yaml: YAML syntax error at line 3, column 1",
+    ),
+    (
+        "config is a list",
+        lambda t: ["-c", str(write_config(t, "- a\n- b\n"))],
+        "Error: run.yaml: expected a mapping",
+    ),
+    (
+        "config is a scalar",
+        lambda t: ["-c", str(write_config(t, "42\n"))],
+        "Error: run.yaml: expected a mapping with sections data, model, training, output; "
+        "got a number",
+    ),
+    (
+        "unknown key",
+        lambda t: ["-c", str(config_for(t, model={"hiden_size": 3}))],
+        "Error: run.yaml: model.hiden_size: unknown key; did you mean 'hidden_size'?",
+    ),
+    (
+        "wrong type",
+        lambda t: ["-c", str(config_for(t, training={"batch_size": "big"}))],
+        "Error: run.yaml: training.batch_size: Input should be a valid integer",
+    ),
+    (
+        "negative size",
+        lambda t: ["-c", str(config_for(t, model={"hidden_size": -4}))],
+        "Error: run.yaml: model.hidden_size: Input should be greater than or equal to 1",
+    ),
+    (
+        "zero size",
+        lambda t: ["-c", str(config_for(t, data={"lookback": 0}))],
+        "Error: run.yaml: data.lookback: Input should be greater than or equal to 1",
+    ),
+    (
+        "split does not add up",
+        lambda t: [
+            "-c",
+            str(config_for(t, data={"split": {"train": 0.6, "val": 0.3, "test": 0.3}})),
+        ],
+        "Error: run.yaml: data.split: train + val + test must add up to 1, got 1.2",
+    ),
+    (
+        "missing csv",
+        lambda t: ["-c", str(write_config(t, {"data": {"path": "gone.csv", "target": "y"}}))],
+        "Error: data file not found: ",
+    ),
+    (
+        "unreadable csv",
+        lambda t: [
+            "-c",
+            str(write_config(t, {"data": {"path": _binary(t, "bin.csv"), "target": "y"}})),
+        ],
+        "Error: cannot read CSV ",
+    ),
+    ("empty csv", lambda t: ["-c", str(_with_text(t, ""))], "Error: data file is empty: "),
+    (
+        "header only",
+        lambda t: ["-c", str(_with_text(t, "date,y\n"))],
+        "Error: data file has a header but no rows: ",
+    ),
+    (
+        "unknown target",
+        lambda t: ["-c", str(config_for(t, data={"target": "sales"}))],
+        "Error: column(s) ['sales'] not found in ",
+    ),
+    (
+        "unknown feature",
+        lambda t: ["-c", str(config_for(t, data={"features": ["price"]}))],
+        "Error: column(s) ['price'] not found in ",
+    ),
+    (
+        "unknown time column",
+        lambda t: ["-c", str(config_for(t, data={"time_column": "when"}))],
+        "Error: column(s) ['when'] not found in ",
+    ),
+    (
+        "non-numeric value",
+        lambda t: ["-c", str(config_for(t, with_values("y", 5, "12,5")))],
+        "Error: column 'y' in ",
+    ),
+    (
+        "nan value",
+        lambda t: ["-c", str(config_for(t, with_values("y", 9, np.nan)))],
+        "Error: column 'y' in ",
+    ),
+    (
+        "inf value",
+        lambda t: ["-c", str(config_for(t, with_values("y", 9, np.inf)))],
+        "Error: column 'y' in ",
+    ),
+    (
+        "unparseable time",
+        lambda t: ["-c", str(config_for(t, with_values("date", 3, "someday")))],
+        "Error: time column 'date' in ",
+    ),
+    (
+        "duplicate time",
+        lambda t: ["-c", str(config_for(t, with_values("date", 3, "2000-01-01")))],
+        "Error: time column 'date' in ",
+    ),
+    (
+        "too few rows",
+        lambda t: ["-c", str(config_for(t, seasonal_frame(12)))],
+        "Error: the train part has 8 of 12 rows, too few for one window",
+    ),
+    (
+        "absent device",
+        lambda t: ["-c", str(config_for(t, training={"device": "cuda"}))],
+        "Error: device 'cuda' is not available",
+    ),
+    (
+        "output under a file",
+        lambda t: ["-c", str(config_for(t)), "-o", str(_with_text(t, "x", "file.txt") / "run")],
+        "Error: cannot create run folder ",
+    ),
+]
+
+
+def _binary(folder: Path, name: str = "bin.yaml") -> str:
+    path = folder / name
+    path.write_bytes(b"\xff\xfe\x00\x81garbage\x00")
+    return name
+
+
+def _with_text(folder: Path, text: str, name: str = "data.csv") -> Path:
+    (folder / name).write_text(text)
+    if name.endswith(".csv"):
+        return write_config(folder, {"data": {"path": name, "target": "y"}})
+    return Path(name)
+
+
+@pytest.mark.parametrize(("case", "setup", "message"), TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
+def test_train_bad_input(tmp_path: Path, case: str, setup, message: str) -> None:  # noqa: ANN001
+    if case == "absent device" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = setup(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke(["train", *args, *([] if "-o" in args else ["-o", "out"])], tmp_path)
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_constant_column_trains_with_a_warning(tmp_path: Path) -> None:
+    frame = seasonal_frame().assign(x=1.0)
+    config = config_for(tmp_path, frame, data={"features": ["x"]})
+    result = invoke(["train", "-c", str(config), "-o", "out", "-q"], tmp_path)
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Warning: column(s) ['x'] are constant in the training rows; they carry no signal\n"
+    )
+    assert np.isfinite(pd.read_csv(tmp_path / "out" / "test_predictions.csv")["y"]).all()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_read_only_output_folder(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    result = invoke(["train", "-c", str(config), "-o", str(locked / "run")], tmp_path)
+    assert result.exit_code == 1 and result.stderr.startswith("Error: cannot create run folder")
+
+
+def test_predict_bad_input(tmp_path: Path) -> None:
+    run = trained_run(tmp_path)
+    csv = tmp_path / "data.csv"
+    frame = pd.read_csv(csv)
+
+    def predict(args: list[str], stdin: str | None = None):
+        return invoke(["predict", *args], tmp_path, stdin)
+
+    out = tmp_path / "next.csv"
+    missing_column = predict([str(run), "-", "-o", str(out)], frame.drop(columns="y").to_csv())
+    assert missing_column.stderr.startswith("Error: column(s) ['y'] not found in <stdin>")
+
+    checkpoint = (run / "model.pt").read_bytes()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    cases = {
+        "garbage": (b"\x00" * 100, "is not a loadable lstmcli checkpoint"),
+        "truncated": (checkpoint[: len(checkpoint) // 3], "is not a loadable lstmcli checkpoint"),
+    }
+    for name, (content, message) in cases.items():
+        (broken / "model.pt").write_bytes(content)
+        result = predict([str(broken), str(csv), "-o", str(out)])
+        assert result.exit_code == 1 and message in result.stderr, name
+        assert len(result.stderr.splitlines()) == 1
+    torch.save({"state": torch.zeros(1)}, broken / "model.pt")
+    assert predict([str(broken), str(csv)]).stderr.endswith("is not an lstmcli checkpoint\n")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    torch.save({**payload, "format_version": 99}, broken / "model.pt")
+    assert "has checkpoint format version 99" in predict([str(broken), str(csv)]).stderr
+    payload["state_dict"]["head.0.weight"] = torch.zeros(3, 3)  # weights of another shape
+    torch.save(payload, broken / "model.pt")
+    result = predict([str(broken), str(csv)])
+    assert result.stderr.startswith("Error: the checkpoint's weights do not fit its model")
+    missing_folder = predict([str(run), str(csv), "-o", str(tmp_path / "no" / "next.csv")])
+    assert missing_folder.exit_code == 1
+    assert missing_folder.stderr.startswith("Error: cannot write ")
+    assert not out.exists()
+
+
+def test_check_reports_every_problem_and_fails(tmp_path: Path) -> None:
+    frame = seasonal_frame(60).astype({"y": object})
+    frame.loc[[4, 7], "y"] = np.nan
+    frame = frame.drop(index=[20, 21])  # a gap in the monthly dates
+    config = config_for(tmp_path, frame, data={"lookback": 40, "season": None})
+    result = invoke(["check", "-c", str(config)], tmp_path)
+    assert result.exit_code == 1
+    assert "missing values: y 2 (error)" in result.stdout
+    assert "frequency:      irregular; usual step 31 days" in result.stdout
+    assert "1 gap(s) wider than 1.5 steps" in result.stdout
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith("Error: column 'y' in ") and "at line 6;" in errors[0]
+    assert errors[1].startswith("Error: the train part has 40 of 58 rows, too few for one window")
+    assert result.stdout.endswith("problem(s): training would fail\n")
+    fixed = invoke(
+        ["check", "-c", str(config), "-s", "data.missing=interpolate", "-s", "data.lookback=6"],
+        tmp_path,
+    )
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "train:          rows 0..39 (40 rows), 34 windows" in fixed.stdout
+    assert fixed.stdout.endswith("ok: training would start\n")
+    assert not (tmp_path / "runs").exists()  # a check writes nothing
+
+
+# Property: whatever the config and the CSV, train succeeds or fails with Error: lines only.
+def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStrategy:
+    """Valid nine times out of ten, so that both outcomes are explored."""
+    return st.integers(0, 9).flatmap(lambda i: invalid if i == 0 else valid)
+
+
+bad_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from(["", "abc", "1e3", " 2 "]),
+)
+
+
+@st.composite
+def frames(draw) -> pd.DataFrame:  # noqa: ANN001
+    rows = draw(mostly(st.integers(20, 60), st.integers(0, 19)))
+    start = draw(st.sampled_from(["2020-01-01", "1999-12-31"]))
+    dates = pd.date_range(start, periods=rows, freq=draw(st.sampled_from(["D", "MS"])))
+    dates = [str(d.date()) for d in dates]
+    y = list(np.sin(np.arange(rows) / 3.0))
+    if rows and draw(st.integers(0, 3)) == 0:
+        dates[draw(st.integers(0, rows - 1))] = draw(st.sampled_from([dates[0], "not a date"]))
+    if rows and draw(st.booleans()):
+        for _ in range(draw(st.integers(1, 3))):
+            y[draw(st.integers(0, rows - 1))] = draw(bad_values)
+    x = draw(st.sampled_from([np.cos(np.arange(rows)), np.ones(rows)]))
+    return pd.DataFrame({"date": dates, "y": y, "x": x})
+
+
+configs = st.fixed_dictionaries(
+    {
+        "data": st.fixed_dictionaries(
+            {
+                "target": mostly(st.just("y"), st.sampled_from(["z", ["y", "x"]])),
+                "features": mostly(st.just(["x"]), st.just([])),
+                "task": st.sampled_from(["forecast", "regress"]),
+                "lookback": mostly(st.integers(1, 8), st.integers(-1, 40)),
+                "horizon": st.integers(1, 3),
+                "season": st.sampled_from([None, 2, 7, 50]),
+                "split": mostly(
+                    st.one_of(
+                        st.floats(0.4, 0.8), st.just({"train": 0.6, "val": 0.2, "test": 0.2})
+                    ),
+                    st.floats(-1, 2),
+                ),
+                "scaler": mostly(
+                    st.sampled_from(["minmax", "standard", "robust", "none"]), st.just("log")
+                ),
+                "missing": st.sampled_from(["error", "drop", "ffill", "interpolate"]),
+            }
+        ),
+        "model": st.fixed_dictionaries(
+            {
+                "hidden_size": mostly(st.integers(1, 4), st.integers(-1, 0)),
+                "num_layers": st.integers(1, 2),
+                "head": mostly(st.sampled_from([[], [3]]), st.just([0])),
+            }
+        ),
+        "training": st.fixed_dictionaries(
+            {
+                "epochs": st.integers(1, 2),
+                "batch_size": st.sampled_from([None, 1, 8, "8"]),
+                "learning_rate": mostly(st.just(0.01), st.sampled_from([0, "fast"])),
+                "device": st.just("cpu"),
+                "checkpoint_every": st.sampled_from([None, 1]),
+            }
+        ),
+    }
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=frames(), config=configs)
+def test_any_config_and_csv_succeed_or_fail_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame, config: dict
+) -> None:
+    folder = tmp_path_factory.mktemp("prop")
+    frame.to_csv(folder / "data.csv", index=False)
+    config["data"]["path"] = "data.csv"
+    write_config(folder, config)
+    result = invoke(["train", "-c", "run.yaml", "-o", "out", "-q"], folder)
+    assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
+    event(f"exit {result.exit_code}")
+    if result.exit_code == 0:
+        assert (folder / "out" / "model.pt").is_file()
+    else:
+        assert result.exit_code == 1
+        lines = result.stderr.splitlines()
+        assert lines and all(line.startswith(("Error: ", "Warning: ")) for line in lines)
+        assert any(line.startswith("Error: ") for line in lines)
+        assert not (folder / "out" / "model.pt").exists()
