@@ -52,5 +52,11 @@ def prepare_run_dir(path: Path, overwrite: bool) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise LstmcliError(f"cannot create run folder {path}: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK):
-        raise LstmcliError(f"run folder {path} is not writable")
+    probe = path / f".write-test.{os.getpid()}.tmp"
+    try:  # a real write, not os.access: root, ACLs and immutable folders all answer truly
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
+    except OSError as e:
+        raise LstmcliError(f"run folder {path} is not writable: {e.strerror or e}") from None
+    for stale in path.glob(".*.tmp"):  # left by a run that was killed while saving
+        stale.unlink(missing_ok=True)

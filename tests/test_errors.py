@@ -4,6 +4,7 @@ non-zero exit, no traceback, and no partial output."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -224,14 +225,38 @@ def test_constant_column_trains_with_a_warning(tmp_path: Path) -> None:
     assert np.isfinite(pd.read_csv(tmp_path / "out" / "test_predictions.csv")["y"]).all()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
-def test_read_only_output_folder(tmp_path: Path) -> None:
+@pytest.fixture
+def read_only_folder(tmp_path: Path):  # noqa: ANN201
+    """A folder nobody can write into: chmod for users, the immutable flag for root."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.access(folder, os.W_OK):  # root ignores modes
+        immutable = (
+            subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        )
+        if not immutable:
+            pytest.skip("cannot make a read-only folder here")
+    yield folder
+    if immutable:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+def test_read_only_output_folders(tmp_path: Path, read_only_folder: Path) -> None:
     config = config_for(tmp_path)
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    result = invoke(["train", "-c", str(config), "-o", str(locked / "run")], tmp_path)
-    assert result.exit_code == 1 and result.stderr.startswith("Error: cannot create run folder")
+    inside = invoke(["train", "-c", str(config), "-o", str(read_only_folder / "run")], tmp_path)
+    assert inside.exit_code == 1
+    assert inside.stderr.startswith("Error: cannot create run folder ")
+    itself = invoke(["train", "-c", str(config), "-o", str(read_only_folder)], tmp_path)
+    assert itself.exit_code == 1
+    assert itself.stderr.startswith(f"Error: run folder {read_only_folder} is not writable")
+    run = trained_run(tmp_path)
+    out = read_only_folder / "next.csv"
+    result = invoke(["predict", str(run), "data.csv", "-o", str(out)], tmp_path)
+    assert result.exit_code == 1 and result.stderr.startswith(f"Error: cannot write {out}")
+    assert list(read_only_folder.iterdir()) == []
 
 
 def test_predict_bad_input(tmp_path: Path) -> None:
