@@ -8,7 +8,8 @@ epoch (weights do not matter for speed), then alternates, `--repeats` times:
             after start-up, in-process;
   bare      the same model's forward pass over the same windows, pre-built as one tensor view.
 
-and prints rows/s for both with median/min/max, and their ratio. Run it alone: another torch
+after one untimed warm-up round (the first forward pass of a shape is slow), and prints rows/s
+for both with median/min/max, and their ratio. Run it alone: another torch
 process on the same cores distorts both figures.
 
   python benchmarks/predict_rolling.py              # 1M rows, hidden 32, 1 layer, lookback 24
@@ -18,6 +19,7 @@ process on the same cores distorts both figures.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -29,6 +31,7 @@ import torch
 
 from lstmcli.config import validate_config
 from lstmcli.data import read_csv
+from lstmcli.files import csv_text
 from lstmcli.pipeline import train_run
 from lstmcli.predict import load_predictor, rolling
 
@@ -89,17 +92,20 @@ def main() -> None:
         )
 
         timings: dict[str, list[float]] = {"lstmcli": [], "bare": []}
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats + 1):  # the first round warms up, untimed
             started = time.perf_counter()
             frame = read_csv(csv)
             result = rolling(predictor, frame, str(csv))
-            result.to_csv("/dev/null", index=False)
-            timings["lstmcli"].append(time.perf_counter() - started)
+            Path(os.devnull).write_text(csv_text(result))
+            lstmcli_seconds = time.perf_counter() - started
             windows = len(result)
 
             started = time.perf_counter()
             bare_windows = bare_forward(predictor.model, scaled, args.lookback, 4096)
-            timings["bare"].append(time.perf_counter() - started)
+            bare_seconds = time.perf_counter() - started
+            if repeat:
+                timings["lstmcli"].append(lstmcli_seconds)
+                timings["bare"].append(bare_seconds)
 
     print(
         f"\nrolling predictions, {args.rows:,} rows, lookback {args.lookback}, hidden "

@@ -17,7 +17,7 @@ from lstmcli.data import (
     constant_columns,
     empty_parts,
     infer_freq,
-    numeric_frame,
+    numeric_column,
     parse_time,
     prepare_table,
     read_csv,
@@ -53,15 +53,16 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         available = ", ".join(map(str, frame.columns))
         report.problems.append(f"column(s) {absent} not found; available: {available}")
         return report
+    columns = list(dict.fromkeys(cfg.input_columns + cfg.target))
     try:
-        values = numeric_frame(frame, list(dict.fromkeys(cfg.input_columns + cfg.target)), cfg.path)
+        counts = [
+            int(np.isnan(numeric_column(frame, c, cfg.path, np.float32)).sum()) for c in columns
+        ]
     except LstmcliError as e:
         report.problems.append(str(e))
         return report
-    counts = values.isna().sum()
-    report.facts.append(
-        ("missing values", ", ".join(f"{c} {n}" for c, n in counts.items()) + f" ({cfg.missing})")
-    )
+    missing = ", ".join(f"{c} {n}" for c, n in zip(columns, counts, strict=True))
+    report.facts.append(("missing values", f"{missing} ({cfg.missing})"))
     if cfg.time_column:
         _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
 

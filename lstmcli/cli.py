@@ -517,17 +517,16 @@ def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
 
 def _write_frame(frame, output: Path | None, output_format: str) -> None:  # noqa: ANN001
     """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure)."""
-    from lstmcli.files import write_with
+    from lstmcli.files import csv_text, write_text
 
-    def write(handle) -> None:  # noqa: ANN001
-        if output_format == "json":
-            frame.to_json(handle, orient="records", lines=True, date_format="iso")
-        else:
-            frame.to_csv(handle, index=False)
-
+    if output_format == "json":
+        text = frame.to_json(orient="records", lines=True, date_format="iso")
+        text = text if text.endswith("\n") or not text else text + "\n"
+    else:
+        text = csv_text(frame)
     if output is None:
         try:
-            write(sys.stdout)
+            sys.stdout.write(text)
             sys.stdout.flush()
         except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -536,7 +535,7 @@ def _write_frame(frame, output: Path | None, output_format: str) -> None:  # noq
     if not output.parent.is_dir():
         raise LstmcliError(f"cannot write {output}: folder {output.parent} does not exist")
     try:
-        write_with(output, write)
+        write_text(output, text)
     except OSError as e:
         raise LstmcliError(f"cannot write {output}: {e.strerror or e}") from None
 

@@ -133,7 +133,13 @@ class TrainingConfig(_Section):
         20, ge=1, description="early stopping after this many epochs without a better val loss"
     )
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
+    max_steps: int | None = Field(
+        None, ge=1, description="stop after this many optimizer steps; null = no cap"
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch; null = torch's default (the cores)"
+    )
     seed: int = Field(42, ge=0, description="seed for weights and batch order")
     checkpoint_every: int | None = Field(
         10, ge=1, description="save last.pt and model.pt every N epochs; null = at the end only"

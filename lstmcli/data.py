@@ -49,8 +49,15 @@ class Scaler:
     center: np.ndarray
     scale: np.ndarray
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return ((values - self.center) / self.scale).astype(np.float32)
+    def transform(self, values: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """float32 throughout, no float64 copy of a large series; `inplace` reuses a float32
+        `values` array (training's raw inputs are not needed once scaled)."""
+        center, scale = self.center.astype(np.float32), self.scale.astype(np.float32)
+        if inplace and values.dtype == np.float32:
+            values -= center
+            values /= scale
+            return values
+        return (np.asarray(values, dtype=np.float32) - center) / scale
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return values * self.scale + self.center
@@ -78,8 +85,18 @@ def builtin_datasets() -> list[str]:
     return sorted(p.name.removesuffix(".csv") for p in folder.iterdir() if p.name.endswith(".csv"))
 
 
-def read_csv(source: str | Path | TextIO, label: str | None = None) -> pd.DataFrame:
-    """Read a CSV file, `builtin:NAME`, or an open text stream into a DataFrame."""
+def read_csv(
+    source: str | Path | TextIO,
+    label: str | None = None,
+    columns: list[str] | None = None,
+    float32: list[str] = (),
+) -> pd.DataFrame:
+    """Read a CSV file, `builtin:NAME`, or an open text stream into a DataFrame.
+
+    With `columns`, a file is read with only those (when it has them all), and the `float32`
+    ones are parsed straight to float32: a large file then costs about half the memory. A
+    column that is not all numbers is read again as text, so its error can name the value.
+    """
     label = label or str(source)
     if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
         name = source.removeprefix(BUILTIN_PREFIX)
@@ -89,7 +106,18 @@ def read_csv(source: str | Path | TextIO, label: str | None = None) -> pd.DataFr
             )
         source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
     try:
-        frame = pd.read_csv(source)
+        usecols, dtype = None, None
+        if columns is not None and isinstance(source, (str, Path)):
+            header = pd.read_csv(source, nrows=0).columns
+            if set(columns) <= set(header):
+                usecols = [c for c in header if c in set(columns)]
+                dtype = {c: np.float32 for c in float32 if c in usecols} or None
+        try:
+            frame = pd.read_csv(source, usecols=usecols, dtype=dtype)
+        except ValueError:  # a float32 column holds text: read it as text, report it later
+            if dtype is None:
+                raise
+            frame = pd.read_csv(source, usecols=usecols)
     except FileNotFoundError:
         raise LstmcliError(f"data file not found: {label}") from None
     except IsADirectoryError:
@@ -111,6 +139,8 @@ def prepare_table(
 
     targets: "required" (present, every value a number) or "optional" (read when all target
     columns are present, empty cells allowed: a regression input's unknown targets).
+    Plain numpy after the column checks, one array per column (float32 unless it is a target):
+    `predict` runs this on every call, and `train` on files of millions of rows.
     """
     needed = ([cfg.time_column] if cfg.time_column else []) + cfg.input_columns
     if targets == "required":
@@ -120,94 +150,107 @@ def prepare_table(
         available = ", ".join(map(str, frame.columns))
         raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
     read_targets = targets == "required" or all(c in frame.columns for c in cfg.target)
-    columns = list(dict.fromkeys(cfg.input_columns + (cfg.target if read_targets else [])))
-    values = numeric_frame(frame, columns, label)
+    names = list(dict.fromkeys(cfg.input_columns + (cfg.target if read_targets else [])))
+    values = {
+        name: numeric_column(frame, name, label, np.float64 if name in cfg.target else np.float32)
+        for name in names
+    }
+    rows = np.arange(len(frame))  # file rows, for messages
     time = None
     if cfg.time_column:
         time = parse_time(frame[cfg.time_column], cfg.time_column, label)
-        order = np.argsort(time.to_numpy(), kind="stable")
-        values, time = values.iloc[order], time.iloc[order]
+        stamps = time.to_numpy()
+        if len(stamps) > 1 and not (stamps[1:] > stamps[:-1]).all():  # sort only when needed
+            rows = np.argsort(stamps, kind="stable")
+            values = {name: column[rows] for name, column in values.items()}
+            time = time.iloc[rows].reset_index(drop=True)
         _refuse_duplicate_times(time, cfg.time_column, label)
     may_be_empty = [c for c in cfg.target if c not in cfg.input_columns and targets == "optional"]
-    values, notes = fill_missing(values, cfg.missing, label, skip=may_be_empty)
-    if time is not None:
-        time = time.loc[values.index].reset_index(drop=True)
-    inputs = values[cfg.input_columns].to_numpy(np.float32)
-    if read_targets:
-        target_values = values[list(cfg.target)].to_numpy(np.float64)
-    else:
-        target_values = np.empty((len(values), 0))
+    checked = [name for name in names if name not in may_be_empty]
+    values, kept, notes = fill_missing(values, checked, rows, cfg.missing, label)
+    if kept is not None and time is not None:
+        time = time[kept].reset_index(drop=True)
+    n_rows = len(next(iter(values.values()))) if values else len(frame)
+    inputs = np.empty((n_rows, len(cfg.input_columns)), dtype=np.float32)
+    for j, name in enumerate(cfg.input_columns):
+        inputs[:, j] = values[name]
+    target_values = np.empty((n_rows, len(cfg.target) if read_targets else 0))
+    for j, name in enumerate(cfg.target if read_targets else []):
+        target_values[:, j] = values[name]
     return Table(inputs, target_values, cfg.input_columns, list(cfg.target), time, notes)
 
 
-def numeric_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    """The columns as float64, indexed by file row; an error names the first value that is not
-    a number (empty cells stay NaN for `fill_missing`; infinities are refused here)."""
-    out = {}
-    for name in columns:
-        column = frame[name]
-        values = pd.to_numeric(column, errors="coerce")
-        not_numeric = values.isna() & column.notna()
+def numeric_column(frame: pd.DataFrame, name: str, label: str, dtype: type) -> np.ndarray:
+    """One column as floats (rows in file order); an error names the first value that is not a
+    number (empty cells stay NaN for `fill_missing`; infinities are refused here)."""
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        out = column.to_numpy(dtype, na_value=np.nan)  # fast path: nothing to parse
+    else:
+        numbers = pd.to_numeric(column, errors="coerce")
+        not_numeric = numbers.isna() & column.notna()
         if not_numeric.any():
             row = int(np.flatnonzero(not_numeric.to_numpy())[0])
             raise LstmcliError(
                 f"column {name!r} in {label} has a non-numeric value {column.iloc[row]!r} "
                 f"{_at_row(row)}"
             )
-        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        infinite = np.isinf(array)
-        if infinite.any():
-            row = int(np.flatnonzero(infinite)[0])
-            raise LstmcliError(
-                f"column {name!r} in {label} has the value {array[row]} {_at_row(row)}"
-            )
-        out[name] = array
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+        out = numbers.to_numpy(dtype, na_value=np.nan)
+    infinite = np.isinf(out)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise LstmcliError(f"column {name!r} in {label} has the value {out[row]} {_at_row(row)}")
+    return out
 
 
 def fill_missing(
-    values: pd.DataFrame, policy: str, label: str, skip: list[str] = ()
-) -> tuple[pd.DataFrame, list[str]]:
-    """Apply data.missing to empty cells of time-ordered values (index: file row).
+    values: dict[str, np.ndarray], checked: list[str], rows: np.ndarray, policy: str, label: str
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, list[str]]:
+    """Apply data.missing to empty cells of the `checked` columns of time-ordered values.
 
-    error: refuse the first one; drop: drop rows that have one; ffill: carry the last value
-    forward; interpolate: linear between neighbours (the last value after the end). A leading
-    gap has nothing to fill from and stays an error. Returns the values and what was done.
+    error: refuse; drop: drop rows that have one; ffill: carry the last value forward;
+    interpolate: linear between neighbours (the last value after the end). A leading gap has
+    nothing to fill from and stays an error. `rows` are the file rows, for messages. Returns
+    the values, the kept row mask (None when all are kept) and what was done.
     """
-    checked = [c for c in values.columns if c not in skip]
-    empty = values[checked].isna()
-    counts = empty.sum()
-    if not counts.any():
-        return values, []
+    empty = {name: np.isnan(values[name]) for name in checked}
+    counts = {name: int(mask.sum()) for name, mask in empty.items()}
+    if not any(counts.values()):
+        return values, None, []
     if policy == "drop":
-        kept = values[~empty.any(axis=1)]
-        if kept.empty:
+        kept = ~np.logical_or.reduce([empty[name] for name in checked])
+        if not kept.any():
             raise LstmcliError(f"{label}: every row has a missing value; nothing is left to use")
-        return kept, [f"{label}: dropped {len(values) - len(kept)} row(s) with missing values"]
+        note = f"{label}: dropped {int((~kept).sum())} row(s) with missing values"
+        return {name: column[kept] for name, column in values.items()}, kept, [note]
     if policy in ("ffill", "interpolate"):
-        filled = values.copy()
-        if policy == "ffill":
-            filled[checked] = filled[checked].ffill()
-        else:
-            filled[checked] = filled[checked].interpolate(
-                method="linear", limit_direction="forward"
-            )
-        leading = filled[checked].isna()
-        if leading.any().any():
-            name = leading.any().idxmax()
-            row = int(leading[name].idxmax())
+        filled = dict(values)
+        for name in checked:
+            if counts[name]:
+                series = pd.Series(values[name])
+                if policy == "ffill":
+                    series = series.ffill()
+                else:
+                    series = series.interpolate(method="linear", limit_direction="forward")
+                filled[name] = series.to_numpy(values[name].dtype)
+        left = {name: np.isnan(filled[name]) for name in checked}
+        advice = f" with no earlier value to fill it from (data.missing: {policy})"
+        _refuse_empty(left, rows, label, advice)
+        done = ", ".join(f"{n} in {name!r}" for name, n in counts.items() if n)
+        return filled, None, [f"{label}: filled {done} missing value(s) ({policy})"]
+    advice = "; set data.missing to drop, ffill or interpolate to accept gaps"
+    _refuse_empty(empty, rows, label, advice)
+    raise AssertionError("unreachable: there was an empty cell")
+
+
+def _refuse_empty(empty: dict[str, np.ndarray], rows: np.ndarray, label: str, advice: str) -> None:
+    """Name the first column with an empty cell, and its first line in the file."""
+    for name, mask in empty.items():
+        if mask.any():
+            row = int(rows[mask].min())
             raise LstmcliError(
-                f"column {name!r} in {label} has a missing value {_at_row(row)} with no earlier "
-                f"value to fill it from (data.missing: {policy})"
+                f"column {name!r} in {label} has a missing value {_at_row(row)}{advice}"
             )
-        done = ", ".join(f"{n} in {c!r}" for c, n in counts.items() if n)
-        return filled, [f"{label}: filled {done} missing value(s) ({policy})"]
-    name = counts.ne(0).idxmax()
-    row = int(empty[name].idxmax())
-    raise LstmcliError(
-        f"column {name!r} in {label} has a missing value {_at_row(row)}; set data.missing to "
-        "drop, ffill or interpolate to accept gaps"
-    )
 
 
 def split_rows(n_rows: int, cfg: DataConfig) -> Split:
@@ -295,7 +338,7 @@ def fit_scaler(kind: str, rows: np.ndarray) -> Scaler:
         return Scaler(kind, np.zeros(n_columns), np.ones(n_columns))
     from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-    values = rows.astype(np.float64)
+    values = rows  # float32 inputs stay float32: scikit-learn accumulates in float64 itself
     if kind == "minmax":
         fitted = MinMaxScaler().fit(values)
         center, scale = fitted.data_min_, 1.0 / fitted.scale_
@@ -350,17 +393,27 @@ class WindowSet:
 def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
     """Numbers stay numbers (years, epochs); anything else must parse as dates.
 
-    The format is inferred from the first value (fast); only if that fails for some rows are
-    they parsed one by one in mixed formats.
+    ISO 8601 is tried first (fast), then a format inferred from the first value; only if both
+    fail for some rows are they parsed one by one in mixed formats.
     """
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         parsed = column
+    elif pd.api.types.is_datetime64_any_dtype(column):
+        parsed = column
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "could not infer format": handled just below
-            parsed = pd.to_datetime(column, errors="coerce")
-        if parsed.isna().any():
-            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        parsed = None
+        for fmt in ("ISO8601", None, "mixed"):  # ISO first: the common case, and fast
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "could not infer format": next one
+                    parsed = pd.to_datetime(column, errors="coerce", format=fmt)
+            except (ValueError, TypeError) as e:  # e.g. mixed time zones
+                if fmt == "mixed":
+                    reason = str(e).split(". ")[0]
+                    raise LstmcliError(f"time column {name!r} in {label}: {reason}") from None
+                continue
+            if not parsed.isna().any():
+                break
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -372,11 +425,12 @@ def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
 
 
 def _refuse_duplicate_times(time: pd.Series, name: str, label: str) -> None:
-    repeated = time.duplicated()
-    if repeated.any():
-        row = int(np.flatnonzero(repeated.to_numpy())[0])
+    """`time` is sorted: a duplicate equals its predecessor."""
+    stamps = time.to_numpy()
+    repeated = np.flatnonzero(stamps[1:] == stamps[:-1])
+    if len(repeated):
         raise LstmcliError(
-            f"time column {name!r} in {label} has duplicate time {time.iloc[row]!s}; "
+            f"time column {name!r} in {label} has duplicate time {time.iloc[repeated[0]]!s}; "
             "each row must be one time step"
         )
 

@@ -61,10 +61,22 @@ def model_arguments(n_inputs: int, n_targets: int, steps: int, model_cfg: Any) -
     }
 
 
-def predict_windows(model: nn.Module, windows: Any, batch_size: int = 4096) -> torch.Tensor:
+INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch
+
+
+def inference_batch(model: LSTMForecaster, lookback: int) -> int:
+    """Windows per inference batch. The LSTM keeps its gates and outputs for every time step
+    (5 x hidden floats a step), so a fixed batch that is quick for short windows would take
+    gigabytes for long ones; this keeps a batch's activations near INFERENCE_MEMORY."""
+    per_window = 4 * lookback * 5 * model.lstm.hidden_size
+    return max(32, min(8192, INFERENCE_MEMORY // per_window))
+
+
+def predict_windows(model: LSTMForecaster, windows: Any) -> torch.Tensor:
     """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks."""
     model.eval()
     outputs = []
+    batch_size = inference_batch(model, len(windows.input_offsets))
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(batch_size):

@@ -38,7 +38,7 @@ from lstmcli.data import (
 )
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted
-from lstmcli.files import prepare_run_dir, write_text, write_with
+from lstmcli.files import csv_text, prepare_run_dir, write_text
 from lstmcli.metrics import baseline_predictions, compare, json_safe, mase_scales
 from lstmcli.model import LSTMForecaster, model_arguments, predict_windows
 from lstmcli.predict import prediction_frame
@@ -47,6 +47,8 @@ from lstmcli.train import EpochStats, TrainResult, TrainState, fit
 # What `--resume` may change: the length and saving of training, and where it runs.
 RESUMABLE_KEYS = {
     "training.epochs",
+    "training.max_steps",
+    "training.threads",
     "training.patience",
     "training.checkpoint_every",
     "training.device",
@@ -78,7 +80,11 @@ def train_run(
     """
     data_cfg = config.data
     label = data_cfg.path
-    table = prepare_table(read_csv(data_cfg.path, label), data_cfg, label)
+    needed = [c for c in [data_cfg.time_column, *data_cfg.input_columns, *data_cfg.target] if c]
+    features_only = [c for c in data_cfg.input_columns if c not in data_cfg.target]
+    frame = read_csv(data_cfg.path, label, needed, float32=features_only)
+    table = prepare_table(frame, data_cfg, label)
+    del frame  # the arrays are in the table now; a large CSV's frame is worth freeing
     split = split_table(len(table.inputs), data_cfg)
     train_rows = slice(*split.bounds["train"])
     if resume is not None:
@@ -103,8 +109,10 @@ def train_run(
     if resume is None:
         prepare_run_dir(run_dir, overwrite)
 
+    if config.training.threads is not None:
+        torch.set_num_threads(config.training.threads)
     torch.manual_seed(config.training.seed)
-    inputs = torch.from_numpy(input_scaler.transform(table.inputs)).to(device)
+    inputs = torch.from_numpy(input_scaler.transform(table.inputs, inplace=True)).to(device)
     targets = torch.from_numpy(target_scaler.transform(table.targets)).to(device)
     offsets = target_offsets(data_cfg.horizon, data_cfg.task)
     windows = {
@@ -120,6 +128,10 @@ def train_run(
         model.load_state_dict(resume.state_dict)
         state = TrainState.from_dict(resume.train_state)
 
+    scales = mase_scales(table.targets[train_rows], data_cfg.season)
+    time_freq = infer_freq(table.time) if table.time is not None else None
+    time_step = median_step(table.time) if table.time is not None else None
+
     def checkpoint(weights: dict, train_state: TrainState | None = None) -> Checkpoint:
         return Checkpoint(
             config=config,
@@ -129,10 +141,10 @@ def train_run(
             target_columns=table.target_columns,
             input_scaler=input_scaler,
             target_scaler=target_scaler,
-            mase_scales=mase_scales(table.targets[train_rows], data_cfg.season),
+            mase_scales=scales,
             trained_on=str(device),
-            time_freq=infer_freq(table.time) if table.time is not None else None,
-            time_step=median_step(table.time) if table.time is not None else None,
+            time_freq=time_freq,
+            time_step=time_step,
             data_rows=len(table.inputs),
             train_state=train_state.to_dict() if train_state is not None else None,
         )
@@ -159,19 +171,18 @@ def train_run(
             f"interrupted before the first epoch finished; continue with --resume {run_dir}"
         )
 
-    final = checkpoint(model.state_dict())  # the best weights, restored by fit
     test_anchors = split.anchors["test"]
     predicted = target_scaler.inverse(predict_windows(model, windows["test"]).cpu().numpy())
     actual = table.targets[test_anchors[:, None] + offsets]
-    metrics = _metrics(config, table, split, predicted, actual, final.mase_scales, training, device)
+    metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
 
     write_text(run_dir / "config.yaml", config_to_yaml(config))
     history = pd.DataFrame([asdict(s) for s in training.history])
     history = history[["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]]
-    write_with(run_dir / "history.csv", lambda f: history.to_csv(f, index=False))
+    write_text(run_dir / "history.csv", csv_text(history))
     write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
     frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg)
-    write_with(run_dir / "test_predictions.csv", lambda f: frame.to_csv(f, index=False))
+    write_text(run_dir / "test_predictions.csv", csv_text(frame))
     return RunResult(run_dir, metrics, training, warnings)
 
 
@@ -210,6 +221,8 @@ def _metrics(
         "epochs_run": training.epochs_run,
         "best_epoch": training.best_epoch,
         "stopped_early": training.stopped_early,
+        "reached_max_steps": training.reached_max_steps,
+        "steps": training.state.steps,
         "interrupted": training.interrupted,
         "training_seconds": round(training.seconds, 3),
         "device": str(device),

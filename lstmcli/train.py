@@ -19,8 +19,7 @@ from torch import nn
 from lstmcli.config import TrainingConfig
 from lstmcli.data import WindowSet
 from lstmcli.errors import LstmcliError
-
-EVAL_BATCH = 4096
+from lstmcli.model import inference_batch
 
 
 @dataclass
@@ -43,9 +42,11 @@ class TrainState:
     """
 
     epoch: int = 0
+    steps: int = 0  # optimizer steps over all epochs, for training.max_steps
     next_batch: int = 0
     order: torch.Tensor | None = None
     loss_sum: float = 0.0
+    seen: int = 0  # windows trained on in the current epoch
     history: list[EpochStats] = field(default_factory=list)
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -72,6 +73,7 @@ class TrainResult:
     state: TrainState
     stopped_early: bool = False
     interrupted: bool = False
+    reached_max_steps: bool = False
 
     @property
     def history(self) -> list[EpochStats]:
@@ -126,15 +128,19 @@ def fit(
         if _patience_ran_out(state, val, cfg):
             result.stopped_early = True
             break
+        if cfg.max_steps is not None and state.steps >= cfg.max_steps:
+            result.reached_max_steps = True
+            break
         epoch_started = time.perf_counter()
         if state.order is None:
             state.order = torch.randperm(len(train), generator=shuffler)
-            state.next_batch, state.loss_sum = 0, 0.0
-        batches = state.order.to(device).split(batch_size)
+            state.next_batch, state.loss_sum, state.seen = 0, 0.0, 0
+        order = state.order.to(device)
+        n_batches = -(-len(order) // batch_size)
         loss_sum = torch.tensor(state.loss_sum, device=device)
         model.train()
-        for index in range(state.next_batch, len(batches)):
-            positions = batches[index]
+        for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
+            positions = order[index * batch_size : (index + 1) * batch_size]
             inputs, targets = train.batch(positions)
             loss = loss_fn(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
@@ -143,6 +149,11 @@ def fit(
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             loss_sum += loss.detach() * len(positions)
+            state.steps += 1
+            state.seen += len(positions)
+            if cfg.max_steps is not None and state.steps >= cfg.max_steps:
+                result.reached_max_steps = True  # this epoch ends here, evaluated as usual
+                break
             if should_stop():
                 state.next_batch, state.loss_sum = index + 1, loss_sum.item()
                 result.interrupted = True
@@ -150,7 +161,7 @@ def fit(
         if result.interrupted:
             break
 
-        train_loss = loss_sum.item() / len(train)  # one device sync per epoch, not per batch
+        train_loss = loss_sum.item() / state.seen  # one device sync per epoch, not per batch
         val_loss = evaluate_loss(model, val) if val is not None else None
         if not math.isfinite(train_loss) or (val_loss is not None and not math.isfinite(val_loss)):
             raise LstmcliError(
@@ -177,6 +188,8 @@ def fit(
             on_epoch(stats)
         if on_checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
             on_checkpoint(_snapshot(state, model, optimizer, shuffler))
+        if result.reached_max_steps:
+            break
         if should_stop():
             result.interrupted = True
             break
@@ -226,7 +239,7 @@ def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
     total = torch.zeros((), device=windows.anchors.device)
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
-        for chunk in positions.split(EVAL_BATCH):
+        for chunk in positions.split(inference_batch(model, len(windows.input_offsets))):
             inputs, targets = windows.batch(chunk)
             total += nn.functional.mse_loss(model(inputs), targets, reduction="sum")
     return total.item() / (len(windows) * windows.target_offsets.numel() * windows.targets.shape[1])

@@ -118,3 +118,12 @@ def test_run_files_have_ordinary_permissions(tmp_path: Path, csv_path: Path) -> 
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
     assert set(modes.values()) == {0o644}, modes  # and no temporary file left behind
     assert len(modes) == 6
+
+
+def test_max_steps_caps_optimizer_steps(tmp_path: Path, csv_path: Path) -> None:
+    # 112 training windows in batches of 16: 7 steps an epoch; 10 steps end inside epoch 2.
+    cfg = validate_config(tiny_config(csv_path, training={"epochs": 50, "max_steps": 10}))
+    result = train_run(cfg, tmp_path / "run")
+    assert result.training.reached_max_steps and result.training.state.steps == 10
+    assert result.training.epochs_run == 2
+    assert result.metrics["steps"] == 10 and result.metrics["reached_max_steps"] is True
