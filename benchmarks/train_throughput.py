@@ -57,19 +57,26 @@ def series(rows: int) -> torch.Tensor:
     return torch.from_numpy(values.astype(np.float32))
 
 
-def minimal_epoch(data: torch.Tensor, n_windows: int) -> float:
+def minimal_epoch(data: torch.Tensor, n_windows: int, bf16: bool) -> float:
     """One epoch of the hand-written loop over the first n_windows windows; seconds."""
-    model = Minimal()
+    model = Minimal().to(data.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     windows = data.unfold(0, LOOKBACK, 1).transpose(1, 2)  # (windows, lookback, features)
     targets = data[LOOKBACK:, :1]  # window i predicts the first column of row i + lookback
     started = time.perf_counter()
-    for idx in torch.randperm(n_windows).split(BATCH):
+    for idx in torch.randperm(n_windows, device=data.device).split(BATCH):
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(windows[idx]), targets[idx])
+        with torch.autocast(data.device.type, torch.bfloat16, enabled=bf16):
+            loss = nn.functional.mse_loss(model(windows[idx]).float(), targets[idx])
         loss.backward()
         optimizer.step()
+    synchronize(data.device)
     return time.perf_counter() - started
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def lstmcli_epoch(data: torch.Tensor, config) -> tuple[float, int]:  # noqa: ANN001
@@ -80,11 +87,12 @@ def lstmcli_epoch(data: torch.Tensor, config) -> tuple[float, int]:  # noqa: ANN
         name: WindowSet(data, data[:, :1], anchors, LOOKBACK, offsets)
         for name, anchors in split.anchors.items()
     }
-    model = LSTMForecaster(FEATURES, 1, 1, HIDDEN, LAYERS, 0.0, [])
+    model = LSTMForecaster(FEATURES, 1, 1, HIDDEN, LAYERS, 0.0, []).to(data.device)
     console = Console(file=io.StringIO(), force_terminal=False)
     started = time.perf_counter()
     with EpochReporter(console, config.training.epochs) as reporter:
         fit(model, windows["train"], windows["val"], config.training, reporter, StopRequest())
+    synchronize(data.device)
     return time.perf_counter() - started, len(windows["train"])
 
 
@@ -93,10 +101,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="32", choices=["32", "bf16"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    data = series(args.rows)
+    data = series(args.rows).to(args.device)  # on the device, as `lstmcli train` keeps it
     config = validate_config(
         {
             "data": {
@@ -111,7 +121,8 @@ def main() -> None:
                 "grad_clip": None,
                 "patience": None,
                 "checkpoint_every": None,
-                "device": "cpu",
+                "device": args.device,
+                "precision": args.precision,
             },
         }
     )
@@ -119,16 +130,19 @@ def main() -> None:
         config.model_dump() | {"training": {**config.training.model_dump(), "max_steps": 5}}
     )
     lstmcli_epoch(data, warm)  # warm-up: first-call allocations and thread pools
-    minimal_epoch(data, BATCH * 5)
+    minimal_epoch(data, BATCH * 5, args.precision == "bf16")
     rates: dict[str, list[float]] = {"lstmcli": [], "minimal": []}
     for _ in range(args.repeats):
         seconds, n_windows = lstmcli_epoch(data, config)
         rates["lstmcli"].append(n_windows / seconds)
-        rates["minimal"].append(n_windows / minimal_epoch(data, n_windows))
+        rates["minimal"].append(
+            n_windows / minimal_epoch(data, n_windows, args.precision == "bf16")
+        )
 
     print(
         f"training throughput, {args.rows:,} rows x {FEATURES} columns, lookback {LOOKBACK}, "
-        f"batch {BATCH}, LSTM {HIDDEN} x {LAYERS}, {args.threads} thread(s), "
+        f"batch {BATCH}, LSTM {HIDDEN} x {LAYERS}, {args.device}, precision {args.precision}, "
+        f"{args.threads} thread(s), "
         f"{n_windows:,} training windows an epoch, {args.repeats} repetitions"
     )
     print(f"{'':10} {'median windows/s':>17} {'min':>8} {'max':>8}")

@@ -137,6 +137,9 @@ class TrainingConfig(_Section):
         None, ge=1, description="stop after this many optimizer steps; null = no cap"
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    precision: Literal["32", "bf16"] = Field(
+        "32", description="32 (float32) or bf16 (bfloat16 autocast, for recent GPUs)"
+    )
     threads: int | None = Field(
         None, ge=1, description="CPU threads for torch; null = torch's default (the cores)"
     )
@@ -144,6 +147,11 @@ class TrainingConfig(_Section):
     checkpoint_every: int | None = Field(
         10, ge=1, description="save last.pt and model.pt every N epochs; null = at the end only"
     )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _number_is_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("device")
     @classmethod

@@ -49,6 +49,7 @@ RESUMABLE_KEYS = {
     "training.epochs",
     "training.max_steps",
     "training.threads",
+    "training.precision",
     "training.patience",
     "training.checkpoint_every",
     "training.device",

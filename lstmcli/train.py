@@ -120,6 +120,7 @@ def fit(
     if state.rng is not None:
         _restore_rng(state.rng, shuffler)
     loss_fn = nn.MSELoss()
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
     batch_size = cfg.batch_size or len(train)
     result = TrainResult(state)
     started = time.perf_counter() - state.seconds
@@ -142,7 +143,8 @@ def fit(
         for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
             positions = order[index * batch_size : (index + 1) * batch_size]
             inputs, targets = train.batch(positions)
-            loss = loss_fn(model(inputs), targets)
+            with autocast:
+                loss = loss_fn(model(inputs).float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:

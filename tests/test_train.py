@@ -127,3 +127,10 @@ def test_max_steps_caps_optimizer_steps(tmp_path: Path, csv_path: Path) -> None:
     assert result.training.reached_max_steps and result.training.state.steps == 10
     assert result.training.epochs_run == 2
     assert result.metrics["steps"] == 10 and result.metrics["reached_max_steps"] is True
+
+
+def test_bf16_autocast_trains(tmp_path: Path, csv_path: Path) -> None:
+    cfg = validate_config(tiny_config(csv_path, training={"precision": "bf16", "epochs": 2}))
+    result = train_run(cfg, tmp_path / "run")
+    assert np.isfinite(result.metrics["model"]["rmse"])
+    assert validate_config({"training": {"precision": 32}}).training.precision == "32"
