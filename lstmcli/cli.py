@@ -338,6 +338,8 @@ def predict(
     try:
         predictor = core.load_predictor(run, device)
         frame, label = _read_input(input_path)
+        if predictor.data.task == "regress" and steps is not None:
+            raise LstmcliError("--steps is for forecast models; a regress model predicts each row")
         if predictor.data.task == "regress" or rolling:
             result = core.rolling(predictor, frame, label)
         else:

@@ -121,6 +121,16 @@ def test_regress_predicts_every_row_with_a_full_window(runs: dict[str, Path]) ->
     )
 
 
+def test_steps_are_refused_for_a_regress_model(runs: dict[str, Path]) -> None:
+    frame = pd.read_csv(runs["csv"]).iloc[-10:]
+    result = run("predict", str(runs["regress"]), "--steps", "3", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "Error: --steps is for forecast models; a regress model predicts each row\n"
+    )
+
+
 def test_json_lines_output(runs: dict[str, Path]) -> None:
     frame = pd.read_csv(runs["csv"]).iloc[-20:]
     result = run(
