@@ -73,7 +73,11 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     except LstmcliError as e:
         report.problems.append(str(e))
         table, n_rows = None, len(frame)
-    split = split_rows(n_rows, cfg)
+    try:
+        split = split_rows(n_rows, cfg, table.time if table is not None else None)
+    except LstmcliError as e:
+        report.problems.append(str(e))
+        return report
     for name, (start, stop) in split.bounds.items():
         windows = len(split.anchors[name])
         report.facts.append(

@@ -10,10 +10,19 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lstmcli.errors import ConfigError
 
@@ -40,6 +49,24 @@ class SplitFractions(_Section):
         return self
 
 
+class SplitDates(_Section):
+    """Split at times: rows before val_start train, rows from test_start test."""
+
+    val_start: str | float | None = Field(None, description="first time of the val part")
+    test_start: str | float = Field(description="first time of the test part")
+
+
+def _split_kind(value: Any) -> str:
+    keys = value.keys() if isinstance(value, dict) else vars(value).keys()
+    return "dates" if {"val_start", "test_start"} & set(keys) else "fractions"
+
+
+Split = Annotated[
+    Annotated[SplitFractions, Tag("fractions")] | Annotated[SplitDates, Tag("dates")],
+    Discriminator(_split_kind),
+]
+
+
 class DataConfig(_Section):
     path: str = Field(
         "builtin:co2_weekly",
@@ -60,9 +87,10 @@ class DataConfig(_Section):
     season: int | None = Field(
         None, ge=1, description="season length for the seasonal-naive baseline and MASE"
     )
-    split: SplitFractions = Field(
+    split: Split = Field(
         SplitFractions(),
-        description="train fraction (rest is test) or {train, val, test}; never shuffled",
+        description="train fraction (rest is test), {train, val, test} fractions, or "
+        "{val_start, test_start} times; always in time order",
     )
     missing: Literal["error", "drop", "ffill", "interpolate"] = Field(
         "error", description="empty cells in used columns: error, or drop rows, ffill, interpolate"
@@ -80,8 +108,13 @@ class DataConfig(_Section):
     @classmethod
     def _fraction_means_train_and_test(cls, value: Any) -> Any:
         """`split: 0.7` is the tutorial's meaning: 70% train, the rest test."""
-        if isinstance(value, bool) or not isinstance(value, (int, float, dict, SplitFractions)):
-            raise ValueError(f"must be a train fraction or {{train, val, test}}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(
+            value, (int, float, dict, SplitFractions, SplitDates)
+        ):
+            raise ValueError(
+                f"must be a train fraction, {{train, val, test}} or {{val_start, test_start}}, "
+                f"got {value!r}"
+            )
         if isinstance(value, (int, float)):
             if not 0 < value < 1:
                 raise ValueError(f"a train fraction must be between 0 and 1, got {value:g}")
@@ -98,6 +131,8 @@ class DataConfig(_Section):
             raise ValueError(f"time_column {self.time_column!r} cannot also be a target or feature")
         if self.task == "regress" and not self.features:
             raise ValueError("task 'regress' needs at least one column in features")
+        if isinstance(self.split, SplitDates) and self.time_column is None:
+            raise ValueError("a split by {val_start, test_start} needs a time_column")
         if self.task == "regress" and self.horizon != 1:
             raise ValueError("horizon applies to the forecast task; regress predicts row t only")
         return self
@@ -304,7 +339,7 @@ def _set_key(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
 
 def _describe(err: dict[str, Any]) -> str:
     """One pydantic error as `key.path: message`, with a suggestion for a misspelt key."""
-    loc = [str(p) for p in err["loc"]]
+    loc = [str(p) for p in err["loc"] if p not in ("fractions", "dates")]  # union tags
     where = ".".join(loc) or "config"
     if err["type"] == "extra_forbidden":
         message = "unknown key"
@@ -328,6 +363,8 @@ def _known_keys(loc: list[str]) -> list[str]:
         if field is None:
             return []
         model = field.annotation
+        if part == "split":  # either form of the union
+            return [*SplitFractions.model_fields, *SplitDates.model_fields]
     return (
         list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
     )

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from lstmcli.config import BUILTIN_PREFIX, DataConfig
+from lstmcli.config import BUILTIN_PREFIX, DataConfig, SplitDates
 from lstmcli.errors import LstmcliError
 
 if TYPE_CHECKING:
@@ -253,20 +253,52 @@ def _refuse_empty(empty: dict[str, np.ndarray], rows: np.ndarray, label: str, ad
             )
 
 
-def split_rows(n_rows: int, cfg: DataConfig) -> Split:
+def split_rows(n_rows: int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
     """Cut rows in time order into train/val/test and find each part's complete windows;
     a part may come out with none (see `empty_parts`)."""
-    fractions = cfg.split
-    n_train = int(n_rows * fractions.train)
-    n_val = int(n_rows * fractions.val)
+    if isinstance(cfg.split, SplitDates):
+        n_train, n_val, has_val = _date_edges(cfg.split, time, cfg.time_column)
+    else:
+        n_train = int(n_rows * cfg.split.train)
+        n_val = int(n_rows * cfg.split.val)
+        has_val = cfg.split.val > 0
     edges = [0, n_train, n_train + n_val, n_rows]
     split = Split(bounds={})
     for name, start, stop in zip(SPLIT_NAMES, edges[:-1], edges[1:], strict=True):
-        if name == "val" and fractions.val == 0:
+        if name == "val" and not has_val:
             continue
         split.bounds[name] = (start, stop)
         split.anchors[name] = window_anchors(start, stop, cfg.lookback, cfg.horizon, cfg.task)
     return split
+
+
+def _date_edges(
+    dates: SplitDates, time: pd.Series | None, name: str | None
+) -> tuple[int, int, bool]:
+    """Rows before val_start (train), then before test_start (val); times as in the data."""
+    if time is None:
+        raise LstmcliError("a split by {val_start, test_start} needs data.time_column")
+
+    def first_row_from(value: str | float, key: str) -> int:
+        try:
+            if pd.api.types.is_numeric_dtype(time):
+                at = float(value)
+            else:
+                at = pd.Timestamp(value)
+                at = at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
+            return int(np.searchsorted(time.to_numpy(), np.asarray(at, dtype=time.dtype)))
+        except (ValueError, TypeError):
+            raise LstmcliError(
+                f"data.split.{key}: {value!r} is not a time like those in column {name!r}"
+            ) from None
+
+    test = first_row_from(dates.test_start, "test_start")
+    if dates.val_start is None:
+        return test, 0, False
+    val = first_row_from(dates.val_start, "val_start")
+    if val > test:
+        raise LstmcliError("data.split: val_start must come before test_start")
+    return val, test - val, True
 
 
 def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
@@ -293,9 +325,9 @@ def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
     return messages
 
 
-def split_table(n_rows: int, cfg: DataConfig) -> Split:
+def split_table(n_rows: int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
     """`split_rows`, refusing a split where some part has no complete window."""
-    split = split_rows(n_rows, cfg)
+    split = split_rows(n_rows, cfg, time)
     problems = empty_parts(split, cfg)
     if problems:
         raise LstmcliError(problems[0])

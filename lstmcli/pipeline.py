@@ -86,7 +86,7 @@ def train_run(
     frame = read_csv(data_cfg.path, label, needed, float32=features_only)
     table = prepare_table(frame, data_cfg, label)
     del frame  # the arrays are in the table now; a large CSV's frame is worth freeing
-    split = split_table(len(table.inputs), data_cfg)
+    split = split_table(len(table.inputs), data_cfg, table.time)
     train_rows = slice(*split.bounds["train"])
     if resume is not None:
         if resume.data_rows != len(table.inputs):

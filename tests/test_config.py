@@ -49,7 +49,11 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
             "data.split: train + val + test must add up to 1, got 0.7",
         ),
         ({"train": 0.8, "vall": 0.1}, "data.split.vall: unknown key; did you mean 'val'?"),
-        ("half", "data.split: must be a train fraction or {train, val, test}, got 'half'"),
+        (
+            "half",
+            "data.split: must be a train fraction, {train, val, test} or {val_start, test_start}, "
+            "got 'half'",
+        ),
     ],
 )
 def test_bad_split(split: object, message: str) -> None:

@@ -248,3 +248,25 @@ def test_missing_value_errors_name_the_file_line() -> None:
         "column 'y' in t has a missing value at line 3 with no earlier value to fill it from "
         "(data.missing: ffill)"
     )
+
+
+def test_split_by_dates() -> None:
+    frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=40, freq="MS"), "y": 1.0})
+    cfg = data_cfg(
+        time_column="date", lookback=3, split={"val_start": "2002-01-01", "test_start": "2002-07"}
+    )
+    table = prepare_table(frame.astype({"y": float}), cfg, "t")
+    split = split_table(40, cfg, table.time)
+    assert split.bounds == {"train": (0, 24), "val": (24, 30), "test": (30, 40)}
+    only_test = data_cfg(time_column="date", lookback=3, split={"test_start": "2003-01-01"})
+    assert split_table(40, only_test, table.time).bounds == {"train": (0, 36), "test": (36, 40)}
+    with pytest.raises(LstmcliError, match="data.split.test_start: 'soon' is not a time like"):
+        split_table(40, data_cfg(time_column="date", split={"test_start": "soon"}), table.time)
+    years = prepare_table(
+        pd.DataFrame({"year": range(1900, 1940), "y": 1.0}),
+        data_cfg(time_column="year", lookback=3, split={"test_start": 1930}),
+        "t",
+    )
+    assert split_table(
+        40, data_cfg(time_column="year", lookback=3, split={"test_start": 1930}), years.time
+    ).bounds["test"] == (30, 40)
