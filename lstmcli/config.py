@@ -95,6 +95,11 @@ class DataConfig(_Section):
     missing: Literal["error", "drop", "ffill", "interpolate"] = Field(
         "error", description="empty cells in used columns: error, or drop rows, ffill, interpolate"
     )
+    window_norm: Literal["none", "last", "standard", "robust"] = Field(
+        "none",
+        description="normalize each input window by its own last value, mean/std or "
+        "median/IQR (forecast task), on top of the scaler",
+    )
     scaler: Literal["minmax", "standard", "robust", "none"] = Field(
         "minmax", description="fit on the training rows only; one for inputs, one for targets"
     )
@@ -133,6 +138,8 @@ class DataConfig(_Section):
             raise ValueError("task 'regress' needs at least one column in features")
         if isinstance(self.split, SplitDates) and self.time_column is None:
             raise ValueError("a split by {val_start, test_start} needs a time_column")
+        if self.task == "regress" and self.window_norm != "none":
+            raise ValueError("window_norm needs the forecast task (targets must be inputs)")
         if self.task == "regress" and self.horizon != 1:
             raise ValueError("horizon applies to the forecast task; regress predicts row t only")
         return self
@@ -164,6 +171,13 @@ class TrainingConfig(_Section):
     batch_size: int | None = Field(64, ge=1, description="windows per step; null = full batch")
     learning_rate: float = Field(0.001, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+    loss: Literal["mse", "mae", "huber"] = Field(
+        "mse", description="training and validation loss on scaled targets"
+    )
+    scheduler: Literal["none", "plateau", "cosine"] = Field(
+        "none", description="learning-rate schedule after the warm-up"
+    )
+    warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warm-up")
     patience: int | None = Field(
         20, ge=1, description="early stopping after this many epochs without a better val loss"
     )

@@ -24,9 +24,14 @@ class LSTMForecaster(nn.Module):
         num_layers: int,
         dropout: float,
         head: list[int],
+        window_norm: str = "none",
+        target_index: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.steps, self.n_targets = steps, n_targets
+        self.window_norm = window_norm
+        # Where each target sits among the inputs (forecasting: targets come first).
+        self.target_index = list(target_index if target_index is not None else range(n_targets))
         self.lstm = nn.LSTM(
             n_inputs,
             hidden_size,
@@ -43,14 +48,55 @@ class LSTMForecaster(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.window_norm == "none":
+            return self._network(windows)
+        # Each window in its own units: a level the model never saw in training (a trend
+        # leaving the training range) looks like any other window.
+        center, scale = window_stats(windows, self.window_norm)
+        out = self._network((windows - center) / scale)
+        index = self.target_index
+        return out * scale[..., index] + center[..., index]
+
+    def _network(self, windows: torch.Tensor) -> torch.Tensor:
         _, (h_n, _) = self.lstm(windows)
         # h_n is (num_layers, batch, hidden): the last layer's state, whatever the depth.
         return self.head(h_n[-1]).view(-1, self.steps, self.n_targets)
 
 
-def model_arguments(n_inputs: int, n_targets: int, steps: int, model_cfg: Any) -> dict[str, Any]:
+def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per window and column (batch, 1, columns): the center and scale of data.window_norm.
+
+    last: the window's last value (scale 1); standard: mean and standard deviation; robust:
+    median and interquartile range. A zero scale (a flat window) becomes 1.
+    """
+    if kind == "last":
+        center = windows[:, -1:, :]
+        return center, torch.ones_like(center)
+    if kind == "standard":
+        center = windows.mean(dim=1, keepdim=True)
+        scale = windows.std(dim=1, keepdim=True, unbiased=False)
+    elif kind == "robust":
+        quartiles = torch.quantile(
+            windows.float(), torch.tensor([0.25, 0.5, 0.75], device=windows.device), dim=1
+        ).to(windows.dtype)
+        center, scale = quartiles[1].unsqueeze(1), (quartiles[2] - quartiles[0]).unsqueeze(1)
+    else:
+        raise ValueError(f"unknown window_norm {kind!r}")
+    return center, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+
+
+def model_arguments(
+    n_inputs: int,
+    n_targets: int,
+    steps: int,
+    model_cfg: Any,
+    window_norm: str = "none",
+    target_index: list[int] | None = None,
+) -> dict[str, Any]:
     """The constructor arguments for a model config, as plain types a checkpoint can hold."""
     return {
+        "window_norm": window_norm,
+        "target_index": list(target_index) if target_index is not None else None,
         "n_inputs": n_inputs,
         "n_targets": n_targets,
         "steps": steps,

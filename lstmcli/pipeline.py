@@ -121,7 +121,14 @@ def train_run(
         for name, anchors in split.anchors.items()
     }
     model_args = model_arguments(
-        len(table.input_columns), len(table.target_columns), len(offsets), config.model
+        len(table.input_columns),
+        len(table.target_columns),
+        len(offsets),
+        config.model,
+        data_cfg.window_norm,
+        [table.input_columns.index(c) for c in table.target_columns]
+        if data_cfg.task == "forecast"
+        else None,
     )
     model = LSTMForecaster(**model_args).to(device)
     state = None

@@ -53,6 +53,7 @@ class TrainState:
     best_weights: dict[str, torch.Tensor] | None = None
     last_weights: dict[str, torch.Tensor] | None = None
     optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None  # ReduceLROnPlateau's state
     rng: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -119,7 +120,14 @@ def fit(
         optimizer.load_state_dict(state.optimizer)
     if state.rng is not None:
         _restore_rng(state.rng, shuffler)
-    loss_fn = nn.MSELoss()
+    loss_fn = LOSSES[cfg.loss]()
+    plateau = None
+    if cfg.scheduler == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, (cfg.patience or 20) // 4)
+        )
+        if state.scheduler is not None:
+            plateau.load_state_dict(state.scheduler)
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
     batch_size = cfg.batch_size or len(train)
     result = TrainResult(state)
@@ -133,6 +141,10 @@ def fit(
             result.reached_max_steps = True
             break
         epoch_started = time.perf_counter()
+        scheduled = _scheduled_rate(cfg, epoch)
+        if scheduled is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = scheduled
         if state.order is None:
             state.order = torch.randperm(len(train), generator=shuffler)
             state.next_batch, state.loss_sum, state.seen = 0, 0.0, 0
@@ -164,13 +176,16 @@ def fit(
             break
 
         train_loss = loss_sum.item() / state.seen  # one device sync per epoch, not per batch
-        val_loss = evaluate_loss(model, val) if val is not None else None
+        val_loss = evaluate_loss(model, val, loss_fn) if val is not None else None
         if not math.isfinite(train_loss) or (val_loss is not None and not math.isfinite(val_loss)):
             raise LstmcliError(
                 f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} at "
                 f"epoch {epoch}; try a lower training.learning_rate or a training.grad_clip"
             )
         monitored = val_loss if val_loss is not None else train_loss
+        if plateau is not None and epoch > cfg.warmup_epochs:
+            plateau.step(monitored)
+            state.scheduler = plateau.state_dict()
         if val is None or monitored < state.best_loss:
             state.best_loss, state.best_epoch = monitored, epoch
             state.best_weights = copy.deepcopy(model.state_dict())
@@ -235,13 +250,30 @@ def _restore_rng(rng: dict[str, Any], shuffler: torch.Generator) -> None:
     shuffler.set_state(rng["shuffler"])
 
 
-def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
-    """Mean squared error over all windows, in scaled units."""
+LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss}
+
+
+def _scheduled_rate(cfg: TrainingConfig, epoch: int) -> float | None:
+    """The learning rate an epoch starts with: linear warm-up, then cosine decay to zero; None
+    leaves the rate alone (no schedule, or plateau, which steps on the monitored loss)."""
+    if epoch <= cfg.warmup_epochs:
+        return cfg.learning_rate * epoch / cfg.warmup_epochs
+    if cfg.scheduler == "cosine":
+        progress = (epoch - 1 - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
+        return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+    if epoch == cfg.warmup_epochs + 1 and cfg.warmup_epochs:
+        return cfg.learning_rate  # the end of the warm-up
+    return None
+
+
+def evaluate_loss(model: nn.Module, windows: WindowSet, loss_fn: nn.Module | None = None) -> float:
+    """The training loss (MSE by default) over all windows, in scaled units."""
+    loss_fn = loss_fn or nn.MSELoss()
     model.eval()
     total = torch.zeros((), device=windows.anchors.device)
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(inference_batch(model, len(windows.input_offsets))):
             inputs, targets = windows.batch(chunk)
-            total += nn.functional.mse_loss(model(inputs), targets, reduction="sum")
-    return total.item() / (len(windows) * windows.target_offsets.numel() * windows.targets.shape[1])
+            total += loss_fn(model(inputs), targets) * len(chunk)
+    return total.item() / len(windows)

@@ -33,3 +33,29 @@ def test_the_tutorial_layout_is_expressible() -> None:
 def test_empty_head_is_one_linear_layer() -> None:
     model = LSTMForecaster(1, 1, 3, hidden_size=4, num_layers=1, dropout=0.0, head=[])
     assert [type(m) for m in model.head] == [torch.nn.Linear]
+
+
+@pytest.mark.parametrize("kind", ["last", "standard", "robust"])
+def test_window_normalization_round_trip(kind: str) -> None:
+    from lstmcli.model import window_stats
+
+    windows = torch.randn(5, 12, 3) * 10 + 50
+    center, scale = window_stats(windows, kind)
+    normalized = (windows - center) / scale
+    torch.testing.assert_close(normalized * scale + center, windows)
+    if kind == "standard":
+        torch.testing.assert_close(normalized.mean(dim=1), torch.zeros(5, 3), atol=1e-5, rtol=0)
+    flat = torch.full((1, 4, 1), 7.0)
+    assert window_stats(flat, kind)[1].item() == 1.0  # no division by zero
+
+
+def test_last_value_norm_makes_forecasts_follow_a_shift() -> None:
+    """A series shifted by a constant gives the same forecasts, shifted by that constant."""
+    model = LSTMForecaster(2, 1, 3, 8, 2, 0.0, [4], window_norm="last", target_index=[0])
+    windows = torch.randn(6, 10, 2)
+    shift = torch.tensor([100.0, -3.0])
+    with torch.no_grad():
+        torch.testing.assert_close(model(windows + shift), model(windows) + 100.0)
+    standard = LSTMForecaster(1, 1, 2, 8, 1, 0.0, [], window_norm="standard", target_index=[0])
+    with torch.no_grad():  # and a scaled series gives scaled forecasts
+        torch.testing.assert_close(standard(windows[..., :1] * 5), standard(windows[..., :1]) * 5)

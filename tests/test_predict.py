@@ -32,7 +32,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frame = seasonal_frame()
     frame.assign(x2=frame["x"] * 2 + 1).to_csv(csv, index=False)
     configs = {
-        "forecast": tiny_config(csv, data={"horizon": 3}),
+        "forecast": tiny_config(csv, data={"horizon": 3, "window_norm": "standard"}),
         "feature": tiny_config(csv, data={"target": ["y", "x2"], "features": ["x"], "horizon": 2}),
         "regress": tiny_config(csv, data={"task": "regress", "features": ["x"], "lookback": 4}),
         "one_step": tiny_config(csv, data={"time_column": None, "season": None}),

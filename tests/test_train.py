@@ -134,3 +134,32 @@ def test_bf16_autocast_trains(tmp_path: Path, csv_path: Path) -> None:
     result = train_run(cfg, tmp_path / "run")
     assert np.isfinite(result.metrics["model"]["rmse"])
     assert validate_config({"training": {"precision": 32}}).training.precision == "32"
+
+
+@pytest.mark.parametrize(
+    "training",
+    [
+        {"loss": "mae", "scheduler": "cosine", "warmup_epochs": 1},
+        {"loss": "huber", "scheduler": "plateau"},
+    ],
+)
+def test_losses_and_schedules(tmp_path: Path, csv_path: Path, training: dict) -> None:
+    cfg = validate_config(
+        tiny_config(csv_path, data={"window_norm": "standard"}, training={"epochs": 4, **training})
+    )
+    train_run(cfg, tmp_path / "run")
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    rates = history["learning_rate"].tolist()
+    if training["scheduler"] == "cosine":  # warm-up to 0.001, then cosine from the top
+        assert rates[0] == pytest.approx(0.001) and rates[1] == pytest.approx(0.001)
+        assert rates[2] < rates[1] and rates[3] < rates[2]
+    assert np.isfinite(history["val_loss"]).all()
+
+
+def test_scheduler_rates() -> None:
+    from lstmcli.train import _scheduled_rate
+
+    cfg = validate_config({"training": {"epochs": 10, "warmup_epochs": 2, "scheduler": "cosine"}})
+    rates = [_scheduled_rate(cfg.training, e) for e in range(1, 11)]
+    assert rates[:3] == pytest.approx([0.0005, 0.001, 0.001])
+    assert rates[-1] == pytest.approx(0.001 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
