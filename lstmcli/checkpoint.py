@@ -17,7 +17,7 @@ from lstmcli.config import Config, validate_config
 from lstmcli.data import Scaler
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
-from lstmcli.model import LSTMForecaster
+from lstmcli.model import make_model
 
 FORMAT_NAME = "lstmcli-checkpoint"
 FORMAT_VERSION = 1
@@ -41,10 +41,10 @@ class Checkpoint:
     data_rows: int | None = None  # rows of the training data, to notice it changed on resume
     train_state: dict[str, Any] | None = None  # last.pt only
 
-    def build_model(self, device: torch.device | str = "cpu") -> LSTMForecaster:
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with its weights; weights that do not fit the stored shape are refused."""
         try:
-            model = LSTMForecaster(**self.model_args)
+            model = make_model(self.model_args)
             model.load_state_dict(self.state_dict)
         except (RuntimeError, TypeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

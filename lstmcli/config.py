@@ -182,6 +182,9 @@ class TrainingConfig(_Section):
         20, ge=1, description="early stopping after this many epochs without a better val loss"
     )
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
+    ensemble: int = Field(
+        1, ge=1, description="train this many seeds (seed, seed+1, ...) and average them"
+    )
     max_steps: int | None = Field(
         None, ge=1, description="stop after this many optimizer steps; null = no cap"
     )

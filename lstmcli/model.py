@@ -63,6 +63,32 @@ class LSTMForecaster(nn.Module):
         return self.head(h_n[-1]).view(-1, self.steps, self.n_targets)
 
 
+class Ensemble(nn.Module):
+    """Members trained from different seeds; the forecast is their mean."""
+
+    def __init__(self, members: list[LSTMForecaster]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.steps, self.n_targets = members[0].steps, members[0].n_targets
+
+    @property
+    def lstm(self) -> nn.LSTM:
+        """The first member's, for sizing inference batches."""
+        return self.members[0].lstm
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(windows) for member in self.members]).mean(dim=0)
+
+
+def make_model(args: dict[str, Any]) -> nn.Module:
+    """A model from checkpoint arguments: one LSTMForecaster, or an Ensemble of `members`."""
+    args = dict(args)
+    members = args.pop("members", 1)
+    if members > 1:
+        return Ensemble([LSTMForecaster(**args) for _ in range(members)])
+    return LSTMForecaster(**args)
+
+
 def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per window and column (batch, 1, columns): the center and scale of data.window_norm.
 

@@ -22,7 +22,7 @@ from lstmcli.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from lstmcli.config import Config, config_to_yaml, override_config
+from lstmcli.config import Config, TrainingConfig, config_to_yaml, override_config
 from lstmcli.data import (
     Split,
     Table,
@@ -40,7 +40,7 @@ from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted
 from lstmcli.files import csv_text, prepare_run_dir, write_text
 from lstmcli.metrics import baseline_predictions, compare, json_safe, mase_scales
-from lstmcli.model import LSTMForecaster, model_arguments, predict_windows
+from lstmcli.model import Ensemble, LSTMForecaster, model_arguments, predict_windows
 from lstmcli.predict import prediction_frame
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
 
@@ -163,17 +163,26 @@ def train_run(
         if train_state.best_weights is not None:
             save_checkpoint(checkpoint(train_state.best_weights), run_dir / CHECKPOINT_FILE)
 
-    training = fit(
-        model,
-        windows["train"],
-        windows.get("val"),
-        config.training,
-        on_epoch,
-        should_stop,
-        state=state,
-        on_checkpoint=save_progress,
-    )
-    save_progress(training.state)
+    if config.training.ensemble > 1:
+        model, training, history = _train_ensemble(
+            model_args, windows, config.training, device, on_epoch, should_stop
+        )
+        model_args = {**model_args, "members": len(model.members)}
+        save_checkpoint(checkpoint(model.state_dict()), run_dir / LAST_FILE)
+        save_checkpoint(checkpoint(model.state_dict()), run_dir / CHECKPOINT_FILE)
+    else:
+        training = fit(
+            model,
+            windows["train"],
+            windows.get("val"),
+            config.training,
+            on_epoch,
+            should_stop,
+            state=state,
+            on_checkpoint=save_progress,
+        )
+        save_progress(training.state)
+        history = pd.DataFrame([asdict(s) for s in training.history])
     if training.epochs_run == 0:
         raise TrainingInterrupted(
             f"interrupted before the first epoch finished; continue with --resume {run_dir}"
@@ -185,8 +194,8 @@ def train_run(
     metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
 
     write_text(run_dir / "config.yaml", config_to_yaml(config))
-    history = pd.DataFrame([asdict(s) for s in training.history])
-    history = history[["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]]
+    columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
+    history = history[["member", *columns] if "member" in history else columns]
     write_text(run_dir / "history.csv", csv_text(history))
     write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
     frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg)
@@ -194,12 +203,44 @@ def train_run(
     return RunResult(run_dir, metrics, training, warnings)
 
 
+def _train_ensemble(
+    model_args: dict,
+    windows: dict[str, WindowSet],
+    cfg: TrainingConfig,
+    device: torch.device,
+    on_epoch: Callable[[EpochStats], None] | None,
+    should_stop: Callable[[], bool],
+) -> tuple[Ensemble, TrainResult, pd.DataFrame]:
+    """Train `cfg.ensemble` members from seeds seed, seed+1, ...; stop early on Ctrl-C with
+    the members that have at least one epoch. Returns the ensemble, the last member's result
+    (its flags: interrupted, ...) and all members' history with a `member` column."""
+    members, results, histories = [], [], []
+    for index in range(cfg.ensemble):
+        torch.manual_seed(cfg.seed + index)
+        member = LSTMForecaster(**model_args).to(device)
+        member_cfg = cfg.model_copy(update={"seed": cfg.seed + index})
+        result = fit(
+            member, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop
+        )
+        if result.epochs_run:
+            members.append(member)
+            results.append(result)
+            rows = pd.DataFrame([asdict(s) for s in result.history]).assign(member=index + 1)
+            histories.append(rows)
+        if result.interrupted:
+            break
+    if not members:
+        return Ensemble([member]), result, pd.DataFrame()
+    return Ensemble(members), results[-1], pd.concat(histories, ignore_index=True)
+
+
 def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint, Config]:
     """The run's last.pt and its config with overrides (only RESUMABLE_KEYS may change);
     pass both to `train_run(config, run_dir, resume=checkpoint)`."""
     last = load_checkpoint(run_dir, LAST_FILE)
     if last.train_state is None:
-        raise LstmcliError(f"{run_dir / LAST_FILE} holds no training state to resume from")
+        reason = " (ensembles cannot be resumed)" if last.config.training.ensemble > 1 else ""
+        raise LstmcliError(f"{run_dir / LAST_FILE} holds no training state to resume from{reason}")
     return last, override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
 
 
@@ -226,6 +267,7 @@ def _metrics(
         "test_windows": int(len(test_anchors)),
         "rows": {name: stop - start for name, (start, stop) in split.bounds.items()},
         "windows": {name: int(len(a)) for name, a in split.anchors.items()},
+        "members": config.training.ensemble,
         "epochs_run": training.epochs_run,
         "best_epoch": training.best_epoch,
         "stopped_early": training.stopped_early,

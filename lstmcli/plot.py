@@ -118,9 +118,13 @@ def loss_figure(history: pd.DataFrame, best_epoch: int | None) -> Figure:
     """Train and validation loss per epoch on a log scale, with the kept epoch marked."""
     figure = Figure(figsize=FIGSIZE, dpi=DPI)
     ax = figure.subplots()
-    ax.plot(history["epoch"], history["train_loss"], color=ACTUAL, label="train")
-    if history["val_loss"].notna().any():
-        ax.plot(history["epoch"], history["val_loss"], color=FORECAST, label="validation")
+    members = history.groupby("member") if "member" in history else [(1, history)]
+    for number, rows in members:  # an ensemble: one pair of curves per member
+        first = number == 1
+        ax.plot(rows["epoch"], rows["train_loss"], color=ACTUAL, label="train" if first else None)
+        if rows["val_loss"].notna().any():
+            label = "validation" if first else None
+            ax.plot(rows["epoch"], rows["val_loss"], color=FORECAST, label=label)
     if best_epoch:
         ax.axvline(best_epoch, color=CONTEXT, ls="--", label=f"best epoch ({best_epoch})")
     ax.set_yscale("log")

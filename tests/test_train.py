@@ -163,3 +163,29 @@ def test_scheduler_rates() -> None:
     rates = [_scheduled_rate(cfg.training, e) for e in range(1, 11)]
     assert rates[:3] == pytest.approx([0.0005, 0.001, 0.001])
     assert rates[-1] == pytest.approx(0.001 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
+
+
+def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> None:
+    import torch
+
+    from lstmcli.checkpoint import load_checkpoint
+    from lstmcli.errors import LstmcliError
+    from lstmcli.pipeline import prepare_resume
+
+    cfg = validate_config(tiny_config(csv_path, training={"ensemble": 3, "epochs": 2}))
+    result = train_run(cfg, tmp_path / "run")
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["member"].tolist() == [1, 1, 2, 2, 3, 3]
+    model = load_checkpoint(tmp_path / "run").build_model()
+    assert len(model.members) == 3
+    windows = torch.randn(4, 12, 1)
+    with torch.no_grad():
+        mean = torch.stack([m(windows) for m in model.members]).mean(dim=0)
+        torch.testing.assert_close(model(windows), mean)
+        assert not torch.equal(model.members[0](windows), model.members[1](windows))
+    single = train_run(
+        validate_config(tiny_config(csv_path, training={"epochs": 2})), tmp_path / "one"
+    )
+    assert result.metrics["model"]["rmse"] != single.metrics["model"]["rmse"]
+    with pytest.raises(LstmcliError, match="ensembles cannot be resumed"):
+        prepare_resume(tmp_path / "run")
