@@ -40,11 +40,16 @@ class Predictions:
     @property
     def rolling(self) -> bool:
         """Rolling output: many forecast origins, each with steps 1..H."""
-        return "origin" in self.frame.columns and "step" in self.frame.columns
+        return (
+            "origin" in self.frame.columns
+            and "step" in self.frame.columns
+            and self.frame["origin"].nunique() > 1
+        )
 
     def at_step(self, step: int) -> pd.DataFrame:
+        """The rows of one horizon step; a single forecast (one origin) is drawn whole."""
         if not self.rolling:
-            if step != 1:
+            if step != 1 and "origin" not in self.frame.columns:
                 raise LstmcliError(f"--step {step}: these predictions have one step per row")
             return self.frame
         steps = sorted(self.frame["step"].unique())
@@ -66,6 +71,7 @@ def read_predictions(path: Path, time: str | None = None, targets: list[str] | N
         raise LstmcliError(f"predictions file {path} has no rows")
     rolling = "origin" in frame.columns and "step" in frame.columns
     others = [c for c in frame.columns if not rolling or c not in ("origin", "step")]
+    # One origin (a single forecast over the whole horizon): its steps are the time axis.
     time = time or others[0]
     if targets is None:
         targets = [

@@ -135,5 +135,7 @@ def test_init_template_is_the_defaults() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_validates_and_its_data_loads(path: Path) -> None:
     cfg = load_config(path)
+    if not cfg.data.path.startswith("builtin:") and not Path(cfg.data.path).is_file():
+        pytest.skip(f"{cfg.data.path} is not on this machine (the shared dataset folder)")
     table = prepare_table(read_csv(cfg.data.path), cfg.data, cfg.data.path)
     assert len(table.inputs) > cfg.data.lookback
