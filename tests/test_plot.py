@@ -159,7 +159,7 @@ def test_show_without_a_display_only_warns(trained: dict[str, Path], tmp_path: P
 def test_a_single_forecast_is_drawn_over_its_whole_horizon(tmp_path: Path) -> None:
     csv = tmp_path / "s.csv"
     seasonal_frame(100).to_csv(csv, index=False)
-    split = {"test_start": "2007-09-01"}  # the last 12 months: one window of horizon 12
+    split = {"test_start": "2007-05-01"}  # the last 12 months: one window of horizon 12
     config = tiny_config(csv, data={"horizon": 12, "split": split, "window_norm": "standard"})
     run_dir = train_run(validate_config(config), tmp_path / "run").run_dir
     written = dict((p.name, f) for p, f in plot_run(run_dir, None, "png", 1, False))
