@@ -192,7 +192,11 @@ def train(
     run_dir = resume or output or Path(resolved.output.dir)
     stop = StopRequest()
     try:
-        with stop.installed(), EpochReporter(console, resolved.training.epochs, quiet) as reporter:
+        done = last.train_state["epoch"] if resume is not None else 0
+        reporter = EpochReporter(
+            console, resolved.training.epochs, quiet, resolved.training.ensemble, done
+        )
+        with stop.installed(), reporter:
             result = train_run(
                 resolved,
                 run_dir,

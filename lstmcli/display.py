@@ -19,8 +19,12 @@ PLAIN_LINES = 10  # about this many progress lines per run when stderr is not a 
 class EpochReporter:
     """Receives one EpochStats per epoch; use as a context manager around training."""
 
-    def __init__(self, console: Console, epochs: int, quiet: bool = False) -> None:
-        self.console, self.epochs, self.quiet = console, epochs, quiet
+    def __init__(
+        self, console: Console, epochs: int, quiet: bool = False, members: int = 1, done: int = 0
+    ) -> None:
+        """`epochs` per member of an ensemble of `members`; `done` epochs already run (resume)."""
+        self.console, self.quiet = console, quiet
+        self.epochs, self.done = epochs * members, done
         self.every = max(1, epochs // PLAIN_LINES)
         self.progress: Progress | None = None
         self.started = time.perf_counter()
@@ -45,13 +49,14 @@ class EpochReporter:
             self.progress.stop()
 
     def __call__(self, stats: EpochStats) -> None:
+        self.done += 1
         if self.quiet:
             return
         losses = f"train {stats.train_loss:.4g}"
         if stats.val_loss is not None:
             losses += f"  val {stats.val_loss:.4g}  best epoch {stats.best_epoch}"
         if self.progress is not None:
-            self.progress.update(self.task, completed=stats.epoch, losses=losses)
+            self.progress.update(self.task, completed=self.done, losses=losses)
         elif stats.epoch == 1 or stats.epoch % self.every == 0 or stats.epoch == stats.epochs:
             elapsed = time.perf_counter() - self.started
             self.console.print(
