@@ -425,8 +425,8 @@ class WindowSet:
 def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
     """Numbers stay numbers (years, epochs); anything else must parse as dates.
 
-    ISO 8601 is tried first (fast), then a format inferred from the first value; only if both
-    fail for some rows are they parsed one by one in mixed formats.
+    ISO 8601 is tried first (fast), then a format inferred from the first value, then each
+    value on its own; times whose UTC offsets differ (daylight saving) are converted to UTC.
     """
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         parsed = column
@@ -434,13 +434,16 @@ def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
         parsed = column
     else:
         parsed = None
-        for fmt in ("ISO8601", None, "mixed"):  # ISO first: the common case, and fast
+        # ISO first: the common case, and fast. Offsets that change (daylight saving time)
+        # are only comparable in UTC, which the last two attempts convert to.
+        attempts = [("ISO8601", False), (None, False), ("mixed", False), ("ISO8601", True)]
+        for fmt, utc in [*attempts, ("mixed", True)]:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "could not infer format": next one
-                    parsed = pd.to_datetime(column, errors="coerce", format=fmt)
-            except (ValueError, TypeError) as e:  # e.g. mixed time zones
-                if fmt == "mixed":
+                    parsed = pd.to_datetime(column, errors="coerce", format=fmt, utc=utc)
+            except (ValueError, TypeError) as e:
+                if (fmt, utc) == ("mixed", True):
                     reason = str(e).split(". ")[0]
                     raise LstmcliError(f"time column {name!r} in {label}: {reason}") from None
                 continue

@@ -270,3 +270,10 @@ def test_split_by_dates() -> None:
     assert split_table(
         40, data_cfg(time_column="year", lookback=3, split={"test_start": 1930}), years.time
     ).bounds["test"] == (30, 40)
+
+
+def test_times_across_a_daylight_saving_change_are_read_in_utc() -> None:
+    stamps = ["2024-03-31T01:00:00+0100", "2024-03-31T03:00:00+0200", "2024-03-31T04:00:00+0200"]
+    frame = pd.DataFrame({"ts": stamps, "y": [1.0, 2.0, 3.0]})
+    table = prepare_table(frame, data_cfg(time_column="ts"), "t")
+    assert [t.hour for t in table.time] == [0, 1, 2] and str(table.time.dt.tz) == "UTC"
