@@ -328,7 +328,7 @@ def predict(
 
       lstmcli predict runs/quickstart new.csv
 
-      tail -n 200 live.csv | lstmcli predict runs/x > next.csv
+      (head -n 1 live.csv; tail -n 200 live.csv) | lstmcli predict runs/x > next.csv
 
       lstmcli predict runs/x new.csv --rolling --format json -o backtest.jsonl
     """
