@@ -34,10 +34,6 @@ class Predictions:
     targets: list[str]
 
     @property
-    def has_actuals(self) -> bool:
-        return all(f"{t}_actual" in self.frame.columns for t in self.targets)
-
-    @property
     def rolling(self) -> bool:
         """Rolling output: many forecast origins, each with steps 1..H."""
         return (
