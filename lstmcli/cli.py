@@ -515,7 +515,7 @@ def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
     from lstmcli.data import read_csv
 
     if input_path in (None, "-"):
-        if sys.stdin.isatty():
+        if sys.stdin is None or sys.stdin.isatty():  # closed (<&-) or a terminal
             raise LstmcliError("no input: give a CSV file or pipe one in on stdin")
         return read_csv(sys.stdin, "<stdin>"), "<stdin>"
     return read_csv(Path(input_path), input_path), input_path
