@@ -172,6 +172,7 @@ def train(
 
     if resume is not None and (config is not None or output is not None or overwrite):
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
+    last = None
     try:
         if resume is not None:
             from lstmcli.pipeline import prepare_resume
@@ -192,7 +193,7 @@ def train(
     run_dir = resume or output or Path(resolved.output.dir)
     stop = StopRequest()
     try:
-        done = last.train_state["epoch"] if resume is not None else 0
+        done = last.train_state["epoch"] if last is not None else 0
         reporter = EpochReporter(
             console, resolved.training.epochs, quiet, resolved.training.ensemble, done
         )
@@ -204,7 +205,7 @@ def train(
                 on_epoch=reporter,
                 should_stop=stop,
                 on_warning=lambda m: _say(console, f"Warning: {m}"),
-                resume=last if resume is not None else None,
+                resume=last,
             )
     except LstmcliError as e:
         raise _fail(e) from None
@@ -215,11 +216,12 @@ def train(
         console.print(results_table(result.metrics))
     typer.echo(str(run_dir))
     if result.training.interrupted:
+        resumable = resolved.training.ensemble == 1
         _say(
             console,
             f"Interrupted after {result.training.epochs_run} complete epoch(s); the best model "
-            f"so far (epoch {result.training.best_epoch}) is saved in {run_dir}; continue with "
-            f"`lstmcli train --resume {run_dir}`",
+            f"so far (epoch {result.training.best_epoch}) is saved in {run_dir}"
+            + (f"; continue with `lstmcli train --resume {run_dir}`" if resumable else ""),
         )
         raise typer.Exit(stop.exit_code)
 

@@ -124,7 +124,7 @@ def read_csv(
         raise LstmcliError(f"data path is a folder, not a CSV file: {label}") from None
     except pd.errors.EmptyDataError:
         raise LstmcliError(f"data file is empty: {label}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+    except (ValueError, OSError) as e:  # ParserError and UnicodeDecodeError are ValueErrors
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LstmcliError(f"cannot read CSV {label}: {detail}") from None
     if frame.empty:

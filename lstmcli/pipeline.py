@@ -130,12 +130,6 @@ def train_run(
         if data_cfg.task == "forecast"
         else None,
     )
-    model = LSTMForecaster(**model_args).to(device)
-    state = None
-    if resume is not None:
-        model.load_state_dict(resume.state_dict)
-        state = TrainState.from_dict(resume.train_state)
-
     scales = mase_scales(table.targets[train_rows], data_cfg.season)
     time_freq = infer_freq(table.time) if table.time is not None else None
     time_step = median_step(table.time) if table.time is not None else None
@@ -167,10 +161,17 @@ def train_run(
         model, training, history = _train_ensemble(
             model_args, windows, config.training, device, on_epoch, should_stop
         )
+        if training.epochs_run == 0:
+            raise TrainingInterrupted("interrupted before the first epoch finished; nothing saved")
         model_args = {**model_args, "members": len(model.members)}
         save_checkpoint(checkpoint(model.state_dict()), run_dir / LAST_FILE)
         save_checkpoint(checkpoint(model.state_dict()), run_dir / CHECKPOINT_FILE)
     else:
+        model = LSTMForecaster(**model_args).to(device)
+        state = None
+        if resume is not None:
+            model.load_state_dict(resume.state_dict)
+            state = TrainState.from_dict(resume.train_state)
         training = fit(
             model,
             windows["train"],
@@ -182,16 +183,17 @@ def train_run(
             on_checkpoint=save_progress,
         )
         save_progress(training.state)
+        if training.epochs_run == 0:
+            raise TrainingInterrupted(
+                f"interrupted before the first epoch finished; continue with --resume {run_dir}"
+            )
         history = pd.DataFrame([asdict(s) for s in training.history])
-    if training.epochs_run == 0:
-        raise TrainingInterrupted(
-            f"interrupted before the first epoch finished; continue with --resume {run_dir}"
-        )
 
     test_anchors = split.anchors["test"]
     predicted = target_scaler.inverse(predict_windows(model, windows["test"]).cpu().numpy())
     actual = table.targets[test_anchors[:, None] + offsets]
     metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
+    metrics["members"] = model_args.get("members", 1)  # fewer than asked if interrupted
 
     write_text(run_dir / "config.yaml", config_to_yaml(config))
     columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
@@ -267,7 +269,6 @@ def _metrics(
         "test_windows": int(len(test_anchors)),
         "rows": {name: stop - start for name, (start, stop) in split.bounds.items()},
         "windows": {name: int(len(a)) for name, a in split.anchors.items()},
-        "members": config.training.ensemble,
         "epochs_run": training.epochs_run,
         "best_epoch": training.best_epoch,
         "stopped_early": training.stopped_early,

@@ -27,13 +27,13 @@ from lstmcli.data import (
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError
 from lstmcli.metrics import baseline_predictions, compare, has_baseline_history
-from lstmcli.model import LSTMForecaster, predict_windows
+from lstmcli.model import predict_windows
 
 
 @dataclass
 class Predictor:
     checkpoint: Checkpoint
-    model: LSTMForecaster
+    model: torch.nn.Module  # an LSTMForecaster or an Ensemble of them
     device: torch.device
 
     @property
@@ -54,14 +54,6 @@ def load_predictor(run: Path, device: str | None = None) -> Predictor:
     return Predictor(checkpoint, checkpoint.build_model(target), target)
 
 
-def read_table(predictor: Predictor, frame: pd.DataFrame, label: str, *, targets: str) -> Table:
-    """The input's needed columns, matched by name, in time order."""
-    table = prepare_table(frame, predictor.data, label, targets=targets)
-    if table.input_columns != predictor.checkpoint.input_columns:
-        raise LstmcliError("checkpoint columns do not match its config; the file is damaged")
-    return table
-
-
 def forecast_next(
     predictor: Predictor, frame: pd.DataFrame, label: str, steps: int | None
 ) -> pd.DataFrame:
@@ -79,7 +71,7 @@ def forecast_next(
             f"future values of the feature column(s) {extra}; recursive forecasts work only "
             "when every input column is a target"
         )
-    table = read_table(predictor, frame, label, targets="required")
+    table = prepare_table(frame, predictor.data, label, targets="required")
     _require_rows(len(table.inputs), cfg.lookback, label, "the lookback window")
     window = torch.from_numpy(cp.input_scaler.transform(table.inputs[-cfg.lookback :]))
     window = window.to(predictor.device)
@@ -205,8 +197,8 @@ def _predict_all(
     predictor: Predictor, frame: pd.DataFrame, label: str, targets: str = "optional"
 ) -> tuple[Table, np.ndarray, np.ndarray]:
     cfg, cp = predictor.data, predictor.checkpoint
-    table = read_table(
-        predictor, frame, label, targets="required" if cfg.task == "forecast" else targets
+    table = prepare_table(
+        frame, cfg, label, targets="required" if cfg.task == "forecast" else targets
     )
     n = len(table.inputs)
     anchors = window_anchors(0, n, cfg.lookback, cfg.horizon, cfg.task)

@@ -189,3 +189,14 @@ def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> Non
     assert result.metrics["model"]["rmse"] != single.metrics["model"]["rmse"]
     with pytest.raises(LstmcliError, match="ensembles cannot be resumed"):
         prepare_resume(tmp_path / "run")
+
+
+def test_an_ensemble_stopped_in_its_first_epoch_saves_no_model(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    from lstmcli.errors import TrainingInterrupted
+
+    cfg = validate_config(tiny_config(csv_path, training={"ensemble": 2}))
+    with pytest.raises(TrainingInterrupted, match="nothing saved"):
+        train_run(cfg, tmp_path / "run", should_stop=lambda: True)
+    assert list((tmp_path / "run").iterdir()) == []
