@@ -19,8 +19,10 @@ from lstmcli.data import (
     infer_freq,
     numeric_column,
     parse_time,
+    part_rows,
     prepare_table,
     read_csv,
+    rows_needed,
     split_rows,
 )
 from lstmcli.errors import LstmcliError
@@ -47,7 +49,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         report.problems.append(str(e))
         return report
     report.facts.append(("data", f"{cfg.path}: {len(frame)} rows, {len(frame.columns)} columns"))
-    needed = [c for c in [cfg.time_column, *cfg.input_columns, *cfg.target] if c]
+    needed = [c for c in [cfg.id_column, cfg.time_column, *cfg.input_columns, *cfg.target] if c]
     absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if absent:
         available = ", ".join(map(str, frame.columns))
@@ -63,7 +65,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         return report
     missing = ", ".join(f"{c} {n}" for c, n in zip(columns, counts, strict=True))
     report.facts.append(("missing values", f"{missing} ({cfg.missing})"))
-    if cfg.time_column:
+    if cfg.time_column and cfg.id_column is None:  # gaps and steps of one series
         _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
 
     try:
@@ -74,19 +76,30 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         report.problems.append(str(e))
         table, n_rows = None, len(frame)
     try:
-        split = split_rows(n_rows, cfg, table.time if table is not None else None)
+        split = split_rows(table if table is not None else n_rows, cfg)
     except LstmcliError as e:
         report.problems.append(str(e))
         return report
-    for name, (start, stop) in split.bounds.items():
-        windows = len(split.anchors[name])
+    if table is not None and table.ids is not None:
+        lengths = table.lengths
         report.facts.append(
-            (name, f"rows {start}..{stop - 1} ({stop - start} rows), {windows} windows")
+            ("series", f"{table.n_series} (rows per series {lengths.min()}..{lengths.max()})")
         )
+        short = int((lengths < rows_needed("train", cfg)).sum())
+        if short:
+            report.warnings.append(f"{short} series are shorter than one window; train skips them")
+    for name, (starts, stops) in split.bounds.items():
+        windows = len(split.anchors[name])
+        if len(starts) == 1:
+            start, stop = int(starts[0]), int(stops[0])
+            text = f"rows {start}..{stop - 1} ({stop - start} rows), {windows} windows"
+        else:
+            text = f"{int((stops - starts).sum())} rows in {len(starts)} series, {windows} windows"
+        report.facts.append((name, text))
     report.problems += empty_parts(split, cfg)
     if table is not None:
-        start, stop = split.bounds["train"]
-        constant = constant_columns(table.inputs[start:stop], table.input_columns)
+        train_rows = part_rows(split.bounds["train"])
+        constant = constant_columns(table.inputs[train_rows], table.input_columns)
         if constant:
             report.warnings.append(f"column(s) {constant} are constant in the training rows")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lstmcli import __version__
@@ -20,7 +21,8 @@ from lstmcli.files import atomic_path
 from lstmcli.model import make_model
 
 FORMAT_NAME = "lstmcli-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: series ids, per-series scalers, known-future inputs
+READABLE_VERSIONS = (1, 2)  # version 1 files are single-series checkpoints
 CHECKPOINT_FILE = "model.pt"
 LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 
@@ -40,6 +42,21 @@ class Checkpoint:
     time_step: float | None = None  # the same for a numeric time column
     data_rows: int | None = None  # rows of the training data, to notice it changed on resume
     train_state: dict[str, Any] | None = None  # last.pt only
+    series_ids: list[str] | None = None  # the training series (id_column), as text
+    series_mase_scales: list[list[float | None]] | None = None  # per series, per target
+
+    def series_index(self, ids: list[str], label: str) -> np.ndarray:
+        """Each id's row in the per-series scalers; an id not seen in training is an error
+        when scalers are per series (a global model needs no per-series statistics)."""
+        known = {name: k for k, name in enumerate(self.series_ids or [])}
+        unseen = [name for name in ids if name not in known]
+        if unseen and self.input_scaler.per_series:
+            shown = ", ".join(map(repr, unseen[:5])) + (", ..." if len(unseen) > 5 else "")
+            raise LstmcliError(
+                f"{label} has series the model was not trained on: {shown}; with "
+                "data.scale_by: series each series needs its own training statistics"
+            )
+        return np.array([known.get(name, -1) for name in ids], dtype=np.int64)
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with its weights; weights that do not fit the stored shape are refused."""
@@ -72,6 +89,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "time_step": checkpoint.time_step,
         "data_rows": checkpoint.data_rows,
         "train_state": checkpoint.train_state,
+        "series_ids": checkpoint.series_ids,
+        "series_mase_scales": checkpoint.series_mase_scales,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -90,7 +109,7 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise LstmcliError(f"{path} is not an lstmcli checkpoint")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise LstmcliError(
             f"{path} has checkpoint format version {version}; this lstmcli ({__version__}) reads "
             f"version {FORMAT_VERSION}"
@@ -111,6 +130,8 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
             time_step=payload.get("time_step"),
             data_rows=payload.get("data_rows"),
             train_state=payload.get("train_state"),
+            series_ids=payload.get("series_ids"),
+            series_mase_scales=payload.get("series_mase_scales"),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None
@@ -122,12 +143,16 @@ def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:
     """Columns, scalers and model sizes must agree, or predictions would be silently wrong."""
     args, data = checkpoint.model_args, checkpoint.config.data
     problems = []
-    if checkpoint.input_columns != data.input_columns or checkpoint.target_columns != data.target:
+    if checkpoint.input_columns != data.model_inputs or checkpoint.target_columns != data.target:
         problems.append("its columns differ from its config")
-    if len(checkpoint.input_scaler.center) != len(checkpoint.input_columns):
+    if checkpoint.input_scaler.center.shape[-1] != len(checkpoint.input_columns):
         problems.append("its input scaler does not match its input columns")
-    if len(checkpoint.target_scaler.center) != len(checkpoint.target_columns):
+    if checkpoint.target_scaler.center.shape[-1] != len(checkpoint.target_columns):
         problems.append("its target scaler does not match its target columns")
+    for scaler in (checkpoint.input_scaler, checkpoint.target_scaler):
+        if scaler.per_series and len(scaler.center) != len(checkpoint.series_ids or []):
+            problems.append("its per-series scalers do not match its series ids")
+            break
     if args.get("n_inputs") != len(checkpoint.input_columns) or args.get("n_targets") != len(
         checkpoint.target_columns
     ):

@@ -186,7 +186,7 @@ def train(
         typer.echo(config_to_yaml(resolved), nl=False)
         return
 
-    from lstmcli.display import EpochReporter, results_table
+    from lstmcli.display import EpochReporter, results_table, series_table
     from lstmcli.pipeline import train_run
 
     console = _stderr()
@@ -214,6 +214,8 @@ def train(
         raise typer.Exit(stop.exit_code) from None
     if not quiet:
         console.print(results_table(result.metrics))
+        if "series" in result.metrics:
+            console.print(series_table(result.metrics["series"]))
     typer.echo(str(run_dir))
     if result.training.interrupted:
         resumable = resolved.training.ensemble == 1
@@ -278,6 +280,14 @@ def check(
 RunArgument = Annotated[
     Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
 ]
+IdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--id",
+        help="Only this series (models trained with data.id_column; repeatable).",
+        metavar="ID",
+    ),
+]
 
 
 @app.command()
@@ -317,6 +327,7 @@ def predict(
             "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
         ),
     ] = None,
+    series_ids: IdOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")] = False,
 ) -> None:
     """Predict with a trained model, in the data's own units.
@@ -326,6 +337,11 @@ def predict(
     input's last row, with their future times; --rolling backtests every window instead.
     Regress models predict every row that has a full window.
 
+    Models of many series (data.id_column) forecast every series in the input, each after its
+    own last row, with the id in the output. Models with known_features need the rows to
+    forecast in the input: rows at the end of each series with empty targets and the known
+    values filled in.
+
     Examples:
 
       lstmcli predict runs/quickstart new.csv
@@ -333,6 +349,8 @@ def predict(
       (head -n 1 live.csv; tail -n 200 live.csv) | lstmcli predict runs/x > next.csv
 
       lstmcli predict runs/x new.csv --rolling --format json -o backtest.jsonl
+
+      lstmcli predict runs/stores recent.csv --id store_7 --id store_9
     """
     output_format = output_format.lower()
     if output_format not in ("csv", "json"):
@@ -341,21 +359,26 @@ def predict(
         raise typer.BadParameter("--steps forecasts after the input; --rolling backtests within it")
     from lstmcli import predict as core
 
+    warnings: list[str] = []
     try:
         predictor = core.load_predictor(run, device)
         frame, label = _read_input(input_path)
+        frame = core.select_series(frame, predictor.data, series_ids or [], label)
         if predictor.data.task == "regress" and steps is not None:
             raise LstmcliError("--steps is for forecast models; a regress model predicts each row")
         if predictor.data.task == "regress" or rolling:
-            result = core.rolling(predictor, frame, label)
+            result = core.rolling(predictor, frame, label, warnings)
         else:
-            result = core.forecast_next(predictor, frame, label, steps)
+            result = core.forecast_next(predictor, frame, label, steps, warnings)
         _write_frame(result, output, output_format)
     except LstmcliError as e:
         raise _fail(e) from None
     if not quiet:
+        console = _stderr()
+        for message in warnings:
+            _say(console, f"Warning: {message}")
         where = f" to {output}" if output else ""
-        _say(_stderr(), f"{len(result)} prediction row(s){where}")
+        _say(console, f"{len(result)} prediction row(s){where}")
 
 
 @app.command()
@@ -371,30 +394,41 @@ def evaluate(
     device: Annotated[
         str | None, typer.Option("--device", help="Where to run the model (default as predict).")
     ] = None,
+    series_ids: IdOption = None,
 ) -> None:
     """Score a trained model on new data against the naive baselines.
 
     Rolling forecasts over every complete window of INPUT, scored like the run's metrics.json:
     mae, rmse, smape, mase, r2 (and mape), per target and per horizon step, for the model and
     the naive and seasonal-naive baselines on exactly the same targets, with the model's skill.
+    For many series: also each series' metrics and their mean and median over series, and the
+    share of series where the model beats each baseline.
 
     Examples:
 
       lstmcli evaluate runs/quickstart recent.csv
 
       lstmcli evaluate runs/x recent.csv --json | jq .skill
+
+      lstmcli evaluate runs/stores recent.csv --json | jq '.series.aggregate.beats'
     """
     from lstmcli import predict as core
-    from lstmcli.display import results_table
+    from lstmcli.display import results_table, series_table
 
     try:
         predictor = core.load_predictor(run, device)
         frame, label = _read_input(input_path)
-        result = core.evaluate(predictor, frame, label)
+        frame = core.select_series(frame, predictor.data, series_ids or [], label)
+        warnings: list[str] = []
+        result = core.evaluate(predictor, frame, label, warnings)
     except LstmcliError as e:
         raise _fail(e) from None
     console = _stderr()
+    for message in warnings:
+        _say(console, f"Warning: {message}")
     console.print(results_table(result, title=f"{label}, {result['windows']} windows"))
+    if "series" in result:
+        console.print(series_table(result["series"]))
     if result["windows_skipped"]:
         _say(
             console,

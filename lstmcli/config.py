@@ -27,6 +27,17 @@ from pydantic import (
 from lstmcli.errors import ConfigError
 
 BUILTIN_PREFIX = "builtin:"
+# Calendar features and their cycle lengths; each becomes a _sin and a _cos input column.
+CALENDAR_FEATURES = (
+    "minute",
+    "hour",
+    "dayofweek",
+    "dayofmonth",
+    "dayofyear",
+    "weekofyear",
+    "month",
+    "quarter",
+)
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -76,7 +87,26 @@ class DataConfig(_Section):
         "date", description="column parsed as time; rows are sorted by it (null: file order)"
     )
     target: list[str] = Field(["co2_ppmv"], description="column(s) to predict", min_length=1)
-    features: list[str] = Field([], description="extra input columns")
+    features: list[str] = Field(
+        [], description="past covariates: input columns known up to the window's last row"
+    )
+    known_features: list[str] = Field(
+        [],
+        description="known-future covariates (prices, holidays): their values at the forecast "
+        "rows are fed to the model too (forecast task)",
+    )
+    calendar: list[Literal[CALENDAR_FEATURES]] = Field(  # type: ignore[valid-type]
+        [],
+        description="calendar inputs from the time column, sin/cos encoded: "
+        + ", ".join(CALENDAR_FEATURES),
+    )
+    id_column: str | None = Field(
+        None, description="series id column of a long-format file of many series (null: one)"
+    )
+    scale_by: Literal["global", "series"] = Field(
+        "global",
+        description="one scaler for all series, or one per series (on its training rows)",
+    )
     task: Literal["forecast", "regress"] = Field(
         "forecast",
         description="forecast: targets at t+1..t+horizon from rows up to t; "
@@ -128,12 +158,29 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _columns_make_sense(self) -> DataConfig:
-        names = self.target + self.features
+        names = self.target + self.features + self.known_features + self.calendar_columns
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"columns listed twice in target/features: {repeated}")
-        if self.time_column is not None and self.time_column in names:
-            raise ValueError(f"time_column {self.time_column!r} cannot also be a target or feature")
+            raise ValueError(
+                f"columns listed twice in target/features/known_features/calendar: {repeated}"
+            )
+        if len(set(self.calendar)) < len(self.calendar):
+            raise ValueError(f"calendar lists a feature twice: {self.calendar}")
+        for key in ("time_column", "id_column"):
+            column = getattr(self, key)
+            if column is not None and column in names:
+                raise ValueError(f"{key} {column!r} cannot also be a target or feature")
+        if self.id_column is not None and self.id_column == self.time_column:
+            raise ValueError("id_column and time_column must be different columns")
+        if self.scale_by == "series" and self.id_column is None:
+            raise ValueError("scale_by 'series' needs an id_column")
+        if self.calendar and self.time_column is None:
+            raise ValueError("calendar features are computed from the time_column; set one")
+        if self.task == "regress" and self.known_features:
+            raise ValueError(
+                "known_features need the forecast task; a regress window already holds row t, "
+                "so list them in features"
+            )
         if self.task == "regress" and not self.features:
             raise ValueError("task 'regress' needs at least one column in features")
         if isinstance(self.split, SplitDates) and self.time_column is None:
@@ -146,8 +193,26 @@ class DataConfig(_Section):
 
     @property
     def input_columns(self) -> list[str]:
-        """Forecasting sees the targets' past too; regression sees the features only."""
-        return self.target + self.features if self.task == "forecast" else list(self.features)
+        """The CSV columns the model reads. Forecasting sees the targets' past too; regression
+        the features only. Known features come last, as their future values are also used."""
+        targets = self.target if self.task == "forecast" else []
+        return targets + self.features + self.known_features
+
+    @property
+    def calendar_columns(self) -> list[str]:
+        return [f"{name}_{part}" for name in self.calendar for part in ("sin", "cos")]
+
+    @property
+    def model_inputs(self) -> list[str]:
+        """Every input column of the model: the CSV's, then the calendar's."""
+        return self.input_columns + self.calendar_columns
+
+    @property
+    def future_columns(self) -> list[str]:
+        """Inputs whose values at the forecast rows are known in advance (the last inputs)."""
+        if self.task != "forecast":
+            return []
+        return self.known_features + self.calendar_columns
 
 
 class ModelConfig(_Section):

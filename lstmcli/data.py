@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from lstmcli.calendar import calendar_values
 from lstmcli.config import BUILTIN_PREFIX, DataConfig, SplitDates
 from lstmcli.errors import LstmcliError
 
@@ -36,31 +37,106 @@ class Table:
     target_columns: list[str]
     time: pd.Series | None = None
     notes: list[str] = field(default_factory=list)  # what data.missing did, for the user
+    # Series k holds rows offsets[k]:offsets[k+1], in time order; one series without an id.
+    offsets: np.ndarray | None = None
+    ids: list | None = None  # each series' id as the file has it (None: no id_column)
+    future: np.ndarray | None = None  # per series, its trailing rows without targets (predict)
+
+    def __post_init__(self) -> None:
+        if self.offsets is None:
+            self.offsets = np.array([0, len(self.inputs)], dtype=np.int64)
+        if self.future is None:
+            self.future = np.zeros(self.n_series, dtype=np.int64)
+
+    @property
+    def n_series(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def series_of(self, rows: np.ndarray) -> np.ndarray:
+        """The series index of each row."""
+        return np.searchsorted(self.offsets, rows, side="right") - 1
+
+    def row_series(self) -> np.ndarray:
+        """The series index of every row, in order."""
+        return np.repeat(np.arange(self.n_series), self.lengths)
+
+    def id_labels(self) -> list[str]:
+        """Series ids as text, the form in which checkpoints store and match them."""
+        return [str(i) for i in self.ids] if self.ids is not None else [""]
+
+    def select_series(self, keep: np.ndarray) -> Table:
+        """A table of the series where `keep` is true, in the same order."""
+        if keep.all():
+            return self
+        lengths = self.lengths[keep]
+        rows = keep[self.row_series()]
+        return Table(
+            self.inputs[rows],
+            self.targets[rows],
+            self.input_columns,
+            self.target_columns,
+            self.time.iloc[rows].reset_index(drop=True) if self.time is not None else None,
+            self.notes,
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            [i for i, k in zip(self.ids, keep, strict=True) if k] if self.ids is not None else None,
+            self.future[keep],
+        )
 
 
 @dataclass
 class Scaler:
     """An affine map fitted on training rows, kept as plain numbers.
 
-    scaled = (x - center) / scale
+    scaled = (x - center) / scale. With `scale_by: series`, center and scale hold one row per
+    series, and `series` says which row applies to each value's first axis.
     """
 
     kind: str
     center: np.ndarray
     scale: np.ndarray
 
-    def transform(self, values: np.ndarray, inplace: bool = False) -> np.ndarray:
+    @property
+    def per_series(self) -> bool:
+        return self.center.ndim == 2
+
+    def _stats(self, series: np.ndarray | None, ndim: int, dtype: type) -> tuple:
+        center, scale = self.center.astype(dtype), self.scale.astype(dtype)
+        if not self.per_series:
+            return center, scale
+        if series is None:
+            raise ValueError("a per-series scaler needs the series of each row")
+        shape = (len(series),) + (1,) * (ndim - 2) + (center.shape[1],)
+        return center[series].reshape(shape), scale[series].reshape(shape)
+
+    def transform(
+        self, values: np.ndarray, series: np.ndarray | None = None, inplace: bool = False
+    ) -> np.ndarray:
         """float32 throughout, no float64 copy of a large series; `inplace` reuses a float32
         `values` array (training's raw inputs are not needed once scaled)."""
-        center, scale = self.center.astype(np.float32), self.scale.astype(np.float32)
+        center, scale = self._stats(series, values.ndim, np.float32)
         if inplace and values.dtype == np.float32:
             values -= center
             values /= scale
             return values
         return (np.asarray(values, dtype=np.float32) - center) / scale
 
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * self.scale + self.center
+    def inverse(self, values: np.ndarray, series: np.ndarray | None = None) -> np.ndarray:
+        center, scale = self._stats(series, values.ndim, np.float64)
+        return values * scale + center
+
+    def columns(self, index: list[int]) -> Scaler:
+        """The map of some columns only."""
+        return Scaler(self.kind, self.center[..., index], self.scale[..., index])
+
+    def without_scaling(self, columns: list[int]) -> Scaler:
+        """The same map, leaving some columns as they are (calendar sin/cos are in [-1, 1])."""
+        center, scale = self.center.copy(), self.scale.copy()
+        center[..., columns], scale[..., columns] = 0.0, 1.0
+        return Scaler(self.kind, center, scale)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "center": self.center.tolist(), "scale": self.scale.tolist()}
@@ -135,49 +211,139 @@ def read_csv(
 def prepare_table(
     frame: pd.DataFrame, cfg: DataConfig, label: str, *, targets: str = "required"
 ) -> Table:
-    """Check the needed columns, order rows by time, handle missing values, return arrays.
+    """Check the needed columns, order rows by series and time, handle missing values, return
+    arrays with the calendar inputs appended.
 
-    targets: "required" (present, every value a number) or "optional" (read when all target
-    columns are present, empty cells allowed: a regression input's unknown targets).
+    targets: "required" (present, every value a number), "optional" (read when all target
+    columns are present, empty cells allowed: a regression input's unknown targets) or
+    "future" (forecast input: each series may end with rows whose targets are all empty, the
+    rows to forecast, which must hold the known features).
     Plain numpy after the column checks, one array per column (float32 unless it is a target):
     `predict` runs this on every call, and `train` on files of millions of rows.
     """
-    needed = ([cfg.time_column] if cfg.time_column else []) + cfg.input_columns
-    if targets == "required":
+    keys = [c for c in (cfg.id_column, cfg.time_column) if c]
+    needed = keys + cfg.input_columns
+    if targets in ("required", "future"):
         needed += [c for c in cfg.target if c not in cfg.input_columns]
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         available = ", ".join(map(str, frame.columns))
         raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
-    read_targets = targets == "required" or all(c in frame.columns for c in cfg.target)
+    read_targets = targets != "optional" or all(c in frame.columns for c in cfg.target)
     names = list(dict.fromkeys(cfg.input_columns + (cfg.target if read_targets else [])))
     values = {
         name: numeric_column(frame, name, label, np.float64 if name in cfg.target else np.float32)
         for name in names
     }
-    rows = np.arange(len(frame))  # file rows, for messages
-    time = None
-    if cfg.time_column:
-        time = parse_time(frame[cfg.time_column], cfg.time_column, label)
-        stamps = time.to_numpy()
-        if len(stamps) > 1 and not (stamps[1:] > stamps[:-1]).all():  # sort only when needed
-            rows = np.argsort(stamps, kind="stable")
-            values = {name: column[rows] for name, column in values.items()}
-            time = time.iloc[rows].reset_index(drop=True)
-        _refuse_duplicate_times(time, cfg.time_column, label)
+    codes, ids = _series_codes(frame, cfg.id_column, label)
+    time = parse_time(frame[cfg.time_column], cfg.time_column, label) if cfg.time_column else None
+    rows = _sorted_rows(codes, time)  # file rows in (series, time) order
+    if rows is not None:
+        values = {name: column[rows] for name, column in values.items()}
+        codes = codes[rows]
+        time = time.iloc[rows].reset_index(drop=True) if time is not None else None
+    rows = rows if rows is not None else np.arange(len(frame))
+    if time is not None:
+        _refuse_duplicate_times(time, codes, ids, cfg.time_column, label)
+
+    future = np.zeros(len(codes), dtype=bool)
+    if targets == "future" and cfg.task == "forecast":
+        future = _trailing_empty_targets(values, cfg.target, codes)
+        _refuse_empty(
+            {name: np.isnan(values[name]) & future for name in cfg.known_features},
+            rows,
+            label,
+            " in a row to forecast (empty targets); known features are needed there",
+            every_row=True,
+        )
     may_be_empty = [c for c in cfg.target if c not in cfg.input_columns and targets == "optional"]
     checked = [name for name in names if name not in may_be_empty]
-    values, kept, notes = fill_missing(values, checked, rows, cfg.missing, label)
-    if kept is not None and time is not None:
-        time = time[kept].reset_index(drop=True)
-    n_rows = len(next(iter(values.values()))) if values else len(frame)
-    inputs = np.empty((n_rows, len(cfg.input_columns)), dtype=np.float32)
+    history = np.flatnonzero(~future)
+    if future.any():  # rows to forecast are not history: data.missing applies before them
+        filled, kept, notes = fill_missing(
+            {name: column[history] for name, column in values.items()},
+            checked,
+            rows[history],
+            cfg.missing,
+            label,
+            codes[history],
+        )
+        values = {name: column.copy() for name, column in values.items()}
+        for name, column in filled.items():
+            values[name][history] = column
+    else:
+        values, kept, notes = fill_missing(values, checked, rows, cfg.missing, label, codes)
+    if kept is not None:
+        order = np.sort(np.concatenate([history[kept], np.flatnonzero(future)]))
+        if future.any():  # (without rows to forecast, fill_missing dropped the rows itself)
+            values = {name: column[order] for name, column in values.items()}
+        codes, future = codes[order], future[order]
+        time = time.iloc[order].reset_index(drop=True) if time is not None else None
+
+    n_rows = len(codes)
+    columns = cfg.model_inputs
+    inputs = np.empty((n_rows, len(columns)), dtype=np.float32)
     for j, name in enumerate(cfg.input_columns):
         inputs[:, j] = values[name]
+    if cfg.calendar:
+        inputs[:, len(cfg.input_columns) :] = calendar_values(time, cfg.calendar, label)
     target_values = np.empty((n_rows, len(cfg.target) if read_targets else 0))
     for j, name in enumerate(cfg.target if read_targets else []):
         target_values[:, j] = values[name]
-    return Table(inputs, target_values, cfg.input_columns, list(cfg.target), time, notes)
+    counts = np.bincount(codes, minlength=len(ids or [0]))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    table = Table(
+        inputs,
+        target_values,
+        columns,
+        list(cfg.target),
+        time,
+        notes,
+        offsets,
+        ids,
+        np.bincount(codes[future], minlength=len(counts)).astype(np.int64),
+    )
+    return table.select_series(counts > 0)  # every row of a series may have been dropped
+
+
+def _series_codes(frame: pd.DataFrame, id_column: str | None, label: str) -> tuple:
+    """Each row's series number, and the ids in sorted order (so row order never matters)."""
+    if id_column is None:
+        return np.zeros(len(frame), dtype=np.int64), None
+    column = frame[id_column]
+    if column.isna().any():
+        row = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise LstmcliError(f"id column {id_column!r} in {label} is empty {_at_row(row)}")
+    try:
+        codes, uniques = pd.factorize(column, sort=True)
+    except TypeError:  # ids of mixed types: compare them as text
+        codes, uniques = pd.factorize(column.astype(str), sort=True)
+    return codes.astype(np.int64), uniques.tolist()
+
+
+def _sorted_rows(codes: np.ndarray, time: pd.Series | None) -> np.ndarray | None:
+    """File rows in (series, time) order; None when the file is already in that order."""
+    keys = [codes] if time is None else [time.to_numpy(), codes]  # lexsort: last key first
+    if len(codes) < 2:
+        return None
+    in_order = codes[1:] >= codes[:-1]
+    if time is not None:
+        stamps = time.to_numpy()
+        same = codes[1:] == codes[:-1]
+        in_order &= ~same | (stamps[1:] > stamps[:-1])
+    if in_order.all():
+        return None
+    return np.lexsort(keys) if time is not None else np.argsort(codes, kind="stable")
+
+
+def _trailing_empty_targets(
+    values: dict[str, np.ndarray], target: list[str], codes: np.ndarray
+) -> np.ndarray:
+    """Rows at the end of each series whose targets are all empty: the rows to forecast."""
+    empty = np.logical_and.reduce([np.isnan(values[name]) for name in target])
+    # A row is trailing when no row after it in its series has a target.
+    reversed_groups = pd.Series(~empty[::-1]).groupby(codes[::-1]).cummax().to_numpy()
+    return ~reversed_groups[::-1]
 
 
 def numeric_column(frame: pd.DataFrame, name: str, label: str, dtype: type) -> np.ndarray:
@@ -204,14 +370,20 @@ def numeric_column(frame: pd.DataFrame, name: str, label: str, dtype: type) -> n
 
 
 def fill_missing(
-    values: dict[str, np.ndarray], checked: list[str], rows: np.ndarray, policy: str, label: str
+    values: dict[str, np.ndarray],
+    checked: list[str],
+    rows: np.ndarray,
+    policy: str,
+    label: str,
+    series: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None, list[str]]:
     """Apply data.missing to empty cells of the `checked` columns of time-ordered values.
 
     error: refuse; drop: drop rows that have one; ffill: carry the last value forward;
-    interpolate: linear between neighbours (the last value after the end). A leading gap has
-    nothing to fill from and stays an error. `rows` are the file rows, for messages. Returns
-    the values, the kept row mask (None when all are kept) and what was done.
+    interpolate: linear between neighbours (the last value after the end). Filling never
+    crosses from one series (`series`: each row's) into the next, and a gap at the start of
+    a series has nothing to fill from, so it stays an error. `rows` are the file rows, for
+    messages. Returns the values, the kept row mask (None when all are kept) and what was done.
     """
     empty = {name: np.isnan(values[name]) for name in checked}
     counts = {name: int(mask.sum()) for name, mask in empty.items()}
@@ -227,12 +399,17 @@ def fill_missing(
         filled = dict(values)
         for name in checked:
             if counts[name]:
-                series = pd.Series(values[name])
+                column = pd.Series(values[name])
+                groups = column.groupby(series) if series is not None else None
                 if policy == "ffill":
-                    series = series.ffill()
+                    column = groups.ffill() if groups is not None else column.ffill()
+                elif groups is not None and series[0] != series[-1]:
+                    column = groups.transform(
+                        lambda part: part.interpolate(method="linear", limit_direction="forward")
+                    )
                 else:
-                    series = series.interpolate(method="linear", limit_direction="forward")
-                filled[name] = series.to_numpy(values[name].dtype)
+                    column = column.interpolate(method="linear", limit_direction="forward")
+                filled[name] = column.to_numpy(values[name].dtype)
         left = {name: np.isnan(filled[name]) for name in checked}
         advice = f" with no earlier value to fill it from (data.missing: {policy})"
         _refuse_empty(left, rows, label, advice)
@@ -243,91 +420,127 @@ def fill_missing(
     raise AssertionError("unreachable: there was an empty cell")
 
 
-def _refuse_empty(empty: dict[str, np.ndarray], rows: np.ndarray, label: str, advice: str) -> None:
-    """Name the first column with an empty cell, and its first line in the file."""
+def _refuse_empty(
+    empty: dict[str, np.ndarray],
+    rows: np.ndarray,
+    label: str,
+    advice: str,
+    every_row: bool = False,
+) -> None:
+    """Name the first column with an empty cell, and its first line in the file (or, with
+    `every_row`, up to ten of its lines)."""
     for name, mask in empty.items():
         if mask.any():
-            row = int(rows[mask].min())
-            raise LstmcliError(
-                f"column {name!r} in {label} has a missing value {_at_row(row)}{advice}"
-            )
+            lines = np.sort(rows[mask]) + 2
+            if every_row:
+                shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+                where = f"at line{'s' if len(lines) > 1 else ''} {shown}"
+            else:
+                where = _at_row(int(lines[0]) - 2)
+            raise LstmcliError(f"column {name!r} in {label} has a missing value {where}{advice}")
 
 
-def split_rows(n_rows: int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
-    """Cut rows in time order into train/val/test and find each part's complete windows;
-    a part may come out with none (see `empty_parts`)."""
+def split_rows(table: Table | int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
+    """Cut each series in time order into train/val/test and find each part's complete
+    windows; a part may come out with none (see `empty_parts`). `table` may be a row count
+    (one series)."""
+    offsets = table.offsets if isinstance(table, Table) else np.array([0, table], np.int64)
+    if isinstance(table, Table) and time is None:
+        time = table.time
+    starts, stops = offsets[:-1], offsets[1:]
+    lengths = stops - starts
     if isinstance(cfg.split, SplitDates):
-        n_train, n_val, has_val = _date_edges(cfg.split, time, cfg.time_column)
+        n_train, n_val, has_val = _date_edges(cfg.split, time, cfg.time_column, starts)
     else:
-        n_train = int(n_rows * cfg.split.train)
-        n_val = int(n_rows * cfg.split.val)
+        n_train = np.floor(lengths * cfg.split.train).astype(np.int64)
+        n_val = np.floor(lengths * cfg.split.val).astype(np.int64)
         has_val = cfg.split.val > 0
-    edges = [0, n_train, n_train + n_val, n_rows]
+    edges = [starts, starts + n_train, starts + n_train + n_val, stops]
     split = Split(bounds={})
-    for name, start, stop in zip(SPLIT_NAMES, edges[:-1], edges[1:], strict=True):
+    for name, part_start, part_stop in zip(SPLIT_NAMES, edges[:-1], edges[1:], strict=True):
         if name == "val" and not has_val:
             continue
-        split.bounds[name] = (start, stop)
-        split.anchors[name] = window_anchors(start, stop, cfg.lookback, cfg.horizon, cfg.task)
+        split.bounds[name] = (part_start, part_stop)
+        split.anchors[name] = series_anchors(
+            part_start, part_stop, starts, cfg.lookback, cfg.horizon, cfg.task
+        )
     return split
 
 
+def part_rows(bounds: tuple[np.ndarray, np.ndarray]) -> slice | np.ndarray:
+    """The rows of one part of every series: a slice (no copy) for one series."""
+    starts, stops = bounds
+    if len(starts) == 1:
+        return slice(int(starts[0]), int(stops[0]))
+    return series_anchors(starts, stops, starts, 1, 0, "regress")
+
+
 def _date_edges(
-    dates: SplitDates, time: pd.Series | None, name: str | None
-) -> tuple[int, int, bool]:
-    """Rows before val_start (train), then before test_start (val); times as in the data."""
+    dates: SplitDates, time: pd.Series | None, name: str | None, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per series: rows before val_start (train), then before test_start (val); times as in
+    the data, the same dates for every series."""
     if time is None:
         raise LstmcliError("a split by {val_start, test_start} needs data.time_column")
 
-    def first_row_from(value: str | float, key: str) -> int:
+    def rows_before(value: str | float, key: str) -> np.ndarray:
         try:
             if pd.api.types.is_numeric_dtype(time):
                 at = float(value)
             else:
                 at = pd.Timestamp(value)
                 at = at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
-            return int(np.searchsorted(time.to_numpy(), np.asarray(at, dtype=time.dtype)))
+            before = time.to_numpy() < np.asarray(at, dtype=time.dtype)
         except (ValueError, TypeError):
             raise LstmcliError(
                 f"data.split.{key}: {value!r} is not a time like those in column {name!r}"
             ) from None
+        return np.add.reduceat(before.astype(np.int64), starts) if len(before) else starts * 0
 
-    test = first_row_from(dates.test_start, "test_start")
+    test = rows_before(dates.test_start, "test_start")
     if dates.val_start is None:
-        return test, 0, False
-    val = first_row_from(dates.val_start, "val_start")
-    if val > test:
+        return test, test * 0, False
+    val = rows_before(dates.val_start, "val_start")
+    if (val > test).any():
         raise LstmcliError("data.split: val_start must come before test_start")
     return val, test - val, True
 
 
 def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
-    """One message per part without a window, saying how many rows it would need."""
-    n_rows = max(stop for _, stop in split.bounds.values())
+    """One message per part without a window in any series, saying how many rows it needs."""
+    n_series = len(split.bounds["train"][0])
+    n_rows = int(max(stops.max() for _, stops in split.bounds.values()))
     messages = []
     advice = "use more data or change data.split, data.lookback or data.horizon"
-    for name, (start, stop) in split.bounds.items():
+    for name, (starts, stops) in split.bounds.items():
         if len(split.anchors[name]):
             continue
         need = rows_needed(name, cfg)
-        if name == "train" or stop - start < need:
+        rows = int((stops - starts).sum())
+        if n_series > 1:
             messages.append(
-                f"the {name} part has {stop - start} of {n_rows} rows, too few for one window: "
+                f"the {name} part has no complete window in any of the {n_series} series "
+                f"(at most {int((stops - starts).max())} rows in one; lookback {cfg.lookback} "
+                f"and horizon {cfg.horizon} need {need} rows there); {advice}"
+            )
+        elif name == "train" or rows < need:
+            messages.append(
+                f"the {name} part has {rows} of {n_rows} rows, too few for one window: "
                 f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least {need} rows "
                 f"there; {advice}"
             )
         else:  # enough rows, but its windows' inputs would start before the data does
             messages.append(
-                f"the {name} part ends at row {stop}, too early for one window: lookback "
-                f"{cfg.lookback} and horizon {cfg.horizon} need at least "
+                f"the {name} part ends at row {int(stops[0])}, too early for one window: "
+                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least "
                 f"{rows_needed('train', cfg)} rows up to its end; {advice}"
             )
     return messages
 
 
-def split_table(n_rows: int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
+def split_table(table: Table | int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
     """`split_rows`, refusing a split where some part has no complete window."""
-    split = split_rows(n_rows, cfg, time)
+    split = split_rows(table, cfg, time)
     problems = empty_parts(split, cfg)
     if problems:
         raise LstmcliError(problems[0])
@@ -343,16 +556,39 @@ def rows_needed(part: str, cfg: DataConfig) -> int:
 
 
 def window_anchors(start: int, stop: int, lookback: int, horizon: int, task: str) -> np.ndarray:
-    """Last input rows t of the windows whose target rows all lie in [start, stop).
+    """Last input rows t of the windows whose target rows all lie in [start, stop) of a
+    series that starts at row 0.
 
     forecast: inputs t-lookback+1..t, targets t+1..t+horizon.
     regress:  inputs t-lookback+1..t, target t.
     """
+    return series_anchors(
+        np.array([start]), np.array([stop]), np.array([0]), lookback, horizon, task
+    )
+
+
+def series_anchors(
+    starts: np.ndarray,
+    stops: np.ndarray,
+    series_starts: np.ndarray,
+    lookback: int,
+    horizon: int,
+    task: str,
+) -> np.ndarray:
+    """`window_anchors` for many series at once, without a Python loop: part k of series k is
+    rows [starts[k], stops[k]) and the series begins at series_starts[k]. A window's inputs
+    never reach before its series' first row, and its targets never pass the part's end."""
     if task == "forecast":
-        first, last = max(start - 1, lookback - 1), stop - 1 - horizon
+        first = np.maximum(starts - 1, series_starts + lookback - 1)
+        last = stops - 1 - horizon
     else:
-        first, last = max(start, lookback - 1), stop - 1
-    return np.arange(first, last + 1, dtype=np.int64) if last >= first else np.empty(0, np.int64)
+        first = np.maximum(starts, series_starts + lookback - 1)
+        last = stops - 1
+    counts = np.maximum(last - first + 1, 0).astype(np.int64)
+    total = int(counts.sum())
+    # Each part's anchors are first[k], first[k]+1, ...: one arange, shifted per part.
+    shift = np.repeat(first - (np.cumsum(counts) - counts), counts)
+    return (np.arange(total, dtype=np.int64) + shift).astype(np.int64)
 
 
 def target_offsets(horizon: int, task: str) -> np.ndarray:
@@ -385,13 +621,42 @@ def fit_scaler(kind: str, rows: np.ndarray) -> Scaler:
     return Scaler(kind, np.asarray(center, np.float64), np.asarray(scale, np.float64))
 
 
+def fit_series_scaler(kind: str, values: np.ndarray, series: np.ndarray, n_series: int) -> Scaler:
+    """One scaler per series, each fitted on that series' training rows only (`values` are the
+    training rows, `series` their series index), with scikit-learn's statistics: minmax:
+    min and range; standard: mean and population std; robust: median and IQR. A constant
+    column gets scale 1, as in scikit-learn."""
+    n_columns = values.shape[1]
+    if kind == "none" or n_columns == 0:
+        return Scaler(kind, np.zeros((n_series, n_columns)), np.ones((n_series, n_columns)))
+    groups = pd.DataFrame(values.astype(np.float64)).groupby(series)
+    if kind == "minmax":
+        center, high = groups.min(), groups.max()
+        scale = high - center
+    elif kind == "standard":
+        center, scale = groups.mean(), groups.std(ddof=0)
+    elif kind == "robust":
+        center = groups.median()
+        scale = groups.quantile(0.75) - groups.quantile(0.25)
+    else:
+        raise LstmcliError(f"unknown scaler {kind!r}")
+    center = center.reindex(range(n_series)).to_numpy(np.float64, copy=True)
+    scale = scale.reindex(range(n_series)).to_numpy(np.float64, copy=True)
+    scale[~(scale >= 10 * np.finfo(np.float64).eps)] = 1.0  # constant (or one row): as sklearn
+    return Scaler(kind, center, scale)
+
+
 def constant_columns(rows: np.ndarray, names: list[str]) -> list[str]:
     columns = zip(names, rows.T, strict=True)
     return [name for name, column in columns if len(column) and np.ptp(column) == 0]
 
 
 class WindowSet:
-    """Windows over scaled series tensors, gathered per batch by index arithmetic."""
+    """Windows over scaled series tensors, gathered per batch by index arithmetic.
+
+    The last `n_future` input columns are known in advance (known features, calendar): their
+    values at the target rows are gathered too, as the model's `future` input.
+    """
 
     def __init__(
         self,
@@ -400,12 +665,14 @@ class WindowSet:
         anchors: np.ndarray,
         lookback: int,
         offsets: np.ndarray,
+        n_future: int = 0,
     ) -> None:
         import torch
 
         device = inputs.device
         self.inputs = inputs
         self.targets = targets
+        self.n_future = n_future
         self.anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
         self.input_offsets = torch.arange(-lookback + 1, 1, device=device)
         self.target_offsets = torch.as_tensor(offsets, dtype=torch.long, device=device)
@@ -413,13 +680,19 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.anchors)
 
-    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Inputs (B, lookback, n_inputs) and targets (B, steps, n_targets) of some windows."""
+    def batch(
+        self, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Inputs (B, lookback, n_inputs), future inputs (B, steps, n_future) or None, and
+        targets (B, steps, n_targets) of some windows (None without known targets)."""
         anchors = self.anchors[positions].unsqueeze(1)
         inputs = self.inputs[anchors + self.input_offsets]
+        future = None
+        if self.n_future:
+            future = self.inputs[anchors + self.target_offsets][..., -self.n_future :]
         if self.targets is None:  # prediction on data without known targets
-            return inputs, None
-        return inputs, self.targets[anchors + self.target_offsets]
+            return inputs, future, None
+        return inputs, future, self.targets[anchors + self.target_offsets]
 
 
 def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
@@ -459,14 +732,18 @@ def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
     return parsed
 
 
-def _refuse_duplicate_times(time: pd.Series, name: str, label: str) -> None:
-    """`time` is sorted: a duplicate equals its predecessor."""
+def _refuse_duplicate_times(
+    time: pd.Series, codes: np.ndarray, ids: list | None, name: str, label: str
+) -> None:
+    """Rows are sorted by series and time: a duplicate equals its predecessor."""
     stamps = time.to_numpy()
-    repeated = np.flatnonzero(stamps[1:] == stamps[:-1])
+    repeated = np.flatnonzero((stamps[1:] == stamps[:-1]) & (codes[1:] == codes[:-1]))
     if len(repeated):
+        first = repeated[0]
+        where = f" in series {ids[codes[first]]!r}" if ids is not None else ""
         raise LstmcliError(
-            f"time column {name!r} in {label} has duplicate time {time.iloc[repeated[0]]!s}; "
-            "each row must be one time step"
+            f"time column {name!r} in {label} has duplicate time {time.iloc[first]!s}{where}; "
+            "each row must be one time step of its series"
         )
 
 

@@ -88,5 +88,31 @@ def results_table(metrics: dict, title: str = "test metrics") -> Table:
     return table
 
 
+def series_table(series: dict) -> Table:
+    """Per-series metrics summed up: mean and median over series, and how often the model
+    beats each baseline."""
+    table = Table(
+        title=f"per series ({series['count']} series)",
+        title_justify="left",
+        caption="beats: share of series where the model's rmse is below the baseline's",
+        caption_justify="left",
+    )
+    columns = ["rmse", "mase"]
+    table.add_column("")
+    for name in columns:
+        table.add_column(f"mean {name}", justify="right")
+        table.add_column(f"median {name}", justify="right")
+    table.add_column("model beats it", justify="right")
+    aggregate = series["aggregate"]
+    rows = [("model", aggregate["model"], None)]
+    rows += [(n, v, aggregate["beats"].get(n)) for n, v in aggregate["baselines"].items()]
+    for name, values, beats in rows:
+        cells = []
+        for column in columns:
+            cells += [_number(values["mean"].get(column)), _number(values["median"].get(column))]
+        table.add_row(name, *cells, "" if beats is None else f"{100 * beats:.0f}%")
+    return table
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"

@@ -36,26 +36,82 @@ def score(actual: np.ndarray, predicted: np.ndarray, mase_scale: float | None) -
     return metrics
 
 
-def mase_scales(train_targets: np.ndarray, season: int | None) -> list[float | None]:
-    """Per target: mean |y[t] - y[t-m]| over the training rows (m = season, else 1)."""
+def _naive_errors(
+    train_targets: np.ndarray, season: int | None, series: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """|y[t] - y[t-m]| over training rows (m = season, else 1), never across two series;
+    and the series of each difference."""
     lag = season or 1
     if len(train_targets) <= lag:
-        return [None] * train_targets.shape[1]
+        return np.empty((0, train_targets.shape[1])), np.empty(0, np.int64)
     diffs = np.abs(train_targets[lag:].astype(np.float64) - train_targets[:-lag])
+    if series is None:
+        return diffs, np.zeros(len(diffs), np.int64)
+    same = series[lag:] == series[:-lag]
+    return diffs[same], series[lag:][same]
+
+
+def mase_scales(
+    train_targets: np.ndarray, season: int | None, series: np.ndarray | None = None
+) -> list[float | None]:
+    """Per target: mean |y[t] - y[t-m]| over the training rows (m = season, else 1), within
+    each series (`series`: each row's) when there are several."""
+    diffs, _ = _naive_errors(train_targets, season, series)
+    if not len(diffs):
+        return [None] * train_targets.shape[1]
     return [float(v) if v > 0 else None for v in diffs.mean(axis=0)]
 
 
-def has_baseline_history(
-    anchors: np.ndarray, offsets: np.ndarray, task: str, season: int | None
+def series_mase_scales(
+    train_targets: np.ndarray, season: int | None, series: np.ndarray, n_series: int
 ) -> np.ndarray:
-    """Which windows have the rows every baseline looks back to (see baseline_predictions)."""
+    """`mase_scales` of each series on its own: (n_series, n_targets), NaN where unknown."""
+    diffs, of = _naive_errors(train_targets, season, series)
+    sums = np.zeros((n_series, train_targets.shape[1]))
+    np.add.at(sums, of, diffs)
+    counts = np.bincount(of, minlength=n_series)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scales = sums / counts
+    scales[~(scales > 0)] = np.nan
+    return scales
+
+
+def has_baseline_history(
+    anchors: np.ndarray,
+    offsets: np.ndarray,
+    task: str,
+    season: int | None,
+    first_rows: np.ndarray | int = 0,
+) -> np.ndarray:
+    """Which windows have the rows every baseline looks back to (see baseline_predictions),
+    inside their own series (`first_rows`: the first row of each window's series)."""
     origins = anchors if task == "forecast" else anchors - 1
-    ok = origins >= 0
+    ok = origins >= first_rows
     if season:
         steps_ahead = offsets[None, :] + anchors[:, None] - origins[:, None]
         seasonal_rows = anchors[:, None] + offsets[None, :] - season * np.ceil(steps_ahead / season)
-        ok &= seasonal_rows.min(axis=1) >= 0
+        ok &= seasonal_rows.min(axis=1) >= first_rows
     return ok
+
+
+def scored_windows(
+    anchors: np.ndarray,
+    offsets: np.ndarray,
+    task: str,
+    season: int | None,
+    first_rows: np.ndarray | int = 0,
+) -> tuple[np.ndarray, int | None]:
+    """Which windows to score, and the season the seasonal baseline can use.
+
+    Model and baselines are scored on the same targets, so windows whose baselines would look
+    back before their series starts are left out. When no window has a whole season before
+    it, the seasonal baseline is dropped (season None) rather than every window.
+    """
+    if season:
+        seasonal = has_baseline_history(anchors, offsets, task, season, first_rows)
+        if seasonal.any():
+            return seasonal, season
+    return has_baseline_history(anchors, offsets, task, None, first_rows), None
 
 
 def baseline_predictions(
@@ -130,6 +186,68 @@ def compare(
         "baselines": scored,
         "skill": {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()},
     }
+
+
+def series_report(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    window_series: np.ndarray,
+    ids: list[str],
+    scales: np.ndarray,
+) -> dict:
+    """Metrics of each series on its own windows, and their aggregate: the mean and median
+    over series of each metric, and the share of series where the model's RMSE beats each
+    baseline's. `window_series` is each window's series index into `ids` and `scales`
+    (per-series MASE scales, NaN where unknown)."""
+    order = np.argsort(window_series, kind="stable")
+    present, starts = np.unique(window_series[order], return_index=True)
+    bounds = np.append(starts, len(order))
+    per_series, model_rows, baseline_rows = {}, [], {name: [] for name in baselines}
+    for k, series in enumerate(present):
+        rows = order[bounds[k] : bounds[k + 1]]
+        mase = [None if np.isnan(v) else float(v) for v in scales[series]]
+
+        def summary(values: np.ndarray, rows: np.ndarray = rows, mase: list = mase) -> dict:
+            return _mean_over(
+                [
+                    score(actual[rows][..., j], values[rows][..., j], mase[j])
+                    for j in range(len(mase))
+                ]
+            )
+
+        model = summary(predicted)
+        scored = {name: summary(values) for name, values in baselines.items()}
+        per_series[ids[series]] = {
+            "windows": len(rows),
+            "model": model,
+            "baselines": scored,
+            "skill": {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()},
+        }
+        model_rows.append(model)
+        for name in baselines:
+            baseline_rows[name].append(scored[name])
+    aggregate = {
+        "model": _spread(model_rows),
+        "baselines": {name: _spread(rows) for name, rows in baseline_rows.items()},
+        "beats": {
+            name: float(
+                np.mean([m["rmse"] < b["rmse"] for m, b in zip(model_rows, rows, strict=True)])
+            )
+            for name, rows in baseline_rows.items()
+        },
+    }
+    return {"count": len(present), "aggregate": aggregate, "per_series": per_series}
+
+
+def _spread(rows: list[Metrics]) -> dict:
+    """Mean and median over series of each metric (series without a value are left out)."""
+    out: dict = {"mean": {}, "median": {}}
+    for key in rows[0] if rows else []:
+        values = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+        out["mean"][key] = float(np.mean(values)) if values else None
+        out["median"][key] = float(np.median(values)) if values else None
+    return out
 
 
 def skill(model_rmse: float, baseline_rmse: float) -> float | None:

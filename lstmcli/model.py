@@ -26,10 +26,15 @@ class LSTMForecaster(nn.Module):
         head: list[int],
         window_norm: str = "none",
         target_index: list[int] | None = None,
+        n_future: int = 0,
     ) -> None:
         super().__init__()
         self.steps, self.n_targets = steps, n_targets
         self.window_norm = window_norm
+        # The last n_future inputs are known ahead: their values at the forecast rows join the
+        # LSTM state at the head's input.
+        self.n_future = n_future
+        self.n_past = n_inputs - n_future
         # Where each target sits among the inputs (forecasting: targets come first).
         self.target_index = list(target_index if target_index is not None else range(n_targets))
         self.lstm = nn.LSTM(
@@ -40,27 +45,37 @@ class LSTMForecaster(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
         )
         layers: list[nn.Module] = []
-        width = hidden_size
+        width = hidden_size + steps * n_future
         for next_width in head:
             layers += [nn.Linear(width, next_width), nn.ReLU()]
             width = next_width
         layers.append(nn.Linear(width, steps * n_targets))
         self.head = nn.Sequential(*layers)
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+    def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """windows (batch, lookback, n_inputs); future (batch, steps, n_future) when the model
+        has known-future inputs."""
         if self.window_norm == "none":
-            return self._network(windows)
+            return self._network(windows, future)
         # Each window in its own units: a level the model never saw in training (a trend
-        # leaving the training range) looks like any other window.
-        center, scale = window_stats(windows, self.window_norm)
-        out = self._network((windows - center) / scale)
+        # leaving the training range) looks like any other window. Known-future columns stay
+        # as they are, so their window and future values keep one scale.
+        past = windows[..., : self.n_past]
+        center, scale = window_stats(past, self.window_norm)
+        normalized = torch.cat([(past - center) / scale, windows[..., self.n_past :]], dim=-1)
+        out = self._network(normalized, future)
         index = self.target_index
         return out * scale[..., index] + center[..., index]
 
-    def _network(self, windows: torch.Tensor) -> torch.Tensor:
+    def _network(self, windows: torch.Tensor, future: torch.Tensor | None) -> torch.Tensor:
         _, (h_n, _) = self.lstm(windows)
         # h_n is (num_layers, batch, hidden): the last layer's state, whatever the depth.
-        return self.head(h_n[-1]).view(-1, self.steps, self.n_targets)
+        state = h_n[-1]
+        if self.n_future:
+            if future is None:
+                raise ValueError("this model needs the future values of its known inputs")
+            state = torch.cat([state, future.reshape(len(state), -1).to(state.dtype)], dim=1)
+        return self.head(state).view(-1, self.steps, self.n_targets)
 
 
 class Ensemble(nn.Module):
@@ -76,8 +91,8 @@ class Ensemble(nn.Module):
         """The first member's, for sizing inference batches."""
         return self.members[0].lstm
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member(windows) for member in self.members]).mean(dim=0)
+    def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([member(windows, future) for member in self.members]).mean(dim=0)
 
 
 def make_model(args: dict[str, Any]) -> nn.Module:
@@ -118,9 +133,11 @@ def model_arguments(
     model_cfg: Any,
     window_norm: str = "none",
     target_index: list[int] | None = None,
+    n_future: int = 0,
 ) -> dict[str, Any]:
     """The constructor arguments for a model config, as plain types a checkpoint can hold."""
     return {
+        "n_future": n_future,
         "window_norm": window_norm,
         "target_index": list(target_index) if target_index is not None else None,
         "n_inputs": n_inputs,
@@ -152,8 +169,8 @@ def predict_windows(model: LSTMForecaster, windows: Any) -> torch.Tensor:
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(batch_size):
-            inputs, _ = windows.batch(chunk)
-            outputs.append(model(inputs))
+            inputs, future, _ = windows.batch(chunk)
+            outputs.append(model(inputs, future))
     if not outputs:
         return torch.empty(0, model.steps, model.n_targets)
     return torch.cat(outputs)

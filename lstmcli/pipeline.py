@@ -22,24 +22,36 @@ from lstmcli.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from lstmcli.config import Config, TrainingConfig, config_to_yaml, override_config
+from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
 from lstmcli.data import (
     Split,
     Table,
     WindowSet,
     constant_columns,
     fit_scaler,
+    fit_series_scaler,
     infer_freq,
     median_step,
+    part_rows,
     prepare_table,
     read_csv,
+    rows_needed,
+    split_rows,
     split_table,
     target_offsets,
 )
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted
 from lstmcli.files import csv_text, prepare_run_dir, write_text
-from lstmcli.metrics import baseline_predictions, compare, json_safe, mase_scales
+from lstmcli.metrics import (
+    baseline_predictions,
+    compare,
+    json_safe,
+    mase_scales,
+    scored_windows,
+    series_mase_scales,
+    series_report,
+)
 from lstmcli.model import Ensemble, LSTMForecaster, model_arguments, predict_windows
 from lstmcli.predict import prediction_frame
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
@@ -81,13 +93,18 @@ def train_run(
     """
     data_cfg = config.data
     label = data_cfg.path
-    needed = [c for c in [data_cfg.time_column, *data_cfg.input_columns, *data_cfg.target] if c]
+    keys = [data_cfg.id_column, data_cfg.time_column]
+    needed = [c for c in [*keys, *data_cfg.input_columns, *data_cfg.target] if c]
     features_only = [c for c in data_cfg.input_columns if c not in data_cfg.target]
     frame = read_csv(data_cfg.path, label, needed, float32=features_only)
     table = prepare_table(frame, data_cfg, label)
     del frame  # the arrays are in the table now; a large CSV's frame is worth freeing
-    split = split_table(len(table.inputs), data_cfg, table.time)
-    train_rows = slice(*split.bounds["train"])
+    warnings = list(table.notes)
+    table = _usable_series(table, data_cfg, warnings)
+    split = split_table(table, data_cfg)
+    train_rows = part_rows(split.bounds["train"])
+    row_series = table.row_series() if table.n_series > 1 else None
+    train_series = row_series[train_rows] if row_series is not None else None
     if resume is not None:
         if resume.data_rows != len(table.inputs):
             raise LstmcliError(
@@ -95,10 +112,17 @@ def train_run(
                 f"{resume.data_rows}; the data changed, so start a new run"
             )
         input_scaler, target_scaler = resume.input_scaler, resume.target_scaler
+    elif data_cfg.scale_by == "series":
+        n = table.n_series
+        input_scaler = fit_series_scaler(data_cfg.scaler, table.inputs[train_rows], train_series, n)
+        target_scaler = fit_series_scaler(
+            data_cfg.scaler, table.targets[train_rows], train_series, n
+        )
     else:
         input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
         target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
-    warnings = list(table.notes)
+    calendar = [table.input_columns.index(c) for c in data_cfg.calendar_columns]
+    input_scaler = input_scaler.without_scaling(calendar)
     constant = constant_columns(table.inputs[train_rows], table.input_columns)
     if constant:
         warnings.append(
@@ -113,11 +137,13 @@ def train_run(
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
     torch.manual_seed(config.training.seed)
-    inputs = torch.from_numpy(input_scaler.transform(table.inputs, inplace=True)).to(device)
-    targets = torch.from_numpy(target_scaler.transform(table.targets)).to(device)
+    scaled_inputs = input_scaler.transform(table.inputs, row_series, inplace=True)
+    inputs = torch.from_numpy(scaled_inputs).to(device)
+    targets = torch.from_numpy(target_scaler.transform(table.targets, row_series)).to(device)
     offsets = target_offsets(data_cfg.horizon, data_cfg.task)
+    n_future = len(data_cfg.future_columns)
     windows = {
-        name: WindowSet(inputs, targets, anchors, data_cfg.lookback, offsets)
+        name: WindowSet(inputs, targets, anchors, data_cfg.lookback, offsets, n_future)
         for name, anchors in split.anchors.items()
     }
     model_args = model_arguments(
@@ -129,10 +155,26 @@ def train_run(
         [table.input_columns.index(c) for c in table.target_columns]
         if data_cfg.task == "forecast"
         else None,
+        n_future,
     )
-    scales = mase_scales(table.targets[train_rows], data_cfg.season)
-    time_freq = infer_freq(table.time) if table.time is not None else None
-    time_step = median_step(table.time) if table.time is not None else None
+    train_targets = table.targets[train_rows]
+    scales = mase_scales(train_targets, data_cfg.season, train_series)
+    series_scales = None
+    if table.ids is not None:
+        series_scales = series_mase_scales(
+            train_targets,
+            data_cfg.season,
+            train_series if train_series is not None else np.zeros(len(train_targets), int),
+            table.n_series,
+        )
+    longest = int(np.argmax(table.lengths))
+    series_time = (
+        table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+        if table.time is not None
+        else None
+    )
+    time_freq = infer_freq(series_time) if series_time is not None else None
+    time_step = median_step(series_time) if series_time is not None else None
 
     def checkpoint(weights: dict, train_state: TrainState | None = None) -> Checkpoint:
         return Checkpoint(
@@ -149,6 +191,8 @@ def train_run(
             time_step=time_step,
             data_rows=len(table.inputs),
             train_state=train_state.to_dict() if train_state is not None else None,
+            series_ids=table.id_labels() if table.ids is not None else None,
+            series_mase_scales=_plain(series_scales),
         )
 
     def save_progress(train_state: TrainState) -> None:
@@ -190,9 +234,13 @@ def train_run(
         history = pd.DataFrame([asdict(s) for s in training.history])
 
     test_anchors = split.anchors["test"]
-    predicted = target_scaler.inverse(predict_windows(model, windows["test"]).cpu().numpy())
+    window_series = table.series_of(test_anchors)
+    scaled = predict_windows(model, windows["test"]).cpu().numpy()
+    predicted = target_scaler.inverse(scaled, window_series)
     actual = table.targets[test_anchors[:, None] + offsets]
-    metrics = _metrics(config, table, split, predicted, actual, scales, training, device)
+    metrics = _metrics(
+        config, table, split, predicted, actual, (scales, series_scales), training, device
+    )
     metrics["members"] = model_args.get("members", 1)  # fewer than asked if interrupted
 
     write_text(run_dir / "config.yaml", config_to_yaml(config))
@@ -246,28 +294,78 @@ def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint
     return last, override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
 
 
+def _usable_series(table: Table, cfg: DataConfig, warnings: list[str]) -> Table:
+    """Leave out series too short for one window (and, with scale_by: series, those without a
+    training row to fit their scaler on), saying how many; refuse when none is left."""
+    if table.ids is None:
+        return table
+    short = table.lengths < rows_needed("train", cfg)
+    window = f"lookback {cfg.lookback} + horizon {cfg.horizon} rows"
+    reasons = {f"shorter than one window ({window})": short}
+    if cfg.scale_by == "series":
+        starts, stops = split_rows(table, cfg).bounds["train"]
+        reasons["without a training row to fit its scaler on"] = (stops == starts) & ~short
+    keep = ~np.logical_or.reduce(list(reasons.values()))
+    for reason, mask in reasons.items():
+        if mask.any():
+            names = [str(i) for i, m in zip(table.ids, mask, strict=True) if m]
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            warnings.append(f"skipped {len(names)} of {table.n_series} series {reason}: {shown}")
+    if not keep.any():
+        raise LstmcliError(
+            f"none of the {table.n_series} series in {cfg.path} is long enough for one window "
+            f"(lookback {cfg.lookback} and horizon {cfg.horizon} need "
+            f"{rows_needed('train', cfg)} rows)"
+        )
+    return table.select_series(keep)
+
+
+def _plain(values: np.ndarray | None) -> list | None:
+    """An array as nested lists with None for NaN, for the checkpoint."""
+    if values is None:
+        return None
+    return [[None if np.isnan(v) else float(v) for v in row] for row in values]
+
+
 def _metrics(
     config: Config,
     table: Table,
     split: Split,
     predicted: np.ndarray,
     actual: np.ndarray,
-    scales: list[float | None],
+    scales: tuple[list[float | None], np.ndarray | None],
     training: TrainResult,
     device: torch.device,
 ) -> dict:
-    """metrics.json: model and baselines on exactly the same test targets, plus run facts."""
+    """metrics.json: model and baselines on exactly the same test targets (per series too, for
+    a file of many series), plus run facts."""
     data_cfg = config.data
     test_anchors = split.anchors["test"]
     offsets = target_offsets(data_cfg.horizon, data_cfg.task)
-    baselines = baseline_predictions(
-        table.targets, test_anchors, offsets, data_cfg.task, data_cfg.season
+    window_series = table.series_of(test_anchors)
+    scored, season = scored_windows(
+        test_anchors, offsets, data_cfg.task, data_cfg.season, table.offsets[window_series]
     )
+    baselines = baseline_predictions(
+        table.targets, test_anchors[scored], offsets, data_cfg.task, season
+    )
+    pooled, by_series = scales
+    result = compare(actual[scored], predicted[scored], baselines, table.target_columns, pooled)
+    if table.ids is not None:
+        result["series"] = series_report(
+            actual[scored],
+            predicted[scored],
+            baselines,
+            window_series[scored],
+            table.id_labels(),
+            by_series,
+        )
     return {
-        **compare(actual, predicted, baselines, table.target_columns, scales),
+        **result,
         "targets": table.target_columns,
         "test_windows": int(len(test_anchors)),
-        "rows": {name: stop - start for name, (start, stop) in split.bounds.items()},
+        "windows_skipped": int((~scored).sum()),
+        "rows": {name: int((b - a).sum()) for name, (a, b) in split.bounds.items()},
         "windows": {name: int(len(a)) for name, a in split.anchors.items()},
         "epochs_run": training.epochs_run,
         "best_epoch": training.best_epoch,

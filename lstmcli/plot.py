@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from lstmcli.errors import LstmcliError
@@ -32,6 +33,7 @@ class Predictions:
     frame: pd.DataFrame
     time: str  # the column holding each predicted row's time (or row number)
     targets: list[str]
+    id: str | None = None  # the series id column of a model of many series
 
     @property
     def rolling(self) -> bool:
@@ -54,9 +56,16 @@ class Predictions:
         return self.frame[self.frame["step"] == step]
 
 
-def read_predictions(path: Path, time: str | None = None, targets: list[str] | None = None):
+def read_predictions(
+    path: Path,
+    time: str | None = None,
+    targets: list[str] | None = None,
+    id_column: str | None = None,
+):
     """Read a predictions CSV. Without a config, the time is the first column (after `origin`
-    and `step` in rolling output) and the targets are the other numeric columns, less `_actual`."""
+    and `step` in rolling output, and after a series id column) and the targets are the other
+    numeric columns, less `_actual`. A first column of text that is not times, followed by
+    `origin` or by times, is taken as the series id."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
@@ -66,7 +75,11 @@ def read_predictions(path: Path, time: str | None = None, targets: list[str] | N
     if frame.empty:
         raise LstmcliError(f"predictions file {path} has no rows")
     rolling = "origin" in frame.columns and "step" in frame.columns
-    others = [c for c in frame.columns if not rolling or c not in ("origin", "step")]
+    if id_column is None and time is None and len(frame.columns) > 2:
+        id_column = _id_column(frame)
+    others = [
+        c for c in frame.columns if (not rolling or c not in ("origin", "step")) and c != id_column
+    ]
     # One origin (a single forecast over the whole horizon): its steps are the time axis.
     time = time or others[0]
     if targets is None:
@@ -82,7 +95,65 @@ def read_predictions(path: Path, time: str | None = None, targets: list[str] | N
     frame[time] = _as_time(frame[time])
     if "origin" in frame.columns:
         frame["origin"] = _as_time(frame["origin"])
-    return Predictions(frame, time, targets)
+    return Predictions(frame, time, targets, id_column)
+
+
+def _id_column(frame: pd.DataFrame) -> str | None:
+    first, second = frame.columns[0], frame.columns[1]
+    if second == "origin":
+        return first
+    is_time = pd.api.types.is_datetime64_any_dtype
+    first_text = not pd.api.types.is_numeric_dtype(frame[first])
+    return first if first_text and not is_time(_as_time(frame[first])) else None
+
+
+GRID = 3  # series per row of the grid: the first, the worst and the best
+
+
+def series_grid_figure(predictions: Predictions, target: str, step: int = 1) -> Figure:
+    """Forecast vs actual of a few series: the first ones, the worst and the best.
+
+    Series are ranked by RMSE over the standard deviation of their actual values, so a series
+    with large numbers is not the worst just for its size.
+    """
+    rows = predictions.at_step(step)
+    actual = f"{target}_actual"
+    groups = dict(list(rows.groupby(predictions.id, sort=False)))
+    names = list(groups)
+    picks = [("first", names[:GRID])]
+    if actual in rows.columns:
+        error = {
+            name: float(np.sqrt(np.mean((g[target] - g[actual]) ** 2)) / (g[actual].std() or 1.0))
+            for name, g in groups.items()
+        }
+        ranked = sorted(names, key=lambda name: error[name])
+        picks += [("worst", ranked[::-1][:GRID]), ("best", ranked[:GRID])]
+    figure = Figure(figsize=(FIGSIZE[0] * 1.4, 3 * len(picks)), dpi=DPI)
+    axes = figure.subplots(len(picks), GRID, squeeze=False)
+    for row, (kind, chosen) in enumerate(picks):
+        for col in range(GRID):
+            ax = axes[row][col]
+            if col >= len(chosen):
+                ax.set_axis_off()
+                continue
+            g = groups[chosen[col]]
+            if actual in g.columns:
+                ax.plot(g[predictions.time], g[actual], color=ACTUAL, lw=1.2, label="actual")
+            ax.plot(g[predictions.time], g[target], color=FORECAST, lw=1.2, label="forecast")
+            ax.set_title(f"{kind}: {chosen[col]}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if pd.api.types.is_datetime64_any_dtype(g[predictions.time]):
+                locator = AutoDateLocator()  # each series has its own time range
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+            ax.grid(alpha=0.3)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7)
+    where = f", step {step}" if predictions.rolling else ""
+    ranking = "; worst/best by rmse / std of actual" if len(picks) > 1 else ""
+    figure.suptitle(f"{target}: {len(groups)} series{where}{ranking}")
+    figure.set_layout_engine("constrained")
+    return figure
 
 
 def forecast_figure(
@@ -148,7 +219,10 @@ def residuals_figure(predictions: Predictions, target: str, step: int = 1) -> Fi
     mae, rmse = np.nanmean(np.abs(residual)), np.sqrt(np.nanmean(residual**2))
     figure = Figure(figsize=FIGSIZE, dpi=DPI)
     over_time, histogram = figure.subplots(1, 2, width_ratios=[2, 1])
-    over_time.plot(rows[predictions.time], residual, color=ACTUAL, lw=1)
+    if predictions.id is not None:  # many series share the time axis: points, not a line
+        over_time.plot(rows[predictions.time], residual, ".", color=ACTUAL, ms=2, alpha=0.5)
+    else:
+        over_time.plot(rows[predictions.time], residual, color=ACTUAL, lw=1)
     over_time.axhline(0, color=CONTEXT, lw=1)
     over_time.set_xlabel(predictions.time)
     over_time.set_ylabel(f"{target}: actual - forecast")
@@ -185,12 +259,21 @@ def plot_run(run: Path, out_dir: Path | None, fmt: str, step: int, baseline: boo
     checkpoint = load_checkpoint(run_dir)
     cfg = checkpoint.config.data
     time = cfg.time_column or "row"
-    predictions = read_predictions(_need(run_dir, "test_predictions.csv"), time, cfg.target)
+    predictions = read_predictions(
+        _need(run_dir, "test_predictions.csv"), time, cfg.target, cfg.id_column
+    )
     history = pd.read_csv(_need(run_dir, "history.csv"))
     metrics = json.loads(_need(run_dir, "metrics.json").read_text())
-    series = _series(checkpoint, predictions)
     written = [save(loss_figure(history, metrics.get("best_epoch")), out_dir / f"loss.{fmt}")]
     suffix = f"_step{step}" if step != 1 else ""
+    if cfg.id_column is not None:  # many series: a grid of some, and pooled residuals
+        for target in cfg.target:
+            figure = series_grid_figure(predictions, target, step)
+            written.append(save(figure, out_dir / f"series_{_safe(target)}{suffix}.{fmt}"))
+            figure = residuals_figure(predictions, target, step)
+            written.append(save(figure, out_dir / f"residuals_{_safe(target)}{suffix}.{fmt}"))
+        return written
+    series = _series(checkpoint, predictions)
     for target in cfg.target:
         tail = _tail(series[target], predictions, step)
         naive = _naive(series[target], predictions, step) if baseline else None
@@ -223,6 +306,14 @@ def plot_predictions(
         history = frame.sort_values(predictions.time).set_index(predictions.time)
     written = []
     stem = path.stem
+    if predictions.id is not None:
+        for target in predictions.targets:
+            figure = series_grid_figure(predictions, target, step)
+            written.append(save(figure, out_dir / f"{stem}_{_safe(target)}.{fmt}"))
+            if f"{target}_actual" in predictions.frame.columns:
+                figure = residuals_figure(predictions, target, step)
+                written.append(save(figure, out_dir / f"{stem}_residuals_{_safe(target)}.{fmt}"))
+        return written
     for target in predictions.targets:
         tail = history[target] if history is not None else None
         figure = forecast_figure(predictions, target, step, tail)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.data import (
     Table,
@@ -21,12 +22,12 @@ from lstmcli.data import (
     infer_freq,
     median_step,
     prepare_table,
+    series_anchors,
     target_offsets,
-    window_anchors,
 )
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError
-from lstmcli.metrics import baseline_predictions, compare, has_baseline_history
+from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
 from lstmcli.model import predict_windows
 
 
@@ -54,76 +55,197 @@ def load_predictor(run: Path, device: str | None = None) -> Predictor:
     return Predictor(checkpoint, checkpoint.build_model(target), target)
 
 
-def forecast_next(
-    predictor: Predictor, frame: pd.DataFrame, label: str, steps: int | None
-) -> pd.DataFrame:
-    """The next `steps` rows after the input's last row (default: the model's horizon).
+def select_series(frame: pd.DataFrame, cfg, ids: list[str], label: str) -> pd.DataFrame:  # noqa: ANN001
+    """The rows of the series named by `--id` (compared as text); an id not in the input is an
+    error that names it."""
+    if not ids:
+        return frame
+    if cfg.id_column is None:
+        raise LstmcliError("--id needs a model trained on many series (data.id_column)")
+    if cfg.id_column not in frame.columns:
+        raise LstmcliError(f"column(s) [{cfg.id_column!r}] not found in {label}")
+    text = frame[cfg.id_column].astype(str)
+    absent = [i for i in dict.fromkeys(ids) if not (text == i).any()]
+    if absent:
+        raise LstmcliError(
+            f"--id: series {absent} not found in column {cfg.id_column!r} of {label}"
+        )
+    return frame[text.isin(ids).to_numpy()].reset_index(drop=True)
 
-    Beyond the horizon the forecast is recursive: predictions are fed back as inputs, which is
-    only possible when every input column is a target.
+
+def forecast_next(
+    predictor: Predictor,
+    frame: pd.DataFrame,
+    label: str,
+    steps: int | None,
+    warnings: list[str] | None = None,
+) -> pd.DataFrame:
+    """The next `steps` rows after each series' last row with targets (default: the horizon).
+
+    Rows at the end of a series with empty targets are the rows to forecast: they carry the
+    known features (and their times). Beyond the horizon the forecast is recursive:
+    predictions are fed back as inputs, which needs every past-only input to be a target.
     """
     cfg, cp = predictor.data, predictor.checkpoint
-    steps = steps or cfg.horizon
-    if steps > cfg.horizon and cp.input_columns != cp.target_columns:
-        extra = [c for c in cp.input_columns if c not in cp.target_columns]
+    horizon = cfg.horizon
+    steps = steps or horizon
+    if steps > horizon and cfg.features:
         raise LstmcliError(
-            f"--steps {steps} is more than the model's horizon ({cfg.horizon}) and would need "
-            f"future values of the feature column(s) {extra}; recursive forecasts work only "
-            "when every input column is a target"
+            f"--steps {steps} is more than the model's horizon ({horizon}) and would need "
+            f"future values of the feature column(s) {cfg.features}; recursive forecasts work "
+            "only when every past input is a target (known_features and calendar are fine)"
         )
-    table = prepare_table(frame, predictor.data, label, targets="required")
-    _require_rows(len(table.inputs), cfg.lookback, label, "the lookback window")
-    window = torch.from_numpy(cp.input_scaler.transform(table.inputs[-cfg.lookback :]))
-    window = window.to(predictor.device)
+    table = prepare_table(frame, cfg, label, targets="future")
+    history = table.lengths - table.future
+    table = _enough_history(table, history >= cfg.lookback, cfg.lookback, label, warnings)
+    history = table.lengths - table.future
+    blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
+    n_rows = blocks * horizon  # rows of future inputs the last block needs
+    if cfg.known_features:
+        short = table.future < n_rows
+        if short.any():
+            k = int(np.flatnonzero(short)[0])
+            where = f" of series {table.ids[k]!r}" if table.ids is not None else ""
+            raise LstmcliError(
+                f"{label}: the model uses known_features {cfg.known_features}, so the input must "
+                f"end with {n_rows} row(s) to forecast (empty targets, known values); the last "
+                f"{int(table.future[k])} row(s){where} have empty targets"
+            )
+    series = _scaler_rows(cp, table, label)
+    scaled = cp.input_scaler.transform(
+        table.inputs, series[table.row_series()] if series is not None else None
+    )
+    ends = table.offsets[:-1] + history  # first row after each series' history
+    window_rows = ends[:, None] + np.arange(-cfg.lookback, n_rows)[None, :]
+    has_future_rows = table.future >= n_rows
+    work = scaled[np.minimum(window_rows, table.offsets[1:, None] - 1)]  # (series, rows, inputs)
+    times = _forecast_times(table, ends, n_rows, has_future_rows, cp)
+    if cfg.calendar:
+        n_cal = len(cfg.calendar_columns)
+        for k in np.flatnonzero(~has_future_rows):  # rows made up here: compute their calendar
+            work[k, cfg.lookback :, -n_cal:] = calendar_values(
+                pd.Series(times[k]), cfg.calendar, label
+            )
+    work = torch.from_numpy(work).to(predictor.device)
+    n_future = len(cfg.future_columns)
+    target_index = [cp.input_columns.index(c) for c in cp.target_columns]
+    target_inputs = cp.input_scaler.columns(target_index)  # how targets are scaled as inputs
+    scaler_series = series if cp.target_scaler.per_series else None
     outputs: list[np.ndarray] = []
     with torch.inference_mode():
-        while True:
-            scaled = predictor.model(window.unsqueeze(0))[0]
-            predicted = cp.target_scaler.inverse(scaled.cpu().numpy().astype(np.float64))
+        for block in range(blocks):
+            at = cfg.lookback + block * horizon
+            window = work[:, at - cfg.lookback : at]
+            future = work[:, at : at + horizon, work.shape[2] - n_future :] if n_future else None
+            out = predictor.model(window, future).cpu().numpy().astype(np.float64)
+            predicted = cp.target_scaler.inverse(out, scaler_series)
             outputs.append(predicted)
-            if len(outputs) * cfg.horizon >= steps:
-                break
-            # Inputs are exactly the targets here (checked above): feed the forecast back.
-            fed_back = torch.from_numpy(cp.input_scaler.transform(predicted)).to(window.device)
-            window = torch.cat([window, fed_back])[-cfg.lookback :]
-    predicted = np.concatenate(outputs)[:steps]
+            if block + 1 < blocks:  # feed the forecast back as the targets' next inputs
+                fed = target_inputs.transform(predicted, scaler_series)
+                work[:, at : at + horizon, target_index] = torch.from_numpy(fed).to(work.device)
+    predicted = np.concatenate(outputs, axis=1)[:, :steps]  # (series, steps, targets)
     columns: dict[str, object] = {}
+    if table.ids is not None:
+        columns[cfg.id_column] = np.repeat(np.asarray(table.ids, dtype=object), steps)
     if cfg.time_column:
-        columns[cfg.time_column] = future_times(table.time, steps, cp)
+        columns[cfg.time_column] = np.concatenate([t[:steps] for t in times])
     else:
-        columns["step"] = np.arange(1, steps + 1)
+        columns["step"] = np.tile(np.arange(1, steps + 1), table.n_series)
     for j, name in enumerate(cp.target_columns):
-        columns[name] = predicted[:, j]
+        columns[name] = predicted[:, :, j].ravel()
     return pd.DataFrame(columns)
 
 
-def rolling(predictor: Predictor, frame: pd.DataFrame, label: str) -> pd.DataFrame:
+def _forecast_times(
+    table: Table, ends: np.ndarray, n_rows: int, given: np.ndarray, cp: Checkpoint
+) -> list:
+    """Each series' times of its rows to forecast: the input's own rows to forecast when it
+    has them, else continued from its history at the data's frequency."""
+    if table.time is None:
+        return [None] * table.n_series
+    out = []
+    for k in range(table.n_series):
+        if given[k]:
+            out.append(table.time.iloc[ends[k] : ends[k] + n_rows].to_numpy())
+        else:
+            history = table.time.iloc[table.offsets[k] : ends[k]].reset_index(drop=True)
+            out.append(np.asarray(future_times(history, n_rows, cp)))
+    return out
+
+
+def _enough_history(
+    table: Table, enough: np.ndarray, lookback: int, label: str, warnings: list[str] | None
+) -> Table:
+    """Series with fewer history rows than the lookback cannot be forecast: an error for a
+    single series or when none is left, else a warning that counts them."""
+    if enough.all():
+        return table
+    have = int((table.lengths - table.future).max())
+    if not enough.any():
+        what = " in its longest series" if table.ids is not None else ""
+        raise LstmcliError(
+            f"{label} has {have} row(s){what}; the lookback window needs at least {lookback}"
+        )
+    skipped = [str(i) for i, ok in zip(table.ids, enough, strict=True) if not ok]
+    if warnings is not None:
+        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        warnings.append(f"skipped {len(skipped)} series with fewer than {lookback} rows: {shown}")
+    return table.select_series(enough)
+
+
+def _scaler_rows(cp: Checkpoint, table: Table, label: str) -> np.ndarray | None:
+    """Each series' row in per-series scalers (None with global scalers)."""
+    if not cp.input_scaler.per_series:
+        if cp.series_ids is not None:
+            cp.series_index(table.id_labels(), label)  # (never refuses a global model)
+        return None
+    return cp.series_index(table.id_labels(), label)
+
+
+def rolling(
+    predictor: Predictor, frame: pd.DataFrame, label: str, warnings: list[str] | None = None
+) -> pd.DataFrame:
     """A forecast from every window whose targets all lie in the input (a backtest);
     for the regress task, one prediction per row that has a full window."""
-    table, anchors, predicted = _predict_all(predictor, frame, label)
+    table, anchors, predicted = _predict_all(predictor, frame, label, warnings=warnings)
     offsets = target_offsets(predictor.data.horizon, predictor.data.task)
     actual = table.targets[anchors[:, None] + offsets] if table.targets.shape[1] else None
     return prediction_frame(table, anchors, offsets, predicted, actual, predictor.data)
 
 
-def evaluate(predictor: Predictor, frame: pd.DataFrame, label: str) -> dict:
-    """Rolling predictions scored like metrics.json, against baselines on the same targets."""
+def evaluate(
+    predictor: Predictor, frame: pd.DataFrame, label: str, warnings: list[str] | None = None
+) -> dict:
+    """Rolling predictions scored like metrics.json, against baselines on the same targets
+    (and per series, for a model of many series)."""
     cfg, cp = predictor.data, predictor.checkpoint
-    table, anchors, predicted = _predict_all(predictor, frame, label, targets="required")
+    table, anchors, predicted = _predict_all(predictor, frame, label, "required", warnings)
     offsets = target_offsets(cfg.horizon, cfg.task)
-    # Score only windows where every baseline can look back far enough, so that all are
-    # compared on exactly the same targets.
-    scored = has_baseline_history(anchors, offsets, cfg.task, cfg.season)
+    # Score only windows where every baseline can look back far enough (in its own series),
+    # so that all are compared on exactly the same targets.
+    window_series = table.series_of(anchors)
+    scored, season = scored_windows(
+        anchors, offsets, cfg.task, cfg.season, table.offsets[window_series]
+    )
     if not scored.any():
         raise LstmcliError(
             f"{label} has {len(table.inputs)} rows: too few to score any window against the "
-            f"baselines, which look back {cfg.season or 1} row(s) before each target; "
-            "give more rows"
+            f"naive baseline, which looks back 1 row before each target; give more rows"
         )
-    anchors, predicted = anchors[scored], predicted[scored]
+    anchors, predicted, window_series = anchors[scored], predicted[scored], window_series[scored]
     actual = table.targets[anchors[:, None] + offsets]
-    baselines = baseline_predictions(table.targets, anchors, offsets, cfg.task, cfg.season)
+    baselines = baseline_predictions(table.targets, anchors, offsets, cfg.task, season)
     result = compare(actual, predicted, baselines, cp.target_columns, cp.mase_scales)
+    if table.ids is not None:
+        known = {name: k for k, name in enumerate(cp.series_ids or [])}
+        trained = np.array(cp.series_mase_scales or [], dtype=np.float64)
+        scales = np.full((table.n_series, len(cp.target_columns)), np.nan)
+        for k, name in enumerate(table.id_labels()):
+            if name in known and len(trained):
+                scales[k] = trained[known[name]]
+        result["series"] = series_report(
+            actual, predicted, baselines, window_series, table.id_labels(), scales
+        )
     return {
         **result,
         "targets": cp.target_columns,
@@ -156,6 +278,9 @@ def prediction_frame(
         return table.time.iloc[rows].to_numpy() if table.time is not None else rows
 
     columns: dict[str, object] = {}
+    if table.ids is not None:
+        window_ids = np.asarray(table.ids, dtype=object)[table.series_of(anchors)]
+        columns[cfg.id_column] = np.repeat(window_ids, steps)
     if cfg.task == "forecast":
         columns["origin"] = times(np.repeat(anchors, steps))
     columns[time_name] = times(target_rows)
@@ -194,24 +319,49 @@ def future_times(time: pd.Series | None, steps: int, checkpoint: Checkpoint) -> 
 
 
 def _predict_all(
-    predictor: Predictor, frame: pd.DataFrame, label: str, targets: str = "optional"
+    predictor: Predictor,
+    frame: pd.DataFrame,
+    label: str,
+    targets: str = "optional",
+    warnings: list[str] | None = None,
 ) -> tuple[Table, np.ndarray, np.ndarray]:
+    """Predictions of every complete window of every series. Rows to forecast at the end of
+    a series (empty targets) hold no actuals, so no window's targets reach into them."""
     cfg, cp = predictor.data, predictor.checkpoint
     table = prepare_table(
-        frame, cfg, label, targets="required" if cfg.task == "forecast" else targets
+        frame, cfg, label, targets="future" if cfg.task == "forecast" else targets
     )
-    n = len(table.inputs)
-    anchors = window_anchors(0, n, cfg.lookback, cfg.horizon, cfg.task)
+
+    def anchors_of(table: Table) -> np.ndarray:
+        starts = table.offsets[:-1]
+        stops = table.offsets[1:] - table.future
+        return series_anchors(starts, stops, starts, cfg.lookback, cfg.horizon, cfg.task)
+
+    anchors = anchors_of(table)
     if len(anchors) == 0:
         need = cfg.lookback + (cfg.horizon if cfg.task == "forecast" else 0)
         what = f"lookback {cfg.lookback}" + (
             f" and horizon {cfg.horizon}" if cfg.task == "forecast" else ""
         )
-        _require_rows(n, need, label, what)
-    inputs = torch.from_numpy(cp.input_scaler.transform(table.inputs)).to(predictor.device)
-    windows = WindowSet(inputs, None, anchors, cfg.lookback, target_offsets(cfg.horizon, cfg.task))
+        _require_rows(int((table.lengths - table.future).max()), need, label, what)
+    has_window = np.bincount(table.series_of(anchors), minlength=table.n_series) > 0
+    if not has_window.all():
+        skipped = [i for i, ok in zip(table.id_labels(), has_window, strict=True) if not ok]
+        if warnings is not None:
+            shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            warnings.append(f"skipped {len(skipped)} series too short for one window: {shown}")
+        table = table.select_series(has_window)
+        anchors = anchors_of(table)
+    series = _scaler_rows(cp, table, label)
+    row_series = series[table.row_series()] if series is not None else None
+    inputs = torch.from_numpy(cp.input_scaler.transform(table.inputs, row_series))
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    windows = WindowSet(
+        inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, len(cfg.future_columns)
+    )
     scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
-    return table, anchors, cp.target_scaler.inverse(scaled)
+    window_series = series[table.series_of(anchors)] if series is not None else None
+    return table, anchors, cp.target_scaler.inverse(scaled, window_series)
 
 
 def _require_rows(have: int, need: int, label: str, what: str) -> None:

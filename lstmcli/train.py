@@ -154,9 +154,9 @@ def fit(
         model.train()
         for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
             positions = order[index * batch_size : (index + 1) * batch_size]
-            inputs, targets = train.batch(positions)
+            inputs, future, targets = train.batch(positions)
             with autocast:
-                loss = loss_fn(model(inputs).float(), targets)
+                loss = loss_fn(model(inputs, future).float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -274,6 +274,6 @@ def evaluate_loss(model: nn.Module, windows: WindowSet, loss_fn: nn.Module | Non
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(inference_batch(model, len(windows.input_offsets))):
-            inputs, targets = windows.batch(chunk)
-            total += loss_fn(model(inputs), targets) * len(chunk)
+            inputs, future, targets = windows.batch(chunk)
+            total += loss_fn(model(inputs, future), targets) * len(chunk)
     return total.item() / len(windows)

@@ -74,7 +74,7 @@ def test_task_rules() -> None:
         "data: horizon applies to the forecast task; regress predicts row t only"
     ]
     assert problems({"data": {"target": ["y"], "features": ["y"]}}) == [
-        "data: columns listed twice in target/features: ['y']"
+        "data: columns listed twice in target/features/known_features/calendar: ['y']"
     ]
     cfg = validate_config({"data": {"target": "y", "features": ["a"]}})
     assert cfg.data.input_columns == ["y", "a"]

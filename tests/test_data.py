@@ -41,12 +41,13 @@ def test_window_batches_gather_the_right_rows() -> None:
     inputs = torch.stack([rows, rows * 10], dim=1)  # (10, 2)
     targets = (rows + 100).unsqueeze(1)  # (10, 1)
     windows = WindowSet(inputs, targets, np.array([2, 3, 4]), 3, target_offsets(2, "forecast"))
-    x, y = windows.batch(torch.tensor([0, 2]))
+    x, future, y = windows.batch(torch.tensor([0, 2]))
+    assert future is None
     assert x.shape == (2, 3, 2) and y.shape == (2, 2, 1)
     assert x[0, :, 0].tolist() == [0, 1, 2] and x[1, :, 1].tolist() == [20, 30, 40]
     assert y[0, :, 0].tolist() == [103, 104] and y[1, :, 0].tolist() == [105, 106]
     regress = WindowSet(inputs, targets, np.array([5]), 3, target_offsets(1, "regress"))
-    x, y = regress.batch(torch.tensor([0]))
+    x, _, y = regress.batch(torch.tensor([0]))
     assert x[0, :, 0].tolist() == [3, 4, 5] and y.flatten().tolist() == [105]
 
 
@@ -68,14 +69,14 @@ def test_every_window_has_its_targets_inside_its_part(
     )
     split = split_table(n, cfg)
     offsets = target_offsets(horizon, task)
-    for name, (start, stop) in split.bounds.items():
+    for name, ([start], [stop]) in split.bounds.items():
         anchors = split.anchors[name]
         rows = anchors[:, None] + offsets
         assert rows.min() >= start and rows.max() < stop
         assert anchors.min() - lookback + 1 >= 0  # inputs exist (they may reach back)
         # and no window that fits is left out
         assert len(anchors) == len(window_anchors(start, stop, lookback, horizon, task))
-    assert split.bounds["test"][1] == n
+    assert split.bounds["test"][1] == [n]
 
 
 def test_too_few_rows_for_a_window_says_how_many_are_needed() -> None:
@@ -182,7 +183,7 @@ def test_rows_are_ordered_by_time_and_values_kept() -> None:
                 {"date": ["2020-01-02", "2020-01-01", "2020-01-02"], "y": [1.0, 2.0, 3.0]}
             ),
             "time column 'date' in t.csv has duplicate time 2020-01-02 00:00:00; each row must be "
-            "one time step",
+            "one time step of its series",
         ),
     ],
 )
@@ -257,9 +258,9 @@ def test_split_by_dates() -> None:
     )
     table = prepare_table(frame.astype({"y": float}), cfg, "t")
     split = split_table(40, cfg, table.time)
-    assert split.bounds == {"train": (0, 24), "val": (24, 30), "test": (30, 40)}
+    assert bounds(split) == {"train": (0, 24), "val": (24, 30), "test": (30, 40)}
     only_test = data_cfg(time_column="date", lookback=3, split={"test_start": "2003-01-01"})
-    assert split_table(40, only_test, table.time).bounds == {"train": (0, 36), "test": (36, 40)}
+    assert bounds(split_table(40, only_test, table.time)) == {"train": (0, 36), "test": (36, 40)}
     with pytest.raises(LstmcliError, match="data.split.test_start: 'soon' is not a time like"):
         split_table(40, data_cfg(time_column="date", split={"test_start": "soon"}), table.time)
     years = prepare_table(
@@ -267,9 +268,11 @@ def test_split_by_dates() -> None:
         data_cfg(time_column="year", lookback=3, split={"test_start": 1930}),
         "t",
     )
-    assert split_table(
-        40, data_cfg(time_column="year", lookback=3, split={"test_start": 1930}), years.time
-    ).bounds["test"] == (30, 40)
+    assert bounds(
+        split_table(
+            40, data_cfg(time_column="year", lookback=3, split={"test_start": 1930}), years.time
+        )
+    )["test"] == (30, 40)
 
 
 def test_times_across_a_daylight_saving_change_are_read_in_utc() -> None:
@@ -277,3 +280,8 @@ def test_times_across_a_daylight_saving_change_are_read_in_utc() -> None:
     frame = pd.DataFrame({"ts": stamps, "y": [1.0, 2.0, 3.0]})
     table = prepare_table(frame, data_cfg(time_column="ts"), "t")
     assert [t.hour for t in table.time] == [0, 1, 2] and str(table.time.dt.tz) == "UTC"
+
+
+def bounds(split) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+    """A one-series split's (start, stop) per part."""
+    return {name: (int(a[0]), int(b[0])) for name, (a, b) in split.bounds.items()}

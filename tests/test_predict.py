@@ -92,8 +92,8 @@ def test_steps_beyond_the_horizon_need_targets_only(runs: dict[str, Path]) -> No
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: --steps 5 is more than the model's horizon (2) and would need future values of "
-        "the feature column(s) ['x']; recursive forecasts work only when every input column is "
-        "a target\n"
+        "the feature column(s) ['x']; recursive forecasts work only when every past input is "
+        "a target (known_features and calendar are fine)\n"
     )
     shorter = run("predict", str(runs["forecast"]), "--steps", "2", stdin=frame.to_csv(index=False))
     full = run("predict", str(runs["forecast"]), stdin=frame.to_csv(index=False))
