@@ -20,11 +20,11 @@ def _cycle_position(time: pd.Series, name: str) -> np.ndarray:
     if name == "hour":
         return t.hour.to_numpy() / 24
     if name == "dayofweek":
-        return t.dayofweek.to_numpy() / 7
+        return t.day_of_week.to_numpy() / 7
     if name == "dayofmonth":
         return (t.day.to_numpy() - 1) / t.days_in_month.to_numpy()
     if name == "dayofyear":
-        return (t.dayofyear.to_numpy() - 1) / (365 + t.is_leap_year.to_numpy())
+        return (t.day_of_year.to_numpy() - 1) / (365 + t.is_leap_year.to_numpy())
     if name == "weekofyear":
         return (t.isocalendar().week.to_numpy(dtype=np.float64) - 1) / 52.1775
     if name == "month":

@@ -54,7 +54,8 @@ class Checkpoint:
             shown = ", ".join(map(repr, unseen[:5])) + (", ..." if len(unseen) > 5 else "")
             raise LstmcliError(
                 f"{label} has series the model was not trained on: {shown}; with "
-                "data.scale_by: series each series needs its own training statistics"
+                "data.scale_by: series each series needs its own training statistics (choose "
+                "known series with --id, or train with data.scale_by: global)"
             )
         return np.array([known.get(name, -1) for name in ids], dtype=np.int64)
 

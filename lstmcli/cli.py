@@ -296,7 +296,8 @@ def predict(
     input_path: Annotated[
         str | None,
         typer.Argument(
-            metavar="[INPUT]", help="CSV with the model's input columns; '-' or omitted: stdin."
+            metavar="[INPUT]",
+            help="CSV with the model's input columns (or builtin:NAME); '-' or omitted: stdin.",
         ),
     ] = None,
     output: Annotated[
@@ -554,6 +555,8 @@ def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
         if sys.stdin is None or sys.stdin.isatty():  # closed (<&-) or a terminal
             raise LstmcliError("no input: give a CSV file or pipe one in on stdin")
         return read_csv(sys.stdin, "<stdin>"), "<stdin>"
+    if input_path.startswith("builtin:"):  # a bundled dataset, as in a config's data.path
+        return read_csv(input_path), input_path
     return read_csv(Path(input_path), input_path), input_path
 
 

@@ -158,14 +158,14 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _columns_make_sense(self) -> DataConfig:
+        if len(set(self.calendar)) < len(self.calendar):
+            raise ValueError(f"calendar lists a feature twice: {self.calendar}")
         names = self.target + self.features + self.known_features + self.calendar_columns
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(
                 f"columns listed twice in target/features/known_features/calendar: {repeated}"
             )
-        if len(set(self.calendar)) < len(self.calendar):
-            raise ValueError(f"calendar lists a feature twice: {self.calendar}")
         for key in ("time_column", "id_column"):
             column = getattr(self, key)
             if column is not None and column in names:

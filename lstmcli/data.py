@@ -269,8 +269,9 @@ def prepare_table(
             codes[history],
         )
         values = {name: column.copy() for name, column in values.items()}
+        kept_rows = history[kept] if kept is not None else history
         for name, column in filled.items():
-            values[name][history] = column
+            values[name][kept_rows] = column
     else:
         values, kept, notes = fill_missing(values, checked, rows, cfg.missing, label, codes)
     if kept is not None:

@@ -58,6 +58,17 @@ def prepare_run_dir(path: Path, overwrite: bool) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _plain_text(column: pd.Series) -> bool:
+    """Text that CSV can hold without quoting: no separators, quotes or line breaks."""
+    if not (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
+        return False
+    values = pd.unique(column.to_numpy(dtype=object))
+    return all(
+        isinstance(v, str) and v and v == v.strip() and not any(c in v for c in ',"\n\r')
+        for v in values
+    )
+
+
 def csv_text(frame: pd.DataFrame) -> str:
     """The frame as CSV without its index.
 
@@ -84,6 +95,8 @@ def csv_text(frame: pd.DataFrame) -> str:
                 columns[name] = pa.array(stamps)
         elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             columns[name] = pa.array(column.to_numpy(), from_pandas=True)  # NaN -> empty cell
+        elif _plain_text(column):  # series ids: written as they are, no quotes needed
+            columns[name] = pa.array(column.astype(str).to_numpy(dtype=object))
         else:
             return frame.to_csv(index=False)
     header = pd.DataFrame(columns=frame.columns).to_csv(index=False)  # pandas quotes names

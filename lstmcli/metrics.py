@@ -200,53 +200,81 @@ def series_report(
     over series of each metric, and the share of series where the model's RMSE beats each
     baseline's. `window_series` is each window's series index into `ids` and `scales`
     (per-series MASE scales, NaN where unknown)."""
-    order = np.argsort(window_series, kind="stable")
-    present, starts = np.unique(window_series[order], return_index=True)
-    bounds = np.append(starts, len(order))
-    per_series, model_rows, baseline_rows = {}, [], {name: [] for name in baselines}
+    present, groups = np.unique(window_series, return_inverse=True)
+    scales = scales[present]
+    model = grouped_scores(actual, predicted, groups, scales)
+    scored = {name: grouped_scores(actual, v, groups, scales) for name, v in baselines.items()}
+    windows = np.bincount(groups, minlength=len(present))
+
+    def row(metrics: dict[str, np.ndarray], k: int) -> Metrics:
+        return {key: None if np.isnan(v[k]) else float(v[k]) for key, v in metrics.items()}
+
+    per_series = {}
     for k, series in enumerate(present):
-        rows = order[bounds[k] : bounds[k + 1]]
-        mase = [None if np.isnan(v) else float(v) for v in scales[series]]
-
-        def summary(values: np.ndarray, rows: np.ndarray = rows, mase: list = mase) -> dict:
-            return _mean_over(
-                [
-                    score(actual[rows][..., j], values[rows][..., j], mase[j])
-                    for j in range(len(mase))
-                ]
-            )
-
-        model = summary(predicted)
-        scored = {name: summary(values) for name, values in baselines.items()}
+        model_k = row(model, k)
+        baselines_k = {name: row(m, k) for name, m in scored.items()}
         per_series[ids[series]] = {
-            "windows": len(rows),
-            "model": model,
-            "baselines": scored,
-            "skill": {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()},
+            "windows": int(windows[k]),
+            "model": model_k,
+            "baselines": baselines_k,
+            "skill": {name: skill(model_k["rmse"], b["rmse"]) for name, b in baselines_k.items()},
         }
-        model_rows.append(model)
-        for name in baselines:
-            baseline_rows[name].append(scored[name])
     aggregate = {
-        "model": _spread(model_rows),
-        "baselines": {name: _spread(rows) for name, rows in baseline_rows.items()},
-        "beats": {
-            name: float(
-                np.mean([m["rmse"] < b["rmse"] for m, b in zip(model_rows, rows, strict=True)])
-            )
-            for name, rows in baseline_rows.items()
-        },
+        "model": _spread(model),
+        "baselines": {name: _spread(m) for name, m in scored.items()},
+        "beats": {name: float(np.mean(model["rmse"] < m["rmse"])) for name, m in scored.items()},
     }
     return {"count": len(present), "aggregate": aggregate, "per_series": per_series}
 
 
-def _spread(rows: list[Metrics]) -> dict:
+def grouped_scores(
+    actual: np.ndarray, predicted: np.ndarray, groups: np.ndarray, scales: np.ndarray
+) -> dict[str, np.ndarray]:
+    """`score` of every group of windows at once (no loop over groups), averaged over targets
+    as `report` does: arrays (groups,) per metric, NaN where `score` gives None. `actual` and
+    `predicted` are (windows, steps, targets); `groups` each window's group 0..G-1; `scales`
+    (G, targets) the MASE scales."""
+    n_groups = len(scales)
+    steps, n_targets = actual.shape[1], actual.shape[2]
+    rows = np.repeat(groups, steps)  # one row per (window, step)
+    count = np.bincount(rows, minlength=n_groups).astype(np.float64)
+
+    def per_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(rows, weights=values, minlength=n_groups) / count
+
+    per_target: list[dict[str, np.ndarray]] = []
+    for j in range(n_targets):
+        a = actual[:, :, j].ravel().astype(np.float64)
+        e = predicted[:, :, j].ravel().astype(np.float64) - a
+        denominator = np.abs(a) + np.abs(e + a)
+        ratio = np.divide(2 * np.abs(e), denominator, out=np.zeros_like(e), where=denominator > 0)
+        mae = per_group(np.abs(e))
+        mse = per_group(e**2)
+        spread = per_group((a - per_group(a)[rows]) ** 2) * count
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(scales[:, j] > 0, scales[:, j], np.nan)
+            metrics = {
+                "mae": mae,
+                "rmse": np.sqrt(mse),
+                "smape": 100 * per_group(ratio),
+                "mase": mae / scale,
+                "r2": np.where(spread > 0, 1 - mse * count / spread, np.nan),
+            }
+            zeros = np.bincount(rows, weights=(a == 0).astype(np.float64), minlength=n_groups)
+            relative = np.divide(np.abs(e), np.abs(a), out=np.zeros_like(e), where=a != 0)
+            metrics["mape"] = np.where(zeros == 0, 100 * per_group(relative), np.nan)
+        per_target.append(metrics)
+    # the mean over targets; NaN (None) when any target lacks the metric, as _mean_over does
+    return {key: np.mean([m[key] for m in per_target], axis=0) for key in per_target[0]}
+
+
+def _spread(metrics: dict[str, np.ndarray]) -> dict:
     """Mean and median over series of each metric (series without a value are left out)."""
     out: dict = {"mean": {}, "median": {}}
-    for key in rows[0] if rows else []:
-        values = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
-        out["mean"][key] = float(np.mean(values)) if values else None
-        out["median"][key] = float(np.median(values)) if values else None
+    for key, values in metrics.items():
+        values = values[np.isfinite(values)]
+        out["mean"][key] = float(np.mean(values)) if len(values) else None
+        out["median"][key] = float(np.median(values)) if len(values) else None
     return out
 
 

@@ -103,7 +103,7 @@ def train_run(
     table = _usable_series(table, data_cfg, warnings)
     split = split_table(table, data_cfg)
     train_rows = part_rows(split.bounds["train"])
-    row_series = table.row_series() if table.n_series > 1 else None
+    row_series = table.row_series() if table.ids is not None else None
     train_series = row_series[train_rows] if row_series is not None else None
     if resume is not None:
         if resume.data_rows != len(table.inputs):
@@ -300,8 +300,7 @@ def _usable_series(table: Table, cfg: DataConfig, warnings: list[str]) -> Table:
     if table.ids is None:
         return table
     short = table.lengths < rows_needed("train", cfg)
-    window = f"lookback {cfg.lookback} + horizon {cfg.horizon} rows"
-    reasons = {f"shorter than one window ({window})": short}
+    reasons = {f"shorter than one window ({rows_needed('train', cfg)} rows)": short}
     if cfg.scale_by == "series":
         starts, stops = split_rows(table, cfg).bounds["train"]
         reasons["without a training row to fit its scaler on"] = (stops == starts) & ~short

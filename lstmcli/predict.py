@@ -146,7 +146,7 @@ def forecast_next(
     predicted = np.concatenate(outputs, axis=1)[:, :steps]  # (series, steps, targets)
     columns: dict[str, object] = {}
     if table.ids is not None:
-        columns[cfg.id_column] = np.repeat(np.asarray(table.ids, dtype=object), steps)
+        columns[cfg.id_column] = np.repeat(np.asarray(table.ids), steps)
     if cfg.time_column:
         columns[cfg.time_column] = np.concatenate([t[:steps] for t in times])
     else:
@@ -279,7 +279,7 @@ def prediction_frame(
 
     columns: dict[str, object] = {}
     if table.ids is not None:
-        window_ids = np.asarray(table.ids, dtype=object)[table.series_of(anchors)]
+        window_ids = np.asarray(table.ids)[table.series_of(anchors)]
         columns[cfg.id_column] = np.repeat(window_ids, steps)
     if cfg.task == "forecast":
         columns["origin"] = times(np.repeat(anchors, steps))

@@ -139,3 +139,46 @@ def test_every_shipped_config_validates_and_its_data_loads(path: Path) -> None:
         pytest.skip(f"{cfg.data.path} is not on this machine (the shared dataset folder)")
     table = prepare_table(read_csv(cfg.data.path), cfg.data, cfg.data.path)
     assert len(table.inputs) > cfg.data.lookback
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"scale_by": "series"}, "data: scale_by 'series' needs an id_column"),
+        (
+            {"calendar": ["month"], "time_column": None},
+            "data: calendar features are computed from the time_column; set one",
+        ),
+        (
+            {"task": "regress", "features": ["a"], "known_features": ["p"]},
+            "data: known_features need the forecast task; a regress window already holds row t, "
+            "so list them in features",
+        ),
+        (
+            {"id_column": "co2_ppmv"},
+            "data: id_column 'co2_ppmv' cannot also be a target or feature",
+        ),
+        ({"id_column": "date"}, "data: id_column and time_column must be different columns"),
+        (
+            {"features": ["month_sin"], "calendar": ["month"]},
+            "data: columns listed twice in target/features/known_features/calendar: ['month_sin']",
+        ),
+        (
+            {"calendar": ["month", "month"]},
+            "data: calendar lists a feature twice: ['month', 'month']",
+        ),
+        ({"scale_by": "each"}, "data.scale_by: Input should be 'global' or 'series' (got 'each')"),
+    ],
+)
+def test_many_series_and_covariate_rules(data: dict, message: str) -> None:
+    assert problems({"data": data}) == [message]
+
+
+def test_input_columns_put_known_and_calendar_inputs_last() -> None:
+    cfg = validate_config(
+        {"data": {"features": ["a"], "known_features": ["p"], "calendar": ["hour", "month"]}}
+    ).data
+    assert cfg.model_inputs == [
+        "co2_ppmv", "a", "p", "hour_sin", "hour_cos", "month_sin", "month_cos"
+    ]  # fmt: skip
+    assert cfg.future_columns == ["p", "hour_sin", "hour_cos", "month_sin", "month_cos"]

@@ -175,6 +175,49 @@ TRAIN_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "Error: the train part has 8 of 12 rows, too few for one window",
     ),
     (
+        "empty series id",
+        lambda t: [
+            "-c",
+            str(
+                config_for(
+                    t,
+                    with_values("x", 0, 1.0)
+                    .assign(shop="a")
+                    .astype({"shop": object})
+                    .pipe(lambda f: f.assign(shop=f["shop"].where(f.index != 4))),
+                    data={"id_column": "shop"},
+                )
+            ),
+        ],
+        "Error: id column 'shop' in ",
+    ),
+    (
+        "every series too short",
+        lambda t: [
+            "-c",
+            str(
+                config_for(
+                    t,
+                    seasonal_frame().assign(shop=[f"s{i // 10}" for i in range(160)]),
+                    data={"id_column": "shop"},
+                )
+            ),
+        ],
+        "Error: none of the 16 series in ",
+    ),
+    (
+        "calendar of numbers",
+        lambda t: [
+            "-c",
+            str(
+                config_for(
+                    t, seasonal_frame().assign(date=range(160)), data={"calendar": ["month"]}
+                )
+            ),
+        ],
+        "Error: data.calendar needs dates in the time column of ",
+    ),
+    (
         "absent device",
         lambda t: ["-c", str(config_for(t, training={"device": "cuda"}))],
         "Error: device 'cuda' is not available",
@@ -347,7 +390,16 @@ def frames(draw) -> pd.DataFrame:  # noqa: ANN001
         for _ in range(draw(st.integers(1, 3))):
             y[draw(st.integers(0, rows - 1))] = draw(bad_values)
     x = draw(st.sampled_from([np.cos(np.arange(rows)), np.ones(rows)]))
-    return pd.DataFrame({"date": dates, "y": y, "x": x})
+    layout = draw(st.sampled_from(["one", "blocks", "random"]))
+    if layout == "one":
+        shop = ["a"] * rows
+    elif layout == "blocks":
+        shop = ["a" if i < rows // 2 else "b" for i in range(rows)]
+    else:
+        shop = [draw(st.sampled_from(["a", "b", "c"])) for _ in range(rows)]
+    if rows and draw(st.integers(0, 5)) == 0:
+        shop[draw(st.integers(0, rows - 1))] = None
+    return pd.DataFrame({"shop": shop, "date": dates, "y": y, "x": x})
 
 
 configs = st.fixed_dictionaries(
@@ -370,6 +422,10 @@ configs = st.fixed_dictionaries(
                     st.sampled_from(["minmax", "standard", "robust", "none"]), st.just("log")
                 ),
                 "missing": st.sampled_from(["error", "drop", "ffill", "interpolate"]),
+                "id_column": st.sampled_from([None, "shop"]),
+                "scale_by": mostly(st.just("global"), st.just("series")),
+                "known_features": mostly(st.just([]), st.just(["x"])),
+                "calendar": mostly(st.just([]), st.sampled_from([["month"], ["dayofweek"]])),
             }
         ),
         "model": st.fixed_dictionaries(

@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from lstmcli.metrics import baseline_predictions, mase_scales, report, score, skill
+from lstmcli.metrics import (
+    baseline_predictions,
+    grouped_scores,
+    mase_scales,
+    report,
+    score,
+    skill,
+)
 
 
 def test_score_by_hand() -> None:
@@ -53,3 +60,27 @@ def test_report_per_target_and_per_step() -> None:
     assert out["mae"] == 2.0  # mean over targets
     assert set(out["per_step"]) == {"1", "2"}
     assert skill(1.0, 2.0) == 0.5 and skill(1.0, 0.0) is None
+
+
+def test_grouped_scores_equal_score_of_each_group() -> None:
+    rng = np.random.default_rng(3)
+    actual = rng.normal(5, 2, (60, 3, 2))
+    actual[:10, :, 0] = 0.0  # group 0 has zeros in target 0: no mape
+    actual[50:, :, :] = 7.0  # group 5 is constant: no r2
+    predicted = actual + rng.normal(0, 1, actual.shape)
+    groups = np.repeat(np.arange(6), 10)
+    scales = rng.uniform(0.5, 2, (6, 2))
+    scales[2, 1] = np.nan  # unknown scale: no mase
+    grouped = grouped_scores(actual, predicted, groups, scales)
+    for g in range(6):
+        rows = groups == g
+        per_target = [
+            score(actual[rows][..., j], predicted[rows][..., j], None if np.isnan(s) else s)
+            for j, s in enumerate(scales[g])
+        ]
+        for key in ("mae", "rmse", "smape", "mase", "r2", "mape"):
+            values = [m.get(key) for m in per_target]
+            if any(v is None for v in values):
+                assert np.isnan(grouped[key][g]), (key, g)
+            else:
+                assert grouped[key][g] == pytest.approx(np.mean(values), rel=1e-9), (key, g)

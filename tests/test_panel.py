@@ -1,0 +1,388 @@
+"""Many series in one file: windows per series, per-series scalers, known-future inputs."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.preprocessing import MinMaxScaler
+from typer.testing import CliRunner
+
+from lstmcli.checkpoint import load_checkpoint
+from lstmcli.cli import app
+from lstmcli.config import validate_config
+from lstmcli.data import (
+    prepare_table,
+    series_anchors,
+    split_table,
+    target_offsets,
+    window_anchors,
+)
+from lstmcli.errors import LstmcliError
+from lstmcli.pipeline import train_run
+from lstmcli.plot import plot_run
+
+runner = CliRunner()
+LOOKBACK, HORIZON = 8, 2
+LENGTHS = [60, 90, 5, 75, 120, 3, 80]  # two series are shorter than one window
+
+
+def run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1", "COLUMNS": "120"})
+
+
+def panel_frame(seed: int = 0) -> pd.DataFrame:
+    """Series with different levels, seasons and lengths; `price` is known in advance."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k, n in enumerate(LENGTHS):
+        t = np.arange(n)
+        period = (4, 6, 12)[k % 3]
+        price = rng.uniform(1, 2, n).round(3)
+        level = 10.0 * (k + 1) ** 1.5
+        y = level * (1 + 0.1 * np.sin(2 * np.pi * t / period)) - 2 * price + rng.normal(0, 0.2, n)
+        dates = pd.date_range(f"2020-0{k % 3 + 1}-01", periods=n, freq="D")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "shop": f"s{k}",
+                    "day": dates.strftime("%Y-%m-%d"),
+                    "y": y.round(3),
+                    "price": price,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def panel_config(csv: Path, **data: object) -> dict:
+    config = {
+        "data": {
+            "path": str(csv),
+            "id_column": "shop",
+            "time_column": "day",
+            "target": "y",
+            "known_features": ["price"],
+            "calendar": ["dayofweek"],
+            "lookback": LOOKBACK,
+            "horizon": HORIZON,
+            "season": 4,
+            "scale_by": "series",
+            "split": {"train": 0.7, "val": 0.1, "test": 0.2},
+            **data,
+        },
+        "model": {"hidden_size": 8, "num_layers": 1, "head": [8]},
+        "training": {"epochs": 2, "batch_size": 32, "device": "cpu", "seed": 3},
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("panel")
+    csv = folder / "panel.csv"
+    panel_frame().to_csv(csv, index=False)
+    warnings: list[str] = []
+    result = train_run(
+        validate_config(panel_config(csv)), folder / "run", on_warning=warnings.append
+    )
+    return {"csv": csv, "run": result.run_dir, "warnings": warnings, "folder": folder}
+
+
+def test_no_window_crosses_from_one_series_into_another(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    cfg = validate_config(panel_config(csv)).data
+    table = prepare_table(pd.read_csv(csv), cfg, "p.csv")
+    split = split_table(table, cfg)
+    offsets = target_offsets(HORIZON, "forecast")
+    for name, (starts, stops) in split.bounds.items():
+        anchors = split.anchors[name]
+        assert len(anchors)
+        series = table.series_of(anchors)
+        first_input = anchors - LOOKBACK + 1
+        last_target = anchors + offsets[-1]
+        assert (table.series_of(first_input) == series).all()
+        assert (table.series_of(last_target) == series).all()
+        # targets inside the part of their own series
+        assert (anchors + 1 >= starts[series]).all() and (last_target < stops[series]).all()
+    # each series was split by the fractions on its own
+    lengths = table.lengths
+    assert (split.bounds["train"][1] - split.bounds["train"][0] == np.floor(lengths * 0.7)).all()
+
+
+def test_vectorized_anchors_equal_one_series_at_a_time() -> None:
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 40, size=200)
+    series_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    part_starts = series_starts + (lengths * 0.6).astype(int)
+    stops = series_starts + lengths
+    for task, horizon in (("forecast", 3), ("regress", 1)):
+        fast = series_anchors(part_starts, stops, series_starts, 5, horizon, task)
+        slow = [
+            s + window_anchors(a - s, b - s, 5, horizon, task)
+            for s, a, b in zip(series_starts, part_starts, stops, strict=True)
+        ]
+        np.testing.assert_array_equal(fast, np.concatenate(slow))
+
+
+def test_short_series_are_skipped_with_a_count(panel: dict) -> None:
+    assert any(
+        "skipped 2 of 7 series shorter than one window" in w and "s2, s5" in w
+        for w in panel["warnings"]
+    )
+    checkpoint = load_checkpoint(panel["run"])
+    assert checkpoint.series_ids == ["s0", "s1", "s3", "s4", "s6"]
+
+
+def test_no_series_long_enough_is_an_error(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    with pytest.raises(LstmcliError, match="none of the 7 series .* is long enough"):
+        train_run(validate_config(panel_config(csv, lookback=200)), tmp_path / "run")
+
+
+def test_per_series_scalers_are_fitted_on_each_series_training_rows(panel: dict) -> None:
+    checkpoint = load_checkpoint(panel["run"])
+    frame = panel_frame()
+    for k, shop in enumerate(checkpoint.series_ids):
+        rows = frame[frame["shop"] == shop]
+        train = rows.iloc[: int(len(rows) * 0.7)]
+        target = MinMaxScaler().fit(train[["y"]])
+        np.testing.assert_allclose(checkpoint.target_scaler.center[k], target.data_min_)
+        np.testing.assert_allclose(checkpoint.target_scaler.scale[k], target.data_range_)
+        inputs = MinMaxScaler().fit(train[["y", "price"]].astype(np.float32))
+        np.testing.assert_allclose(checkpoint.input_scaler.center[k, :2], inputs.data_min_, 1e-6)
+        np.testing.assert_allclose(checkpoint.input_scaler.scale[k, :2], inputs.data_range_, 1e-6)
+        # calendar inputs are left as they are (sin and cos are in [-1, 1] already)
+        assert checkpoint.input_scaler.center[k, 2:].tolist() == [0.0, 0.0]
+        assert checkpoint.input_scaler.scale[k, 2:].tolist() == [1.0, 1.0]
+
+
+def test_shuffled_row_order_gives_the_same_model(panel: dict, tmp_path: Path) -> None:
+    shuffled = tmp_path / "shuffled.csv"
+    panel_frame().sample(frac=1, random_state=5).to_csv(shuffled, index=False)
+    again = train_run(validate_config(panel_config(shuffled)), tmp_path / "run").run_dir
+    first, second = load_checkpoint(panel["run"]), load_checkpoint(again)
+    for name, tensor in first.state_dict.items():
+        assert torch.equal(tensor, second.state_dict[name]), name
+    pd.testing.assert_frame_equal(
+        pd.read_csv(panel["run"] / "test_predictions.csv"),
+        pd.read_csv(again / "test_predictions.csv"),
+    )
+
+
+def noise_frame(n: int = 500) -> pd.DataFrame:
+    """y is a copy of k, which is pure noise: only k's value at the target row predicts it."""
+    rng = np.random.default_rng(4)
+    k = rng.normal(0, 1, n).round(4)
+    dates = pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+    return pd.DataFrame({"day": dates, "y": k, "k": k})
+
+
+@pytest.mark.parametrize("as_known", [True, False])
+def test_known_future_values_are_used_and_past_features_cannot_leak(
+    tmp_path: Path, as_known: bool
+) -> None:
+    csv = tmp_path / "noise.csv"
+    noise_frame().to_csv(csv, index=False)
+    config = {
+        "data": {
+            "path": str(csv),
+            "time_column": "day",
+            "target": "y",
+            ("known_features" if as_known else "features"): ["k"],
+            "lookback": 4,
+            "split": {"train": 0.7, "val": 0.1, "test": 0.2},
+            "scaler": "standard",
+        },
+        "model": {"hidden_size": 8, "num_layers": 1, "head": [16]},
+        "training": {"epochs": 40, "batch_size": 32, "learning_rate": 0.01, "device": "cpu"},
+    }
+    metrics = train_run(validate_config(config), tmp_path / "run").metrics
+    rmse, spread = metrics["model"]["rmse"], noise_frame()["y"].std()
+    if as_known:
+        assert rmse < 0.2 * spread  # y[t+1] = k[t+1], which the model is given
+    else:
+        assert rmse > 0.85 * spread  # k up to t says nothing about y[t+1]: no leak
+
+
+def test_rolling_predictions_and_evaluate_with_ids_round_trip(panel: dict) -> None:
+    saved = pd.read_csv(panel["run"] / "test_predictions.csv")
+    assert list(saved.columns[:4]) == ["shop", "origin", "day", "step"]
+    result = run("predict", str(panel["run"]), str(panel["csv"]), "--rolling")
+    assert result.exit_code == 0, result.stderr
+    assert "Warning: skipped 2 series too short for one window: s2, s5" in result.stderr
+    rolled = pd.read_csv(io.StringIO(result.stdout))
+    merged = saved.merge(rolled, on=["shop", "origin", "step"], suffixes=("", "_rolled"))
+    assert len(merged) == len(saved)
+    np.testing.assert_allclose(merged["y"], merged["y_rolled"], rtol=1e-6)
+
+    evaluated = run("evaluate", str(panel["run"]), str(panel["csv"]), "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout[evaluated.stdout.index("{") :])
+    series = report["series"]
+    assert series["count"] == 5 and sorted(series["per_series"]) == ["s0", "s1", "s3", "s4", "s6"]
+    # one series' rmse, recomputed from the rolling output
+    s3 = rolled[rolled["shop"] == "s3"]
+    s3 = s3[s3["origin"] >= s3["origin"].min()]  # every window of s3
+    windows = series["per_series"]["s3"]["windows"]
+    kept = s3.iloc[-windows * HORIZON :]
+    expected = np.sqrt(np.mean((kept["y"] - kept["y_actual"]) ** 2))
+    assert series["per_series"]["s3"]["model"]["rmse"] == pytest.approx(expected, rel=1e-6)
+    rmses = [s["model"]["rmse"] for s in series["per_series"].values()]
+    assert series["aggregate"]["model"]["median"]["rmse"] == pytest.approx(np.median(rmses))
+    beats = np.mean(
+        [
+            s["model"]["rmse"] < s["baselines"]["seasonal_naive"]["rmse"]
+            for s in series["per_series"].values()
+        ]
+    )
+    assert series["aggregate"]["beats"]["seasonal_naive"] == pytest.approx(beats)
+    metrics = json.loads((panel["run"] / "metrics.json").read_text())
+    assert metrics["series"]["count"] == 5
+
+
+def forecast_input(frame: pd.DataFrame, future_rows: int = HORIZON) -> pd.DataFrame:
+    """The last rows of each long series, then rows to forecast: empty y, known price."""
+    history = frame[frame["shop"].isin(["s0", "s3"])].groupby("shop").tail(12)
+    future = []
+    for shop, rows in history.groupby("shop"):
+        last = pd.Timestamp(rows["day"].iloc[-1])
+        for step in range(1, future_rows + 1):
+            day = (last + pd.Timedelta(days=step)).strftime("%Y-%m-%d")
+            future.append({"shop": shop, "day": day, "y": np.nan, "price": 1.0 + step / 10})
+    return pd.concat([history, pd.DataFrame(future)], ignore_index=True)
+
+
+def test_forecast_uses_the_rows_to_forecast_and_their_known_values(panel: dict) -> None:
+    frame = forecast_input(panel_frame())
+    result = run("predict", str(panel["run"]), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    out = pd.read_csv(io.StringIO(result.stdout))
+    assert list(out.columns) == ["shop", "day", "y"]
+    assert out["shop"].tolist() == ["s0", "s0", "s3", "s3"]
+    assert out["day"].tolist() == frame[frame["y"].isna()]["day"].tolist()
+    # a different known future changes the forecast
+    other = frame.assign(price=frame["price"].where(frame["y"].notna(), 2.0))
+    changed = run("predict", str(panel["run"]), "-", stdin=other.to_csv(index=False))
+    assert not np.allclose(pd.read_csv(io.StringIO(changed.stdout))["y"], out["y"])
+    # --id keeps the named series only, with the same forecast
+    one = run("predict", str(panel["run"]), "-", "--id", "s3", stdin=frame.to_csv(index=False))
+    assert one.exit_code == 0, one.stderr
+    only = pd.read_csv(io.StringIO(one.stdout))
+    assert only["shop"].tolist() == ["s3", "s3"]
+    np.testing.assert_allclose(only["y"], out["y"].iloc[2:], rtol=1e-5)
+    # longer forecasts feed predictions back, with known values for every step
+    longer = forecast_input(panel_frame(), future_rows=4)
+    steps = run("predict", str(panel["run"]), "-", "--steps", "4", stdin=longer.to_csv(index=False))
+    assert steps.exit_code == 0, steps.stderr
+    stepped = pd.read_csv(io.StringIO(steps.stdout))
+    assert len(stepped) == 8
+    np.testing.assert_allclose(stepped["y"].iloc[[0, 1, 4, 5]], out["y"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda f: f.assign(price=f["price"].where(~(f["y"].isna() & (f["shop"] == "s3")))),
+            "Error: column 'price' in <stdin> has a missing value at lines 28, 29 in a row to "
+            "forecast (empty targets); known features are needed there",
+        ),
+        (
+            lambda f: f[f["y"].notna() | (f["shop"] == "s3")],
+            "Error: <stdin>: the model uses known_features ['price'], so the input must end with "
+            "2 row(s) to forecast (empty targets, known values); the last 0 row(s) of series "
+            "'s0' have empty targets",
+        ),
+        (
+            lambda f: f.replace({"shop": {"s3": "new"}}),
+            "Error: <stdin> has series the model was not trained on: 'new'; with "
+            "data.scale_by: series each series needs its own training statistics (choose "
+            "known series with --id, or train with data.scale_by: global)",
+        ),
+    ],
+)
+def test_bad_forecast_input_is_named(panel: dict, change, message: str) -> None:  # noqa: ANN001
+    frame = change(forecast_input(panel_frame()))
+    result = run("predict", str(panel["run"]), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [message]
+
+
+def test_unknown_id_option_is_an_error(panel: dict) -> None:
+    result = run("predict", str(panel["run"]), str(panel["csv"]), "--id", "s9")
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"Error: --id: series ['s9'] not found in column 'shop' of {panel['csv']}\n"
+    )
+
+
+def test_calendar_of_made_up_rows_equals_given_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    config = panel_config(csv, known_features=[], scale_by="global", calendar=["dayofweek"])
+    run_dir = train_run(validate_config(config), tmp_path / "run").run_dir
+    frame = forecast_input(panel_frame()).drop(columns="price")
+    with_rows = run("predict", str(run_dir), "-", stdin=frame.to_csv(index=False))
+    without = run("predict", str(run_dir), "-", stdin=frame.dropna().to_csv(index=False))
+    assert with_rows.exit_code == 0 and without.exit_code == 0, without.stderr
+    assert with_rows.stdout == without.stdout
+
+
+def test_filling_gaps_never_crosses_series(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "shop": ["a", "a", "b", "b"],
+            "day": ["2020-01-01", "2020-01-02"] * 2,
+            "y": [1.0, 2.0, np.nan, 4.0],
+        }
+    )
+    cfg = validate_config(
+        {"data": {"id_column": "shop", "time_column": "day", "target": "y", "missing": "ffill"}}
+    ).data
+    with pytest.raises(LstmcliError, match="line 4 with no earlier value to fill it from"):
+        prepare_table(frame, cfg, "t")
+    frame.loc[3, "y"], frame.loc[2, "y"] = np.nan, 3.0
+    table = prepare_table(frame, cfg, "t")
+    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
+    assert table.offsets.tolist() == [0, 2, 4]
+
+
+def test_a_date_split_cuts_every_series_at_the_same_time(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    split = {"val_start": "2020-03-01", "test_start": "2020-03-20"}
+    cfg = validate_config(panel_config(csv, split=split)).data
+    table = prepare_table(pd.read_csv(csv), cfg, "p.csv")
+    parts = split_table(table, cfg)
+    times = table.time.to_numpy()
+    (train_start, train_stop), (_, val_stop) = parts.bounds["train"], parts.bounds["val"]
+    for k in range(table.n_series):
+        series_times = times[table.offsets[k] : table.offsets[k + 1]]
+        assert (series_times[: train_stop[k] - train_start[k]] < np.datetime64("2020-03-01")).all()
+        assert (times[val_stop[k] : table.offsets[k + 1]] >= np.datetime64("2020-03-20")).all()
+
+
+def test_plot_draws_a_grid_of_first_worst_and_best_series(panel: dict, tmp_path: Path) -> None:
+    written = dict(plot_run(panel["run"], tmp_path, "png", 1, False))
+    grid = written[tmp_path / "series_y.png"]
+    titles = [ax.get_title() for ax in grid.axes if ax.get_title()]
+    assert titles[:3] == ["first: s0", "first: s1", "first: s3"]
+    saved = pd.read_csv(panel["run"] / "test_predictions.csv")
+    saved = saved[saved["step"] == 1]
+    error = {
+        shop: np.sqrt(np.mean((g["y"] - g["y_actual"]) ** 2)) / g["y_actual"].std()
+        for shop, g in saved.groupby("shop")
+    }
+    worst = max(error, key=error.get)
+    best = min(error, key=error.get)
+    assert titles[3] == f"worst: {worst}" and titles[6] == f"best: {best}"
+    assert (tmp_path / "residuals_y.png").stat().st_size > 0
