@@ -340,11 +340,16 @@ def _sorted_rows(codes: np.ndarray, time: pd.Series | None) -> np.ndarray | None
 def _trailing_empty_targets(
     values: dict[str, np.ndarray], target: list[str], codes: np.ndarray
 ) -> np.ndarray:
-    """Rows at the end of each series whose targets are all empty: the rows to forecast."""
+    """Rows at the end of each series whose targets are all empty: the rows to forecast.
+    `codes` are sorted (rows grouped by series)."""
     empty = np.logical_and.reduce([np.isnan(values[name]) for name in target])
-    # A row is trailing when no row after it in its series has a target.
-    reversed_groups = pd.Series(~empty[::-1]).groupby(codes[::-1]).cummax().to_numpy()
-    return ~reversed_groups[::-1]
+    if not empty.any():
+        return empty
+    rows = np.arange(len(codes))
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    # the last row with a target in each series (-1 when none): rows after it are trailing
+    last_filled = np.maximum.reduceat(np.where(empty, -1, rows), starts)
+    return rows > np.repeat(last_filled, np.diff(np.r_[starts, len(codes)]))
 
 
 def numeric_column(frame: pd.DataFrame, name: str, label: str, dtype: type) -> np.ndarray:

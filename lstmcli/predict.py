@@ -167,6 +167,8 @@ def _forecast_times(
     for k in range(table.n_series):
         if given[k]:
             out.append(table.time.iloc[ends[k] : ends[k] + n_rows].to_numpy())
+        elif table.n_series == 1 and not table.future[0]:
+            out.append(np.asarray(future_times(table.time, n_rows, cp)))  # (no copy)
         else:
             history = table.time.iloc[table.offsets[k] : ends[k]].reset_index(drop=True)
             out.append(np.asarray(future_times(history, n_rows, cp)))
