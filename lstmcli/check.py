@@ -67,6 +67,12 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     report.facts.append(("missing values", f"{missing} ({cfg.missing})"))
     if cfg.time_column and cfg.id_column is None:  # gaps and steps of one series
         _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
+    elif cfg.time_column:
+        try:
+            time = parse_time(frame[cfg.time_column], cfg.time_column, cfg.path)
+            report.facts.append(("time", f"{time.min()} .. {time.max()}"))
+        except LstmcliError as e:
+            report.problems.append(str(e))
 
     try:
         table = prepare_table(frame, cfg, cfg.path)

@@ -198,9 +198,7 @@ def _enough_history(
 def _scaler_rows(cp: Checkpoint, table: Table, label: str) -> np.ndarray | None:
     """Each series' row in per-series scalers (None with global scalers)."""
     if not cp.input_scaler.per_series:
-        if cp.series_ids is not None:
-            cp.series_index(table.id_labels(), label)  # (never refuses a global model)
-        return None
+        return None  # a global scaler serves any series, seen in training or not
     return cp.series_index(table.id_labels(), label)
 
 

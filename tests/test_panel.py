@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.preprocessing import MinMaxScaler
 from typer.testing import CliRunner
 
@@ -386,3 +387,54 @@ def test_plot_draws_a_grid_of_first_worst_and_best_series(panel: dict, tmp_path:
     best = min(error, key=error.get)
     assert titles[3] == f"worst: {worst}" and titles[6] == f"best: {best}"
     assert (tmp_path / "residuals_y.png").stat().st_size > 0
+
+
+def test_check_describes_the_series(panel: dict, tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(panel_config(panel["csv"])))
+    result = run("check", "-c", str(config), "-o", str(tmp_path / "new"))
+    assert result.exit_code == 0, result.stderr
+    assert "series:         7 (rows per series 3..120)" in result.stdout
+    days = pd.to_datetime(panel_frame()["day"])
+    assert f"time:           {days.min()} .. {days.max()}" in result.stdout
+    assert "test:           " in result.stdout and "rows in 7 series" in result.stdout
+    assert "Warning: 2 series are shorter than one window; train skips them" in result.stderr
+
+
+def test_plot_of_predictions_with_ids_draws_the_grid(panel: dict, tmp_path: Path) -> None:
+    rolled = run("predict", str(panel["run"]), str(panel["csv"]), "--rolling", "-q")
+    (tmp_path / "rolled.csv").write_text(rolled.stdout)
+    result = run("plot", "--predictions", str(tmp_path / "rolled.csv"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == [
+        str(tmp_path / "rolled_y.png"),
+        str(tmp_path / "rolled_residuals_y.png"),
+    ]
+
+
+def test_a_global_model_forecasts_series_it_never_saw(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    config = panel_config(csv, scale_by="global")
+    run_dir = train_run(validate_config(config), tmp_path / "run").run_dir
+    frame = forecast_input(panel_frame()).replace({"shop": {"s3": "new"}})
+    result = run("predict", str(run_dir), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    assert pd.read_csv(io.StringIO(result.stdout))["shop"].tolist() == ["new", "new", "s0", "s0"]
+
+
+def test_regression_over_many_series(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    config = panel_config(
+        csv, task="regress", features=["price"], known_features=[], horizon=1, lookback=3
+    )
+    result = train_run(validate_config(config), tmp_path / "run")
+    # s5 (3 rows) fits one window, in its training part: no test window to score
+    assert result.metrics["series"]["count"] == 6
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(saved.columns) == ["shop", "day", "y", "y_actual"]
+    rolled = run("predict", str(tmp_path / "run"), str(csv), "-q")
+    assert rolled.exit_code == 0, rolled.stderr
+    out = pd.read_csv(io.StringIO(rolled.stdout))
+    assert set(out["shop"]) == {f"s{k}" for k in range(7)}  # every series with a window
