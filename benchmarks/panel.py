@@ -27,15 +27,10 @@ import pandas as pd
 import torch
 
 from lstmcli.config import validate_config
-from lstmcli.data import (
-    WindowSet,
-    prepare_table,
-    split_table,
-    target_offsets,
-    window_anchors,
-)
+from lstmcli.data import prepare_table
 from lstmcli.model import LSTMForecaster
 from lstmcli.train import fit
+from lstmcli.windows import WindowSet, split_table, target_offsets, window_anchors
 
 LOOKBACK, BATCH, HIDDEN, LAYERS = 48, 256, 64, 2
 

@@ -30,10 +30,10 @@ from torch import nn
 
 from lstmcli.cli import StopRequest
 from lstmcli.config import validate_config
-from lstmcli.data import WindowSet, split_rows, target_offsets
 from lstmcli.display import EpochReporter
 from lstmcli.model import LSTMForecaster
 from lstmcli.train import fit
+from lstmcli.windows import WindowSet, split_rows, target_offsets
 
 LOOKBACK, BATCH, HIDDEN, LAYERS, FEATURES = 48, 256, 64, 2, 4
 

@@ -13,19 +13,10 @@ import numpy as np
 import pandas as pd
 
 from lstmcli.config import Config
-from lstmcli.data import (
-    constant_columns,
-    empty_parts,
-    infer_freq,
-    numeric_column,
-    parse_time,
-    part_rows,
-    prepare_table,
-    read_csv,
-    rows_needed,
-    split_rows,
-)
+from lstmcli.data import infer_freq, numeric_column, parse_time, prepare_table, read_csv
 from lstmcli.errors import LstmcliError
+from lstmcli.scaling import constant_columns
+from lstmcli.windows import empty_parts, part_rows, rows_needed, split_rows
 
 
 @dataclass

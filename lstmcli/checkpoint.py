@@ -15,10 +15,10 @@ import torch
 
 from lstmcli import __version__
 from lstmcli.config import Config, validate_config
-from lstmcli.data import Scaler
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
 from lstmcli.model import make_model
+from lstmcli.scaling import Scaler
 
 FORMAT_NAME = "lstmcli-checkpoint"
 FORMAT_VERSION = 2  # 2: series ids, per-series scalers, known-future inputs

@@ -1,7 +1,7 @@
-"""From a CSV to scaled series and window indices: read, check, order by time, split, scale.
+"""From a CSV to a Table: read, check, order rows by series and time, handle missing values.
 
-Windows are never materialized: a window is the row index of its last input row (its anchor),
-and a batch is gathered from the scaled series by index arithmetic.
+A Table holds one or many series as contiguous row ranges (`offsets`), in time order within
+each; `windows.py` splits and windows it, `scaling.py` scales it.
 """
 
 from __future__ import annotations
@@ -10,20 +10,15 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from lstmcli.calendar import calendar_values
-from lstmcli.config import BUILTIN_PREFIX, DataConfig, SplitDates
+from lstmcli.config import BUILTIN_PREFIX, DataConfig
 from lstmcli.errors import LstmcliError
-
-if TYPE_CHECKING:
-    import torch
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -85,75 +80,6 @@ class Table:
             [i for i, k in zip(self.ids, keep, strict=True) if k] if self.ids is not None else None,
             self.future[keep],
         )
-
-
-@dataclass
-class Scaler:
-    """An affine map fitted on training rows, kept as plain numbers.
-
-    scaled = (x - center) / scale. With `scale_by: series`, center and scale hold one row per
-    series, and `series` says which row applies to each value's first axis.
-    """
-
-    kind: str
-    center: np.ndarray
-    scale: np.ndarray
-
-    @property
-    def per_series(self) -> bool:
-        return self.center.ndim == 2
-
-    def _stats(self, series: np.ndarray | None, ndim: int, dtype: type) -> tuple:
-        center, scale = self.center.astype(dtype), self.scale.astype(dtype)
-        if not self.per_series:
-            return center, scale
-        if series is None:
-            raise ValueError("a per-series scaler needs the series of each row")
-        shape = (len(series),) + (1,) * (ndim - 2) + (center.shape[1],)
-        return center[series].reshape(shape), scale[series].reshape(shape)
-
-    def transform(
-        self, values: np.ndarray, series: np.ndarray | None = None, inplace: bool = False
-    ) -> np.ndarray:
-        """float32 throughout, no float64 copy of a large series; `inplace` reuses a float32
-        `values` array (training's raw inputs are not needed once scaled)."""
-        center, scale = self._stats(series, values.ndim, np.float32)
-        if inplace and values.dtype == np.float32:
-            values -= center
-            values /= scale
-            return values
-        return (np.asarray(values, dtype=np.float32) - center) / scale
-
-    def inverse(self, values: np.ndarray, series: np.ndarray | None = None) -> np.ndarray:
-        center, scale = self._stats(series, values.ndim, np.float64)
-        return values * scale + center
-
-    def columns(self, index: list[int]) -> Scaler:
-        """The map of some columns only."""
-        return Scaler(self.kind, self.center[..., index], self.scale[..., index])
-
-    def without_scaling(self, columns: list[int]) -> Scaler:
-        """The same map, leaving some columns as they are (calendar sin/cos are in [-1, 1])."""
-        center, scale = self.center.copy(), self.scale.copy()
-        center[..., columns], scale[..., columns] = 0.0, 1.0
-        return Scaler(self.kind, center, scale)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "center": self.center.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(
-            d["kind"], np.asarray(d["center"], np.float64), np.asarray(d["scale"], np.float64)
-        )
-
-
-@dataclass
-class Split:
-    """Row boundaries and window anchors of each part; windows' targets lie inside their part."""
-
-    bounds: dict[str, tuple[int, int]]
-    anchors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def builtin_datasets() -> list[str]:
@@ -444,261 +370,6 @@ def _refuse_empty(
             else:
                 where = _at_row(int(lines[0]) - 2)
             raise LstmcliError(f"column {name!r} in {label} has a missing value {where}{advice}")
-
-
-def split_rows(table: Table | int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
-    """Cut each series in time order into train/val/test and find each part's complete
-    windows; a part may come out with none (see `empty_parts`). `table` may be a row count
-    (one series)."""
-    offsets = table.offsets if isinstance(table, Table) else np.array([0, table], np.int64)
-    if isinstance(table, Table) and time is None:
-        time = table.time
-    starts, stops = offsets[:-1], offsets[1:]
-    lengths = stops - starts
-    if isinstance(cfg.split, SplitDates):
-        n_train, n_val, has_val = _date_edges(cfg.split, time, cfg.time_column, starts)
-    else:
-        n_train = np.floor(lengths * cfg.split.train).astype(np.int64)
-        n_val = np.floor(lengths * cfg.split.val).astype(np.int64)
-        has_val = cfg.split.val > 0
-    edges = [starts, starts + n_train, starts + n_train + n_val, stops]
-    split = Split(bounds={})
-    for name, part_start, part_stop in zip(SPLIT_NAMES, edges[:-1], edges[1:], strict=True):
-        if name == "val" and not has_val:
-            continue
-        split.bounds[name] = (part_start, part_stop)
-        split.anchors[name] = series_anchors(
-            part_start, part_stop, starts, cfg.lookback, cfg.horizon, cfg.task
-        )
-    return split
-
-
-def part_rows(bounds: tuple[np.ndarray, np.ndarray]) -> slice | np.ndarray:
-    """The rows of one part of every series: a slice (no copy) for one series."""
-    starts, stops = bounds
-    if len(starts) == 1:
-        return slice(int(starts[0]), int(stops[0]))
-    return series_anchors(starts, stops, starts, 1, 0, "regress")
-
-
-def _date_edges(
-    dates: SplitDates, time: pd.Series | None, name: str | None, starts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per series: rows before val_start (train), then before test_start (val); times as in
-    the data, the same dates for every series."""
-    if time is None:
-        raise LstmcliError("a split by {val_start, test_start} needs data.time_column")
-
-    def rows_before(value: str | float, key: str) -> np.ndarray:
-        try:
-            if pd.api.types.is_numeric_dtype(time):
-                at = float(value)
-            else:
-                at = pd.Timestamp(value)
-                at = at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
-            before = time.to_numpy() < np.asarray(at, dtype=time.dtype)
-        except (ValueError, TypeError):
-            raise LstmcliError(
-                f"data.split.{key}: {value!r} is not a time like those in column {name!r}"
-            ) from None
-        return np.add.reduceat(before.astype(np.int64), starts) if len(before) else starts * 0
-
-    test = rows_before(dates.test_start, "test_start")
-    if dates.val_start is None:
-        return test, test * 0, False
-    val = rows_before(dates.val_start, "val_start")
-    if (val > test).any():
-        raise LstmcliError("data.split: val_start must come before test_start")
-    return val, test - val, True
-
-
-def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
-    """One message per part without a window in any series, saying how many rows it needs."""
-    n_series = len(split.bounds["train"][0])
-    n_rows = int(max(stops.max() for _, stops in split.bounds.values()))
-    messages = []
-    advice = "use more data or change data.split, data.lookback or data.horizon"
-    for name, (starts, stops) in split.bounds.items():
-        if len(split.anchors[name]):
-            continue
-        need = rows_needed(name, cfg)
-        rows = int((stops - starts).sum())
-        if n_series > 1:
-            messages.append(
-                f"the {name} part has no complete window in any of the {n_series} series "
-                f"(at most {int((stops - starts).max())} rows in one; lookback {cfg.lookback} "
-                f"and horizon {cfg.horizon} need {need} rows there); {advice}"
-            )
-        elif name == "train" or rows < need:
-            messages.append(
-                f"the {name} part has {rows} of {n_rows} rows, too few for one window: "
-                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least {need} rows "
-                f"there; {advice}"
-            )
-        else:  # enough rows, but its windows' inputs would start before the data does
-            messages.append(
-                f"the {name} part ends at row {int(stops[0])}, too early for one window: "
-                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least "
-                f"{rows_needed('train', cfg)} rows up to its end; {advice}"
-            )
-    return messages
-
-
-def split_table(table: Table | int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
-    """`split_rows`, refusing a split where some part has no complete window."""
-    split = split_rows(table, cfg, time)
-    problems = empty_parts(split, cfg)
-    if problems:
-        raise LstmcliError(problems[0])
-    return split
-
-
-def rows_needed(part: str, cfg: DataConfig) -> int:
-    """Rows a part must hold for one window: the first part also holds its window's inputs."""
-    target_rows = cfg.horizon if cfg.task == "forecast" else 1
-    if part != "train":
-        return target_rows
-    return cfg.lookback + target_rows if cfg.task == "forecast" else cfg.lookback
-
-
-def window_anchors(start: int, stop: int, lookback: int, horizon: int, task: str) -> np.ndarray:
-    """Last input rows t of the windows whose target rows all lie in [start, stop) of a
-    series that starts at row 0.
-
-    forecast: inputs t-lookback+1..t, targets t+1..t+horizon.
-    regress:  inputs t-lookback+1..t, target t.
-    """
-    return series_anchors(
-        np.array([start]), np.array([stop]), np.array([0]), lookback, horizon, task
-    )
-
-
-def series_anchors(
-    starts: np.ndarray,
-    stops: np.ndarray,
-    series_starts: np.ndarray,
-    lookback: int,
-    horizon: int,
-    task: str,
-) -> np.ndarray:
-    """`window_anchors` for many series at once, without a Python loop: part k of series k is
-    rows [starts[k], stops[k]) and the series begins at series_starts[k]. A window's inputs
-    never reach before its series' first row, and its targets never pass the part's end."""
-    if task == "forecast":
-        first = np.maximum(starts - 1, series_starts + lookback - 1)
-        last = stops - 1 - horizon
-    else:
-        first = np.maximum(starts, series_starts + lookback - 1)
-        last = stops - 1
-    counts = np.maximum(last - first + 1, 0).astype(np.int64)
-    total = int(counts.sum())
-    # Each part's anchors are first[k], first[k]+1, ...: one arange, shifted per part.
-    shift = np.repeat(first - (np.cumsum(counts) - counts), counts)
-    return (np.arange(total, dtype=np.int64) + shift).astype(np.int64)
-
-
-def target_offsets(horizon: int, task: str) -> np.ndarray:
-    """Rows of a window's targets relative to its anchor."""
-    return np.arange(1, horizon + 1) if task == "forecast" else np.zeros(1, dtype=np.int64)
-
-
-def fit_scaler(kind: str, rows: np.ndarray) -> Scaler:
-    """Fit one scikit-learn scaler on training rows and keep its statistics as plain arrays.
-
-    Constant columns get scale 1 (scikit-learn's rule), so nothing divides by zero.
-    """
-    n_columns = rows.shape[1]
-    if kind == "none" or n_columns == 0:
-        return Scaler(kind, np.zeros(n_columns), np.ones(n_columns))
-    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-
-    values = rows  # float32 inputs stay float32: scikit-learn accumulates in float64 itself
-    if kind == "minmax":
-        fitted = MinMaxScaler().fit(values)
-        center, scale = fitted.data_min_, 1.0 / fitted.scale_
-    elif kind == "standard":
-        fitted = StandardScaler().fit(values)
-        center, scale = fitted.mean_, fitted.scale_
-    elif kind == "robust":
-        fitted = RobustScaler().fit(values)
-        center, scale = fitted.center_, fitted.scale_
-    else:
-        raise LstmcliError(f"unknown scaler {kind!r}")
-    return Scaler(kind, np.asarray(center, np.float64), np.asarray(scale, np.float64))
-
-
-def fit_series_scaler(kind: str, values: np.ndarray, series: np.ndarray, n_series: int) -> Scaler:
-    """One scaler per series, each fitted on that series' training rows only (`values` are the
-    training rows, `series` their series index), with scikit-learn's statistics: minmax:
-    min and range; standard: mean and population std; robust: median and IQR. A constant
-    column gets scale 1, as in scikit-learn."""
-    n_columns = values.shape[1]
-    if kind == "none" or n_columns == 0:
-        return Scaler(kind, np.zeros((n_series, n_columns)), np.ones((n_series, n_columns)))
-    groups = pd.DataFrame(values.astype(np.float64)).groupby(series)
-    if kind == "minmax":
-        center, high = groups.min(), groups.max()
-        scale = high - center
-    elif kind == "standard":
-        center, scale = groups.mean(), groups.std(ddof=0)
-    elif kind == "robust":
-        center = groups.median()
-        scale = groups.quantile(0.75) - groups.quantile(0.25)
-    else:
-        raise LstmcliError(f"unknown scaler {kind!r}")
-    center = center.reindex(range(n_series)).to_numpy(np.float64, copy=True)
-    scale = scale.reindex(range(n_series)).to_numpy(np.float64, copy=True)
-    scale[~(scale >= 10 * np.finfo(np.float64).eps)] = 1.0  # constant (or one row): as sklearn
-    return Scaler(kind, center, scale)
-
-
-def constant_columns(rows: np.ndarray, names: list[str]) -> list[str]:
-    columns = zip(names, rows.T, strict=True)
-    return [name for name, column in columns if len(column) and np.ptp(column) == 0]
-
-
-class WindowSet:
-    """Windows over scaled series tensors, gathered per batch by index arithmetic.
-
-    The last `n_future` input columns are known in advance (known features, calendar): their
-    values at the target rows are gathered too, as the model's `future` input.
-    """
-
-    def __init__(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None,
-        anchors: np.ndarray,
-        lookback: int,
-        offsets: np.ndarray,
-        n_future: int = 0,
-    ) -> None:
-        import torch
-
-        device = inputs.device
-        self.inputs = inputs
-        self.targets = targets
-        self.n_future = n_future
-        self.anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
-        self.input_offsets = torch.arange(-lookback + 1, 1, device=device)
-        self.target_offsets = torch.as_tensor(offsets, dtype=torch.long, device=device)
-
-    def __len__(self) -> int:
-        return len(self.anchors)
-
-    def batch(
-        self, positions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Inputs (B, lookback, n_inputs), future inputs (B, steps, n_future) or None, and
-        targets (B, steps, n_targets) of some windows (None without known targets)."""
-        anchors = self.anchors[positions].unsqueeze(1)
-        inputs = self.inputs[anchors + self.input_offsets]
-        future = None
-        if self.n_future:
-            future = self.inputs[anchors + self.target_offsets][..., -self.n_future :]
-        if self.targets is None:  # prediction on data without known targets
-            return inputs, future, None
-        return inputs, future, self.targets[anchors + self.target_offsets]
 
 
 def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:

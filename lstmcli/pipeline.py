@@ -23,23 +23,7 @@ from lstmcli.checkpoint import (
     save_checkpoint,
 )
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
-from lstmcli.data import (
-    Split,
-    Table,
-    WindowSet,
-    constant_columns,
-    fit_scaler,
-    fit_series_scaler,
-    infer_freq,
-    median_step,
-    part_rows,
-    prepare_table,
-    read_csv,
-    rows_needed,
-    split_rows,
-    split_table,
-    target_offsets,
-)
+from lstmcli.data import Table, infer_freq, median_step, prepare_table, read_csv
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted
 from lstmcli.files import csv_text, prepare_run_dir, write_text
@@ -54,7 +38,17 @@ from lstmcli.metrics import (
 )
 from lstmcli.model import Ensemble, LSTMForecaster, model_arguments, predict_windows
 from lstmcli.predict import prediction_frame
+from lstmcli.scaling import constant_columns, fit_scaler, fit_series_scaler
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
+from lstmcli.windows import (
+    Split,
+    WindowSet,
+    part_rows,
+    rows_needed,
+    split_rows,
+    split_table,
+    target_offsets,
+)
 
 # What `--resume` may change: the length and saving of training, and where it runs.
 RESUMABLE_KEYS = {

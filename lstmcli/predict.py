@@ -16,19 +16,12 @@ import torch
 
 from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
-from lstmcli.data import (
-    Table,
-    WindowSet,
-    infer_freq,
-    median_step,
-    prepare_table,
-    series_anchors,
-    target_offsets,
-)
+from lstmcli.data import Table, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError
 from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
 from lstmcli.model import predict_windows
+from lstmcli.windows import WindowSet, series_anchors, target_offsets
 
 
 @dataclass

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from lstmcli.config import TrainingConfig
-from lstmcli.data import WindowSet
 from lstmcli.errors import LstmcliError
 from lstmcli.model import inference_batch
+from lstmcli.windows import WindowSet
 
 
 @dataclass

@@ -10,10 +10,11 @@ import torch
 
 from lstmcli.checkpoint import FORMAT_VERSION, load_checkpoint
 from lstmcli.config import validate_config
-from lstmcli.data import WindowSet, prepare_table, read_csv, target_offsets
+from lstmcli.data import prepare_table, read_csv
 from lstmcli.errors import LstmcliError
 from lstmcli.model import predict_windows
 from lstmcli.pipeline import train_run
+from lstmcli.windows import WindowSet, target_offsets
 from tests.conftest import tiny_config
 
 

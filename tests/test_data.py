@@ -8,16 +8,10 @@ import pytest
 import torch
 
 from lstmcli.config import validate_config
-from lstmcli.data import (
-    WindowSet,
-    fit_scaler,
-    prepare_table,
-    read_csv,
-    split_table,
-    target_offsets,
-    window_anchors,
-)
+from lstmcli.data import prepare_table, read_csv
 from lstmcli.errors import LstmcliError
+from lstmcli.scaling import fit_scaler
+from lstmcli.windows import WindowSet, split_table, target_offsets, window_anchors
 
 
 def data_cfg(**data: object):

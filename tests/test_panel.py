@@ -17,16 +17,11 @@ from typer.testing import CliRunner
 from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
 from lstmcli.config import validate_config
-from lstmcli.data import (
-    prepare_table,
-    series_anchors,
-    split_table,
-    target_offsets,
-    window_anchors,
-)
+from lstmcli.data import prepare_table
 from lstmcli.errors import LstmcliError
 from lstmcli.pipeline import train_run
 from lstmcli.plot import plot_run
+from lstmcli.windows import series_anchors, split_table, target_offsets, window_anchors
 
 runner = CliRunner()
 LOOKBACK, HORIZON = 8, 2
