@@ -250,17 +250,14 @@ def _series_codes(frame: pd.DataFrame, id_column: str | None, label: str) -> tup
 
 def _sorted_rows(codes: np.ndarray, time: pd.Series | None) -> np.ndarray | None:
     """File rows in (series, time) order; None when the file is already in that order."""
-    keys = [codes] if time is None else [time.to_numpy(), codes]  # lexsort: last key first
     if len(codes) < 2:
         return None
     in_order = codes[1:] >= codes[:-1]
-    if time is not None:
-        stamps = time.to_numpy()
-        same = codes[1:] == codes[:-1]
-        in_order &= ~same | (stamps[1:] > stamps[:-1])
-    if in_order.all():
-        return None
-    return np.lexsort(keys) if time is not None else np.argsort(codes, kind="stable")
+    if time is None:
+        return None if in_order.all() else np.argsort(codes, kind="stable")
+    stamps = time.to_numpy()
+    in_order &= (codes[1:] != codes[:-1]) | (stamps[1:] > stamps[:-1])
+    return None if in_order.all() else np.lexsort([stamps, codes])  # by codes, then time
 
 
 def _trailing_empty_targets(
@@ -331,17 +328,7 @@ def fill_missing(
         filled = dict(values)
         for name in checked:
             if counts[name]:
-                column = pd.Series(values[name])
-                groups = column.groupby(series) if series is not None else None
-                if policy == "ffill":
-                    column = groups.ffill() if groups is not None else column.ffill()
-                elif groups is not None and series[0] != series[-1]:
-                    column = groups.transform(
-                        lambda part: part.interpolate(method="linear", limit_direction="forward")
-                    )
-                else:
-                    column = column.interpolate(method="linear", limit_direction="forward")
-                filled[name] = column.to_numpy(values[name].dtype)
+                filled[name] = _fill(values[name], policy, series)
         left = {name: np.isnan(filled[name]) for name in checked}
         advice = f" with no earlier value to fill it from (data.missing: {policy})"
         _refuse_empty(left, rows, label, advice)
@@ -350,6 +337,24 @@ def fill_missing(
     advice = "; set data.missing to drop, ffill or interpolate to accept gaps"
     _refuse_empty(empty, rows, label, advice)
     raise AssertionError("unreachable: there was an empty cell")
+
+
+def _fill(values: np.ndarray, policy: str, series: np.ndarray | None) -> np.ndarray:
+    """ffill or interpolate one column within each series; a leading gap stays empty."""
+    column = pd.Series(values)
+    if series is None or series[0] == series[-1]:  # one series
+        if policy == "ffill":
+            return column.ffill().to_numpy(values.dtype)
+        return column.interpolate(limit_direction="forward").to_numpy(values.dtype)
+    groups = column.groupby(series)
+    carried = groups.ffill()
+    if policy == "ffill":
+        return carried.to_numpy(values.dtype)
+    # Interpolating the whole column is right inside a series (both neighbours are its own);
+    # after a series' last value, carry it; before its first, leave the gap.
+    inside = carried.notna() & groups.bfill().notna()
+    across = column.interpolate(limit_direction="forward")
+    return np.where(inside, across, carried).astype(values.dtype)
 
 
 def _refuse_empty(

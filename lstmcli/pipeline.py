@@ -156,10 +156,7 @@ def train_run(
     series_scales = None
     if table.ids is not None:
         series_scales = series_mase_scales(
-            train_targets,
-            data_cfg.season,
-            train_series if train_series is not None else np.zeros(len(train_targets), int),
-            table.n_series,
+            train_targets, data_cfg.season, train_series, table.n_series
         )
     longest = int(np.argmax(table.lengths))
     series_time = (
@@ -304,11 +301,16 @@ def _usable_series(table: Table, cfg: DataConfig, warnings: list[str]) -> Table:
             names = [str(i) for i, m in zip(table.ids, mask, strict=True) if m]
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             warnings.append(f"skipped {len(names)} of {table.n_series} series {reason}: {shown}")
-    if not keep.any():
+    if short.all():
         raise LstmcliError(
             f"none of the {table.n_series} series in {cfg.path} is long enough for one window "
             f"(lookback {cfg.lookback} and horizon {cfg.horizon} need "
             f"{rows_needed('train', cfg)} rows)"
+        )
+    if not keep.any():
+        raise LstmcliError(
+            f"none of the {table.n_series} series in {cfg.path} has a training row to fit its "
+            "scaler on (data.scale_by: series); move data.split's dates or scale globally"
         )
     return table.select_series(keep)
 

@@ -433,3 +433,29 @@ def test_regression_over_many_series(tmp_path: Path) -> None:
     assert rolled.exit_code == 0, rolled.stderr
     out = pd.read_csv(io.StringIO(rolled.stdout))
     assert set(out["shop"]) == {f"s{k}" for k in range(7)}  # every series with a window
+
+
+def test_interpolation_stays_inside_each_series() -> None:
+    frame = pd.DataFrame(
+        {
+            "shop": ["a"] * 4 + ["b"] * 4,
+            "day": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"] * 2,
+            "y": [1.0, np.nan, 3.0, np.nan, 10.0, np.nan, np.nan, 40.0],
+        }
+    )
+    cfg = validate_config(
+        {
+            "data": {
+                "id_column": "shop",
+                "time_column": "day",
+                "target": "y",
+                "missing": "interpolate",
+            }
+        }
+    ).data
+    table = prepare_table(frame.sample(frac=1, random_state=1), cfg, "t")
+    # a: a gap inside (2), then its last value carried; b: linear between its own values
+    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0, 10.0, 20.0, 30.0, 40.0]
+    frame.loc[4, "y"] = np.nan  # b now starts with a gap: nothing of its own to fill from
+    with pytest.raises(LstmcliError, match="with no earlier value to fill it from"):
+        prepare_table(frame, cfg, "t")
