@@ -113,7 +113,7 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
     if version not in READABLE_VERSIONS:
         raise LstmcliError(
             f"{path} has checkpoint format version {version}; this lstmcli ({__version__}) reads "
-            f"version {FORMAT_VERSION}"
+            f"version {' and '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         config = validate_config(payload["config"], str(path))

@@ -5,6 +5,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from lstmcli.data import prepare_table, read_csv
 from lstmcli.errors import LstmcliError
 from lstmcli.model import predict_windows
 from lstmcli.pipeline import train_run
+from lstmcli.predict import forecast_next, load_predictor
 from lstmcli.windows import WindowSet, target_offsets
 from tests.conftest import tiny_config
 
@@ -89,3 +91,19 @@ def test_foreign_damaged_and_newer_files_are_refused(tmp_path: Path, trained_run
         load_checkpoint(path)
     with pytest.raises(LstmcliError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing")
+
+
+def test_a_version_1_checkpoint_still_predicts(trained_run: Path, tmp_path: Path) -> None:
+    """Files written before many-series support: no ids, no known-future inputs."""
+    payload = torch.load(trained_run / "model.pt", weights_only=True)
+    old = {k: v for k, v in payload.items() if k not in ("series_ids", "series_mase_scales")}
+    old["format_version"] = 1
+    old["model_args"] = {k: v for k, v in payload["model_args"].items() if k != "n_future"}
+    for key in ("known_features", "calendar", "id_column", "scale_by"):
+        del old["config"]["data"][key]
+    (tmp_path / "old").mkdir()
+    torch.save(old, tmp_path / "old" / "model.pt")
+    frame = pd.read_csv(load_checkpoint(trained_run).config.data.path)
+    new = forecast_next(load_predictor(trained_run), frame, "x", None)
+    old_forecast = forecast_next(load_predictor(tmp_path / "old"), frame, "x", None)
+    pd.testing.assert_frame_equal(old_forecast, new)
