@@ -7,6 +7,7 @@ backtest over every complete window, and one prediction per row for the regress 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,12 +114,11 @@ def forecast_next(
     has_future_rows = table.future >= n_rows
     work = scaled[np.minimum(window_rows, table.offsets[1:, None] - 1)]  # (series, rows, inputs)
     times = _forecast_times(table, ends, n_rows, has_future_rows, cp)
-    if cfg.calendar:
+    if cfg.calendar and not has_future_rows.all():  # rows made up here: their calendar
         n_cal = len(cfg.calendar_columns)
-        for k in np.flatnonzero(~has_future_rows):  # rows made up here: compute their calendar
-            work[k, cfg.lookback :, -n_cal:] = calendar_values(
-                pd.Series(times[k]), cfg.calendar, label
-            )
+        values = calendar_values(pd.Series(times), cfg.calendar, label)
+        made = ~has_future_rows
+        work[made, cfg.lookback :, -n_cal:] = values.reshape(table.n_series, n_rows, n_cal)[made]
     work = torch.from_numpy(work).to(predictor.device)
     n_future = len(cfg.future_columns)
     target_index = [cp.input_columns.index(c) for c in cp.target_columns]
@@ -141,7 +141,11 @@ def forecast_next(
     if table.ids is not None:
         columns[cfg.id_column] = np.repeat(np.asarray(table.ids), steps)
     if cfg.time_column:
-        columns[cfg.time_column] = np.concatenate([t[:steps] for t in times])
+        if table.n_series == 1:
+            columns[cfg.time_column] = times[:steps]
+        else:
+            series_rows = np.arange(table.n_series)[:, None] * n_rows
+            columns[cfg.time_column] = times[(series_rows + np.arange(steps)).ravel()]
     else:
         columns["step"] = np.tile(np.arange(1, steps + 1), table.n_series)
     for j, name in enumerate(cp.target_columns):
@@ -151,21 +155,66 @@ def forecast_next(
 
 def _forecast_times(
     table: Table, ends: np.ndarray, n_rows: int, given: np.ndarray, cp: Checkpoint
-) -> list:
-    """Each series' times of its rows to forecast: the input's own rows to forecast when it
-    has them, else continued from its history at the data's frequency."""
+) -> pd.Index | list | None:
+    """The times of every series' rows to forecast, series after series (n_rows each): the
+    input's own rows to forecast when it has them, else continued from the series' history at
+    the data's frequency. Array operations over all series, not a loop, in the usual case."""
     if table.time is None:
-        return [None] * table.n_series
-    out = []
-    for k in range(table.n_series):
-        if given[k]:
-            out.append(table.time.iloc[ends[k] : ends[k] + n_rows].to_numpy())
-        elif table.n_series == 1 and not table.future[0]:
-            out.append(np.asarray(future_times(table.time, n_rows, cp)))  # (no copy)
-        else:
-            history = table.time.iloc[table.offsets[k] : ends[k]].reset_index(drop=True)
-            out.append(np.asarray(future_times(history, n_rows, cp)))
-    return out
+        return None
+    if table.n_series == 1:  # the common single-series call: no array set-up to pay for
+        if given[0]:
+            return pd.Index(table.time.iloc[ends[0] : ends[0] + n_rows])
+        history = table.time if not table.future[0] else table.time.iloc[: ends[0]]
+        return future_times(history, n_rows, cp)
+    times = pd.Index(table.time)
+    positions = np.minimum(ends[:, None] + np.arange(n_rows)[None, :], len(times) - 1)
+    made = np.flatnonzero(~given)
+    dated = isinstance(times, pd.DatetimeIndex)
+    if dated:  # as integer nanoseconds (UTC), so that blocks of series can be written at once
+        times = times.as_unit("ns")
+        values = times.asi8[positions].copy()
+        regular, continued = _continue_together(table, times, ends, made, n_rows, cp)
+        values[regular] = continued
+    else:
+        values = times.to_numpy()[positions].astype(object)
+        regular = np.empty(0, np.int64)
+    for k in np.setdiff1d(made, regular):  # numbers (years), or a series of its own rhythm
+        history = table.time.iloc[table.offsets[k] : ends[k]].reset_index(drop=True)
+        future = pd.Index(future_times(history, n_rows, cp))
+        values[k] = future.as_unit("ns").asi8 if dated else future.to_numpy()
+    if not dated:
+        return pd.Index(list(values.ravel()))
+    out = pd.DatetimeIndex(values.ravel().view("datetime64[ns]"))
+    return out.tz_localize("UTC").tz_convert(times.tz) if times.tz is not None else out
+
+
+def _continue_together(
+    table: Table,
+    times: pd.DatetimeIndex,
+    ends: np.ndarray,
+    made: np.ndarray,
+    n_rows: int,
+    cp: Checkpoint,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The series of `made` whose last step is one step of a shared frequency (that of the
+    first one's history, else the training data's), and their next n_rows times as integer
+    nanoseconds (series, n_rows). A step of the offset is one array operation for them all."""
+    none = np.empty(0, np.int64), np.empty((0, n_rows), np.int64)
+    if not len(made):
+        return none
+    first = made[0]
+    freq = infer_freq(table.time.iloc[table.offsets[first] : ends[first]]) or cp.time_freq
+    if freq is None:
+        return none
+    offset = pd.tseries.frequencies.to_offset(freq)
+    candidates = made[ends[made] - table.offsets[:-1][made] >= 2]
+    last, before = times[ends[candidates] - 1], times[ends[candidates] - 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets without numpy
+        regular = candidates[np.asarray(before + offset == last)]
+        last = times[ends[regular] - 1]
+        steps = [(last + k * offset).as_unit("ns").asi8 for k in range(1, n_rows + 1)]
+    return regular, np.stack(steps, axis=1) if steps else none[1]
 
 
 def _enough_history(

@@ -459,3 +459,25 @@ def test_interpolation_stays_inside_each_series() -> None:
     frame.loc[4, "y"] = np.nan  # b now starts with a gap: nothing of its own to fill from
     with pytest.raises(LstmcliError, match="with no earlier value to fill it from"):
         prepare_table(frame, cfg, "t")
+
+
+def test_each_series_continues_at_its_own_frequency(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    config = panel_config(csv, known_features=[], scale_by="global")
+    run_dir = train_run(validate_config(config), tmp_path / "run").run_dir
+    days = pd.date_range("2021-01-01", periods=12, freq="D")
+    weeks = pd.date_range("2021-01-03", periods=12, freq="W-SUN")
+    months = pd.date_range("2021-01-01", periods=12, freq="MS")
+    frame = pd.concat(
+        [
+            pd.DataFrame({"shop": name, "day": when.strftime("%Y-%m-%d"), "y": 1.0, "price": 1.0})
+            for name, when in (("d", days), ("w", weeks), ("m", months), ("d2", days))
+        ]
+    )
+    result = run("predict", str(run_dir), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    out = pd.read_csv(io.StringIO(result.stdout)).set_index("shop")["day"]
+    assert out["d"].tolist() == out["d2"].tolist() == ["2021-01-13", "2021-01-14"]
+    assert out["w"].tolist() == ["2021-03-28", "2021-04-04"]
+    assert out["m"].tolist() == ["2022-01-01", "2022-02-01"]
