@@ -481,3 +481,31 @@ def test_each_series_continues_at_its_own_frequency(tmp_path: Path) -> None:
     assert out["d"].tolist() == out["d2"].tolist() == ["2021-01-13", "2021-01-14"]
     assert out["w"].tolist() == ["2021-03-28", "2021-04-04"]
     assert out["m"].tolist() == ["2022-01-01", "2022-02-01"]
+
+
+def test_one_usable_series_with_per_series_scaling_trains(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    frame = panel_frame()
+    frame[frame["shop"].isin(["s1", "s5"])].to_csv(csv, index=False)  # s5 is too short
+    warnings: list[str] = []
+    result = train_run(
+        validate_config(panel_config(csv)), tmp_path / "run", on_warning=warnings.append
+    )
+    assert load_checkpoint(result.run_dir).series_ids == ["s1"]
+    assert result.metrics["series"]["count"] == 1
+    assert any("skipped 1 of 2 series" in w for w in warnings)
+
+
+def test_dropping_gaps_keeps_the_rows_to_forecast(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    panel_frame().to_csv(csv, index=False)
+    run_dir = train_run(
+        validate_config(panel_config(csv, missing="drop")), tmp_path / "run"
+    ).run_dir
+    frame = forecast_input(panel_frame())
+    gappy = frame.copy()
+    gappy.loc[gappy.index[3], "y"] = np.nan  # a gap in s0's history: that row is dropped
+    result = run("predict", str(run_dir), "-", stdin=gappy.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    out = pd.read_csv(io.StringIO(result.stdout))
+    assert out["day"].tolist() == frame[frame["y"].isna()]["day"].tolist()
