@@ -15,7 +15,7 @@ import torch
 
 from lstmcli import __version__
 from lstmcli.config import Config, validate_config
-from lstmcli.errors import ConfigError, LstmcliError
+from lstmcli.errors import ConfigError, LstmcliError, some
 from lstmcli.files import atomic_path
 from lstmcli.model import make_model
 from lstmcli.scaling import Scaler
@@ -51,7 +51,7 @@ class Checkpoint:
         known = {name: k for k, name in enumerate(self.series_ids or [])}
         unseen = [name for name in ids if name not in known]
         if unseen and self.input_scaler.per_series:
-            shown = ", ".join(map(repr, unseen[:5])) + (", ..." if len(unseen) > 5 else "")
+            shown = some([repr(name) for name in unseen])
             raise LstmcliError(
                 f"{label} has series the model was not trained on: {shown}; with "
                 "data.scale_by: series each series needs its own training statistics (choose "

@@ -364,7 +364,7 @@ def predict(
     try:
         predictor = core.load_predictor(run, device)
         frame, label = _read_input(input_path)
-        frame = core.select_series(frame, predictor.data, series_ids or [], label)
+        frame = core.keep_ids(frame, predictor.data, series_ids or [], label)
         if predictor.data.task == "regress" and steps is not None:
             raise LstmcliError("--steps is for forecast models; a regress model predicts each row")
         if predictor.data.task == "regress" or rolling:
@@ -419,7 +419,7 @@ def evaluate(
     try:
         predictor = core.load_predictor(run, device)
         frame, label = _read_input(input_path)
-        frame = core.select_series(frame, predictor.data, series_ids or [], label)
+        frame = core.keep_ids(frame, predictor.data, series_ids or [], label)
         warnings: list[str] = []
         result = core.evaluate(predictor, frame, label, warnings)
     except LstmcliError as e:

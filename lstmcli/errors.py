@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def some(names: list[str], limit: int = 5) -> str:
+    """The first few of many names for a message: `a, b, c, ...`."""
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
 class LstmcliError(Exception):
     """An expected, user-facing error: str() is the whole message, shown as `Error: <message>`."""
 

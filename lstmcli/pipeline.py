@@ -25,7 +25,7 @@ from lstmcli.checkpoint import (
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
 from lstmcli.data import Table, infer_freq, median_step, prepare_table, read_csv
 from lstmcli.device import resolve_device
-from lstmcli.errors import LstmcliError, TrainingInterrupted
+from lstmcli.errors import LstmcliError, TrainingInterrupted, some
 from lstmcli.files import csv_text, prepare_run_dir, write_text
 from lstmcli.metrics import (
     baseline_predictions,
@@ -299,8 +299,9 @@ def _usable_series(table: Table, cfg: DataConfig, warnings: list[str]) -> Table:
     for reason, mask in reasons.items():
         if mask.any():
             names = [str(i) for i, m in zip(table.ids, mask, strict=True) if m]
-            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-            warnings.append(f"skipped {len(names)} of {table.n_series} series {reason}: {shown}")
+            warnings.append(
+                f"skipped {len(names)} of {table.n_series} series {reason}: {some(names)}"
+            )
     if short.all():
         raise LstmcliError(
             f"none of the {table.n_series} series in {cfg.path} is long enough for one window "

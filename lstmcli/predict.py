@@ -7,9 +7,9 @@ backtest over every complete window, and one prediction per row for the regress 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.data import Table, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, some
 from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
 from lstmcli.model import predict_windows
 from lstmcli.windows import WindowSet, series_anchors, target_offsets
@@ -49,7 +49,7 @@ def load_predictor(run: Path, device: str | None = None) -> Predictor:
     return Predictor(checkpoint, checkpoint.build_model(target), target)
 
 
-def select_series(frame: pd.DataFrame, cfg, ids: list[str], label: str) -> pd.DataFrame:  # noqa: ANN001
+def keep_ids(frame: pd.DataFrame, cfg, ids: list[str], label: str) -> pd.DataFrame:  # noqa: ANN001
     """The rows of the series named by `--id` (compared as text); an id not in the input is an
     error that names it."""
     if not ids:
@@ -209,8 +209,8 @@ def _continue_together(
     offset = pd.tseries.frequencies.to_offset(freq)
     candidates = made[ends[made] - table.offsets[:-1][made] >= 2]
     last, before = times[ends[candidates] - 1], times[ends[candidates] - 2]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets without numpy
+    with catch_warnings():
+        simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets without numpy
         regular = candidates[np.asarray(before + offset == last)]
         last = times[ends[regular] - 1]
         steps = [(last + k * offset).as_unit("ns").asi8 for k in range(1, n_rows + 1)]
@@ -232,8 +232,9 @@ def _enough_history(
         )
     skipped = [str(i) for i, ok in zip(table.ids, enough, strict=True) if not ok]
     if warnings is not None:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        warnings.append(f"skipped {len(skipped)} series with fewer than {lookback} rows: {shown}")
+        warnings.append(
+            f"skipped {len(skipped)} series with fewer than {lookback} rows: {some(skipped)}"
+        )
     return table.select_series(enough)
 
 
@@ -390,8 +391,9 @@ def _predict_all(
     if not has_window.all():
         skipped = [i for i, ok in zip(table.id_labels(), has_window, strict=True) if not ok]
         if warnings is not None:
-            shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-            warnings.append(f"skipped {len(skipped)} series too short for one window: {shown}")
+            warnings.append(
+                f"skipped {len(skipped)} series too short for one window: {some(skipped)}"
+            )
         table = table.select_series(has_window)
         anchors = anchors_of(table)
     series = _scaler_rows(cp, table, label)
