@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
-from lstmcli.model import LSTMForecaster
+from lstmcli.config import Config, validate_config
+from lstmcli.data import Table, prepare_table
+from lstmcli.model import LSTMForecaster, ModelSpec
 from lstmcli.train import fit
 from lstmcli.windows import WindowSet, split_table, target_offsets, window_anchors
 
@@ -74,7 +74,7 @@ def config(id_column: str | None) -> object:
     )
 
 
-def loop_anchors(table, cfg) -> np.ndarray:  # noqa: ANN001
+def loop_anchors(table: Table, cfg: Config) -> np.ndarray:
     """The baseline: the same training anchors, one series at a time in Python."""
     parts = []
     for k in range(table.n_series):
@@ -84,19 +84,20 @@ def loop_anchors(table, cfg) -> np.ndarray:  # noqa: ANN001
     return np.concatenate(parts)
 
 
-def windows_of(frame: pd.DataFrame, cfg) -> WindowSet:  # noqa: ANN001
+def windows_of(frame: pd.DataFrame, cfg: Config) -> WindowSet:
     table = prepare_table(frame, cfg.data, "panel")
     split = split_table(table, cfg.data)
     inputs = torch.from_numpy(table.inputs / np.abs(table.inputs).max(axis=0))
     targets = torch.from_numpy((table.targets / np.abs(table.targets).max()).astype(np.float32))
     offsets = target_offsets(1, "forecast")
-    return WindowSet(inputs, targets, split.anchors["train"], LOOKBACK, offsets, n_future=1)
+    future = cfg.data.layout.future
+    return WindowSet(inputs, targets, split.anchors["train"], LOOKBACK, offsets, future)
 
 
-def throughput(windows: WindowSet, steps: int, cfg) -> float:  # noqa: ANN001
+def throughput(windows: WindowSet, steps: int, cfg: Config) -> float:
     """Training windows per second over `steps` optimizer steps of fit()."""
     torch.manual_seed(0)
-    model = LSTMForecaster(2, 1, 1, HIDDEN, LAYERS, 0.0, [], n_future=1)
+    model = LSTMForecaster(ModelSpec(2, 1, 1, HIDDEN, LAYERS, 0.0, (), n_future=1))
     training = cfg.training.model_copy(update={"max_steps": steps})
     started = time.perf_counter()
     fit(model, windows, None, training)

@@ -29,9 +29,9 @@ from rich.console import Console
 from torch import nn
 
 from lstmcli.cli import StopRequest
-from lstmcli.config import validate_config
+from lstmcli.config import Config, validate_config
 from lstmcli.display import EpochReporter
-from lstmcli.model import LSTMForecaster
+from lstmcli.model import LSTMForecaster, ModelSpec
 from lstmcli.train import fit
 from lstmcli.windows import WindowSet, split_rows, target_offsets
 
@@ -79,7 +79,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def lstmcli_epoch(data: torch.Tensor, config) -> tuple[float, int]:  # noqa: ANN001
+def lstmcli_epoch(data: torch.Tensor, config: Config) -> tuple[float, int]:
     """One epoch of lstmcli's fit(); seconds and training windows."""
     split = split_rows(len(data), config.data)
     offsets = target_offsets(1, "forecast")
@@ -87,7 +87,8 @@ def lstmcli_epoch(data: torch.Tensor, config) -> tuple[float, int]:  # noqa: ANN
         name: WindowSet(data, data[:, :1], anchors, LOOKBACK, offsets)
         for name, anchors in split.anchors.items()
     }
-    model = LSTMForecaster(FEATURES, 1, 1, HIDDEN, LAYERS, 0.0, []).to(data.device)
+    spec = ModelSpec(FEATURES, 1, 1, HIDDEN, LAYERS, 0.0, ())
+    model = LSTMForecaster(spec).to(data.device)
     console = Console(file=io.StringIO(), force_terminal=False)
     started = time.perf_counter()
     with EpochReporter(console, config.training.epochs) as reporter:

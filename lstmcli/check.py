@@ -1,7 +1,8 @@
 """`lstmcli check`: everything `train` would verify, reported at once, without training.
 
 Unlike `train`, which stops at the first problem, the check goes as far as the data allows and
-lists every problem it finds, next to the facts a person wants before a long run.
+lists every problem it finds, next to the facts a person wants before a long run. It asks the
+same functions `train` uses, so a problem is found by one rule and worded one way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ import numpy as np
 import pandas as pd
 
 from lstmcli.config import Config
-from lstmcli.data import infer_freq, numeric_column, parse_time, prepare_table, read_csv
+from lstmcli.data import (
+    Table,
+    frame_problems,
+    infer_freq,
+    needed_columns,
+    numeric_column,
+    parse_time,
+    prepare_table,
+    read_csv,
+)
 from lstmcli.errors import LstmcliError
-from lstmcli.scaling import constant_columns
-from lstmcli.windows import empty_parts, part_rows, rows_needed, split_rows
+from lstmcli.scaling import warn_constant_columns
+from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
 
 @dataclass
@@ -33,58 +43,31 @@ class CheckReport:
 def check(config: Config, run_dir: Path) -> CheckReport:
     """Read the data as `train` would and report rows, time, gaps, missing values and splits."""
     report = CheckReport()
-    cfg = config.data
+    cfg, warn = config.data, report.warnings.append
     try:
         frame = read_csv(cfg.path)
     except LstmcliError as e:
         report.problems.append(str(e))
         return report
     report.facts.append(("data", f"{cfg.path}: {len(frame)} rows, {len(frame.columns)} columns"))
-    needed = [c for c in [cfg.id_column, cfg.time_column, *cfg.input_columns, *cfg.target] if c]
-    absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
-    if absent:
-        available = ", ".join(map(str, frame.columns))
-        report.problems.append(f"column(s) {absent} not found; available: {available}")
-        return report
-    columns = list(dict.fromkeys(cfg.input_columns + cfg.target))
-    try:
-        counts = [
-            int(np.isnan(numeric_column(frame, c, cfg.path, np.float32)).sum()) for c in columns
-        ]
-    except LstmcliError as e:
-        report.problems.append(str(e))
-        return report
-    missing = ", ".join(f"{c} {n}" for c, n in zip(columns, counts, strict=True))
-    report.facts.append(("missing values", f"{missing} ({cfg.missing})"))
-    if cfg.time_column and cfg.id_column is None:  # gaps and steps of one series
-        _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
-    elif cfg.time_column:
+    report.problems += frame_problems(frame, cfg, cfg.path)
+    if any(c not in frame.columns for c in needed_columns(cfg)):
+        return report  # nothing more can be said without the columns
+    report.facts.append(("missing values", _missing_counts(frame, config)))
+
+    # The table train would build, when the file has no problem yet: train's own selection of
+    # series, so that the counts below are the ones training will see.
+    table = None
+    if report.ok:
         try:
-            time = parse_time(frame[cfg.time_column], cfg.time_column, cfg.path)
-            report.facts.append(("time", f"{time.min()} .. {time.max()}"))
+            prepared = prepare_table(frame, cfg, cfg.path, warn=warn)
+            _describe_table(prepared, report)
+            table = training_series(prepared, cfg, warn)
         except LstmcliError as e:
             report.problems.append(str(e))
-
-    try:
-        table = prepare_table(frame, cfg, cfg.path)
-        n_rows = len(table.inputs)
-        report.warnings += table.notes
-    except LstmcliError as e:
-        report.problems.append(str(e))
-        table, n_rows = None, len(frame)
-    try:
-        split = split_rows(table if table is not None else n_rows, cfg)
-    except LstmcliError as e:
-        report.problems.append(str(e))
-        return report
-    if table is not None and table.ids is not None:
-        lengths = table.lengths
-        report.facts.append(
-            ("series", f"{table.n_series} (rows per series {lengths.min()}..{lengths.max()})")
-        )
-        short = int((lengths < rows_needed("train", cfg)).sum())
-        if short:
-            report.warnings.append(f"{short} series are shorter than one window; train skips them")
+    elif cfg.time_column and cfg.id_column is None:  # still worth knowing while fixing the file
+        _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
+    split = split_rows(table if table is not None else len(frame), cfg)
     for name, (starts, stops) in split.bounds.items():
         windows = len(split.anchors[name])
         if len(starts) == 1:
@@ -96,9 +79,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     report.problems += empty_parts(split, cfg)
     if table is not None:
         train_rows = part_rows(split.bounds["train"])
-        constant = constant_columns(table.inputs[train_rows], table.input_columns)
-        if constant:
-            report.warnings.append(f"column(s) {constant} are constant in the training rows")
+        warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
 
     try:
         from lstmcli.device import resolve_device
@@ -107,40 +88,65 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     except LstmcliError as e:
         report.problems.append(str(e))
     if run_dir.is_dir() and any(run_dir.iterdir()):
-        report.warnings.append(
-            f"run folder {run_dir} is not empty: train needs --overwrite or another --output"
-        )
+        warn(f"run folder {run_dir} is not empty: train needs --overwrite or another --output")
     return report
 
 
+def _missing_counts(frame: pd.DataFrame, config: Config) -> str:
+    """Empty cells per used column, and what data.missing does with them."""
+    cfg = config.data
+    counts = []
+    for name in dict.fromkeys(cfg.layout.file_inputs + cfg.target):
+        try:
+            counts.append(
+                f"{name} {int(np.isnan(numeric_column(frame, name, '', np.float64)).sum())}"
+            )
+        except LstmcliError:
+            counts.append(f"{name} ?")  # not numbers: reported as a problem
+    return f"{', '.join(counts)} ({cfg.missing})"
+
+
+def _describe_table(table: Table, report: CheckReport) -> None:
+    """Series, time range, frequency and gaps of the table train would use."""
+    if table.ids is not None:
+        lengths = table.lengths
+        report.facts.append(
+            ("series", f"{table.n_series} (rows per series {lengths.min()}..{lengths.max()})")
+        )
+    if table.time is None:
+        return
+    time = table.time
+    report.facts.append(("time", f"{time.min()} .. {time.max()}"))
+    if table.ids is None:
+        report.facts.append(("frequency", describe_frequency(time)))
+
+
 def _describe_time(column: pd.Series, name: str, label: str, report: CheckReport) -> None:
-    """Time range, frequency, and gaps larger than the usual step."""
+    """Time range and frequency of a file whose table could not be built (its problem is
+    reported already, so a time that does not parse adds nothing here)."""
     try:
         time = parse_time(column, name, label).sort_values().reset_index(drop=True)
-    except LstmcliError as e:
-        report.problems.append(str(e))
+    except LstmcliError:
         return
     report.facts.append(("time", f"{time.iloc[0]} .. {time.iloc[-1]}"))
-    repeated = int(time.duplicated().sum())
-    if repeated:
-        first = time[time.duplicated()].iloc[0]
-        report.problems.append(
-            f"time column {name!r} has {repeated} duplicate time(s), first {first}"
-        )
+    report.facts.append(("frequency", describe_frequency(time)))
+
+
+def describe_frequency(time: pd.Series) -> str:
+    """The frequency of sorted times, or `irregular` with the gaps wider than 1.5 steps."""
     freq = infer_freq(time)
     if freq is not None:
-        report.facts.append(("frequency", f"{freq} (regular)"))
-        return
-    steps = time.diff().iloc[1:]
+        return f"{freq} (regular)"
+    steps = time.diff().iloc[1:].reset_index(drop=True)
     if steps.empty:
-        return
+        return "unknown (one row)"
     usual = steps.median()
     gaps = steps[steps > usual * 1.5]
     text = f"irregular; usual step {usual}"
     if len(gaps):
         widest = int(np.argmax(gaps.to_numpy()))
-        at = time.iloc[gaps.index[widest] - 1]
+        at = time.iloc[gaps.index[widest]]
         text += (
             f", {len(gaps)} gap(s) wider than 1.5 steps, the widest {gaps.iloc[widest]} after {at}"
         )
-    report.facts.append(("frequency", text))
+    return text

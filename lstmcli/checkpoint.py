@@ -15,9 +15,9 @@ import torch
 
 from lstmcli import __version__
 from lstmcli.config import Config, validate_config
-from lstmcli.errors import ConfigError, LstmcliError, some
+from lstmcli.errors import ConfigError, LstmcliError, first_names
 from lstmcli.files import atomic_path
-from lstmcli.model import make_model
+from lstmcli.model import ModelSpec
 from lstmcli.scaling import Scaler
 
 FORMAT_NAME = "lstmcli-checkpoint"
@@ -30,7 +30,7 @@ LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 @dataclass
 class Checkpoint:
     config: Config
-    model_args: dict[str, Any]
+    spec: ModelSpec
     state_dict: dict[str, torch.Tensor]
     input_columns: list[str]
     target_columns: list[str]
@@ -45,24 +45,38 @@ class Checkpoint:
     series_ids: list[str] | None = None  # the training series (id_column), as text
     series_mase_scales: list[list[float | None]] | None = None  # per series, per target
 
-    def series_index(self, ids: list[str], label: str) -> np.ndarray:
-        """Each id's row in the per-series scalers; an id not seen in training is an error
-        when scalers are per series (a global model needs no per-series statistics)."""
+    def series_rows(self, ids: list[str]) -> np.ndarray:
+        """Each id's row among the training series (its scalers and MASE scales); -1 for an id
+        the model was not trained on."""
         known = {name: k for k, name in enumerate(self.series_ids or [])}
-        unseen = [name for name in ids if name not in known]
-        if unseen and self.input_scaler.per_series:
-            shown = some([repr(name) for name in unseen])
+        return np.array([known.get(name, -1) for name in ids], dtype=np.int64)
+
+    def series_index(self, ids: list[str], label: str) -> np.ndarray:
+        """`series_rows`, where an id not seen in training is an error when scalers are per
+        series (a global model needs no per-series statistics)."""
+        rows = self.series_rows(ids)
+        if self.input_scaler.per_series and (rows < 0).any():
+            shown = first_names([repr(name) for name, k in zip(ids, rows, strict=True) if k < 0])
             raise LstmcliError(
                 f"{label} has series the model was not trained on: {shown}; with "
                 "data.scale_by: series each series needs its own training statistics (choose "
                 "known series with --id, or train with data.scale_by: global)"
             )
-        return np.array([known.get(name, -1) for name in ids], dtype=np.int64)
+        return rows
+
+    def series_mase_scales_of(self, ids: list[str]) -> np.ndarray:
+        """The training MASE scales of these series (series, targets); NaN where unknown."""
+        scales = np.full((len(ids), len(self.target_columns)), np.nan)
+        trained = np.array(self.series_mase_scales or [], dtype=np.float64)
+        rows = self.series_rows(ids)
+        if len(trained):
+            scales[rows >= 0] = trained[rows[rows >= 0]]
+        return scales
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with its weights; weights that do not fit the stored shape are refused."""
         try:
-            model = make_model(self.model_args)
+            model = self.spec.build()
             model.load_state_dict(self.state_dict)
         except (RuntimeError, TypeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -77,7 +91,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "lstmcli_version": __version__,
         "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
         "config": checkpoint.config.model_dump(mode="json"),
-        "model_args": checkpoint.model_args,
+        "model_args": checkpoint.spec.to_dict(),
         # CPU copies, so a GPU-trained checkpoint loads on a machine without one.
         "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
         "input_columns": checkpoint.input_columns,
@@ -119,7 +133,7 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
         config = validate_config(payload["config"], str(path))
         checkpoint = Checkpoint(
             config=config,
-            model_args=dict(payload["model_args"]),
+            spec=ModelSpec.from_dict(dict(payload["model_args"])),
             state_dict=dict(payload["state_dict"]),
             input_columns=list(payload["input_columns"]),
             target_columns=list(payload["target_columns"]),
@@ -142,9 +156,9 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
 
 def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:
     """Columns, scalers and model sizes must agree, or predictions would be silently wrong."""
-    args, data = checkpoint.model_args, checkpoint.config.data
+    spec, data = checkpoint.spec, checkpoint.config.data
     problems = []
-    if checkpoint.input_columns != data.model_inputs or checkpoint.target_columns != data.target:
+    if checkpoint.input_columns != data.layout.inputs or checkpoint.target_columns != data.target:
         problems.append("its columns differ from its config")
     if checkpoint.input_scaler.center.shape[-1] != len(checkpoint.input_columns):
         problems.append("its input scaler does not match its input columns")
@@ -154,7 +168,7 @@ def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:
         if scaler.per_series and len(scaler.center) != len(checkpoint.series_ids or []):
             problems.append("its per-series scalers do not match its series ids")
             break
-    if args.get("n_inputs") != len(checkpoint.input_columns) or args.get("n_targets") != len(
+    if spec.n_inputs != len(checkpoint.input_columns) or spec.n_targets != len(
         checkpoint.target_columns
     ):
         problems.append("its model sizes do not match its columns")

@@ -9,15 +9,22 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lstmcli import __version__
 from lstmcli.errors import ConfigError, LstmcliError, TrainingInterrupted
+
+if TYPE_CHECKING:  # heavy libraries load inside the commands, so --help starts fast
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from rich.console import Console
+
+    from lstmcli.predict import Predictor
 
 EXIT_ERROR = 1
 EXIT_SIGINT = 130
@@ -35,13 +42,13 @@ app = typer.Typer(
 )
 
 
-def _stderr():  # noqa: ANN202 - rich is imported lazily
+def _stderr() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
-def _say(console, text: str) -> None:  # noqa: ANN001 - a rich Console
+def _say(console: Console, text: str) -> None:
     """One plain message line: no markup parsing, no hard wrapping (scripts grep logs)."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -90,6 +97,44 @@ class StopRequest:
         return EXIT_SIGTERM if self.signal == signal.SIGTERM else EXIT_SIGINT
 
 
+# Options shared by several commands, declared once.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config; keys left out take their defaults (see `lstmcli init`).",
+        dir_okay=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a config key, e.g. --set training.epochs=5 (repeatable; value is YAML).",
+        metavar="KEY=VALUE",
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
+    ),
+]
+RunArgument = Annotated[
+    Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
+]
+IdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--id",
+        help="Only this series (models trained with data.id_column; repeatable).",
+        metavar="ID",
+    ),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"lstmcli {__version__}")
@@ -110,24 +155,8 @@ def _root(
 
 @app.command()
 def train(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="YAML config; keys left out take their defaults (see `lstmcli init`).",
-            dir_okay=False,
-        ),
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            "-s",
-            help="Override a config key, e.g. --set training.epochs=5 (repeatable; value is YAML).",
-            metavar="KEY=VALUE",
-        ),
-    ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Run folder; overrides output.dir.", file_okay=False),
@@ -204,7 +233,7 @@ def train(
                 overwrite=overwrite,
                 on_epoch=reporter,
                 should_stop=stop,
-                on_warning=lambda m: _say(console, f"Warning: {m}"),
+                warn=_warner(console),
                 resume=last,
             )
     except LstmcliError as e:
@@ -230,16 +259,8 @@ def train(
 
 @app.command()
 def check(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML config, as for train.", dir_okay=False),
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set", "-s", help="Override a config key, as for train.", metavar="KEY=VALUE"
-        ),
-    ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="The run folder train would write.", file_okay=False),
@@ -277,19 +298,6 @@ def check(
     typer.echo("ok: training would start")
 
 
-RunArgument = Annotated[
-    Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
-]
-IdOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--id",
-        help="Only this series (models trained with data.id_column; repeatable).",
-        metavar="ID",
-    ),
-]
-
-
 @app.command()
 def predict(
     run: RunArgument,
@@ -322,12 +330,7 @@ def predict(
     output_format: Annotated[
         str, typer.Option("--format", help="csv, or json (JSON lines).", case_sensitive=False)
     ] = "csv",
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
-        ),
-    ] = None,
+    device: DeviceOption = None,
     series_ids: IdOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")] = False,
 ) -> None:
@@ -360,24 +363,20 @@ def predict(
         raise typer.BadParameter("--steps forecasts after the input; --rolling backtests within it")
     from lstmcli import predict as core
 
-    warnings: list[str] = []
+    console = _stderr()
+    warn = _warner(console, quiet)
     try:
-        predictor = core.load_predictor(run, device)
-        frame, label = _read_input(input_path)
-        frame = core.keep_ids(frame, predictor.data, series_ids or [], label)
+        predictor, frame, label = _model_and_input(run, input_path, device, series_ids)
         if predictor.data.task == "regress" and steps is not None:
             raise LstmcliError("--steps is for forecast models; a regress model predicts each row")
         if predictor.data.task == "regress" or rolling:
-            result = core.rolling(predictor, frame, label, warnings)
+            result = core.rolling(predictor, frame, label, warn)
         else:
-            result = core.forecast_next(predictor, frame, label, steps, warnings)
+            result = core.forecast_next(predictor, frame, label, steps, warn)
         _write_frame(result, output, output_format)
     except LstmcliError as e:
         raise _fail(e) from None
     if not quiet:
-        console = _stderr()
-        for message in warnings:
-            _say(console, f"Warning: {message}")
         where = f" to {output}" if output else ""
         _say(console, f"{len(result)} prediction row(s){where}")
 
@@ -392,9 +391,7 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the full result as JSON on stdout.")
     ] = False,
-    device: Annotated[
-        str | None, typer.Option("--device", help="Where to run the model (default as predict).")
-    ] = None,
+    device: DeviceOption = None,
     series_ids: IdOption = None,
 ) -> None:
     """Score a trained model on new data against the naive baselines.
@@ -416,17 +413,12 @@ def evaluate(
     from lstmcli import predict as core
     from lstmcli.display import results_table, series_table
 
+    console = _stderr()
     try:
-        predictor = core.load_predictor(run, device)
-        frame, label = _read_input(input_path)
-        frame = core.keep_ids(frame, predictor.data, series_ids or [], label)
-        warnings: list[str] = []
-        result = core.evaluate(predictor, frame, label, warnings)
+        predictor, frame, label = _model_and_input(run, input_path, device, series_ids)
+        result = core.evaluate(predictor, frame, label, _warner(console))
     except LstmcliError as e:
         raise _fail(e) from None
-    console = _stderr()
-    for message in warnings:
-        _say(console, f"Warning: {message}")
     console.print(results_table(result, title=f"{label}, {result['windows']} windows"))
     if "series" in result:
         console.print(series_table(result["series"]))
@@ -527,7 +519,7 @@ def plot(
         _show([figure for _, figure in written])
 
 
-def _show(figures: list) -> None:  # noqa: ANN001
+def _show(figures: list[Figure]) -> None:
     """Open the figures in windows when a display exists; otherwise say why not."""
     has_display = sys.platform in ("darwin", "win32") or any(
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
@@ -548,7 +540,29 @@ def _show(figures: list) -> None:  # noqa: ANN001
     plt.show()
 
 
-def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
+def _warner(console: Console, quiet: bool = False) -> Callable[[str], None]:
+    """The `warn` callback of the core: one `Warning:` line on stderr per warning."""
+
+    def warn(message: str) -> None:
+        if not quiet:
+            _say(console, f"Warning: {message}")
+
+    return warn
+
+
+def _model_and_input(
+    run: Path, input_path: str | None, device: str | None, ids: list[str] | None
+) -> tuple[Predictor, pd.DataFrame, str]:
+    """What predict and evaluate start from: the model, the input rows (of `--id` series
+    only) and the input's name for messages."""
+    from lstmcli.predict import keep_ids, load_predictor
+
+    predictor = load_predictor(run, device)
+    frame, label = _read_input(input_path)
+    return predictor, keep_ids(frame, predictor.data, ids or [], label), label
+
+
+def _read_input(input_path: str | None) -> tuple[pd.DataFrame, str]:
     from lstmcli.data import read_csv
 
     if input_path in (None, "-"):
@@ -560,7 +574,7 @@ def _read_input(input_path: str | None):  # noqa: ANN202 - (DataFrame, label)
     return read_csv(Path(input_path), input_path), input_path
 
 
-def _write_frame(frame, output: Path | None, output_format: str) -> None:  # noqa: ANN001
+def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -> None:
     """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure)."""
     from lstmcli.files import csv_text, write_text
 

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from lstmcli.errors import ConfigError
+from lstmcli.layout import ColumnLayout, calendar_columns
 
 BUILTIN_PREFIX = "builtin:"
 # Calendar features and their cycle lengths; each becomes a _sin and a _cos input column.
@@ -160,7 +161,8 @@ class DataConfig(_Section):
     def _columns_make_sense(self) -> DataConfig:
         if len(set(self.calendar)) < len(self.calendar):
             raise ValueError(f"calendar lists a feature twice: {self.calendar}")
-        names = self.target + self.features + self.known_features + self.calendar_columns
+        names = [*self.target, *self.features, *self.known_features]
+        names += calendar_columns(self.calendar)
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(
@@ -192,27 +194,11 @@ class DataConfig(_Section):
         return self
 
     @property
-    def input_columns(self) -> list[str]:
-        """The CSV columns the model reads. Forecasting sees the targets' past too; regression
-        the features only. Known features come last, as their future values are also used."""
-        targets = self.target if self.task == "forecast" else []
-        return targets + self.features + self.known_features
-
-    @property
-    def calendar_columns(self) -> list[str]:
-        return [f"{name}_{part}" for name in self.calendar for part in ("sin", "cos")]
-
-    @property
-    def model_inputs(self) -> list[str]:
-        """Every input column of the model: the CSV's, then the calendar's."""
-        return self.input_columns + self.calendar_columns
-
-    @property
-    def future_columns(self) -> list[str]:
-        """Inputs whose values at the forecast rows are known in advance (the last inputs)."""
-        if self.task != "forecast":
-            return []
-        return self.known_features + self.calendar_columns
+    def layout(self) -> ColumnLayout:
+        """The model's input columns in their order (see layout.py)."""
+        return ColumnLayout.of(
+            self.task, self.target, self.features, self.known_features, self.calendar
+        )
 
 
 class ModelConfig(_Section):

@@ -7,7 +7,7 @@ each; `windows.py` splits and windows it, `scaling.py` scales it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +18,7 @@ from pandas.tseries.frequencies import to_offset
 
 from lstmcli.calendar import calendar_values
 from lstmcli.config import BUILTIN_PREFIX, DataConfig
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, Warn, ignore_warning
 
 
 @dataclass
@@ -31,7 +31,6 @@ class Table:
     input_columns: list[str]
     target_columns: list[str]
     time: pd.Series | None = None
-    notes: list[str] = field(default_factory=list)  # what data.missing did, for the user
     # Series k holds rows offsets[k]:offsets[k+1], in time order; one series without an id.
     offsets: np.ndarray | None = None
     ids: list | None = None  # each series' id as the file has it (None: no id_column)
@@ -75,7 +74,6 @@ class Table:
             self.input_columns,
             self.target_columns,
             self.time.iloc[rows].reset_index(drop=True) if self.time is not None else None,
-            self.notes,
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             [i for i, k in zip(self.ids, keep, strict=True) if k] if self.ids is not None else None,
             self.future[keep],
@@ -134,8 +132,38 @@ def read_csv(
     return frame
 
 
+def needed_columns(cfg: DataConfig, targets: str = "required") -> list[str]:
+    """The file columns a run reads: id, time, inputs and (unless optional) the targets."""
+    keys = [c for c in (cfg.id_column, cfg.time_column) if c]
+    names = keys + cfg.layout.file_inputs
+    if targets in ("required", "future"):
+        names += [c for c in cfg.target if c not in names]
+    return names
+
+
+def require_columns(frame: pd.DataFrame, names: list[str], label: str) -> None:
+    absent = [c for c in names if c not in frame.columns]
+    if absent:
+        available = ", ".join(map(str, frame.columns))
+        raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
+
+
+def load_table(cfg: DataConfig, warn: Warn = ignore_warning) -> Table:
+    """The training data of a config as a Table: only the needed columns are read, and the
+    input-only ones straight to float32 (half the memory of a large file)."""
+    layout = cfg.layout
+    inputs_only = [c for c in layout.file_inputs if c not in cfg.target]
+    frame = read_csv(cfg.path, cfg.path, needed_columns(cfg), float32=inputs_only)
+    return prepare_table(frame, cfg, cfg.path, warn=warn)
+
+
 def prepare_table(
-    frame: pd.DataFrame, cfg: DataConfig, label: str, *, targets: str = "required"
+    frame: pd.DataFrame,
+    cfg: DataConfig,
+    label: str,
+    *,
+    targets: str = "required",
+    warn: Warn = ignore_warning,
 ) -> Table:
     """Check the needed columns, order rows by series and time, handle missing values, return
     arrays with the calendar inputs appended.
@@ -147,30 +175,18 @@ def prepare_table(
     Plain numpy after the column checks, one array per column (float32 unless it is a target):
     `predict` runs this on every call, and `train` on files of millions of rows.
     """
-    keys = [c for c in (cfg.id_column, cfg.time_column) if c]
-    needed = keys + cfg.input_columns
-    if targets in ("required", "future"):
-        needed += [c for c in cfg.target if c not in cfg.input_columns]
-    absent = [c for c in needed if c not in frame.columns]
-    if absent:
-        available = ", ".join(map(str, frame.columns))
-        raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
+    layout = cfg.layout
+    require_columns(frame, needed_columns(cfg, targets), label)
     read_targets = targets != "optional" or all(c in frame.columns for c in cfg.target)
-    names = list(dict.fromkeys(cfg.input_columns + (cfg.target if read_targets else [])))
+    names = list(dict.fromkeys(layout.file_inputs + (cfg.target if read_targets else [])))
     values = {
         name: numeric_column(frame, name, label, np.float64 if name in cfg.target else np.float32)
         for name in names
     }
-    codes, ids = _series_codes(frame, cfg.id_column, label)
-    time = parse_time(frame[cfg.time_column], cfg.time_column, label) if cfg.time_column else None
-    rows = _sorted_rows(codes, time)  # file rows in (series, time) order
+    rows, codes, ids, time = _row_order(frame, cfg, label)
     if rows is not None:
         values = {name: column[rows] for name, column in values.items()}
-        codes = codes[rows]
-        time = time.iloc[rows].reset_index(drop=True) if time is not None else None
     rows = rows if rows is not None else np.arange(len(frame))
-    if time is not None:
-        _refuse_duplicate_times(time, codes, ids, cfg.time_column, label)
 
     future = np.zeros(len(codes), dtype=bool)
     if targets == "future" and cfg.task == "forecast":
@@ -182,24 +198,25 @@ def prepare_table(
             " in a row to forecast (empty targets); known features are needed there",
             every_row=True,
         )
-    may_be_empty = [c for c in cfg.target if c not in cfg.input_columns and targets == "optional"]
+    may_be_empty = [c for c in cfg.target if c not in layout.past and targets == "optional"]
     checked = [name for name in names if name not in may_be_empty]
     history = np.flatnonzero(~future)
     if future.any():  # rows to forecast are not history: data.missing applies before them
-        filled, kept, notes = fill_missing(
+        filled, kept = fill_missing(
             {name: column[history] for name, column in values.items()},
             checked,
             rows[history],
             cfg.missing,
             label,
             codes[history],
+            warn,
         )
         values = {name: column.copy() for name, column in values.items()}
         kept_rows = history[kept] if kept is not None else history
         for name, column in filled.items():
             values[name][kept_rows] = column
     else:
-        values, kept, notes = fill_missing(values, checked, rows, cfg.missing, label, codes)
+        values, kept = fill_missing(values, checked, rows, cfg.missing, label, codes, warn)
     if kept is not None:
         order = np.sort(np.concatenate([history[kept], np.flatnonzero(future)]))
         if future.any():  # (without rows to forecast, fill_missing dropped the rows itself)
@@ -208,12 +225,12 @@ def prepare_table(
         time = time.iloc[order].reset_index(drop=True) if time is not None else None
 
     n_rows = len(codes)
-    columns = cfg.model_inputs
+    columns = layout.inputs
     inputs = np.empty((n_rows, len(columns)), dtype=np.float32)
-    for j, name in enumerate(cfg.input_columns):
+    for j, name in enumerate(layout.file_inputs):
         inputs[:, j] = values[name]
     if cfg.calendar:
-        inputs[:, len(cfg.input_columns) :] = calendar_values(time, cfg.calendar, label)
+        inputs[:, layout.calendar_slice] = calendar_values(time, cfg.calendar, label)
     target_values = np.empty((n_rows, len(cfg.target) if read_targets else 0))
     for j, name in enumerate(cfg.target if read_targets else []):
         target_values[:, j] = values[name]
@@ -225,12 +242,47 @@ def prepare_table(
         columns,
         list(cfg.target),
         time,
-        notes,
         offsets,
         ids,
         np.bincount(codes[future], minlength=len(counts)).astype(np.int64),
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
+
+
+def _row_order(frame: pd.DataFrame, cfg: DataConfig, label: str) -> tuple:
+    """File rows in (series, time) order (None when already so), each sorted row's series
+    code, the ids, and the sorted times; duplicate times within a series are refused."""
+    codes, ids = _series_codes(frame, cfg.id_column, label)
+    time = parse_time(frame[cfg.time_column], cfg.time_column, label) if cfg.time_column else None
+    rows = _sorted_rows(codes, time)
+    if rows is not None:
+        codes = codes[rows]
+        time = time.iloc[rows].reset_index(drop=True) if time is not None else None
+    if time is not None:
+        _refuse_duplicate_times(time, codes, ids, cfg.time_column, label)
+    return rows, codes, ids, time
+
+
+def frame_problems(frame: pd.DataFrame, cfg: DataConfig, label: str) -> list[str]:
+    """Every problem of a training file that `prepare_table` stops at, one per column instead
+    of the first, found by the same checks: for `check`, which lists them all."""
+    try:
+        require_columns(frame, needed_columns(cfg), label)
+    except LstmcliError as e:
+        return [str(e)]
+    problems = []
+    for name in dict.fromkeys(cfg.layout.file_inputs + cfg.target):
+        try:
+            empty = np.isnan(numeric_column(frame, name, label, np.float64))
+            if cfg.missing == "error":
+                _refuse_empty({name: empty}, np.arange(len(empty)), label, MISSING_ADVICE)
+        except LstmcliError as e:
+            problems.append(str(e))
+    try:
+        _row_order(frame, cfg, label)
+    except LstmcliError as e:
+        problems.append(str(e))
+    return problems
 
 
 def _series_codes(frame: pd.DataFrame, id_column: str | None, label: str) -> tuple:
@@ -305,25 +357,27 @@ def fill_missing(
     policy: str,
     label: str,
     series: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray | None, list[str]]:
+    warn: Warn = ignore_warning,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Apply data.missing to empty cells of the `checked` columns of time-ordered values.
 
     error: refuse; drop: drop rows that have one; ffill: carry the last value forward;
     interpolate: linear between neighbours (the last value after the end). Filling never
     crosses from one series (`series`: each row's) into the next, and a gap at the start of
     a series has nothing to fill from, so it stays an error. `rows` are the file rows, for
-    messages. Returns the values, the kept row mask (None when all are kept) and what was done.
+    messages. Returns the values and the kept row mask (None when all are kept); what was done
+    goes to `warn`.
     """
     empty = {name: np.isnan(values[name]) for name in checked}
     counts = {name: int(mask.sum()) for name, mask in empty.items()}
     if not any(counts.values()):
-        return values, None, []
+        return values, None
     if policy == "drop":
         kept = ~np.logical_or.reduce([empty[name] for name in checked])
         if not kept.any():
             raise LstmcliError(f"{label}: every row has a missing value; nothing is left to use")
-        note = f"{label}: dropped {int((~kept).sum())} row(s) with missing values"
-        return {name: column[kept] for name, column in values.items()}, kept, [note]
+        warn(f"{label}: dropped {int((~kept).sum())} row(s) with missing values")
+        return {name: column[kept] for name, column in values.items()}, kept
     if policy in ("ffill", "interpolate"):
         filled = dict(values)
         for name in checked:
@@ -333,10 +387,13 @@ def fill_missing(
         advice = f" with no earlier value to fill it from (data.missing: {policy})"
         _refuse_empty(left, rows, label, advice)
         done = ", ".join(f"{n} in {name!r}" for name, n in counts.items() if n)
-        return filled, None, [f"{label}: filled {done} missing value(s) ({policy})"]
-    advice = "; set data.missing to drop, ffill or interpolate to accept gaps"
-    _refuse_empty(empty, rows, label, advice)
+        warn(f"{label}: filled {done} missing value(s) ({policy})")
+        return filled, None
+    _refuse_empty(empty, rows, label, MISSING_ADVICE)
     raise AssertionError("unreachable: there was an empty cell")
+
+
+MISSING_ADVICE = "; set data.missing to drop, ffill or interpolate to accept gaps"
 
 
 def _fill(values: np.ndarray, policy: str, series: np.ndarray | None) -> np.ndarray:

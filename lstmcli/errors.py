@@ -1,10 +1,23 @@
-"""The one exception type the core raises for problems a user can fix."""
+"""What the core raises for problems a user can fix, and how it words and reports them.
+
+`LstmcliError` (and its `ConfigError`) becomes `Error: <message>` and exit 1 in the CLI;
+`TrainingInterrupted` exits 130. Warnings are not exceptions: core functions take a `warn`
+callback and call it with one sentence per warning, so every command reports them one way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def some(names: list[str], limit: int = 5) -> str:
-    """The first few of many names for a message: `a, b, c, ...`."""
+Warn = Callable[[str], None]
+
+
+def ignore_warning(message: str) -> None:
+    """The default `warn` of library calls that nobody watches."""
+
+
+def first_names(names: list[str], limit: int = 5) -> str:
+    """The first few of many names for a message: `a, b, c, d, e, ...`."""
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 

@@ -54,7 +54,12 @@ def prepare_run_dir(path: Path, overwrite: bool) -> None:
         probe.unlink()
     except OSError as e:
         raise LstmcliError(f"run folder {path} is not writable: {e.strerror or e}") from None
-    for stale in path.glob(".*.tmp"):  # left by a run that was killed while saving
+    remove_stale_files(path)
+
+
+def remove_stale_files(path: Path) -> None:
+    """Temporary files left by a run that was killed while saving."""
+    for stale in path.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
 
 

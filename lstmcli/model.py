@@ -2,54 +2,102 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that shapes the network, as plain numbers: the checkpoint stores it next to
+    the weights, so the model is rebuilt from the file alone."""
+
+    n_inputs: int
+    n_targets: int
+    steps: int
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    head: tuple[int, ...]
+    window_norm: str = "none"
+    target_index: tuple[int, ...] | None = None  # each target's input column (forecasting)
+    n_future: int = 0  # the last n_future inputs are known at the forecast rows too
+    members: int = 1  # an ensemble of this many networks
+
+    @classmethod
+    def for_config(cls, data: Any, model: Any) -> ModelSpec:
+        """The spec of a config's model (`data`: DataConfig, `model`: ModelConfig)."""
+        layout = data.layout
+        steps = data.horizon if data.task == "forecast" else 1
+        index = layout.target_index
+        return cls(
+            n_inputs=len(layout.inputs),
+            n_targets=len(layout.targets),
+            steps=steps,
+            hidden_size=model.hidden_size,
+            num_layers=model.num_layers,
+            dropout=model.dropout,
+            head=tuple(model.head),
+            window_norm=data.window_norm,
+            target_index=tuple(index) if index is not None else None,
+            n_future=layout.n_future,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types for the checkpoint (lists, not tuples: torch's safe loader reads both)."""
+        out = asdict(self)
+        out["head"] = list(self.head)
+        out["target_index"] = list(self.target_index) if self.target_index is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model arguments {unknown}")
+        values = dict(d)
+        values["head"] = tuple(values["head"])
+        if values.get("target_index") is not None:
+            values["target_index"] = tuple(values["target_index"])
+        return cls(**values)
+
+    def build(self) -> nn.Module:
+        """One LSTMForecaster, or an Ensemble of `members` of them."""
+        if self.members > 1:
+            return Ensemble([LSTMForecaster(self) for _ in range(self.members)])
+        return LSTMForecaster(self)
+
+
 class LSTMForecaster(nn.Module):
-    """Maps windows (batch, lookback, n_inputs) to predictions (batch, steps, n_targets).
+    """Maps windows (batch, lookback, n_inputs) to predictions (batch, steps, n_targets)."""
 
-    The constructor takes plain numbers only, so a checkpoint can store them next to the weights
-    and rebuild the model from the file alone.
-    """
-
-    def __init__(
-        self,
-        n_inputs: int,
-        n_targets: int,
-        steps: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        head: list[int],
-        window_norm: str = "none",
-        target_index: list[int] | None = None,
-        n_future: int = 0,
-    ) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        self.steps, self.n_targets = steps, n_targets
-        self.window_norm = window_norm
+        self.steps, self.n_targets = spec.steps, spec.n_targets
+        self.window_norm = spec.window_norm
         # The last n_future inputs are known ahead: their values at the forecast rows join the
         # LSTM state at the head's input.
-        self.n_future = n_future
-        self.n_past = n_inputs - n_future
-        # Where each target sits among the inputs (forecasting: targets come first).
-        self.target_index = list(target_index if target_index is not None else range(n_targets))
+        self.n_future = spec.n_future
+        self.n_past = spec.n_inputs - spec.n_future
+        index = spec.target_index
+        self.target_index = list(index) if index is not None else list(range(spec.n_targets))
         self.lstm = nn.LSTM(
-            n_inputs,
-            hidden_size,
-            num_layers=num_layers,
+            spec.n_inputs,
+            spec.hidden_size,
+            num_layers=spec.num_layers,
             batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
+            # torch applies dropout between layers only
+            dropout=spec.dropout if spec.num_layers > 1 else 0.0,
         )
         layers: list[nn.Module] = []
-        width = hidden_size + steps * n_future
-        for next_width in head:
+        width = spec.hidden_size + spec.steps * spec.n_future
+        for next_width in spec.head:
             layers += [nn.Linear(width, next_width), nn.ReLU()]
             width = next_width
-        layers.append(nn.Linear(width, steps * n_targets))
+        layers.append(nn.Linear(width, spec.steps * spec.n_targets))
         self.head = nn.Sequential(*layers)
 
     def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
@@ -95,15 +143,6 @@ class Ensemble(nn.Module):
         return torch.stack([member(windows, future) for member in self.members]).mean(dim=0)
 
 
-def make_model(args: dict[str, Any]) -> nn.Module:
-    """A model from checkpoint arguments: one LSTMForecaster, or an Ensemble of `members`."""
-    args = dict(args)
-    members = args.pop("members", 1)
-    if members > 1:
-        return Ensemble([LSTMForecaster(**args) for _ in range(members)])
-    return LSTMForecaster(**args)
-
-
 def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per window and column (batch, 1, columns): the center and scale of data.window_norm.
 
@@ -126,34 +165,10 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
     return center, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
 
 
-def model_arguments(
-    n_inputs: int,
-    n_targets: int,
-    steps: int,
-    model_cfg: Any,
-    window_norm: str = "none",
-    target_index: list[int] | None = None,
-    n_future: int = 0,
-) -> dict[str, Any]:
-    """The constructor arguments for a model config, as plain types a checkpoint can hold."""
-    return {
-        "n_future": n_future,
-        "window_norm": window_norm,
-        "target_index": list(target_index) if target_index is not None else None,
-        "n_inputs": n_inputs,
-        "n_targets": n_targets,
-        "steps": steps,
-        "hidden_size": model_cfg.hidden_size,
-        "num_layers": model_cfg.num_layers,
-        "dropout": model_cfg.dropout,
-        "head": list(model_cfg.head),
-    }
-
-
 INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch
 
 
-def inference_batch(model: LSTMForecaster, lookback: int) -> int:
+def inference_batch(model: nn.Module, lookback: int) -> int:
     """Windows per inference batch. The LSTM keeps its gates and outputs for every time step
     (5 x hidden floats a step), so a fixed batch that is quick for short windows would take
     gigabytes for long ones; this keeps a batch's activations near INFERENCE_MEMORY."""
@@ -161,7 +176,7 @@ def inference_batch(model: LSTMForecaster, lookback: int) -> int:
     return max(32, min(8192, INFERENCE_MEMORY // per_window))
 
 
-def predict_windows(model: LSTMForecaster, windows: Any) -> torch.Tensor:
+def predict_windows(model: nn.Module, windows: Any) -> torch.Tensor:
     """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks."""
     model.eval()
     outputs = []

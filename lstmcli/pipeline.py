@@ -1,4 +1,4 @@
-"""`lstmcli train` as one function: config in, run folder out.
+"""`lstmcli train` as one function: config in, run folder out, in named stages.
 
 Order matters: every check that can fail on bad input (config, data, split, device, run folder)
 runs before training starts, so a mistake costs seconds and writes nothing.
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lstmcli.backtest import actual_values, backtest_frame, score_backtest
 from lstmcli.checkpoint import (
     CHECKPOINT_FILE,
     LAST_FILE,
@@ -23,31 +24,21 @@ from lstmcli.checkpoint import (
     save_checkpoint,
 )
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
-from lstmcli.data import Table, infer_freq, median_step, prepare_table, read_csv
+from lstmcli.data import Table, infer_freq, load_table, median_step
 from lstmcli.device import resolve_device
-from lstmcli.errors import LstmcliError, TrainingInterrupted, some
-from lstmcli.files import csv_text, prepare_run_dir, write_text
-from lstmcli.metrics import (
-    baseline_predictions,
-    compare,
-    json_safe,
-    mase_scales,
-    scored_windows,
-    series_mase_scales,
-    series_report,
-)
-from lstmcli.model import Ensemble, LSTMForecaster, model_arguments, predict_windows
-from lstmcli.predict import prediction_frame
-from lstmcli.scaling import constant_columns, fit_scaler, fit_series_scaler
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
+from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
+from lstmcli.metrics import json_safe, mase_scales, series_mase_scales
+from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec, predict_windows
+from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
 from lstmcli.windows import (
     Split,
     WindowSet,
     part_rows,
-    rows_needed,
-    split_rows,
     split_table,
     target_offsets,
+    training_series,
 )
 
 # What `--resume` may change: the length and saving of training, and where it runs.
@@ -67,7 +58,25 @@ class RunResult:
     run_dir: Path
     metrics: dict
     training: TrainResult
-    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingData:
+    """The data as training sees it: the usable series, their split, the scalers fitted on
+    the training rows, and what model.pt keeps about the data for predict and evaluate."""
+
+    table: Table
+    split: Split
+    input_scaler: Scaler
+    target_scaler: Scaler
+    mase_scales: list[float | None]  # the training rows' in-sample naive error, per target
+    series_mase_scales: np.ndarray | None  # the same per series (series, targets)
+    time_freq: str | None  # the frequency of the longest series, to continue its times
+    time_step: float | None  # the same for a numeric time column
+
+    def row_series(self) -> np.ndarray | None:
+        """Each row's series, for per-series scalers and scores; None for one series."""
+        return self.table.row_series() if self.table.ids is not None else None
 
 
 def train_run(
@@ -77,7 +86,7 @@ def train_run(
     overwrite: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    on_warning: Callable[[str], None] = lambda message: None,
+    warn: Warn = ignore_warning,
     resume: Checkpoint | None = None,
 ) -> RunResult:
     """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
@@ -85,167 +94,178 @@ def train_run(
     With `resume` (a last.pt), its scalers, weights and training state are used instead, and
     training continues exactly where it stopped.
     """
-    data_cfg = config.data
-    label = data_cfg.path
-    keys = [data_cfg.id_column, data_cfg.time_column]
-    needed = [c for c in [*keys, *data_cfg.input_columns, *data_cfg.target] if c]
-    features_only = [c for c in data_cfg.input_columns if c not in data_cfg.target]
-    frame = read_csv(data_cfg.path, label, needed, float32=features_only)
-    table = prepare_table(frame, data_cfg, label)
-    del frame  # the arrays are in the table now; a large CSV's frame is worth freeing
-    warnings = list(table.notes)
-    table = _usable_series(table, data_cfg, warnings)
-    split = split_table(table, data_cfg)
+    # Data: read and check, keep the usable series, split in time order, fit the scalers.
+    data = prepare_data(config.data, warn, resume)
+    device = resolve_device(config.training.device)
+    if resume is None:
+        prepare_run_dir(run_dir, overwrite)
+    else:
+        remove_stale_files(run_dir)
+
+    # Windows over the scaled series, on the device; the network's shape from the config.
+    if config.training.threads is not None:
+        torch.set_num_threads(config.training.threads)
+    torch.manual_seed(config.training.seed)
+    windows = make_windows(data, config.data, device)
+    spec = ModelSpec.for_config(config.data, config.model)
+    writer = CheckpointWriter(config, data, device, run_dir)
+
+    # Train one network (resumable, saved as it goes) or an ensemble of them.
+    if config.training.ensemble > 1:
+        model, training, history = train_ensemble(
+            spec, windows, config.training, device, on_epoch, should_stop
+        )
+        spec = replace(spec, members=len(model.members))  # fewer than asked if interrupted
+        writer.save_final(spec, model.state_dict())
+    else:
+        model, training, history = train_single(
+            spec, windows, config.training, device, on_epoch, should_stop, writer, resume
+        )
+
+    # Score the test windows against the baselines, then write the rest of the run folder.
+    metrics, predictions = score_test(model, data, windows["test"], config.data)
+    metrics.update(_run_facts(data, training, device, spec.members))
+    write_run(run_dir, config, metrics, history, predictions)
+    return RunResult(run_dir, metrics, training)
+
+
+def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) -> TrainingData:
+    """The table, its split and scalers fitted on its training rows (or a resumed run's)."""
+    table = training_series(load_table(cfg, warn), cfg, warn)
+    split = split_table(table, cfg)
     train_rows = part_rows(split.bounds["train"])
     row_series = table.row_series() if table.ids is not None else None
     train_series = row_series[train_rows] if row_series is not None else None
     if resume is not None:
         if resume.data_rows != len(table.inputs):
             raise LstmcliError(
-                f"{label} has {len(table.inputs)} rows but the run started with "
+                f"{cfg.path} has {len(table.inputs)} rows but the run started with "
                 f"{resume.data_rows}; the data changed, so start a new run"
             )
         input_scaler, target_scaler = resume.input_scaler, resume.target_scaler
-    elif data_cfg.scale_by == "series":
-        n = table.n_series
-        input_scaler = fit_series_scaler(data_cfg.scaler, table.inputs[train_rows], train_series, n)
-        target_scaler = fit_series_scaler(
-            data_cfg.scaler, table.targets[train_rows], train_series, n
-        )
     else:
-        input_scaler = fit_scaler(data_cfg.scaler, table.inputs[train_rows])
-        target_scaler = fit_scaler(data_cfg.scaler, table.targets[train_rows])
-    calendar = [table.input_columns.index(c) for c in data_cfg.calendar_columns]
-    input_scaler = input_scaler.without_scaling(calendar)
-    constant = constant_columns(table.inputs[train_rows], table.input_columns)
-    if constant:
-        warnings.append(
-            f"column(s) {constant} are constant in the training rows; they carry no signal"
-        )
-    for message in warnings:
-        on_warning(message)
-    device = resolve_device(config.training.device)
-    if resume is None:
-        prepare_run_dir(run_dir, overwrite)
-
-    if config.training.threads is not None:
-        torch.set_num_threads(config.training.threads)
-    torch.manual_seed(config.training.seed)
-    scaled_inputs = input_scaler.transform(table.inputs, row_series, inplace=True)
-    inputs = torch.from_numpy(scaled_inputs).to(device)
-    targets = torch.from_numpy(target_scaler.transform(table.targets, row_series)).to(device)
-    offsets = target_offsets(data_cfg.horizon, data_cfg.task)
-    n_future = len(data_cfg.future_columns)
-    windows = {
-        name: WindowSet(inputs, targets, anchors, data_cfg.lookback, offsets, n_future)
-        for name, anchors in split.anchors.items()
-    }
-    model_args = model_arguments(
-        len(table.input_columns),
-        len(table.target_columns),
-        len(offsets),
-        config.model,
-        data_cfg.window_norm,
-        [table.input_columns.index(c) for c in table.target_columns]
-        if data_cfg.task == "forecast"
-        else None,
-        n_future,
-    )
+        n, by = table.n_series, train_series if cfg.scale_by == "series" else None
+        input_scaler = fit_scaler(cfg.scaler, table.inputs[train_rows], by, n)
+        target_scaler = fit_scaler(cfg.scaler, table.targets[train_rows], by, n)
+        input_scaler = input_scaler.without_scaling(cfg.layout.calendar_slice)  # sin/cos
+    warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
     train_targets = table.targets[train_rows]
-    scales = mase_scales(train_targets, data_cfg.season, train_series)
     series_scales = None
     if table.ids is not None:
-        series_scales = series_mase_scales(
-            train_targets, data_cfg.season, train_series, table.n_series
-        )
+        series_scales = series_mase_scales(train_targets, cfg.season, train_series, table.n_series)
     longest = int(np.argmax(table.lengths))
-    series_time = (
-        table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
-        if table.time is not None
-        else None
+    time = table.time
+    if time is not None:
+        time = time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    return TrainingData(
+        table=table,
+        split=split,
+        input_scaler=input_scaler,
+        target_scaler=target_scaler,
+        mase_scales=mase_scales(train_targets, cfg.season, train_series),
+        series_mase_scales=series_scales,
+        time_freq=infer_freq(time) if time is not None else None,
+        time_step=median_step(time) if time is not None else None,
     )
-    time_freq = infer_freq(series_time) if series_time is not None else None
-    time_step = median_step(series_time) if series_time is not None else None
 
-    def checkpoint(weights: dict, train_state: TrainState | None = None) -> Checkpoint:
+
+def make_windows(data: TrainingData, cfg: DataConfig, device: torch.device) -> dict:
+    """Each part's windows over the scaled series. The raw inputs are scaled in place: they
+    are not needed again, and a large series is not worth a second copy."""
+    table, series = data.table, data.row_series()
+    scaled_inputs = data.input_scaler.transform(table.inputs, series, inplace=True)
+    inputs = torch.from_numpy(scaled_inputs).to(device)
+    targets = torch.from_numpy(data.target_scaler.transform(table.targets, series)).to(device)
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    future = cfg.layout.future
+    return {
+        name: WindowSet(inputs, targets, anchors, cfg.lookback, offsets, future)
+        for name, anchors in data.split.anchors.items()
+    }
+
+
+@dataclass
+class CheckpointWriter:
+    """The one place a run's checkpoints are built and written (model.pt, last.pt)."""
+
+    config: Config
+    data: TrainingData
+    device: torch.device
+    run_dir: Path
+
+    def checkpoint(
+        self, spec: ModelSpec, weights: dict, state: TrainState | None = None
+    ) -> Checkpoint:
+        data, table = self.data, self.data.table
         return Checkpoint(
-            config=config,
-            model_args=model_args,
+            config=self.config,
+            spec=spec,
             state_dict=weights,
             input_columns=table.input_columns,
             target_columns=table.target_columns,
-            input_scaler=input_scaler,
-            target_scaler=target_scaler,
-            mase_scales=scales,
-            trained_on=str(device),
-            time_freq=time_freq,
-            time_step=time_step,
+            input_scaler=data.input_scaler,
+            target_scaler=data.target_scaler,
+            mase_scales=data.mase_scales,
+            trained_on=str(self.device),
+            time_freq=data.time_freq,
+            time_step=data.time_step,
             data_rows=len(table.inputs),
-            train_state=train_state.to_dict() if train_state is not None else None,
+            train_state=state.to_dict() if state is not None else None,
             series_ids=table.id_labels() if table.ids is not None else None,
-            series_mase_scales=_plain(series_scales),
+            series_mase_scales=_plain(data.series_mase_scales),
         )
 
-    def save_progress(train_state: TrainState) -> None:
+    def save_progress(self, spec: ModelSpec, state: TrainState) -> None:
         """last.pt to continue from, and model.pt with the best weights so far."""
-        save_checkpoint(checkpoint(train_state.last_weights, train_state), run_dir / LAST_FILE)
-        if train_state.best_weights is not None:
-            save_checkpoint(checkpoint(train_state.best_weights), run_dir / CHECKPOINT_FILE)
-
-    if config.training.ensemble > 1:
-        model, training, history = _train_ensemble(
-            model_args, windows, config.training, device, on_epoch, should_stop
-        )
-        if training.epochs_run == 0:
-            raise TrainingInterrupted("interrupted before the first epoch finished; nothing saved")
-        model_args = {**model_args, "members": len(model.members)}
-        save_checkpoint(checkpoint(model.state_dict()), run_dir / LAST_FILE)
-        save_checkpoint(checkpoint(model.state_dict()), run_dir / CHECKPOINT_FILE)
-    else:
-        model = LSTMForecaster(**model_args).to(device)
-        state = None
-        if resume is not None:
-            model.load_state_dict(resume.state_dict)
-            state = TrainState.from_dict(resume.train_state)
-        training = fit(
-            model,
-            windows["train"],
-            windows.get("val"),
-            config.training,
-            on_epoch,
-            should_stop,
-            state=state,
-            on_checkpoint=save_progress,
-        )
-        save_progress(training.state)
-        if training.epochs_run == 0:
-            raise TrainingInterrupted(
-                f"interrupted before the first epoch finished; continue with --resume {run_dir}"
+        save_checkpoint(self.checkpoint(spec, state.last_weights, state), self.run_dir / LAST_FILE)
+        if state.best_weights is not None:
+            save_checkpoint(
+                self.checkpoint(spec, state.best_weights), self.run_dir / CHECKPOINT_FILE
             )
-        history = pd.DataFrame([asdict(s) for s in training.history])
 
-    test_anchors = split.anchors["test"]
-    window_series = table.series_of(test_anchors)
-    scaled = predict_windows(model, windows["test"]).cpu().numpy()
-    predicted = target_scaler.inverse(scaled, window_series)
-    actual = table.targets[test_anchors[:, None] + offsets]
-    metrics = _metrics(
-        config, table, split, predicted, actual, (scales, series_scales), training, device
+    def save_final(self, spec: ModelSpec, weights: dict) -> None:
+        """The same weights as model.pt and as last.pt (without a state: not resumable)."""
+        for name in (LAST_FILE, CHECKPOINT_FILE):
+            save_checkpoint(self.checkpoint(spec, weights), self.run_dir / name)
+
+
+def train_single(
+    spec: ModelSpec,
+    windows: dict[str, WindowSet],
+    cfg: TrainingConfig,
+    device: torch.device,
+    on_epoch: Callable[[EpochStats], None] | None,
+    should_stop: Callable[[], bool],
+    writer: CheckpointWriter,
+    resume: Checkpoint | None,
+) -> tuple[LSTMForecaster, TrainResult, pd.DataFrame]:
+    """One network, from a resumed state when given, saved every checkpoint_every epochs and
+    at the end (also when interrupted, so `--resume` can continue)."""
+    model = LSTMForecaster(spec).to(device)
+    state = None
+    if resume is not None:
+        model.load_state_dict(resume.state_dict)
+        state = TrainState.from_dict(resume.train_state)
+    training = fit(
+        model,
+        windows["train"],
+        windows.get("val"),
+        cfg,
+        on_epoch,
+        should_stop,
+        state=state,
+        on_checkpoint=lambda progress: writer.save_progress(spec, progress),
     )
-    metrics["members"] = model_args.get("members", 1)  # fewer than asked if interrupted
-
-    write_text(run_dir / "config.yaml", config_to_yaml(config))
-    columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
-    history = history[["member", *columns] if "member" in history else columns]
-    write_text(run_dir / "history.csv", csv_text(history))
-    write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
-    frame = prediction_frame(table, test_anchors, offsets, predicted, actual, data_cfg)
-    write_text(run_dir / "test_predictions.csv", csv_text(frame))
-    return RunResult(run_dir, metrics, training, warnings)
+    writer.save_progress(spec, training.state)
+    if training.epochs_run == 0:
+        raise TrainingInterrupted(
+            f"interrupted before the first epoch finished; continue with --resume {writer.run_dir}"
+        )
+    return model, training, pd.DataFrame([asdict(s) for s in training.history])
 
 
-def _train_ensemble(
-    model_args: dict,
+def train_ensemble(
+    spec: ModelSpec,
     windows: dict[str, WindowSet],
     cfg: TrainingConfig,
     device: torch.device,
@@ -258,7 +278,7 @@ def _train_ensemble(
     members, results, histories = [], [], []
     for index in range(cfg.ensemble):
         torch.manual_seed(cfg.seed + index)
-        member = LSTMForecaster(**model_args).to(device)
+        member = LSTMForecaster(spec).to(device)
         member_cfg = cfg.model_copy(update={"seed": cfg.seed + index})
         result = fit(
             member, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop
@@ -271,8 +291,60 @@ def _train_ensemble(
         if result.interrupted:
             break
     if not members:
-        return Ensemble([member]), result, pd.DataFrame()
-    return Ensemble(members), results[-1], pd.concat(histories, ignore_index=True)
+        raise TrainingInterrupted("interrupted before the first epoch finished; nothing saved")
+    last = results[-1]
+    last.interrupted = result.interrupted  # the member that was training when Ctrl-C came
+    return Ensemble(members), last, pd.concat(histories, ignore_index=True)
+
+
+def score_test(
+    model: torch.nn.Module, data: TrainingData, test: WindowSet, cfg: DataConfig
+) -> tuple[dict, pd.DataFrame]:
+    """metrics.json's scores (model and baselines on the same test targets) and the rows of
+    test_predictions.csv, in original units."""
+    table, anchors = data.table, data.split.anchors["test"]
+    scaled = predict_windows(model, test).cpu().numpy()
+    predicted = data.target_scaler.inverse(scaled, table.series_of(anchors))
+    metrics = score_backtest(
+        table, anchors, predicted, cfg, data.mase_scales, data.series_mase_scales, cfg.path
+    )
+    actual = actual_values(table, anchors, cfg)
+    return metrics, backtest_frame(table, anchors, predicted, actual, cfg)
+
+
+def _run_facts(
+    data: TrainingData, training: TrainResult, device: torch.device, members: int
+) -> dict:
+    """What metrics.json says about the run besides the scores."""
+    split = data.split
+    return {
+        "targets": data.table.target_columns,
+        "test_windows": int(len(split.anchors["test"])),
+        "rows": {name: int((b - a).sum()) for name, (a, b) in split.bounds.items()},
+        "windows": {name: int(len(a)) for name, a in split.anchors.items()},
+        "epochs_run": training.epochs_run,
+        "best_epoch": training.best_epoch,
+        "stopped_early": training.stopped_early,
+        "reached_max_steps": training.reached_max_steps,
+        "steps": training.state.steps,
+        "interrupted": training.interrupted,
+        "training_seconds": round(training.seconds, 3),
+        "device": str(device),
+        "members": members,
+    }
+
+
+def write_run(
+    run_dir: Path, config: Config, metrics: dict, history: pd.DataFrame, predictions: pd.DataFrame
+) -> None:
+    """config.yaml, history.csv, metrics.json and test_predictions.csv (model.pt and last.pt
+    are written during training)."""
+    write_text(run_dir / "config.yaml", config_to_yaml(config))
+    columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
+    history = history[["member", *columns] if "member" in history else columns]
+    write_text(run_dir / "history.csv", csv_text(history))
+    write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
+    write_text(run_dir / "test_predictions.csv", csv_text(predictions))
 
 
 def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint, Config]:
@@ -285,90 +357,8 @@ def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint
     return last, override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
 
 
-def _usable_series(table: Table, cfg: DataConfig, warnings: list[str]) -> Table:
-    """Leave out series too short for one window (and, with scale_by: series, those without a
-    training row to fit their scaler on), saying how many; refuse when none is left."""
-    if table.ids is None:
-        return table
-    short = table.lengths < rows_needed("train", cfg)
-    reasons = {f"shorter than one window ({rows_needed('train', cfg)} rows)": short}
-    if cfg.scale_by == "series":
-        starts, stops = split_rows(table, cfg).bounds["train"]
-        reasons["without a training row to fit its scaler on"] = (stops == starts) & ~short
-    keep = ~np.logical_or.reduce(list(reasons.values()))
-    for reason, mask in reasons.items():
-        if mask.any():
-            names = [str(i) for i, m in zip(table.ids, mask, strict=True) if m]
-            warnings.append(
-                f"skipped {len(names)} of {table.n_series} series {reason}: {some(names)}"
-            )
-    if short.all():
-        raise LstmcliError(
-            f"none of the {table.n_series} series in {cfg.path} is long enough for one window "
-            f"(lookback {cfg.lookback} and horizon {cfg.horizon} need "
-            f"{rows_needed('train', cfg)} rows)"
-        )
-    if not keep.any():
-        raise LstmcliError(
-            f"none of the {table.n_series} series in {cfg.path} has a training row to fit its "
-            "scaler on (data.scale_by: series); move data.split's dates or scale globally"
-        )
-    return table.select_series(keep)
-
-
 def _plain(values: np.ndarray | None) -> list | None:
     """An array as nested lists with None for NaN, for the checkpoint."""
     if values is None:
         return None
     return [[None if np.isnan(v) else float(v) for v in row] for row in values]
-
-
-def _metrics(
-    config: Config,
-    table: Table,
-    split: Split,
-    predicted: np.ndarray,
-    actual: np.ndarray,
-    scales: tuple[list[float | None], np.ndarray | None],
-    training: TrainResult,
-    device: torch.device,
-) -> dict:
-    """metrics.json: model and baselines on exactly the same test targets (per series too, for
-    a file of many series), plus run facts."""
-    data_cfg = config.data
-    test_anchors = split.anchors["test"]
-    offsets = target_offsets(data_cfg.horizon, data_cfg.task)
-    window_series = table.series_of(test_anchors)
-    scored, season = scored_windows(
-        test_anchors, offsets, data_cfg.task, data_cfg.season, table.offsets[window_series]
-    )
-    baselines = baseline_predictions(
-        table.targets, test_anchors[scored], offsets, data_cfg.task, season
-    )
-    pooled, by_series = scales
-    result = compare(actual[scored], predicted[scored], baselines, table.target_columns, pooled)
-    if table.ids is not None:
-        result["series"] = series_report(
-            actual[scored],
-            predicted[scored],
-            baselines,
-            window_series[scored],
-            table.id_labels(),
-            by_series,
-        )
-    return {
-        **result,
-        "targets": table.target_columns,
-        "test_windows": int(len(test_anchors)),
-        "windows_skipped": int((~scored).sum()),
-        "rows": {name: int((b - a).sum()) for name, (a, b) in split.bounds.items()},
-        "windows": {name: int(len(a)) for name, a in split.anchors.items()},
-        "epochs_run": training.epochs_run,
-        "best_epoch": training.best_epoch,
-        "stopped_early": training.stopped_early,
-        "reached_max_steps": training.reached_max_steps,
-        "steps": training.state.steps,
-        "interrupted": training.interrupted,
-        "training_seconds": round(training.seconds, 3),
-        "device": str(device),
-    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,11 @@ from matplotlib.figure import Figure
 
 from lstmcli.errors import LstmcliError
 from lstmcli.files import atomic_path
+
+if TYPE_CHECKING:
+    from lstmcli.checkpoint import Checkpoint
+
+LOSS_NAMES = {"mse": "MSE", "mae": "MAE", "huber": "Huber"}
 
 FIGSIZE = (10, 6)
 DPI = 120
@@ -187,7 +193,7 @@ def forecast_figure(
     return figure
 
 
-def loss_figure(history: pd.DataFrame, best_epoch: int | None) -> Figure:
+def loss_figure(history: pd.DataFrame, best_epoch: int | None, loss: str = "mse") -> Figure:
     """Train and validation loss per epoch on a log scale, with the kept epoch marked."""
     figure = Figure(figsize=FIGSIZE, dpi=DPI)
     ax = figure.subplots()
@@ -203,7 +209,7 @@ def loss_figure(history: pd.DataFrame, best_epoch: int | None) -> Figure:
     ax.set_yscale("log")
     ax.set_title("learning curves")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (MSE, scaled units)")
+    ax.set_ylabel(f"loss ({LOSS_NAMES[loss]}, scaled units)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return figure
@@ -264,7 +270,8 @@ def plot_run(run: Path, out_dir: Path | None, fmt: str, step: int, baseline: boo
     )
     history = pd.read_csv(_need(run_dir, "history.csv"))
     metrics = json.loads(_need(run_dir, "metrics.json").read_text())
-    written = [save(loss_figure(history, metrics.get("best_epoch")), out_dir / f"loss.{fmt}")]
+    loss = loss_figure(history, metrics.get("best_epoch"), checkpoint.config.training.loss)
+    written = [save(loss, out_dir / f"loss.{fmt}")]
     suffix = f"_step{step}" if step != 1 else ""
     if cfg.id_column is not None:  # many series: a grid of some, and pooled residuals
         for target in cfg.target:
@@ -324,7 +331,7 @@ def plot_predictions(
     return written
 
 
-def _series(checkpoint, predictions: Predictions) -> pd.DataFrame:  # noqa: ANN001
+def _series(checkpoint: Checkpoint, predictions: Predictions) -> pd.DataFrame:
     """Each target's known values by time: the training data when it is still there, plus the
     actuals of the predictions; for context lines and the naive baseline."""
     known = []

@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcli.backtest import actual_values, backtest_frame, score_backtest
 from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
+from lstmcli.config import DataConfig
 from lstmcli.data import Table, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
-from lstmcli.errors import LstmcliError, some
-from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
+from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.model import predict_windows
-from lstmcli.windows import WindowSet, series_anchors, target_offsets
+from lstmcli.windows import WindowSet, keep_series, series_anchors, target_offsets, window_need
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Predictor:
     device: torch.device
 
     @property
-    def data(self):  # noqa: ANN201 - DataConfig
+    def data(self) -> DataConfig:
         return self.checkpoint.config.data
 
 
@@ -40,16 +41,20 @@ def load_predictor(run: Path, device: str | None = None) -> Predictor:
     """Load a run folder or model.pt onto `device`, or the device it was trained on when that
     exists here, else the CPU (so a GPU-trained model runs anywhere without flags)."""
     checkpoint = load_checkpoint(run)
-    if device is not None:
-        target = resolve_device(device)
-    else:
-        trained = checkpoint.trained_on
-        available = trained.startswith("cuda") and torch.cuda.is_available()
-        target = torch.device(trained if available else "cpu")
+    target = resolve_device(device) if device is not None else default_device(checkpoint)
     return Predictor(checkpoint, checkpoint.build_model(target), target)
 
 
-def keep_ids(frame: pd.DataFrame, cfg, ids: list[str], label: str) -> pd.DataFrame:  # noqa: ANN001
+def default_device(checkpoint: Checkpoint) -> torch.device:
+    """The GPU a model trained on when this machine has it, else the CPU."""
+    trained = checkpoint.trained_on
+    if trained.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(trained).index or 0
+        return torch.device("cuda", index if index < torch.cuda.device_count() else 0)
+    return torch.device("cpu")
+
+
+def keep_ids(frame: pd.DataFrame, cfg: DataConfig, ids: list[str], label: str) -> pd.DataFrame:
     """The rows of the series named by `--id` (compared as text); an id not in the input is an
     error that names it."""
     if not ids:
@@ -71,8 +76,8 @@ def forecast_next(
     predictor: Predictor,
     frame: pd.DataFrame,
     label: str,
-    steps: int | None,
-    warnings: list[str] | None = None,
+    steps: int | None = None,
+    warn: Warn = ignore_warning,
 ) -> pd.DataFrame:
     """The next `steps` rows after each series' last row with targets (default: the horizon).
 
@@ -80,8 +85,8 @@ def forecast_next(
     known features (and their times). Beyond the horizon the forecast is recursive:
     predictions are fed back as inputs, which needs every past-only input to be a target.
     """
-    cfg, cp = predictor.data, predictor.checkpoint
-    horizon = cfg.horizon
+    cfg, checkpoint = predictor.data, predictor.checkpoint
+    lookback, horizon = cfg.lookback, cfg.horizon
     steps = steps or horizon
     if steps > horizon and cfg.features:
         raise LstmcliError(
@@ -89,66 +94,100 @@ def forecast_next(
             f"future values of the feature column(s) {cfg.features}; recursive forecasts work "
             "only when every past input is a target (known_features and calendar are fine)"
         )
-    table = prepare_table(frame, cfg, label, targets="future")
-    history = table.lengths - table.future
-    table = _enough_history(table, history >= cfg.lookback, cfg.lookback, label, warnings)
-    history = table.lengths - table.future
+    table = prepare_table(frame, cfg, label, targets="future", warn=warn)
+    why = f"shorter than the lookback ({lookback} rows)"
+    table = keep_series(table, _history_rows(table) >= lookback, why, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
-    n_rows = blocks * horizon  # rows of future inputs the last block needs
+    future_rows = blocks * horizon  # rows to forecast that the last block reads
     if cfg.known_features:
-        short = table.future < n_rows
-        if short.any():
-            k = int(np.flatnonzero(short)[0])
-            where = f" of series {table.ids[k]!r}" if table.ids is not None else ""
-            raise LstmcliError(
-                f"{label}: the model uses known_features {cfg.known_features}, so the input must "
-                f"end with {n_rows} row(s) to forecast (empty targets, known values); the last "
-                f"{int(table.future[k])} row(s){where} have empty targets"
-            )
-    series = _scaler_rows(cp, table, label)
-    scaled = cp.input_scaler.transform(
+        _require_rows_to_forecast(table, future_rows, cfg, label)
+
+    # Each series as one sequence: its last `lookback` history rows, then `future_rows` rows
+    # to forecast: the input's own when it has them all, else placeholders filled in below.
+    series = _scaler_rows(checkpoint, table, label)
+    scaled = checkpoint.input_scaler.transform(
         table.inputs, series[table.row_series()] if series is not None else None
     )
-    ends = table.offsets[:-1] + history  # first row after each series' history
-    window_rows = ends[:, None] + np.arange(-cfg.lookback, n_rows)[None, :]
-    has_future_rows = table.future >= n_rows
-    work = scaled[np.minimum(window_rows, table.offsets[1:, None] - 1)]  # (series, rows, inputs)
-    times = _forecast_times(table, ends, n_rows, has_future_rows, cp)
-    if cfg.calendar and not has_future_rows.all():  # rows made up here: their calendar
-        n_cal = len(cfg.calendar_columns)
-        values = calendar_values(pd.Series(times), cfg.calendar, label)
-        made = ~has_future_rows
-        work[made, cfg.lookback :, -n_cal:] = values.reshape(table.n_series, n_rows, n_cal)[made]
-    work = torch.from_numpy(work).to(predictor.device)
-    n_future = len(cfg.future_columns)
-    target_index = [cp.input_columns.index(c) for c in cp.target_columns]
-    target_inputs = cp.input_scaler.columns(target_index)  # how targets are scaled as inputs
-    scaler_series = series if cp.target_scaler.per_series else None
+    history_end = table.offsets[:-1] + _history_rows(table)  # first row after the history
+    rows = history_end[:, None] + np.arange(-lookback, future_rows)[None, :]
+    sequence = scaled[np.minimum(rows, table.offsets[1:, None] - 1)]  # (series, rows, inputs)
+    given = table.future >= future_rows
+    times = _forecast_times(table, history_end, future_rows, given, checkpoint)
+    if cfg.calendar and not given.all():  # placeholder rows: their calendar from their times
+        calendar = calendar_values(pd.Series(times), cfg.calendar, label)
+        calendar = calendar.reshape(table.n_series, future_rows, -1)
+        sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
+    sequence = torch.from_numpy(sequence).to(predictor.device)
+    predicted = _roll_forward(predictor, sequence, blocks, series)[:, :steps]
+    return _forecast_frame(table, predicted, times, future_rows, cfg)
+
+
+def _history_rows(table: Table) -> np.ndarray:
+    """Rows with targets in each series (all but its rows to forecast)."""
+    return table.lengths - table.future
+
+
+def _require_rows_to_forecast(table: Table, rows: int, cfg: DataConfig, label: str) -> None:
+    """A model with known features needs their values at every row it forecasts."""
+    short = table.future < rows
+    if short.any():
+        k = int(np.flatnonzero(short)[0])
+        where = f" of series {table.ids[k]!r}" if table.ids is not None else ""
+        raise LstmcliError(
+            f"{label}: the model uses known_features {cfg.known_features}, so the input must "
+            f"end with {rows} row(s) to forecast (empty targets, known values); the last "
+            f"{int(table.future[k])} row(s){where} have empty targets"
+        )
+
+
+def _roll_forward(
+    predictor: Predictor, sequence: torch.Tensor, blocks: int, series: np.ndarray | None
+) -> np.ndarray:
+    """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
+    original units. Each block's forecast becomes the targets' inputs of the next."""
+    cfg, checkpoint = predictor.data, predictor.checkpoint
+    lookback, horizon, layout = cfg.lookback, cfg.horizon, cfg.layout
+    target_inputs = layout.target_index
+    as_inputs = checkpoint.input_scaler.columns(target_inputs)  # targets, scaled as inputs
     outputs: list[np.ndarray] = []
     with torch.inference_mode():
         for block in range(blocks):
-            at = cfg.lookback + block * horizon
-            window = work[:, at - cfg.lookback : at]
-            future = work[:, at : at + horizon, work.shape[2] - n_future :] if n_future else None
-            out = predictor.model(window, future).cpu().numpy().astype(np.float64)
-            predicted = cp.target_scaler.inverse(out, scaler_series)
-            outputs.append(predicted)
-            if block + 1 < blocks:  # feed the forecast back as the targets' next inputs
-                fed = target_inputs.transform(predicted, scaler_series)
-                work[:, at : at + horizon, target_index] = torch.from_numpy(fed).to(work.device)
-    predicted = np.concatenate(outputs, axis=1)[:, :steps]  # (series, steps, targets)
+            start = lookback + block * horizon  # the first row this block forecasts
+            window = sequence[:, start - lookback : start]
+            future = (
+                sequence[:, start : start + horizon, layout.future] if layout.n_future else None
+            )
+            scaled = predictor.model(window, future).cpu().numpy().astype(np.float64)
+            forecast = checkpoint.target_scaler.inverse(scaled, series)
+            outputs.append(forecast)
+            if block + 1 < blocks:
+                fed = torch.from_numpy(as_inputs.transform(forecast, series))
+                sequence[:, start : start + horizon, target_inputs] = fed.to(sequence.device)
+    return np.concatenate(outputs, axis=1)
+
+
+def _forecast_frame(
+    table: Table,
+    predicted: np.ndarray,
+    times: pd.Index | list | None,
+    future_rows: int,
+    cfg: DataConfig,
+) -> pd.DataFrame:
+    """The forecast table: id (many series), time (or `step`), one column per target; the
+    rows of each series together. `times` holds `future_rows` times per series."""
+    n_series, steps = predicted.shape[0], predicted.shape[1]
     columns: dict[str, object] = {}
     if table.ids is not None:
         columns[cfg.id_column] = np.repeat(np.asarray(table.ids), steps)
     if cfg.time_column:
-        if table.n_series == 1:
+        if n_series == 1:
             columns[cfg.time_column] = times[:steps]
         else:
-            series_rows = np.arange(table.n_series)[:, None] * n_rows
-            columns[cfg.time_column] = times[(series_rows + np.arange(steps)).ravel()]
+            first = np.arange(n_series)[:, None] * future_rows
+            columns[cfg.time_column] = times[(first + np.arange(steps)).ravel()]
     else:
-        columns["step"] = np.tile(np.arange(1, steps + 1), table.n_series)
-    for j, name in enumerate(cp.target_columns):
+        columns["step"] = np.tile(np.arange(1, steps + 1), n_series)
+    for j, name in enumerate(table.target_columns):
         columns[name] = predicted[:, :, j].ravel()
     return pd.DataFrame(columns)
 
@@ -217,27 +256,6 @@ def _continue_together(
     return regular, np.stack(steps, axis=1) if steps else none[1]
 
 
-def _enough_history(
-    table: Table, enough: np.ndarray, lookback: int, label: str, warnings: list[str] | None
-) -> Table:
-    """Series with fewer history rows than the lookback cannot be forecast: an error for a
-    single series or when none is left, else a warning that counts them."""
-    if enough.all():
-        return table
-    have = int((table.lengths - table.future).max())
-    if not enough.any():
-        what = " in its longest series" if table.ids is not None else ""
-        raise LstmcliError(
-            f"{label} has {have} row(s){what}; the lookback window needs at least {lookback}"
-        )
-    skipped = [str(i) for i, ok in zip(table.ids, enough, strict=True) if not ok]
-    if warnings is not None:
-        warnings.append(
-            f"skipped {len(skipped)} series with fewer than {lookback} rows: {some(skipped)}"
-        )
-    return table.select_series(enough)
-
-
 def _scaler_rows(cp: Checkpoint, table: Table, label: str) -> np.ndarray | None:
     """Each series' row in per-series scalers (None with global scalers)."""
     if not cp.input_scaler.per_series:
@@ -246,95 +264,28 @@ def _scaler_rows(cp: Checkpoint, table: Table, label: str) -> np.ndarray | None:
 
 
 def rolling(
-    predictor: Predictor, frame: pd.DataFrame, label: str, warnings: list[str] | None = None
+    predictor: Predictor, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
 ) -> pd.DataFrame:
     """A forecast from every window whose targets all lie in the input (a backtest);
     for the regress task, one prediction per row that has a full window."""
-    table, anchors, predicted = _predict_all(predictor, frame, label, warnings=warnings)
-    offsets = target_offsets(predictor.data.horizon, predictor.data.task)
-    actual = table.targets[anchors[:, None] + offsets] if table.targets.shape[1] else None
-    return prediction_frame(table, anchors, offsets, predicted, actual, predictor.data)
+    table, anchors, predicted = _predict_all(predictor, frame, label, warn=warn)
+    actual = actual_values(table, anchors, predictor.data) if table.targets.shape[1] else None
+    return backtest_frame(table, anchors, predicted, actual, predictor.data)
 
 
 def evaluate(
-    predictor: Predictor, frame: pd.DataFrame, label: str, warnings: list[str] | None = None
+    predictor: Predictor, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
 ) -> dict:
     """Rolling predictions scored like metrics.json, against baselines on the same targets
     (and per series, for a model of many series)."""
     cfg, cp = predictor.data, predictor.checkpoint
-    table, anchors, predicted = _predict_all(predictor, frame, label, "required", warnings)
-    offsets = target_offsets(cfg.horizon, cfg.task)
-    # Score only windows where every baseline can look back far enough (in its own series),
-    # so that all are compared on exactly the same targets.
-    window_series = table.series_of(anchors)
-    scored, season = scored_windows(
-        anchors, offsets, cfg.task, cfg.season, table.offsets[window_series]
-    )
-    if not scored.any():
-        raise LstmcliError(
-            f"{label} has {len(table.inputs)} rows: too few to score any window against the "
-            f"naive baseline, which looks back 1 row before each target; give more rows"
-        )
-    anchors, predicted, window_series = anchors[scored], predicted[scored], window_series[scored]
-    actual = table.targets[anchors[:, None] + offsets]
-    baselines = baseline_predictions(table.targets, anchors, offsets, cfg.task, season)
-    result = compare(actual, predicted, baselines, cp.target_columns, cp.mase_scales)
-    if table.ids is not None:
-        known = {name: k for k, name in enumerate(cp.series_ids or [])}
-        trained = np.array(cp.series_mase_scales or [], dtype=np.float64)
-        scales = np.full((table.n_series, len(cp.target_columns)), np.nan)
-        for k, name in enumerate(table.id_labels()):
-            if name in known and len(trained):
-                scales[k] = trained[known[name]]
-        result["series"] = series_report(
-            actual, predicted, baselines, window_series, table.id_labels(), scales
-        )
-    return {
-        **result,
-        "targets": cp.target_columns,
-        "rows": int(len(table.inputs)),
-        "windows": int(len(anchors)),
-        "windows_skipped": int((~scored).sum()),
-    }
-
-
-def prediction_frame(
-    table: Table,
-    anchors: np.ndarray,
-    offsets: np.ndarray,
-    predicted: np.ndarray,
-    actual: np.ndarray | None,
-    cfg,  # noqa: ANN001 - DataConfig
-) -> pd.DataFrame:
-    """Rolling output, the format of test_predictions.csv too.
-
-    forecast: one row per (window, step): origin (the window's last row), the predicted row's
-    time, step, each target's prediction, and <target>_actual.
-    regress: one row per predicted row: time, each target's prediction, <target>_actual.
-    Without a time column, times are 0-based row positions in a column named `row`.
-    """
-    steps = len(offsets)
-    target_rows = (anchors[:, None] + offsets[None, :]).ravel()
-    time_name = cfg.time_column or "row"
-
-    def times(rows: np.ndarray) -> np.ndarray:
-        return table.time.iloc[rows].to_numpy() if table.time is not None else rows
-
-    columns: dict[str, object] = {}
-    if table.ids is not None:
-        window_ids = np.asarray(table.ids)[table.series_of(anchors)]
-        columns[cfg.id_column] = np.repeat(window_ids, steps)
-    if cfg.task == "forecast":
-        columns["origin"] = times(np.repeat(anchors, steps))
-    columns[time_name] = times(target_rows)
-    if cfg.task == "forecast":
-        columns["step"] = np.tile(np.arange(1, steps + 1), len(anchors))
-    for j, name in enumerate(table.target_columns):
-        columns[name] = predicted[:, :, j].ravel()
-    if actual is not None:
-        for j, name in enumerate(table.target_columns):
-            columns[f"{name}_actual"] = actual[:, :, j].ravel()
-    return pd.DataFrame(columns)
+    table, anchors, predicted = _predict_all(predictor, frame, label, "required", warn)
+    series_scales = cp.series_mase_scales_of(table.id_labels()) if table.ids is not None else None
+    result = score_backtest(table, anchors, predicted, cfg, cp.mase_scales, series_scales, label)
+    result["targets"] = cp.target_columns
+    result["rows"] = int(len(table.inputs))
+    result["windows"] = int(len(anchors)) - result["windows_skipped"]
+    return result
 
 
 def future_times(time: pd.Series | None, steps: int, checkpoint: Checkpoint) -> list:
@@ -366,48 +317,34 @@ def _predict_all(
     frame: pd.DataFrame,
     label: str,
     targets: str = "optional",
-    warnings: list[str] | None = None,
+    warn: Warn = ignore_warning,
 ) -> tuple[Table, np.ndarray, np.ndarray]:
     """Predictions of every complete window of every series. Rows to forecast at the end of
     a series (empty targets) hold no actuals, so no window's targets reach into them."""
     cfg, cp = predictor.data, predictor.checkpoint
     table = prepare_table(
-        frame, cfg, label, targets="future" if cfg.task == "forecast" else targets
+        frame, cfg, label, targets="future" if cfg.task == "forecast" else targets, warn=warn
     )
-
-    def anchors_of(table: Table) -> np.ndarray:
-        starts = table.offsets[:-1]
-        stops = table.offsets[1:] - table.future
-        return series_anchors(starts, stops, starts, cfg.lookback, cfg.horizon, cfg.task)
-
-    anchors = anchors_of(table)
-    if len(anchors) == 0:
-        need = cfg.lookback + (cfg.horizon if cfg.task == "forecast" else 0)
-        what = f"lookback {cfg.lookback}" + (
-            f" and horizon {cfg.horizon}" if cfg.task == "forecast" else ""
-        )
-        _require_rows(int((table.lengths - table.future).max()), need, label, what)
+    anchors = _anchors(table, cfg)
     has_window = np.bincount(table.series_of(anchors), minlength=table.n_series) > 0
+    why = f"shorter than one window ({window_need(cfg)})"
     if not has_window.all():
-        skipped = [i for i, ok in zip(table.id_labels(), has_window, strict=True) if not ok]
-        if warnings is not None:
-            warnings.append(
-                f"skipped {len(skipped)} series too short for one window: {some(skipped)}"
-            )
-        table = table.select_series(has_window)
-        anchors = anchors_of(table)
+        table = keep_series(table, has_window, why, label, warn)
+        anchors = _anchors(table, cfg)
     series = _scaler_rows(cp, table, label)
     row_series = series[table.row_series()] if series is not None else None
     inputs = torch.from_numpy(cp.input_scaler.transform(table.inputs, row_series))
     offsets = target_offsets(cfg.horizon, cfg.task)
     windows = WindowSet(
-        inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, len(cfg.future_columns)
+        inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, cfg.layout.future
     )
     scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
     window_series = series[table.series_of(anchors)] if series is not None else None
     return table, anchors, cp.target_scaler.inverse(scaled, window_series)
 
 
-def _require_rows(have: int, need: int, label: str, what: str) -> None:
-    if have < need:
-        raise LstmcliError(f"{label} has {have} row(s); {what} needs at least {need}")
+def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:
+    """Every complete window of every series, none reaching into rows to forecast."""
+    starts = table.offsets[:-1]
+    stops = table.offsets[1:] - table.future
+    return series_anchors(starts, stops, starts, cfg.lookback, cfg.horizon, cfg.task)

@@ -1,5 +1,10 @@
 """Scalers fitted on training rows only, kept as plain numbers: one for all series or one per
-series (statistics per id, so a series in the thousands and one near zero look alike)."""
+series (statistics per id, so a series in the thousands and one near zero look alike).
+
+The statistics are scikit-learn's (MinMaxScaler, StandardScaler, RobustScaler; the tests
+compare against them), computed here with numpy in float64: importing scikit-learn's
+preprocessing costs more than half a second on every run, for a few lines of arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, Warn
+
+# A column whose spread is below this fraction of its largest magnitude is constant: scaling
+# it would only magnify rounding noise. Relative, so that units never matter.
+CONSTANT_SPREAD = 1e-10
 
 
 @dataclass
@@ -57,7 +65,7 @@ class Scaler:
         """The map of some columns only."""
         return Scaler(self.kind, self.center[..., index], self.scale[..., index])
 
-    def without_scaling(self, columns: list[int]) -> Scaler:
+    def without_scaling(self, columns: slice | list[int]) -> Scaler:
         """The same map, leaving some columns as they are (calendar sin/cos are in [-1, 1])."""
         center, scale = self.center.copy(), self.scale.copy()
         center[..., columns], scale[..., columns] = 0.0, 1.0
@@ -73,56 +81,80 @@ class Scaler:
         )
 
 
-def fit_scaler(kind: str, rows: np.ndarray) -> Scaler:
-    """Fit one scikit-learn scaler on training rows and keep its statistics as plain arrays.
+def fit_scaler(
+    kind: str, rows: np.ndarray, series: np.ndarray | None = None, n_series: int = 1
+) -> Scaler:
+    """Fit a scaler on training rows (rows, columns): one for all rows, or with `series` (each
+    row's series index) one per series, each on that series' rows only.
 
-    Constant columns get scale 1 (scikit-learn's rule), so nothing divides by zero.
+    minmax: min and range; standard: mean and population standard deviation; robust: median
+    and interquartile range (linear interpolation). A constant column gets scale 1, as in
+    scikit-learn, so nothing divides by zero; a series without rows gets NaN statistics.
     """
-    n_columns = rows.shape[1]
-    if kind == "none" or n_columns == 0:
-        return Scaler(kind, np.zeros(n_columns), np.ones(n_columns))
-    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-
-    values = rows  # float32 inputs stay float32: scikit-learn accumulates in float64 itself
-    if kind == "minmax":
-        fitted = MinMaxScaler().fit(values)
-        center, scale = fitted.data_min_, 1.0 / fitted.scale_
-    elif kind == "standard":
-        fitted = StandardScaler().fit(values)
-        center, scale = fitted.mean_, fitted.scale_
-    elif kind == "robust":
-        fitted = RobustScaler().fit(values)
-        center, scale = fitted.center_, fitted.scale_
-    else:
+    if kind not in ("minmax", "standard", "robust", "none"):
         raise LstmcliError(f"unknown scaler {kind!r}")
+    n_columns = rows.shape[1]
+    shape = (n_series, n_columns) if series is not None else (n_columns,)
+    if kind == "none" or n_columns == 0:
+        return Scaler(kind, np.zeros(shape), np.ones(shape))
+    if series is None:
+        center, scale, peak = _statistics(kind, rows)
+    else:
+        center, scale, peak = _series_statistics(kind, rows, series, n_series)
+    constant = ~(scale > CONSTANT_SPREAD * peak)  # also where there were no rows (NaN)
+    scale = np.where(constant, 1.0, scale)
     return Scaler(kind, np.asarray(center, np.float64), np.asarray(scale, np.float64))
 
 
-def fit_series_scaler(kind: str, values: np.ndarray, series: np.ndarray, n_series: int) -> Scaler:
-    """One scaler per series, each fitted on that series' training rows only (`values` are the
-    training rows, `series` their series index), with scikit-learn's statistics: minmax:
-    min and range; standard: mean and population std; robust: median and IQR. A constant
-    column gets scale 1, as in scikit-learn."""
-    n_columns = values.shape[1]
-    if kind == "none" or n_columns == 0:
-        return Scaler(kind, np.zeros((n_series, n_columns)), np.ones((n_series, n_columns)))
-    groups = pd.DataFrame(values.astype(np.float64)).groupby(series)
+def _statistics(kind: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Center, spread and largest magnitude of each column, in float64, a column at a time
+    (a float64 copy of a large float32 part would double its memory)."""
+    n_columns = rows.shape[1]
+    center, scale, peak = np.empty(n_columns), np.empty(n_columns), np.empty(n_columns)
+    for j in range(n_columns):
+        column = rows[:, j].astype(np.float64)
+        low, high = column.min(), column.max()
+        peak[j] = max(abs(low), abs(high))
+        if kind == "minmax":
+            center[j], scale[j] = low, high - low
+        elif kind == "standard":
+            center[j] = column.mean()
+            scale[j] = np.sqrt(np.mean((column - center[j]) ** 2))
+        else:
+            q25, q50, q75 = np.quantile(column, [0.25, 0.5, 0.75])
+            center[j], scale[j] = q50, q75 - q25
+    return center, scale, peak
+
+
+def _series_statistics(
+    kind: str, rows: np.ndarray, series: np.ndarray, n_series: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_statistics` of every series at once (grouped, no loop over series); NaN for a series
+    without rows."""
+    import pandas as pd
+
+    groups = pd.DataFrame(rows.astype(np.float64)).groupby(series)
+    low, high = groups.min(), groups.max()
+    peak = np.maximum(low.abs(), high.abs())
     if kind == "minmax":
-        center, high = groups.min(), groups.max()
-        scale = high - center
+        center, scale = low, high - low
     elif kind == "standard":
         center, scale = groups.mean(), groups.std(ddof=0)
-    elif kind == "robust":
+    else:
         center = groups.median()
         scale = groups.quantile(0.75) - groups.quantile(0.25)
-    else:
-        raise LstmcliError(f"unknown scaler {kind!r}")
-    center = center.reindex(range(n_series)).to_numpy(np.float64, copy=True)
-    scale = scale.reindex(range(n_series)).to_numpy(np.float64, copy=True)
-    scale[~(scale >= 10 * np.finfo(np.float64).eps)] = 1.0  # constant (or one row): as sklearn
-    return Scaler(kind, center, scale)
+    every = range(n_series)
+    return tuple(
+        frame.reindex(every).to_numpy(np.float64, copy=True) for frame in (center, scale, peak)
+    )
 
 
-def constant_columns(rows: np.ndarray, names: list[str]) -> list[str]:
-    columns = zip(names, rows.T, strict=True)
-    return [name for name, column in columns if len(column) and np.ptp(column) == 0]
+def warn_constant_columns(rows: np.ndarray, names: list[str], warn: Warn) -> None:
+    """Warn about input columns that do not change over the training rows."""
+    constant = [
+        name
+        for name, column in zip(names, rows.T, strict=True)
+        if len(column) and column.min() == column.max()
+    ]
+    if constant:
+        warn(f"column(s) {constant} are constant in the training rows; they carry no signal")

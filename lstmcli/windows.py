@@ -14,7 +14,7 @@ import pandas as pd
 
 from lstmcli.config import DataConfig, SplitDates
 from lstmcli.data import Table
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, Warn, first_names
 
 if TYPE_CHECKING:
     import torch
@@ -145,6 +145,49 @@ def rows_needed(part: str, cfg: DataConfig) -> int:
     return cfg.lookback + target_rows if cfg.task == "forecast" else cfg.lookback
 
 
+def window_need(cfg: DataConfig) -> str:
+    """What one window needs, for messages: `lookback 24 and horizon 6 need 30 rows`."""
+    rows = rows_needed("train", cfg)
+    if cfg.task == "forecast":
+        return f"lookback {cfg.lookback} and horizon {cfg.horizon} need {rows} rows"
+    return f"lookback {cfg.lookback} needs {rows} rows"
+
+
+def keep_series(table: Table, keep: np.ndarray, why: str, label: str, warn: Warn) -> Table:
+    """The series where `keep` is true. The others are skipped with one warning that counts and
+    names them; when none is left, an error. `why` says what the skipped ones are, e.g.
+    `shorter than one window (lookback 24 and horizon 1 need 25 rows)`."""
+    if keep.all():
+        return table
+    if not keep.any():
+        if table.ids is None:
+            rows = int(table.lengths[0] - table.future[0])  # rows to forecast are not history
+            raise LstmcliError(f"{label} is {why}: it has {rows} row(s)")
+        raise LstmcliError(f"every series in {label} ({table.n_series}) is {why}")
+    skipped = [name for name, k in zip(table.id_labels(), keep, strict=True) if not k]
+    warn(f"skipped {len(skipped)} of {table.n_series} series {why}: {first_names(skipped)}")
+    return table.select_series(keep)
+
+
+def training_series(table: Table, cfg: DataConfig, warn: Warn) -> Table:
+    """The series `train` uses: those long enough for one window and, with scale_by: series,
+    with a training row to fit their scaler on. `check` asks the same question. A single
+    series is left to `split_table`, whose message names the part that is too short."""
+    if table.ids is None:
+        return table
+    short = table.lengths < rows_needed("train", cfg)
+    why = f"shorter than one window ({window_need(cfg)})"
+    table = keep_series(table, ~short, why, cfg.path, warn)
+    if cfg.scale_by == "series":
+        starts, stops = split_rows(table, cfg).bounds["train"]
+        why = (
+            "without a training row to fit its scaler on (data.scale_by: series); "
+            "move data.split's dates or scale globally"
+        )
+        table = keep_series(table, stops > starts, why, cfg.path, warn)
+    return table
+
+
 def window_anchors(start: int, stop: int, lookback: int, horizon: int, task: str) -> np.ndarray:
     """Last input rows t of the windows whose target rows all lie in [start, stop) of a
     series that starts at row 0.
@@ -189,8 +232,8 @@ def target_offsets(horizon: int, task: str) -> np.ndarray:
 class WindowSet:
     """Windows over scaled series tensors, gathered per batch by index arithmetic.
 
-    The last `n_future` input columns are known in advance (known features, calendar): their
-    values at the target rows are gathered too, as the model's `future` input.
+    The `future` input columns are known in advance (known features, calendar): their values
+    at the target rows are gathered too, as the model's `future` input.
     """
 
     def __init__(
@@ -200,14 +243,15 @@ class WindowSet:
         anchors: np.ndarray,
         lookback: int,
         offsets: np.ndarray,
-        n_future: int = 0,
+        future: slice | None = None,
     ) -> None:
         import torch
 
         device = inputs.device
         self.inputs = inputs
         self.targets = targets
-        self.n_future = n_future
+        has_future = future is not None and future.start != future.stop
+        self.future_columns = future if has_future else None
         self.anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
         self.input_offsets = torch.arange(-lookback + 1, 1, device=device)
         self.target_offsets = torch.as_tensor(offsets, dtype=torch.long, device=device)
@@ -223,8 +267,8 @@ class WindowSet:
         anchors = self.anchors[positions].unsqueeze(1)
         inputs = self.inputs[anchors + self.input_offsets]
         future = None
-        if self.n_future:
-            future = self.inputs[anchors + self.target_offsets][..., -self.n_future :]
+        if self.future_columns is not None:
+            future = self.inputs[anchors + self.target_offsets][..., self.future_columns]
         if self.targets is None:  # prediction on data without known targets
             return inputs, future, None
         return inputs, future, self.targets[anchors + self.target_offsets]

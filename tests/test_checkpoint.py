@@ -58,7 +58,7 @@ def test_checkpoint_holds_only_plain_types(trained_run: Path) -> None:
 
 
 class _RunsCode:
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self) -> tuple:
         return (os.system, (f"touch {self.marker}",))
 
 

@@ -77,9 +77,9 @@ def test_task_rules() -> None:
         "data: columns listed twice in target/features/known_features/calendar: ['y']"
     ]
     cfg = validate_config({"data": {"target": "y", "features": ["a"]}})
-    assert cfg.data.input_columns == ["y", "a"]
+    assert cfg.data.layout.inputs == ["y", "a"]
     cfg = validate_config({"data": {"target": "y", "features": ["a"], "task": "regress"}})
-    assert cfg.data.input_columns == ["a"]
+    assert cfg.data.layout.inputs == ["a"] and cfg.data.layout.target_index is None
 
 
 def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
@@ -178,7 +178,15 @@ def test_input_columns_put_known_and_calendar_inputs_last() -> None:
     cfg = validate_config(
         {"data": {"features": ["a"], "known_features": ["p"], "calendar": ["hour", "month"]}}
     ).data
-    assert cfg.model_inputs == [
+    layout = cfg.layout
+    assert layout.inputs == [
         "co2_ppmv", "a", "p", "hour_sin", "hour_cos", "month_sin", "month_cos"
     ]  # fmt: skip
-    assert cfg.future_columns == ["p", "hour_sin", "hour_cos", "month_sin", "month_cos"]
+    assert layout.inputs[layout.future] == ["p", "hour_sin", "hour_cos", "month_sin", "month_cos"]
+    assert layout.inputs[layout.calendar_slice] == [
+        "hour_sin",
+        "hour_cos",
+        "month_sin",
+        "month_cos",
+    ]
+    assert layout.file_inputs == ["co2_ppmv", "a", "p"] and layout.target_index == [0]

@@ -5,109 +5,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from lstmcli.config import validate_config
 from lstmcli.data import prepare_table, read_csv
 from lstmcli.errors import LstmcliError
-from lstmcli.scaling import fit_scaler
-from lstmcli.windows import WindowSet, split_table, target_offsets, window_anchors
+from lstmcli.windows import Split, split_table
 
 
 def data_cfg(**data: object):
     return validate_config({"data": {"time_column": None, "target": "y", **data}}).data
-
-
-def test_forecast_windows_by_hand() -> None:
-    # 10 rows, lookback 3, horizon 2: train rows 0..6, test rows 7..9.
-    assert window_anchors(0, 7, 3, 2, "forecast").tolist() == [2, 3, 4]  # targets up to row 6
-    assert window_anchors(7, 10, 3, 2, "forecast").tolist() == [6, 7]  # targets 7-8 and 8-9
-    assert window_anchors(0, 4, 3, 2, "forecast").tolist() == []
-
-
-def test_regress_windows_by_hand() -> None:
-    assert window_anchors(0, 7, 3, 1, "regress").tolist() == [2, 3, 4, 5, 6]
-    assert window_anchors(7, 10, 3, 1, "regress").tolist() == [7, 8, 9]
-
-
-def test_window_batches_gather_the_right_rows() -> None:
-    rows = torch.arange(10, dtype=torch.float32)
-    inputs = torch.stack([rows, rows * 10], dim=1)  # (10, 2)
-    targets = (rows + 100).unsqueeze(1)  # (10, 1)
-    windows = WindowSet(inputs, targets, np.array([2, 3, 4]), 3, target_offsets(2, "forecast"))
-    x, future, y = windows.batch(torch.tensor([0, 2]))
-    assert future is None
-    assert x.shape == (2, 3, 2) and y.shape == (2, 2, 1)
-    assert x[0, :, 0].tolist() == [0, 1, 2] and x[1, :, 1].tolist() == [20, 30, 40]
-    assert y[0, :, 0].tolist() == [103, 104] and y[1, :, 0].tolist() == [105, 106]
-    regress = WindowSet(inputs, targets, np.array([5]), 3, target_offsets(1, "regress"))
-    x, _, y = regress.batch(torch.tensor([0]))
-    assert x[0, :, 0].tolist() == [3, 4, 5] and y.flatten().tolist() == [105]
-
-
-@pytest.mark.parametrize("task", ["forecast", "regress"])
-@pytest.mark.parametrize(
-    ("n", "lookback", "horizon"), [(50, 5, 1), (50, 7, 4), (23, 3, 2), (200, 24, 12)]
-)
-def test_every_window_has_its_targets_inside_its_part(
-    task: str, n: int, lookback: int, horizon: int
-) -> None:
-    if task == "regress":
-        horizon = 1
-    cfg = data_cfg(
-        task=task,
-        features=["x"],
-        lookback=lookback,
-        horizon=horizon,
-        split={"train": 0.6, "val": 0.2, "test": 0.2},
-    )
-    split = split_table(n, cfg)
-    offsets = target_offsets(horizon, task)
-    for name, ([start], [stop]) in split.bounds.items():
-        anchors = split.anchors[name]
-        rows = anchors[:, None] + offsets
-        assert rows.min() >= start and rows.max() < stop
-        assert anchors.min() - lookback + 1 >= 0  # inputs exist (they may reach back)
-        # and no window that fits is left out
-        assert len(anchors) == len(window_anchors(start, stop, lookback, horizon, task))
-    assert split.bounds["test"][1] == [n]
-
-
-def test_too_few_rows_for_a_window_says_how_many_are_needed() -> None:
-    cfg = data_cfg(lookback=24, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2})
-    with pytest.raises(LstmcliError) as info:
-        split_table(40, cfg)
-    assert str(info.value) == (
-        "the train part has 28 of 40 rows, too few for one window: lookback 24 and horizon 6 "
-        "need at least 30 rows there; use more data or change data.split, data.lookback or "
-        "data.horizon"
-    )
-    with pytest.raises(LstmcliError, match="the val part has 4 of 45 rows"):
-        split_table(
-            45, data_cfg(lookback=3, horizon=6, split={"train": 0.7, "val": 0.1, "test": 0.2})
-        )
-
-
-@pytest.mark.parametrize("kind", ["minmax", "standard", "robust", "none"])
-def test_scaler_statistics_come_from_the_training_rows_alone(kind: str) -> None:
-    rng = np.random.default_rng(1)
-    train = rng.normal(5, 2, size=(80, 2))
-    scaler = fit_scaler(kind, train)
-    expected = {
-        "minmax": (train.min(0), train.max(0) - train.min(0)),
-        "standard": (train.mean(0), train.std(0)),
-        "robust": (np.median(train, 0), np.percentile(train, 75, 0) - np.percentile(train, 25, 0)),
-        "none": (np.zeros(2), np.ones(2)),
-    }[kind]
-    np.testing.assert_allclose(scaler.center, expected[0])
-    np.testing.assert_allclose(scaler.scale, expected[1])
-    np.testing.assert_allclose(scaler.inverse(scaler.transform(train)), train, rtol=1e-5)
-
-
-def test_constant_column_does_not_divide_by_zero() -> None:
-    scaler = fit_scaler("minmax", np.full((10, 1), 3.0))
-    assert scaler.scale.tolist() == [1.0]
-    assert np.isfinite(scaler.transform(np.array([[3.0], [4.0]]))).all()
 
 
 def test_scalers_are_fitted_on_train_rows_in_a_run(tmp_path: Path) -> None:
@@ -221,14 +127,14 @@ def gappy() -> pd.DataFrame:
     ],
 )
 def test_missing_value_policies(policy: str, y: list[float], x: list[float]) -> None:
-    table = prepare_table(
-        gappy(), data_cfg(time_column="date", features=["x"], missing=policy), "t"
-    )
+    warnings: list[str] = []
+    cfg = data_cfg(time_column="date", features=["x"], missing=policy)
+    table = prepare_table(gappy(), cfg, "t", warn=warnings.append)
     if policy == "drop":
-        assert table.notes == ["t: dropped 2 row(s) with missing values"]
+        assert warnings == ["t: dropped 2 row(s) with missing values"]
         assert table.time.dt.day.tolist() == [1, 4]
     else:
-        assert table.notes == [f"t: filled 1 in 'y', 1 in 'x' missing value(s) ({policy})"]
+        assert warnings == [f"t: filled 1 in 'y', 1 in 'x' missing value(s) ({policy})"]
     assert table.targets[:, 0].tolist() == y
     assert table.inputs[:, 1].tolist() == x
 
@@ -276,6 +182,6 @@ def test_times_across_a_daylight_saving_change_are_read_in_utc() -> None:
     assert [t.hour for t in table.time] == [0, 1, 2] and str(table.time.dt.tz) == "UTC"
 
 
-def bounds(split) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+def bounds(split: Split) -> dict[str, tuple[int, int]]:
     """A one-series split's (start, stop) per part."""
     return {name: (int(a[0]), int(b[0])) for name, (a, b) in split.bounds.items()}

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from lstmcli.config import validate_config
-from lstmcli.model import LSTMForecaster, model_arguments
+from lstmcli.model import LSTMForecaster, ModelSpec
 
 
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 def test_output_shape_for_any_depth(num_layers: int) -> None:
     """The tutorial's hn.view(-1, hidden) broke past one layer; use the last layer's state."""
-    model = LSTMForecaster(4, 2, 5, hidden_size=6, num_layers=num_layers, dropout=0.1, head=[7])
+    model = LSTMForecaster(ModelSpec(4, 2, 5, 6, num_layers, dropout=0.1, head=(7,)))
     assert model(torch.randn(3, 10, 4)).shape == (3, 5, 2)
 
 
@@ -21,7 +21,9 @@ def test_the_tutorial_layout_is_expressible() -> None:
             "model": {"hidden_size": 2, "num_layers": 1, "head": [256, 256, 128]},
         }
     )
-    model = LSTMForecaster(**model_arguments(2, 1, 1, cfg.model))
+    spec = ModelSpec.for_config(cfg.data, cfg.model)
+    assert (spec.n_inputs, spec.n_targets, spec.steps, spec.target_index) == (2, 1, 1, None)
+    model = LSTMForecaster(spec)
     linear_widths = [
         (m.in_features, m.out_features) for m in model.head if isinstance(m, torch.nn.Linear)
     ]
@@ -31,7 +33,7 @@ def test_the_tutorial_layout_is_expressible() -> None:
 
 
 def test_empty_head_is_one_linear_layer() -> None:
-    model = LSTMForecaster(1, 1, 3, hidden_size=4, num_layers=1, dropout=0.0, head=[])
+    model = LSTMForecaster(ModelSpec(1, 1, 3, hidden_size=4, num_layers=1, dropout=0.0, head=()))
     assert [type(m) for m in model.head] == [torch.nn.Linear]
 
 
@@ -51,11 +53,36 @@ def test_window_normalization_round_trip(kind: str) -> None:
 
 def test_last_value_norm_makes_forecasts_follow_a_shift() -> None:
     """A series shifted by a constant gives the same forecasts, shifted by that constant."""
-    model = LSTMForecaster(2, 1, 3, 8, 2, 0.0, [4], window_norm="last", target_index=[0])
+    model = LSTMForecaster(ModelSpec(2, 1, 3, 8, 2, 0.0, (4,), "last", target_index=(0,)))
     windows = torch.randn(6, 10, 2)
     shift = torch.tensor([100.0, -3.0])
     with torch.no_grad():
         torch.testing.assert_close(model(windows + shift), model(windows) + 100.0)
-    standard = LSTMForecaster(1, 1, 2, 8, 1, 0.0, [], window_norm="standard", target_index=[0])
+    standard = LSTMForecaster(ModelSpec(1, 1, 2, 8, 1, 0.0, (), "standard", target_index=(0,)))
     with torch.no_grad():  # and a scaled series gives scaled forecasts
         torch.testing.assert_close(standard(windows[..., :1] * 5), standard(windows[..., :1]) * 5)
+
+
+def test_spec_round_trips_through_plain_types_and_builds_an_ensemble() -> None:
+    cfg = validate_config(
+        {
+            "data": {
+                "target": ["y", "z"],
+                "features": ["a"],
+                "known_features": ["k"],
+                "calendar": ["month"],
+                "horizon": 3,
+            },
+            "model": {"hidden_size": 5, "num_layers": 2, "head": [4]},
+        }
+    )
+    spec = ModelSpec.for_config(cfg.data, cfg.model)
+    # targets first, then past features, then known features and the calendar's sin/cos
+    assert (spec.n_inputs, spec.n_future, spec.target_index, spec.steps) == (6, 3, (0, 1), 3)
+    plain = spec.to_dict()
+    assert all(type(v) in (int, float, str, list, type(None)) for v in plain.values())
+    assert ModelSpec.from_dict(plain) == spec
+    ensemble = ModelSpec.from_dict({**plain, "members": 3}).build()
+    assert len(ensemble.members) == 3
+    with pytest.raises(ValueError, match="unknown model arguments"):
+        ModelSpec.from_dict({**plain, "width": 3})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from lstmcli.data import prepare_table
 from lstmcli.errors import LstmcliError
 from lstmcli.pipeline import train_run
 from lstmcli.plot import plot_run
-from lstmcli.windows import series_anchors, split_table, target_offsets, window_anchors
+from lstmcli.windows import split_table, target_offsets
 
 runner = CliRunner()
 LOOKBACK, HORIZON = 8, 2
@@ -84,9 +85,7 @@ def panel(tmp_path_factory: pytest.TempPathFactory) -> dict:
     csv = folder / "panel.csv"
     panel_frame().to_csv(csv, index=False)
     warnings: list[str] = []
-    result = train_run(
-        validate_config(panel_config(csv)), folder / "run", on_warning=warnings.append
-    )
+    result = train_run(validate_config(panel_config(csv)), folder / "run", warn=warnings.append)
     return {"csv": csv, "run": result.run_dir, "warnings": warnings, "folder": folder}
 
 
@@ -112,21 +111,6 @@ def test_no_window_crosses_from_one_series_into_another(tmp_path: Path) -> None:
     assert (split.bounds["train"][1] - split.bounds["train"][0] == np.floor(lengths * 0.7)).all()
 
 
-def test_vectorized_anchors_equal_one_series_at_a_time() -> None:
-    rng = np.random.default_rng(1)
-    lengths = rng.integers(1, 40, size=200)
-    series_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    part_starts = series_starts + (lengths * 0.6).astype(int)
-    stops = series_starts + lengths
-    for task, horizon in (("forecast", 3), ("regress", 1)):
-        fast = series_anchors(part_starts, stops, series_starts, 5, horizon, task)
-        slow = [
-            s + window_anchors(a - s, b - s, 5, horizon, task)
-            for s, a, b in zip(series_starts, part_starts, stops, strict=True)
-        ]
-        np.testing.assert_array_equal(fast, np.concatenate(slow))
-
-
 def test_short_series_are_skipped_with_a_count(panel: dict) -> None:
     assert any(
         "skipped 2 of 7 series shorter than one window" in w and "s2, s5" in w
@@ -139,7 +123,10 @@ def test_short_series_are_skipped_with_a_count(panel: dict) -> None:
 def test_no_series_long_enough_is_an_error(tmp_path: Path) -> None:
     csv = tmp_path / "p.csv"
     panel_frame().to_csv(csv, index=False)
-    with pytest.raises(LstmcliError, match="none of the 7 series .* is long enough"):
+    with pytest.raises(
+        LstmcliError,
+        match=r"every series in .*p.csv \(7\) is shorter than one window \(lookback 200 ",
+    ):
         train_run(validate_config(panel_config(csv, lookback=200)), tmp_path / "run")
 
 
@@ -213,7 +200,10 @@ def test_rolling_predictions_and_evaluate_with_ids_round_trip(panel: dict) -> No
     assert list(saved.columns[:4]) == ["shop", "origin", "day", "step"]
     result = run("predict", str(panel["run"]), str(panel["csv"]), "--rolling")
     assert result.exit_code == 0, result.stderr
-    assert "Warning: skipped 2 series too short for one window: s2, s5" in result.stderr
+    assert (
+        "Warning: skipped 2 of 7 series shorter than one window (lookback 8 and horizon 2 need "
+        "10 rows): s2, s5" in result.stderr
+    )
     rolled = pd.read_csv(io.StringIO(result.stdout))
     merged = saved.merge(rolled, on=["shop", "origin", "step"], suffixes=("", "_rolled"))
     assert len(merged) == len(saved)
@@ -305,7 +295,9 @@ def test_forecast_uses_the_rows_to_forecast_and_their_known_values(panel: dict) 
         ),
     ],
 )
-def test_bad_forecast_input_is_named(panel: dict, change, message: str) -> None:  # noqa: ANN001
+def test_bad_forecast_input_is_named(
+    panel: dict, change: Callable[[pd.DataFrame], pd.DataFrame], message: str
+) -> None:
     frame = change(forecast_input(panel_frame()))
     result = run("predict", str(panel["run"]), "-", stdin=frame.to_csv(index=False))
     assert result.exit_code == 1
@@ -381,7 +373,10 @@ def test_plot_draws_a_grid_of_first_worst_and_best_series(panel: dict, tmp_path:
     worst = max(error, key=error.get)
     best = min(error, key=error.get)
     assert titles[3] == f"worst: {worst}" and titles[6] == f"best: {best}"
-    assert (tmp_path / "residuals_y.png").stat().st_size > 0
+    # pooled residuals: every series' step-1 residual, as points, and the file is that figure
+    residuals = written[tmp_path / "residuals_y.png"].axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(np.sort(residuals), np.sort(saved["y_actual"] - saved["y"]))
+    assert (tmp_path / "residuals_y.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_check_describes_the_series(panel: dict, tmp_path: Path) -> None:
@@ -392,8 +387,15 @@ def test_check_describes_the_series(panel: dict, tmp_path: Path) -> None:
     assert "series:         7 (rows per series 3..120)" in result.stdout
     days = pd.to_datetime(panel_frame()["day"])
     assert f"time:           {days.min()} .. {days.max()}" in result.stdout
-    assert "test:           " in result.stdout and "rows in 7 series" in result.stdout
-    assert "Warning: 2 series are shorter than one window; train skips them" in result.stderr
+    # the parts of the series train uses, with the windows train scores (the same selection)
+    metrics = json.loads((panel["run"] / "metrics.json").read_text())
+    for part in ("train", "val", "test"):
+        rows, windows = metrics["rows"][part], metrics["windows"][part]
+        assert f"{part + ':':<16}{rows} rows in 5 series, {windows} windows" in result.stdout
+    assert result.stderr == (
+        "Warning: skipped 2 of 7 series shorter than one window (lookback 8 and horizon 2 need "
+        "10 rows): s2, s5\n"
+    )
 
 
 def test_plot_of_predictions_with_ids_draws_the_grid(panel: dict, tmp_path: Path) -> None:
@@ -488,9 +490,7 @@ def test_one_usable_series_with_per_series_scaling_trains(tmp_path: Path) -> Non
     frame = panel_frame()
     frame[frame["shop"].isin(["s1", "s5"])].to_csv(csv, index=False)  # s5 is too short
     warnings: list[str] = []
-    result = train_run(
-        validate_config(panel_config(csv)), tmp_path / "run", on_warning=warnings.append
-    )
+    result = train_run(validate_config(panel_config(csv)), tmp_path / "run", warn=warnings.append)
     assert load_checkpoint(result.run_dir).series_ids == ["s1"]
     assert result.metrics["series"]["count"] == 1
     assert any("skipped 1 of 2 series" in w for w in warnings)

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
 from lstmcli.config import validate_config
 from lstmcli.pipeline import train_run
-from lstmcli.plot import plot_predictions, plot_run
+from lstmcli.plot import loss_figure, plot_predictions, plot_run
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()
@@ -32,7 +33,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"csv": csv, "run": train_run(config, folder / "run").run_dir}
 
 
-def lines(figure) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+def lines(figure: Figure) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     ax = figure.axes[0]
     return {line.get_label(): (line.get_xdata(), line.get_ydata()) for line in ax.lines}
 
@@ -64,6 +65,7 @@ def test_run_figures_are_images_of_the_run_data(trained: dict[str, Path], tmp_pa
     best = json.loads((trained["run"] / "metrics.json").read_text())["best_epoch"]
     assert curves[f"best epoch ({best})"][0][0] == best
     assert loss.axes[0].get_yscale() == "log"
+    assert loss.axes[0].get_ylabel() == "loss (MSE, scaled units)"
 
     residuals = written["residuals_y.png"]
     residual = step1["y_actual"] - step1["y"]
@@ -167,3 +169,10 @@ def test_a_single_forecast_is_drawn_over_its_whole_horizon(tmp_path: Path) -> No
     saved = pd.read_csv(run_dir / "test_predictions.csv")
     assert saved["origin"].nunique() == 1 and len(drawn["forecast"][1]) == 12
     np.testing.assert_array_equal(drawn["actual"][1], saved["y_actual"])
+
+
+def test_the_loss_axis_names_the_configured_loss() -> None:
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [0.5, 0.4], "val_loss": [0.6, 0.5]})
+    for loss, name in (("huber", "Huber"), ("mae", "MAE")):
+        figure = loss_figure(history, 2, loss)
+        assert figure.axes[0].get_ylabel() == f"loss ({name}, scaled units)"

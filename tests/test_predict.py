@@ -14,6 +14,7 @@ from lstmcli.checkpoint import load_checkpoint, save_checkpoint
 from lstmcli.cli import app
 from lstmcli.config import validate_config
 from lstmcli.pipeline import train_run
+from lstmcli.predict import default_device
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()
@@ -150,7 +151,7 @@ def test_json_lines_output(runs: dict[str, Path]) -> None:
         ),
         (
             lambda f: f.iloc[:5],
-            "Error: <stdin> has 5 row(s); the lookback window needs at least 12",
+            "Error: <stdin> is shorter than the lookback (12 rows): it has 5 row(s)",
         ),
         (
             lambda f: f.assign(x=f["x"].astype(str).where(f.index != f.index[3], "oops")),
@@ -175,9 +176,10 @@ def test_bad_predict_input(runs: dict[str, Path], tmp_path: Path, transform, mes
 def test_rolling_needs_lookback_plus_horizon_rows(runs: dict[str, Path]) -> None:
     frame = pd.read_csv(runs["csv"]).iloc[-13:]
     result = run("predict", str(runs["forecast"]), "--rolling", stdin=frame.to_csv(index=False))
-    assert (
-        result.stderr
-        == "Error: <stdin> has 13 row(s); lookback 12 and horizon 3 needs at least 15\n"
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: <stdin> is shorter than one window (lookback 12 and horizon 3 need 15 rows): "
+        "it has 13 row(s)\n"
     )
 
 
@@ -202,15 +204,30 @@ def test_bad_command_lines_exit_2(runs: dict[str, Path]) -> None:
     assert not_a_run.exit_code == 1 and not_a_run.stderr.startswith("Error: ")
 
 
-def test_a_gpu_trained_checkpoint_runs_on_the_cpu(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_a_gpu_trained_checkpoint_runs_on_the_cpu(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checkpoint = load_checkpoint(runs["forecast"])
-    checkpoint.trained_on = "cuda:0"
+    checkpoint.trained_on = "cuda:1"
     save_checkpoint(checkpoint, tmp_path / "model.pt")
     frame = pd.read_csv(runs["csv"]).iloc[-20:].to_csv(index=False)
-    expected = run("predict", str(runs["forecast"]), stdin=frame).stdout
-    if not torch.cuda.is_available():
-        assert run("predict", str(tmp_path / "model.pt"), stdin=frame).stdout == expected
-        assert run("predict", str(tmp_path), "--device", "cuda", stdin=frame).exit_code == 1
+    expected = run("predict", str(runs["forecast"]), stdin=frame)
+    assert expected.exit_code == 0 and len(expected.stdout.splitlines()) == 4  # header + 3 steps
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU
+    assert default_device(checkpoint) == torch.device("cpu")
+    moved = run("predict", str(tmp_path / "model.pt"), stdin=frame)
+    assert moved.exit_code == 0 and moved.stdout == expected.stdout
+    asked = run("predict", str(tmp_path), "--device", "cuda", stdin=frame)
+    assert asked.exit_code == 1
+    assert asked.stderr == (
+        "Error: device 'cuda' is not available: torch sees no CUDA GPU; use cpu or auto\n"
+    )
+    # on a machine with GPUs it goes back to the one it trained on, or the first
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert default_device(checkpoint) == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert default_device(checkpoint) == torch.device("cuda", 0)
 
 
 def test_evaluate_matches_an_independent_computation(runs: dict[str, Path]) -> None:

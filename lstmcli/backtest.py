@@ -1,0 +1,100 @@
+"""Rolling forecasts over a table's windows (a backtest): as a table, and scored.
+
+The table is the format of test_predictions.csv and `predict --rolling`; the scores are those
+of metrics.json and `evaluate`. `train` and `predict` both use this module, so a run's test
+metrics and an `evaluate` of the same rows are computed by the same code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lstmcli.config import DataConfig
+from lstmcli.data import Table
+from lstmcli.errors import LstmcliError
+from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
+from lstmcli.windows import target_offsets
+
+
+def backtest_frame(
+    table: Table,
+    anchors: np.ndarray,
+    predicted: np.ndarray,
+    actual: np.ndarray | None,
+    cfg: DataConfig,
+) -> pd.DataFrame:
+    """One row per (window, step).
+
+    forecast: origin (the window's last row), the predicted row's time, step, each target's
+    prediction, and <target>_actual. regress: the predicted row's time, each target's
+    prediction, <target>_actual. Without a time column, times are 0-based row positions in a
+    column named `row`; a model of many series starts with the id column.
+    """
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    steps = len(offsets)
+    target_rows = (anchors[:, None] + offsets[None, :]).ravel()
+
+    def times(rows: np.ndarray) -> np.ndarray:
+        return table.time.iloc[rows].to_numpy() if table.time is not None else rows
+
+    columns: dict[str, object] = {}
+    if table.ids is not None:
+        window_ids = np.asarray(table.ids)[table.series_of(anchors)]
+        columns[cfg.id_column] = np.repeat(window_ids, steps)
+    if cfg.task == "forecast":
+        columns["origin"] = times(np.repeat(anchors, steps))
+    columns[cfg.time_column or "row"] = times(target_rows)
+    if cfg.task == "forecast":
+        columns["step"] = np.tile(np.arange(1, steps + 1), len(anchors))
+    for j, name in enumerate(table.target_columns):
+        columns[name] = predicted[:, :, j].ravel()
+    if actual is not None:
+        for j, name in enumerate(table.target_columns):
+            columns[f"{name}_actual"] = actual[:, :, j].ravel()
+    return pd.DataFrame(columns)
+
+
+def actual_values(table: Table, anchors: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The targets of each window (windows, steps, targets), in original units."""
+    return table.targets[anchors[:, None] + target_offsets(cfg.horizon, cfg.task)]
+
+
+def score_backtest(
+    table: Table,
+    anchors: np.ndarray,
+    predicted: np.ndarray,
+    cfg: DataConfig,
+    mase_scales: list[float | None],
+    series_mase_scales: np.ndarray | None,
+    label: str,
+) -> dict:
+    """The model and the naive baselines scored on exactly the same targets, with skill; for a
+    table of many series also per series (`series_mase_scales`: one row per table series).
+
+    Windows whose baselines would look back before their series starts are left out (counted
+    in `windows_skipped`), so every row of the result covers the same targets.
+    """
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    window_series = table.series_of(anchors)
+    scored, season = scored_windows(
+        anchors, offsets, cfg.task, cfg.season, table.offsets[window_series]
+    )
+    if not scored.any():
+        raise LstmcliError(
+            f"{label}: no window can be scored against the naive baseline, which needs the row "
+            "before each window's first target in the same series; give more rows"
+        )
+    anchors, predicted, window_series = anchors[scored], predicted[scored], window_series[scored]
+    actual = actual_values(table, anchors, cfg)
+    baselines = baseline_predictions(table.targets, anchors, offsets, cfg.task, season)
+    result = compare(actual, predicted, baselines, table.target_columns, mase_scales)
+    if table.ids is not None:
+        scales = series_mase_scales
+        if scales is None:
+            scales = np.full((table.n_series, len(table.target_columns)), np.nan)
+        result["series"] = series_report(
+            actual, predicted, baselines, window_series, table.id_labels(), scales
+        )
+    result["windows_skipped"] = int((~scored).sum())
+    return result

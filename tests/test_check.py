@@ -1,0 +1,94 @@
+"""`lstmcli check`: the facts, every problem exactly once, and train's own answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import seasonal_frame
+from tests.test_errors import config_for, invoke
+
+
+def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
+    frame = seasonal_frame(60).astype({"y": object})
+    frame.loc[[4, 7], "y"] = np.nan
+    frame = frame.drop(index=[20, 21])  # a gap in the monthly dates
+    config = config_for(tmp_path, frame, data={"lookback": 40, "season": None})
+    result = invoke(["check", "-c", str(config)], tmp_path)
+    assert result.exit_code == 1
+    assert "missing values: y 2 (error)" in result.stdout
+    assert "frequency:      irregular; usual step 31 days" in result.stdout
+    assert "1 gap(s) wider than 1.5 steps, the widest 92 days 00:00:00 after 2001-08-01" in (
+        result.stdout
+    )
+    assert result.stderr.splitlines() == [
+        f"Error: column 'y' in {tmp_path / 'data.csv'} has a missing value at line 6; set "
+        "data.missing to drop, ffill or interpolate to accept gaps",
+        "Error: the train part has 40 of 58 rows, too few for one window: lookback 40 and "
+        "horizon 1 need at least 41 rows there; use more data or change data.split, "
+        "data.lookback or data.horizon",
+    ]
+    assert result.stdout.endswith("2 problem(s): training would fail\n")
+    fixed = invoke(
+        ["check", "-c", str(config), "-s", "data.missing=interpolate", "-s", "data.lookback=6"],
+        tmp_path,
+    )
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "train:          rows 0..39 (40 rows), 34 windows" in fixed.stdout
+    assert (
+        fixed.stderr
+        == f"Warning: {tmp_path / 'data.csv'}: filled 2 in 'y' missing value(s) (interpolate)\n"
+    )
+    assert fixed.stdout.endswith("ok: training would start\n")
+    assert not (tmp_path / "runs").exists()  # a check writes nothing
+
+
+def test_problems_in_several_columns_are_each_listed_once(tmp_path: Path) -> None:
+    frame = seasonal_frame(60).astype({"y": object, "x": object, "date": object})
+    frame.loc[3, "x"] = "oops"
+    frame.loc[9, "y"] = np.nan
+    frame.loc[12, "date"] = "yesterday"
+    config = config_for(tmp_path, frame, data={"features": ["x"]})
+    csv = tmp_path / "data.csv"
+    result = invoke(["check", "-c", str(config)], tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: column 'y' in {csv} has a missing value at line 11; set data.missing to "
+        "drop, ffill or interpolate to accept gaps",
+        f"Error: column 'x' in {csv} has a non-numeric value 'oops' at line 5",
+        f"Error: time column 'date' in {csv}: cannot parse 'yesterday' as a time at line 14",
+    ]
+    assert result.stdout.endswith("3 problem(s): training would fail\n")
+
+
+def test_check_and_train_word_a_problem_the_same_way(tmp_path: Path) -> None:
+    frame = seasonal_frame(60)
+    frame = pd.concat([frame, frame.iloc[[10]]])  # a duplicate time
+    config = config_for(tmp_path, frame)
+    checked = invoke(["check", "-c", str(config)], tmp_path)
+    trained = invoke(["train", "-c", str(config), "-o", "out"], tmp_path)
+    assert checked.exit_code == trained.exit_code == 1
+    assert (
+        checked.stderr
+        == trained.stderr
+        == (
+            f"Error: time column 'date' in {tmp_path / 'data.csv'} has duplicate time "
+            "2000-11-01 00:00:00; each row must be one time step of its series\n"
+        )
+    )
+
+
+def test_a_missing_column_stops_the_check_with_one_line(tmp_path: Path) -> None:
+    config = config_for(tmp_path, seasonal_frame(60).drop(columns=["y"]))
+    result = invoke(["check", "-c", str(config)], tmp_path)
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"Error: column(s) ['y'] not found in {tmp_path / 'data.csv'}; available: date, x\n"
+    )
+    assert result.stdout.splitlines() == [
+        f"data:           {tmp_path / 'data.csv'}: 60 rows, 2 columns",
+        "1 problem(s): training would fail",
+    ]
