@@ -56,8 +56,9 @@ def backtest_frame(
 
 
 def actual_values(table: Table, anchors: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """The targets of each window (windows, steps, targets), in original units."""
-    return table.targets[anchors[:, None] + target_offsets(cfg.horizon, cfg.task)]
+    """The actual targets of each window (windows, steps, targets), in original units; NaN
+    where data.missing made the value up, so that no score counts it."""
+    return table.actual_targets()[anchors[:, None] + target_offsets(cfg.horizon, cfg.task)]
 
 
 def score_backtest(
@@ -73,7 +74,8 @@ def score_backtest(
     table of many series also per series (`series_mase_scales`: one row per table series).
 
     Windows whose baselines would look back before their series starts are left out (counted
-    in `windows_skipped`), so every row of the result covers the same targets.
+    in `windows_skipped`), so every row of the result covers the same targets; target values
+    made up by data.missing are no actuals and are left out of every score.
     """
     offsets = target_offsets(cfg.horizon, cfg.task)
     window_series = table.series_of(anchors)

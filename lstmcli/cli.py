@@ -43,9 +43,14 @@ app = typer.Typer(
 
 
 def _stderr() -> Console:
+    """stderr as rich sees it; written to a file or pipe, it is wide enough for every table
+    (rich would otherwise assume 80 columns and cut names short)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
 
 
 def _say(console: Console, text: str) -> None:
@@ -56,11 +61,7 @@ def _say(console: Console, text: str) -> None:
 def _fail(error: LstmcliError, code: int = EXIT_ERROR) -> typer.Exit:
     """Print an expected error as `Error: ...` lines (one per config problem) and exit."""
     console = _stderr()
-    lines = (
-        [f"{error.source}: {p}" for p in error.problems]
-        if isinstance(error, ConfigError)
-        else [str(error)]
-    )
+    lines = error.lines if isinstance(error, ConfigError) else [str(error)]
     for line in lines:
         _say(console, f"Error: {line}")
     return typer.Exit(code)
@@ -197,7 +198,7 @@ def train(
 
       lstmcli train --resume runs/try --set training.epochs=50
     """
-    from lstmcli.config import config_to_yaml, load_config
+    from lstmcli.config import config_to_yaml, load_config, with_output_dir
 
     if resume is not None and (config is not None or output is not None or overwrite):
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
@@ -211,15 +212,17 @@ def train(
             resolved = load_config(config, set_ or [])
     except LstmcliError as e:
         raise _fail(e) from None
+    if resume or output:  # the resolved config is what runs: its folder included
+        resolved = with_output_dir(resolved, resume or output)
     if print_config:
         typer.echo(config_to_yaml(resolved), nl=False)
         return
 
-    from lstmcli.display import EpochReporter, results_table, series_table
+    from lstmcli.display import EpochReporter, results_tables, series_table
     from lstmcli.pipeline import train_run
 
     console = _stderr()
-    run_dir = resume or output or Path(resolved.output.dir)
+    run_dir = Path(resolved.output.dir)
     stop = StopRequest()
     try:
         done = last.train_state["epoch"] if last is not None else 0
@@ -242,7 +245,8 @@ def train(
         _say(console, f"Interrupted: {e or 'stopped'}")
         raise typer.Exit(stop.exit_code) from None
     if not quiet:
-        console.print(results_table(result.metrics))
+        for table in results_tables(result.metrics):
+            console.print(table)
         if "series" in result.metrics:
             console.print(series_table(result.metrics["series"]))
     typer.echo(str(run_dir))
@@ -411,7 +415,7 @@ def evaluate(
       lstmcli evaluate runs/stores recent.csv --json | jq '.series.aggregate.beats'
     """
     from lstmcli import predict as core
-    from lstmcli.display import results_table, series_table
+    from lstmcli.display import results_tables, series_table
 
     console = _stderr()
     try:
@@ -419,7 +423,8 @@ def evaluate(
         result = core.evaluate(predictor, frame, label, _warner(console))
     except LstmcliError as e:
         raise _fail(e) from None
-    console.print(results_table(result, title=f"{label}, {result['windows']} windows"))
+    for table in results_tables(result, title=f"{label}, {result['windows']} windows"):
+        console.print(table)
     if "series" in result:
         console.print(series_table(result["series"]))
     if result["windows_skipped"]:
@@ -576,13 +581,9 @@ def _read_input(input_path: str | None) -> tuple[pd.DataFrame, str]:
 
 def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -> None:
     """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure)."""
-    from lstmcli.files import csv_text, write_text
+    from lstmcli.files import csv_text, json_lines_text, write_text
 
-    if output_format == "json":
-        text = frame.to_json(orient="records", lines=True, date_format="iso")
-        text = text if text.endswith("\n") or not text else text + "\n"
-    else:
-        text = csv_text(frame)
+    text = json_lines_text(frame) if output_format == "json" else csv_text(frame)
     if output is None:
         try:
             sys.stdout.write(text)
@@ -591,9 +592,10 @@ def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         return
-    if not output.parent.is_dir():
-        raise LstmcliError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise LstmcliError(f"cannot write {output}: {output.parent} is a file, not a folder")
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)  # as train -o and plot -o do
         write_text(output, text)
     except OSError as e:
         raise LstmcliError(f"cannot write {output}: {e.strerror or e}") from None
@@ -601,9 +603,9 @@ def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the config.", dir_okay=False)] = Path(
-        "lstmcli.yaml"
-    ),
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the config; '-' for stdout.", dir_okay=False)
+    ] = Path("lstmcli.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a starter config: every key with its default and a one-line description.
@@ -614,13 +616,19 @@ def init(
     Example:
 
       lstmcli init run.yaml && lstmcli train --config run.yaml
+
+      lstmcli init - | less
     """
     from lstmcli.config import commented_defaults
     from lstmcli.files import write_text
 
+    if str(path) == "-":
+        typer.echo(commented_defaults(), nl=False)
+        return
     if path.exists() and not force:
         raise _fail(LstmcliError(f"{path} already exists; pass --force to replace it"))
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, commented_defaults())
     except OSError as e:
         raise _fail(LstmcliError(f"cannot write {path}: {e.strerror or e}")) from None

@@ -87,6 +87,11 @@ class DataConfig(_Section):
     time_column: str | None = Field(
         "date", description="column parsed as time; rows are sorted by it (null: file order)"
     )
+    time_format: str | None = Field(
+        None,
+        description="strptime format of the time column, e.g. '%d.%m.%Y' (null: ISO 8601, "
+        "else guessed from the first row; every row must share it)",
+    )
     target: list[str] = Field(["co2_ppmv"], description="column(s) to predict", min_length=1)
     features: list[str] = Field(
         [], description="past covariates: input columns known up to the window's last row"
@@ -289,12 +294,14 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
         data_path = raw.get("data", {}).get("path") if isinstance(raw.get("data"), dict) else None
         if isinstance(data_path, str):
             raw["data"]["path"] = resolve_data_path(data_path, path.parent)
+    overridden = []
     for item in overrides:
         key, value = parse_override(item)
         if key == "data.path" and isinstance(value, str):
             value = resolve_data_path(value, Path.cwd())
-        _set_key(raw, key, value, source)
-    return validate_config(raw, source)
+        _set_key(raw, key, value, "--set")
+        overridden.append(key)
+    return validate_config(raw, source, overridden)
 
 
 def override_config(
@@ -312,11 +319,29 @@ def override_config(
     return validate_config(raw, source)
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+def with_output_dir(config: Config, folder: Path) -> Config:
+    """The config with its run folder set (by `-o`, or the folder a run resumes in)."""
+    return config.model_copy(update={"output": OutputConfig(dir=str(folder))})
+
+
+def validate_config(
+    raw: dict[str, Any], source: str = "config", overridden: list[str] = ()
+) -> Config:
+    """The typed config; each problem is attributed to `--set` when it is about a key that an
+    override set (or a section holding one), else to `source`."""
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError([_describe(err) for err in e.errors()], source) from None
+        problems, sources = [], []
+        for err in e.errors():
+            where, text = _describe(err)
+            problems.append(f"{where}: {text}")
+            by_override = any(
+                where == key or where.startswith(key + ".") or key.startswith(where + ".")
+                for key in overridden
+            )
+            sources.append("--set" if by_override else source)
+        raise ConfigError(problems, source, sources) from None
 
 
 def resolve_data_path(value: str, base: Path) -> str:
@@ -405,8 +430,8 @@ def _set_key(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
     node[parts[-1]] = value
 
 
-def _describe(err: dict[str, Any]) -> str:
-    """One pydantic error as `key.path: message`, with a suggestion for a misspelt key."""
+def _describe(err: dict[str, Any]) -> tuple[str, str]:
+    """One pydantic error as (key path, message), with a suggestion for a misspelt key."""
     loc = [str(p) for p in err["loc"] if p not in ("fractions", "dates")]  # union tags
     where = ".".join(loc) or "config"
     if err["type"] == "extra_forbidden":
@@ -417,11 +442,11 @@ def _describe(err: dict[str, Any]) -> str:
             message += f"; did you mean {close[0]!r}?"
         elif known:
             message += f"; expected one of: {', '.join(known)}"
-        return f"{where}: {message}"
+        return where, message
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] not in ("value_error", "missing") and "input" in err:
         message += f" (got {err['input']!r})"
-    return f"{where}: {message}"
+    return where, message
 
 
 def _known_keys(loc: list[str]) -> list[str]:

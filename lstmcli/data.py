@@ -6,6 +6,8 @@ each; `windows.py` splits and windows it, `scaling.py` scales it.
 
 from __future__ import annotations
 
+import csv
+import io
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -23,8 +25,9 @@ from lstmcli.errors import LstmcliError, Warn, ignore_warning
 
 @dataclass
 class Table:
-    """The columns a run needs in time order: inputs as float32 (the model's precision), targets
-    as float64 so actual values are reported exactly as the CSV had them."""
+    """The columns a run needs in time order, as float64: values are scaled in float64 before
+    the model's float32, so a large level (1e9 + a small signal) or tiny units keep their
+    detail, and actual values are reported exactly as the CSV had them."""
 
     inputs: np.ndarray
     targets: np.ndarray
@@ -35,6 +38,9 @@ class Table:
     offsets: np.ndarray | None = None
     ids: list | None = None  # each series' id as the file has it (None: no id_column)
     future: np.ndarray | None = None  # per series, its trailing rows without targets (predict)
+    # False where a target value was made up by data.missing (ffill, interpolate): such a value
+    # is never an actual in a score. None: every value is real.
+    observed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.offsets is None:
@@ -62,12 +68,33 @@ class Table:
         """Series ids as text, the form in which checkpoints store and match them."""
         return [str(i) for i in self.ids] if self.ids is not None else [""]
 
+    def actual_targets(self) -> np.ndarray:
+        """The targets where they are real: NaN where data.missing made a value up (and in rows
+        to forecast, which have none). What a score may compare with."""
+        if self.observed is None:
+            return self.targets
+        return np.where(self.observed, self.targets, np.nan)
+
     def select_series(self, keep: np.ndarray) -> Table:
         """A table of the series where `keep` is true, in the same order."""
         if keep.all():
             return self
-        lengths = self.lengths[keep]
         rows = keep[self.row_series()]
+        lengths, future = self.lengths[keep], self.future[keep]
+        return self._rows(rows, lengths, future, keep)
+
+    def without_rows_to_forecast(self) -> Table:
+        """The table without each series' trailing rows without targets."""
+        if not self.future.any():
+            return self
+        position = np.arange(len(self.inputs)) - np.repeat(self.offsets[:-1], self.lengths)
+        rows = position < np.repeat(self.lengths - self.future, self.lengths)
+        keep = np.ones(self.n_series, dtype=bool)
+        return self._rows(rows, self.lengths - self.future, self.future * 0, keep)
+
+    def _rows(
+        self, rows: np.ndarray, lengths: np.ndarray, future: np.ndarray, keep: np.ndarray
+    ) -> Table:
         return Table(
             self.inputs[rows],
             self.targets[rows],
@@ -76,7 +103,8 @@ class Table:
             self.time.iloc[rows].reset_index(drop=True) if self.time is not None else None,
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             [i for i, k in zip(self.ids, keep, strict=True) if k] if self.ids is not None else None,
-            self.future[keep],
+            future,
+            self.observed[rows] if self.observed is not None else None,
         )
 
 
@@ -89,13 +117,13 @@ def read_csv(
     source: str | Path | TextIO,
     label: str | None = None,
     columns: list[str] | None = None,
-    float32: list[str] = (),
+    text: list[str | None] = (),
 ) -> pd.DataFrame:
     """Read a CSV file, `builtin:NAME`, or an open text stream into a DataFrame.
 
-    With `columns`, a file is read with only those (when it has them all), and the `float32`
-    ones are parsed straight to float32: a large file then costs about half the memory. A
-    column that is not all numbers is read again as text, so its error can name the value.
+    With `columns`, a file is read with only those (when it has them all). The `text` columns
+    (series ids) are read as text: ids are labels, so `07` stays `07` and never merges with
+    `7`. Duplicate column names are refused (pandas would rename the second to `y.1`).
     """
     label = label or str(source)
     if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
@@ -105,19 +133,20 @@ def read_csv(
                 f"unknown built-in dataset {name!r}; available: {builtin_datasets()}"
             )
         source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
+    dtype = {name: str for name in text if name} or None
     try:
-        usecols, dtype = None, None
-        if columns is not None and isinstance(source, (str, Path)):
-            header = pd.read_csv(source, nrows=0).columns
-            if set(columns) <= set(header):
-                usecols = [c for c in header if c in set(columns)]
-                dtype = {c: np.float32 for c in float32 if c in usecols} or None
-        try:
-            frame = pd.read_csv(source, usecols=usecols, dtype=dtype)
-        except ValueError:  # a float32 column holds text: read it as text, report it later
-            if dtype is None:
-                raise
-            frame = pd.read_csv(source, usecols=usecols)
+        if isinstance(source, (str, Path)):
+            with open(source, encoding="utf-8", newline="") as file:
+                first_line = file.readline()
+            data: str | Path | TextIO = source
+        else:  # a stream is read once: keep its text for the header and the rows
+            content = source.read()
+            first_line, data = content.split("\n", 1)[0], io.StringIO(content)
+        names = _header(first_line, label)
+        usecols = None
+        if columns is not None and set(columns) <= set(names):
+            usecols = [c for c in names if c in set(columns)]
+        frame = pd.read_csv(data, header=0, names=names, usecols=usecols, dtype=dtype)
     except FileNotFoundError:
         raise LstmcliError(f"data file not found: {label}") from None
     except IsADirectoryError:
@@ -132,6 +161,18 @@ def read_csv(
     return frame
 
 
+def _header(line: str, label: str) -> list[str]:
+    """The column names of a CSV's first line, without stray spaces around them (`date, y`);
+    a name given twice is an error (pandas would quietly rename the second `y.1`)."""
+    if not line.strip():
+        raise pd.errors.EmptyDataError
+    names = [name.strip() for name in next(csv.reader([line]))]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise LstmcliError(f"{label} has duplicate column names {repeated}; rename them")
+    return names
+
+
 def needed_columns(cfg: DataConfig, targets: str = "required") -> list[str]:
     """The file columns a run reads: id, time, inputs and (unless optional) the targets."""
     keys = [c for c in (cfg.id_column, cfg.time_column) if c]
@@ -143,17 +184,23 @@ def needed_columns(cfg: DataConfig, targets: str = "required") -> list[str]:
 
 def require_columns(frame: pd.DataFrame, names: list[str], label: str) -> None:
     absent = [c for c in names if c not in frame.columns]
-    if absent:
-        available = ", ".join(map(str, frame.columns))
-        raise LstmcliError(f"column(s) {absent} not found in {label}; available: {available}")
+    if not absent:
+        return
+    available = ", ".join(map(str, frame.columns))
+    message = f"column(s) {absent} not found in {label}; available: {available}"
+    separators = [s for s in (";", "\t", "|") if len(frame.columns) == 1 and s in frame.columns[0]]
+    if separators:
+        shown = "a tab" if separators[0] == "\t" else repr(separators[0])
+        message += (
+            f" (the header looks separated by {shown}; lstmcli reads comma-separated files, "
+            "so convert the file first)"
+        )
+    raise LstmcliError(message)
 
 
 def load_table(cfg: DataConfig, warn: Warn = ignore_warning) -> Table:
-    """The training data of a config as a Table: only the needed columns are read, and the
-    input-only ones straight to float32 (half the memory of a large file)."""
-    layout = cfg.layout
-    inputs_only = [c for c in layout.file_inputs if c not in cfg.target]
-    frame = read_csv(cfg.path, cfg.path, needed_columns(cfg), float32=inputs_only)
+    """The training data of a config as a Table (only the needed columns are read)."""
+    frame = read_csv(cfg.path, cfg.path, needed_columns(cfg), text=[cfg.id_column])
     return prepare_table(frame, cfg, cfg.path, warn=warn)
 
 
@@ -168,29 +215,28 @@ def prepare_table(
     """Check the needed columns, order rows by series and time, handle missing values, return
     arrays with the calendar inputs appended.
 
-    targets: "required" (present, every value a number), "optional" (read when all target
-    columns are present, empty cells allowed: a regression input's unknown targets) or
-    "future" (forecast input: each series may end with rows whose targets are all empty, the
-    rows to forecast, which must hold the known features).
-    Plain numpy after the column checks, one array per column (float32 unless it is a target):
-    `predict` runs this on every call, and `train` on files of millions of rows.
+    targets: "required" (present and numbers; each series may end with rows whose targets are
+    all empty: rows to forecast, which hold no actual and are never filled), "future" (the
+    same, and a forecast model's known features must be given in those rows: predict's input)
+    or "optional" (read when all target columns are present, empty cells allowed anywhere: a
+    regression input's unknown targets).
+    Plain numpy after the column checks, one array per column: `predict` runs this on every
+    call, and `train` on files of millions of rows.
     """
     layout = cfg.layout
     require_columns(frame, needed_columns(cfg, targets), label)
     read_targets = targets != "optional" or all(c in frame.columns for c in cfg.target)
     names = list(dict.fromkeys(layout.file_inputs + (cfg.target if read_targets else [])))
-    values = {
-        name: numeric_column(frame, name, label, np.float64 if name in cfg.target else np.float32)
-        for name in names
-    }
+    values = {name: numeric_column(frame, name, label) for name in names}
     rows, codes, ids, time = _row_order(frame, cfg, label)
     if rows is not None:
         values = {name: column[rows] for name, column in values.items()}
     rows = rows if rows is not None else np.arange(len(frame))
 
     future = np.zeros(len(codes), dtype=bool)
-    if targets == "future" and cfg.task == "forecast":
+    if targets in ("required", "future"):
         future = _trailing_empty_targets(values, cfg.target, codes)
+    if targets == "future" and cfg.task == "forecast":
         _refuse_empty(
             {name: np.isnan(values[name]) & future for name in cfg.known_features},
             rows,
@@ -200,8 +246,16 @@ def prepare_table(
         )
     may_be_empty = [c for c in cfg.target if c not in layout.past and targets == "optional"]
     checked = [name for name in names if name not in may_be_empty]
+    # data.missing applies to the history, never to rows to forecast; the target cells it
+    # fills are remembered, so that no score takes them for actual values.
     history = np.flatnonzero(~future)
-    if future.any():  # rows to forecast are not history: data.missing applies before them
+    made_up = np.zeros((len(codes), len(cfg.target) if read_targets else 0), dtype=bool)
+    for j, name in enumerate(cfg.target if read_targets else []):
+        made_up[:, j] = np.isnan(values[name]) & ~future
+    if not future.any():  # the usual training file: no copies of its columns
+        values, kept = fill_missing(values, checked, rows, cfg.missing, label, codes, warn)
+        kept_rows = history[kept] if kept is not None else history
+    else:
         filled, kept = fill_missing(
             {name: column[history] for name, column in values.items()},
             checked,
@@ -211,22 +265,21 @@ def prepare_table(
             codes[history],
             warn,
         )
-        values = {name: column.copy() for name, column in values.items()}
         kept_rows = history[kept] if kept is not None else history
+        values = {name: column.copy() for name, column in values.items()}
         for name, column in filled.items():
             values[name][kept_rows] = column
-    else:
-        values, kept = fill_missing(values, checked, rows, cfg.missing, label, codes, warn)
-    if kept is not None:
-        order = np.sort(np.concatenate([history[kept], np.flatnonzero(future)]))
+    if kept is not None:  # dropped rows go, rows to forecast stay
+        order = np.sort(np.concatenate([kept_rows, np.flatnonzero(future)]))
         if future.any():  # (without rows to forecast, fill_missing dropped the rows itself)
             values = {name: column[order] for name, column in values.items()}
-        codes, future = codes[order], future[order]
+        codes, future, made_up = codes[order], future[order], made_up[order]
         time = time.iloc[order].reset_index(drop=True) if time is not None else None
+    if cfg.missing == "drop":
+        made_up[:] = False  # what is left was all given
 
     n_rows = len(codes)
-    columns = layout.inputs
-    inputs = np.empty((n_rows, len(columns)), dtype=np.float32)
+    inputs = np.empty((n_rows, len(layout.inputs)))
     for j, name in enumerate(layout.file_inputs):
         inputs[:, j] = values[name]
     if cfg.calendar:
@@ -239,12 +292,13 @@ def prepare_table(
     table = Table(
         inputs,
         target_values,
-        columns,
+        layout.inputs,
         list(cfg.target),
         time,
         offsets,
         ids,
         np.bincount(codes[future], minlength=len(counts)).astype(np.int64),
+        ~made_up if made_up.any() else None,
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
 
@@ -253,7 +307,9 @@ def _row_order(frame: pd.DataFrame, cfg: DataConfig, label: str) -> tuple:
     """File rows in (series, time) order (None when already so), each sorted row's series
     code, the ids, and the sorted times; duplicate times within a series are refused."""
     codes, ids = _series_codes(frame, cfg.id_column, label)
-    time = parse_time(frame[cfg.time_column], cfg.time_column, label) if cfg.time_column else None
+    time = None
+    if cfg.time_column:
+        time = parse_time(frame[cfg.time_column], cfg.time_column, label, cfg.time_format)
     rows = _sorted_rows(codes, time)
     if rows is not None:
         codes = codes[rows]
@@ -327,7 +383,9 @@ def _trailing_empty_targets(
     return rows > np.repeat(last_filled, np.diff(np.r_[starts, len(codes)]))
 
 
-def numeric_column(frame: pd.DataFrame, name: str, label: str, dtype: type) -> np.ndarray:
+def numeric_column(
+    frame: pd.DataFrame, name: str, label: str, dtype: type = np.float64
+) -> np.ndarray:
     """One column as floats (rows in file order); an error names the first value that is not a
     number (empty cells stay NaN for `fill_missing`; infinities are refused here)."""
     column = frame[name]
@@ -434,41 +492,85 @@ def _refuse_empty(
             raise LstmcliError(f"column {name!r} in {label} has a missing value {where}{advice}")
 
 
-def parse_time(column: pd.Series, name: str, label: str) -> pd.Series:
-    """Numbers stay numbers (years, epochs); anything else must parse as dates.
+def parse_time(
+    column: pd.Series, name: str, label: str, time_format: str | None = None
+) -> pd.Series:
+    """Numbers stay numbers (years, epochs); text must be times, all in one format.
 
-    ISO 8601 is tried first (fast), then a format inferred from the first value, then each
-    value on its own; times whose UTC offsets differ (daylight saving) are converted to UTC.
+    The format is `time_format` (strptime codes) when given, else ISO 8601 when the first
+    value is ISO, else the format pandas guesses from the first value. A value in another
+    format is an error that names its line: parsing each value on its own would read
+    `01/09/1960` in an ISO file as 9 January and sort it there without a word. Times whose
+    UTC offsets differ (daylight saving) are read in UTC, the one order they share.
     """
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        parsed = column
-    elif pd.api.types.is_datetime64_any_dtype(column):
-        parsed = column
-    else:
-        parsed = None
-        # ISO first: the common case, and fast. Offsets that change (daylight saving time)
-        # are only comparable in UTC, which the last two attempts convert to.
-        attempts = [("ISO8601", False), (None, False), ("mixed", False), ("ISO8601", True)]
-        for fmt, utc in [*attempts, ("mixed", True)]:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "could not infer format": next one
-                    parsed = pd.to_datetime(column, errors="coerce", format=fmt, utc=utc)
-            except (ValueError, TypeError) as e:
-                if (fmt, utc) == ("mixed", True):
-                    reason = str(e).split(". ")[0]
-                    raise LstmcliError(f"time column {name!r} in {label}: {reason}") from None
-                continue
-            if not parsed.isna().any():
-                break
-    bad = parsed.isna()
+    if pd.api.types.is_bool_dtype(column):
+        pass  # neither numbers nor times: refused below
+    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return _refuse_empty_times(column, name, label)
+    text = column.astype("string")
+    first = text.dropna().iloc[0] if text.notna().any() else None
+    fmt = time_format
+    if fmt is None and first is not None:
+        fmt = "ISO8601" if _parses(first, "ISO8601") else _guess_format(first)
+        if fmt is None:
+            raise LstmcliError(
+                f"time column {name!r} in {label}: cannot tell the time format of {first!r}; "
+                "set data.time_format (e.g. '%d.%m.%Y %H:%M')"
+            )
+    parsed = _to_datetime(column, fmt)
+    bad = (parsed.isna() & text.notna()).to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
+        value = column.iloc[row]
+        where = f"{_at_row(row)}"
+        if time_format is None and _parses(str(value), "mixed"):
+            described = "ISO 8601" if fmt == "ISO8601" else repr(fmt)
+            raise LstmcliError(
+                f"time column {name!r} in {label}: {value!r} {where} is not in the format of "
+                f"the first row ({first!r}, {described}); write every time in one format, or "
+                "set data.time_format"
+            )
+        expected = f" (data.time_format {time_format!r})" if time_format else ""
         raise LstmcliError(
-            f"time column {name!r} in {label}: cannot parse {column.iloc[row]!r} as a time "
-            f"{_at_row(row)}"
+            f"time column {name!r} in {label}: cannot parse {value!r} as a time{expected} {where}"
         )
+    return _refuse_empty_times(parsed, name, label)
+
+
+def _to_datetime(column: pd.Series, fmt: str | None) -> pd.Series:
+    """Times in one format; in UTC when their offsets differ (NaT where a value does not fit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(column, errors="coerce", format=fmt)
+        except (ValueError, TypeError):  # offsets that change: comparable only in UTC
+            return pd.to_datetime(column, errors="coerce", format=fmt, utc=True)
+    if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets left as objects
+        return pd.to_datetime(column, errors="coerce", format=fmt, utc=True)
     return parsed
+
+
+def _parses(value: str, fmt: str) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.notna(pd.to_datetime(value, format=fmt, utc=True))
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+
+def _guess_format(value: str) -> str | None:
+    from pandas.tseries.api import guess_datetime_format
+
+    return guess_datetime_format(value)
+
+
+def _refuse_empty_times(time: pd.Series, name: str, label: str) -> pd.Series:
+    empty = time.isna().to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise LstmcliError(f"time column {name!r} in {label} is empty {_at_row(row)}")
+    return time
 
 
 def _refuse_duplicate_times(

@@ -67,8 +67,24 @@ class EpochReporter:
             )
 
 
-def results_table(metrics: dict, title: str = "test metrics") -> Table:
-    """Model against the naive baselines on the same targets, in the data's units."""
+def results_tables(metrics: dict, title: str = "test metrics") -> list[Table]:
+    """Model against the naive baselines on the same targets, in the data's units: one table
+    per target, since targets in other units do not mix."""
+    targets = metrics.get("targets") or []
+    if len(targets) <= 1:
+        return [_results_table(metrics["model"], metrics["baselines"], metrics["skill"], title)]
+    return [
+        _results_table(
+            metrics["model"]["per_target"][target],
+            {name: b["per_target"][target] for name, b in metrics["baselines"].items()},
+            metrics["skill_per_target"][target],
+            f"{title}: {target}",
+        )
+        for target in targets
+    ]
+
+
+def _results_table(model: dict, baselines: dict, skills: dict, title: str) -> Table:
     table = Table(
         title=title,
         title_justify="left",
@@ -76,12 +92,11 @@ def results_table(metrics: dict, title: str = "test metrics") -> Table:
         caption_justify="left",
     )
     columns = ["mae", "rmse", "smape", "mase", "r2"]
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for name in columns:
-        table.add_column(name, justify="right")
-    table.add_column("skill", justify="right")
-    rows = [("model", metrics["model"], None)]
-    rows += [(name, m, metrics["skill"].get(name)) for name, m in metrics["baselines"].items()]
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("skill", justify="right", no_wrap=True)
+    rows = [("model", model, None)] + [(n, m, skills.get(n)) for n, m in baselines.items()]
     for name, values, skill in rows:
         cells = [_number(values.get(c)) for c in columns]
         table.add_row(name, *cells, "" if name == "model" else _number(skill))
@@ -98,11 +113,11 @@ def series_table(series: dict) -> Table:
         caption_justify="left",
     )
     columns = ["rmse", "mase"]
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for name in columns:
-        table.add_column(f"mean {name}", justify="right")
-        table.add_column(f"median {name}", justify="right")
-    table.add_column("model beats it", justify="right")
+        table.add_column(f"mean {name}", justify="right", no_wrap=True)
+        table.add_column(f"median {name}", justify="right", no_wrap=True)
+    table.add_column("model beats it", justify="right", no_wrap=True)
     aggregate = series["aggregate"]
     rows = [("model", aggregate["model"], None)]
     rows += [(n, v, aggregate["beats"].get(n)) for n, v in aggregate["baselines"].items()]

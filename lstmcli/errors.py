@@ -26,12 +26,19 @@ class LstmcliError(Exception):
 
 
 class ConfigError(LstmcliError):
-    """An invalid config: one message per problem, each naming the key path."""
+    """An invalid config: one message per problem, each naming the key path, and where each
+    came from (the config file, `--set`, or a checkpoint)."""
 
-    def __init__(self, problems: list[str], source: str = "config") -> None:
+    def __init__(
+        self, problems: list[str], source: str = "config", sources: list[str] | None = None
+    ) -> None:
         self.problems = problems
-        self.source = source
-        super().__init__("; ".join(f"{source}: {p}" for p in problems))
+        self.sources = sources or [source] * len(problems)
+        super().__init__("; ".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"{source}: {p}" for source, p in zip(self.sources, self.problems, strict=True)]
 
 
 class TrainingInterrupted(Exception):

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lstmcli.errors import LstmcliError
@@ -109,3 +110,54 @@ def csv_text(frame: pd.DataFrame) -> str:
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
     pa_csv.write_csv(pa.table(columns), body, write_options=options)
     return header + body.getvalue().decode()
+
+
+def json_lines_text(frame: pd.DataFrame) -> str:
+    """The frame as JSON lines, one object per row: numbers in their shortest exact form (as
+    in the CSV output: 1.7e-12 stays 1.7e-12), times in ISO 8601, empty cells as null."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if frame.empty:
+        return ""
+    fields = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            values = _iso_times(column)
+        elif pd.api.types.is_bool_dtype(column):
+            values = pa.array(np.where(column.to_numpy(), "true", "false"))
+        elif pd.api.types.is_numeric_dtype(column):
+            numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = pa.array(np.where(np.isfinite(numbers), numbers, np.nan), from_pandas=True)
+            if pd.api.types.is_integer_dtype(column):
+                finite = pa.array(column.to_numpy())
+            values = pc.fill_null(pc.cast(finite, pa.string()), "null")
+        else:
+            text = column.astype(object)
+            values = pa.array([json.dumps(v) if isinstance(v, str) else "null" for v in text])
+        fields.append(pc.binary_join_element_wise(json.dumps(str(name)), values, ":"))
+    rows = pc.binary_join_element_wise(*fields, ",")
+    return "".join(f"{{{row}}}\n" for row in rows.to_pylist())
+
+
+def _iso_times(column: pd.Series) -> object:
+    """Times as quoted ISO 8601 strings (whole seconds without a fraction; offsets as +01:00)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    zone = column.dt.tz
+    utc = column.dt.tz_convert("UTC").dt.tz_localize(None) if zone is not None else column
+    stamps = utc.to_numpy()
+    known = stamps[~np.isnat(stamps)]
+    unit = "s" if (known == known.astype("datetime64[s]")).all() else "us"
+    times = pa.array(stamps.astype(f"datetime64[{unit}]"), from_pandas=True)
+    if zone is not None:
+        times = pc.cast(times, pa.timestamp(unit, tz=str(zone)))
+    text = pc.strftime(times, format="%Y-%m-%dT%H:%M:%S" + ("%z" if zone is not None else ""))
+    if zone is not None:
+        text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    return pc.fill_null(quoted, "null")

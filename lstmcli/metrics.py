@@ -13,10 +13,15 @@ def score(actual: np.ndarray, predicted: np.ndarray, mase_scale: float | None) -
     """mae, rmse, smape (%), mase, r2, and mape (%) when no actual value is zero.
 
     `mase_scale` is the in-sample mean absolute error of the (seasonal) naive forecast on the
-    training rows; MASE is left out (None) when it is zero or unknown.
+    training rows; MASE is left out (None) when it is zero or unknown. Cells whose actual is
+    NaN (a value data.missing made up) are not scored; with none left, every metric is None.
     """
     actual = np.asarray(actual, np.float64).ravel()
     predicted = np.asarray(predicted, np.float64).ravel()
+    real = np.isfinite(actual)
+    actual, predicted = actual[real], predicted[real]
+    if not len(actual):
+        return dict.fromkeys(["mae", "rmse", "smape", "mase", "r2"])
     error = predicted - actual
     mae = float(np.mean(np.abs(error)))
     denominator = np.abs(actual) + np.abs(predicted)
@@ -44,6 +49,7 @@ def _naive_errors(
     lag = season or 1
     if len(train_targets) <= lag:
         return np.empty((0, train_targets.shape[1])), np.empty(0, np.int64)
+    # NaN where either value was made up by data.missing: such differences are left out
     diffs = np.abs(train_targets[lag:].astype(np.float64) - train_targets[:-lag])
     if series is None:
         return diffs, np.zeros(len(diffs), np.int64)
@@ -57,9 +63,9 @@ def mase_scales(
     """Per target: mean |y[t] - y[t-m]| over the training rows (m = season, else 1), within
     each series (`series`: each row's) when there are several."""
     diffs, _ = _naive_errors(train_targets, season, series)
-    if not len(diffs):
-        return [None] * train_targets.shape[1]
-    return [float(v) if v > 0 else None for v in diffs.mean(axis=0)]
+    counts = np.isfinite(diffs).sum(axis=0)
+    means = np.nansum(diffs, axis=0) / np.maximum(counts, 1)
+    return [float(v) if n and v > 0 else None for v, n in zip(means, counts, strict=True)]
 
 
 def series_mase_scales(
@@ -68,8 +74,9 @@ def series_mase_scales(
     """`mase_scales` of each series on its own: (n_series, n_targets), NaN where unknown."""
     diffs, of = _naive_errors(train_targets, season, series)
     sums = np.zeros((n_series, train_targets.shape[1]))
-    np.add.at(sums, of, diffs)
-    counts = np.bincount(of, minlength=n_series)[:, None]
+    counts = np.zeros((n_series, train_targets.shape[1]))
+    np.add.at(sums, of, np.nan_to_num(diffs))
+    np.add.at(counts, of, np.isfinite(diffs))
     with np.errstate(invalid="ignore", divide="ignore"):
         scales = sums / counts
     scales[~(scales > 0)] = np.nan
@@ -137,6 +144,9 @@ def baseline_predictions(
     return out
 
 
+UNIT_FREE = ("smape", "mase", "r2", "mape")  # comparable across targets in other units
+
+
 def report(
     actual: np.ndarray,
     predicted: np.ndarray,
@@ -145,20 +155,21 @@ def report(
 ) -> dict:
     """Metrics over all steps, per target and (horizon > 1) per step.
 
-    The top-level numbers are the mean over targets of each target's metric, so a single-target
-    run reads directly and several targets in different units do not mix in one sum.
+    One target: its metrics. Several: the top level holds only unit-free metrics (smape,
+    mase, r2, mape) averaged over targets, and each target's full metrics are in `per_target`:
+    a mean of errors in GDP dollars and unemployment percent would be GDP's alone.
     """
     per_target = {
         name: score(actual[:, :, j], predicted[:, :, j], scales[j])
         for j, name in enumerate(target_names)
     }
-    out: dict = dict(_mean_over(per_target.values()))
+    out: dict = _over_targets(list(per_target.values()))
     if len(target_names) > 1:
         out["per_target"] = per_target
     steps = actual.shape[1]
     if steps > 1:
         out["per_step"] = {
-            str(k + 1): _mean_over(
+            str(k + 1): _over_targets(
                 [
                     score(actual[:, k, j], predicted[:, k, j], scales[j])
                     for j in range(len(target_names))
@@ -169,6 +180,13 @@ def report(
     return out
 
 
+def _over_targets(items: list[Metrics]) -> Metrics:
+    """A target's metrics, or for several the mean over targets of the unit-free ones."""
+    if len(items) == 1:
+        return dict(items[0])
+    return {k: v for k, v in _mean_over(items).items() if k in UNIT_FREE}
+
+
 def compare(
     actual: np.ndarray,
     predicted: np.ndarray,
@@ -176,16 +194,34 @@ def compare(
     target_names: list[str],
     scales: list[float | None],
 ) -> dict:
-    """The model and each baseline scored on the same targets, and the model's skill."""
+    """The model and each baseline scored on the same targets, and the model's skill: 1 -
+    model rmse / baseline rmse, per target; with several targets the mean over targets (and
+    each target's in `skill_per_target`)."""
     model = report(actual, predicted, target_names, scales)
     scored = {
         name: report(actual, values, target_names, scales) for name, values in baselines.items()
     }
+    if len(target_names) == 1:
+        skills = {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()}
+        return {"model": model, "baselines": scored, "skill": skills}
+    per_target = {
+        target: {
+            name: skill(model["per_target"][target]["rmse"], b["per_target"][target]["rmse"])
+            for name, b in scored.items()
+        }
+        for target in target_names
+    }
+    skills = {name: _mean_or_none([per_target[t][name] for t in target_names]) for name in scored}
     return {
         "model": model,
         "baselines": scored,
-        "skill": {name: skill(model["rmse"], b["rmse"]) for name, b in scored.items()},
+        "skill": skills,
+        "skill_per_target": per_target,
     }
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def series_report(
@@ -198,12 +234,21 @@ def series_report(
 ) -> dict:
     """Metrics of each series on its own windows, and their aggregate: the mean and median
     over series of each metric, and the share of series where the model's RMSE beats each
-    baseline's. `window_series` is each window's series index into `ids` and `scales`
-    (per-series MASE scales, NaN where unknown)."""
+    baseline's (of series and targets, with several targets). `window_series` is each
+    window's series index into `ids` and `scales` (per-series MASE scales, NaN where
+    unknown)."""
     present, groups = np.unique(window_series, return_inverse=True)
     scales = scales[present]
-    model = grouped_scores(actual, predicted, groups, scales)
-    scored = {name: grouped_scores(actual, v, groups, scales) for name, v in baselines.items()}
+    model_by_target = grouped_scores(actual, predicted, groups, scales)
+    model = _combine(model_by_target)
+    scored, skills, beats = {}, {}, {}
+    for name, values in baselines.items():
+        by_target = grouped_scores(actual, values, groups, scales)
+        scored[name] = _combine(by_target)
+        pairs = [(m["rmse"], b["rmse"]) for m, b in zip(model_by_target, by_target, strict=True)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            skills[name] = np.mean([np.where(b > 0, 1 - m / b, np.nan) for m, b in pairs], axis=0)
+        beats[name] = float(np.mean([m < b for m, b in pairs]))
     windows = np.bincount(groups, minlength=len(present))
 
     def row(metrics: dict[str, np.ndarray], k: int) -> Metrics:
@@ -211,46 +256,60 @@ def series_report(
 
     per_series = {}
     for k, series in enumerate(present):
-        model_k = row(model, k)
-        baselines_k = {name: row(m, k) for name, m in scored.items()}
         per_series[ids[series]] = {
             "windows": int(windows[k]),
-            "model": model_k,
-            "baselines": baselines_k,
-            "skill": {name: skill(model_k["rmse"], b["rmse"]) for name, b in baselines_k.items()},
+            "model": row(model, k),
+            "baselines": {name: row(m, k) for name, m in scored.items()},
+            "skill": {name: None if np.isnan(v[k]) else float(v[k]) for name, v in skills.items()},
         }
     aggregate = {
         "model": _spread(model),
         "baselines": {name: _spread(m) for name, m in scored.items()},
-        "beats": {name: float(np.mean(model["rmse"] < m["rmse"])) for name, m in scored.items()},
+        "beats": beats,
     }
     return {"count": len(present), "aggregate": aggregate, "per_series": per_series}
 
 
+def _combine(per_target: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """`_over_targets` for arrays of groups: one target's, or the unit-free means."""
+    if len(per_target) == 1:
+        return per_target[0]
+    return {
+        key: np.mean([m[key] for m in per_target], axis=0)
+        for key in per_target[0]
+        if key in UNIT_FREE
+    }
+
+
 def grouped_scores(
     actual: np.ndarray, predicted: np.ndarray, groups: np.ndarray, scales: np.ndarray
-) -> dict[str, np.ndarray]:
-    """`score` of every group of windows at once (no loop over groups), averaged over targets
-    as `report` does: arrays (groups,) per metric, NaN where `score` gives None. `actual` and
+) -> list[dict[str, np.ndarray]]:
+    """`score` of every group of windows at once (no loop over groups), for each target: a
+    list (one per target) of arrays (groups,) per metric, NaN where `score` gives None. `actual` and
     `predicted` are (windows, steps, targets); `groups` each window's group 0..G-1; `scales`
     (G, targets) the MASE scales."""
     n_groups = len(scales)
     steps, n_targets = actual.shape[1], actual.shape[2]
     rows = np.repeat(groups, steps)  # one row per (window, step)
-    count = np.bincount(rows, minlength=n_groups).astype(np.float64)
-
-    def per_group(values: np.ndarray) -> np.ndarray:
-        return np.bincount(rows, weights=values, minlength=n_groups) / count
 
     per_target: list[dict[str, np.ndarray]] = []
     for j in range(n_targets):
         a = actual[:, :, j].ravel().astype(np.float64)
-        e = predicted[:, :, j].ravel().astype(np.float64) - a
+        real = np.isfinite(a)  # made-up values (NaN) are not scored
+        weight = real.astype(np.float64)
+        count = np.bincount(rows, weights=weight, minlength=n_groups)
+        a = np.where(real, a, 0.0)
+        e = np.where(real, predicted[:, :, j].ravel().astype(np.float64) - a, 0.0)
+
+        def per_group(values: np.ndarray, weight: np.ndarray = weight, count: np.ndarray = count):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.bincount(rows, weights=values * weight, minlength=n_groups) / count
+
         denominator = np.abs(a) + np.abs(e + a)
         ratio = np.divide(2 * np.abs(e), denominator, out=np.zeros_like(e), where=denominator > 0)
         mae = per_group(np.abs(e))
         mse = per_group(e**2)
-        spread = per_group((a - per_group(a)[rows]) ** 2) * count
+        spread = per_group((a - np.nan_to_num(per_group(a))[rows]) ** 2) * count
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(scales[:, j] > 0, scales[:, j], np.nan)
             metrics = {
@@ -260,12 +319,11 @@ def grouped_scores(
                 "mase": mae / scale,
                 "r2": np.where(spread > 0, 1 - mse * count / spread, np.nan),
             }
-            zeros = np.bincount(rows, weights=(a == 0).astype(np.float64), minlength=n_groups)
+            zeros = np.bincount(rows, weights=(a == 0) & real, minlength=n_groups)
             relative = np.divide(np.abs(e), np.abs(a), out=np.zeros_like(e), where=a != 0)
             metrics["mape"] = np.where(zeros == 0, 100 * per_group(relative), np.nan)
         per_target.append(metrics)
-    # the mean over targets; NaN (None) when any target lacks the metric, as _mean_over does
-    return {key: np.mean([m[key] for m in per_target], axis=0) for key in per_target[0]}
+    return per_target
 
 
 def _spread(metrics: dict[str, np.ndarray]) -> dict:
@@ -278,9 +336,11 @@ def _spread(metrics: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def skill(model_rmse: float, baseline_rmse: float) -> float | None:
+def skill(model_rmse: float | None, baseline_rmse: float | None) -> float | None:
     """1 - model_rmse / baseline_rmse: above 0 means the model beats the baseline."""
-    return 1 - model_rmse / baseline_rmse if baseline_rmse > 0 else None
+    if model_rmse is None or baseline_rmse is None or not baseline_rmse > 0:
+        return None
+    return 1 - model_rmse / baseline_rmse
 
 
 def _mean_over(items) -> Metrics:

@@ -149,7 +149,7 @@ def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) 
         target_scaler = fit_scaler(cfg.scaler, table.targets[train_rows], by, n)
         input_scaler = input_scaler.without_scaling(cfg.layout.calendar_slice)  # sin/cos
     warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
-    train_targets = table.targets[train_rows]
+    train_targets = table.actual_targets()[train_rows]  # made-up values are no naive errors
     series_scales = None
     if table.ids is not None:
         series_scales = series_mase_scales(train_targets, cfg.season, train_series, table.n_series)
@@ -170,12 +170,12 @@ def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) 
 
 
 def make_windows(data: TrainingData, cfg: DataConfig, device: torch.device) -> dict:
-    """Each part's windows over the scaled series. The raw inputs are scaled in place: they
-    are not needed again, and a large series is not worth a second copy."""
+    """Each part's windows over the scaled series (float32 tensors on the device)."""
     table, series = data.table, data.row_series()
-    scaled_inputs = data.input_scaler.transform(table.inputs, series, inplace=True)
+    scaled_inputs = data.input_scaler.transform(table.inputs, series, table.input_columns)
     inputs = torch.from_numpy(scaled_inputs).to(device)
-    targets = torch.from_numpy(data.target_scaler.transform(table.targets, series)).to(device)
+    scaled_targets = data.target_scaler.transform(table.targets, series, table.target_columns)
+    targets = torch.from_numpy(scaled_targets).to(device)
     offsets = target_offsets(cfg.horizon, cfg.task)
     future = cfg.layout.future
     return {
@@ -354,7 +354,35 @@ def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint
     if last.train_state is None:
         reason = " (ensembles cannot be resumed)" if last.config.training.ensemble > 1 else ""
         raise LstmcliError(f"{run_dir / LAST_FILE} holds no training state to resume from{reason}")
-    return last, override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
+    config = override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
+    _refuse_finished(last.train_state, config.training, run_dir)
+    return last, config
+
+
+def _refuse_finished(state: dict, cfg: TrainingConfig, run_dir: Path) -> None:
+    """A run that ended (all its epochs, early stopping, max_steps) has nothing to continue:
+    resuming it would only re-evaluate, under a config.yaml that no longer says what ran."""
+    if state.get("order") is not None:
+        return  # stopped in the middle of an epoch: there is an epoch to finish
+    done, best = state["epoch"], state["best_epoch"]
+    history = state.get("history") or []
+    has_val = bool(history) and history[-1].get("val_loss") is not None
+    if done >= cfg.epochs:
+        raise LstmcliError(
+            f"{run_dir} already ran {done} epoch(s) (training.epochs {cfg.epochs}); to train "
+            f"longer, resume with --set training.epochs=N for some N above {done}"
+        )
+    if has_val and cfg.patience is not None and done - best >= cfg.patience:
+        raise LstmcliError(
+            f"{run_dir} stopped early at epoch {done}: no better validation loss for "
+            f"{done - best} epoch(s) (training.patience {cfg.patience}); to go on, resume "
+            f"with --set training.patience=N for some N above {done - best}"
+        )
+    if cfg.max_steps is not None and state["steps"] >= cfg.max_steps:
+        raise LstmcliError(
+            f"{run_dir} reached training.max_steps ({cfg.max_steps}); resume with a higher "
+            "--set training.max_steps=N"
+        )
 
 
 def _plain(values: np.ndarray | None) -> list | None:

@@ -106,7 +106,9 @@ def forecast_next(
     # to forecast: the input's own when it has them all, else placeholders filled in below.
     series = _scaler_rows(checkpoint, table, label)
     scaled = checkpoint.input_scaler.transform(
-        table.inputs, series[table.row_series()] if series is not None else None
+        table.inputs,
+        series[table.row_series()] if series is not None else None,
+        table.input_columns,
     )
     history_end = table.offsets[:-1] + _history_rows(table)  # first row after the history
     rows = history_end[:, None] + np.arange(-lookback, future_rows)[None, :]
@@ -333,7 +335,9 @@ def _predict_all(
         anchors = _anchors(table, cfg)
     series = _scaler_rows(cp, table, label)
     row_series = series[table.row_series()] if series is not None else None
-    inputs = torch.from_numpy(cp.input_scaler.transform(table.inputs, row_series))
+    inputs = torch.from_numpy(
+        cp.input_scaler.transform(table.inputs, row_series, table.input_columns)
+    )
     offsets = target_offsets(cfg.horizon, cfg.task)
     windows = WindowSet(
         inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, cfg.layout.future

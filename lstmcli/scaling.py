@@ -18,6 +18,7 @@ from lstmcli.errors import LstmcliError, Warn
 # A column whose spread is below this fraction of its largest magnitude is constant: scaling
 # it would only magnify rounding noise. Relative, so that units never matter.
 CONSTANT_SPREAD = 1e-10
+BLOCK_ROWS = 1 << 20  # rows scaled at a time
 
 
 @dataclass
@@ -42,20 +43,36 @@ class Scaler:
             return center, scale
         if series is None:
             raise ValueError("a per-series scaler needs the series of each row")
+        series = np.asarray(series)
         shape = (len(series),) + (1,) * (ndim - 2) + (center.shape[1],)
         return center[series].reshape(shape), scale[series].reshape(shape)
 
     def transform(
-        self, values: np.ndarray, series: np.ndarray | None = None, inplace: bool = False
+        self,
+        values: np.ndarray,
+        series: np.ndarray | None = None,
+        names: list[str] | None = None,
     ) -> np.ndarray:
-        """float32 throughout, no float64 copy of a large series; `inplace` reuses a float32
-        `values` array (training's raw inputs are not needed once scaled)."""
-        center, scale = self._stats(series, values.ndim, np.float32)
-        if inplace and values.dtype == np.float32:
-            values -= center
-            values /= scale
-            return values
-        return (np.asarray(values, dtype=np.float32) - center) / scale
+        """The scaled values as float32, the model's precision. The center is subtracted in
+        float64 first, so 1e9 + a small signal keeps its detail; rows go a block at a time, so
+        a large series never has a whole float64 temporary. A value beyond float32's range
+        even after scaling (e.g. 3.8e39 with `scaler: none`) is an error naming its column."""
+        out = np.empty(values.shape, dtype=np.float32)
+        for start in range(0, len(values), BLOCK_ROWS):
+            block = slice(start, start + BLOCK_ROWS)
+            rows = series[block] if series is not None and self.per_series else None
+            center, scale = self._stats(rows, values.ndim, np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[block] = (values[block] - center) / scale
+        if not np.isfinite(out).all() and np.isfinite(values).all():
+            column = int(np.flatnonzero(~np.isfinite(out).reshape(-1, out.shape[-1]).all(0))[0])
+            name = names[column] if names is not None else f"#{column + 1}"
+            largest = float(np.abs(values[..., column]).max())
+            raise LstmcliError(
+                f"column {name!r} holds values beyond float32's range after scaling (up to "
+                f"{largest:g}); use data.scaler minmax, standard or robust"
+            )
+        return out
 
     def inverse(self, values: np.ndarray, series: np.ndarray | None = None) -> np.ndarray:
         center, scale = self._stats(series, values.ndim, np.float64)

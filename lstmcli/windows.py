@@ -172,7 +172,16 @@ def keep_series(table: Table, keep: np.ndarray, why: str, label: str, warn: Warn
 def training_series(table: Table, cfg: DataConfig, warn: Warn) -> Table:
     """The series `train` uses: those long enough for one window and, with scale_by: series,
     with a training row to fit their scaler on. `check` asks the same question. A single
-    series is left to `split_table`, whose message names the part that is too short."""
+    series is left to `split_table`, whose message names the part that is too short. Rows
+    to forecast at the end of a series (empty targets) hold nothing to learn or score."""
+    if table.future.any():
+        rows, ends = int(table.future.sum()), int((table.future > 0).sum())
+        where = f"of {ends} series " if table.ids is not None else ""
+        warn(
+            f"{cfg.path}: the last {rows} row(s) {where}have empty targets: rows to forecast, "
+            "left out of training and scoring"
+        )
+        table = table.without_rows_to_forecast()
     if table.ids is None:
         return table
     short = table.lengths < rows_needed("train", cfg)

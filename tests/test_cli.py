@@ -77,7 +77,7 @@ def test_bad_config_fails_with_one_line_per_problem(config_path: Path) -> None:
         (["--set", "data.lookback=500"], "Error: the train part has "),
         (
             ["--set", "training.epochs=oops"],
-            "Error: config: training.epochs: Input should be a valid integer",
+            "Error: --set: training.epochs: Input should be a valid integer",
         ),
     ],
 )

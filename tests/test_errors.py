@@ -339,9 +339,11 @@ def test_predict_bad_input(tmp_path: Path) -> None:
     torch.save(payload, broken / "model.pt")
     result = predict([str(broken), str(csv)])
     assert result.stderr.startswith("Error: the checkpoint's weights do not fit its model")
-    missing_folder = predict([str(run), str(csv), "-o", str(tmp_path / "no" / "next.csv")])
-    assert missing_folder.exit_code == 1
-    assert missing_folder.stderr.startswith("Error: cannot write ")
+    below_a_file = predict([str(run), str(csv), "-o", str(csv / "next.csv")])
+    assert below_a_file.exit_code == 1
+    assert below_a_file.stderr == (
+        f"Error: cannot write {csv / 'next.csv'}: {csv} is a file, not a folder\n"
+    )
     assert not out.exists()
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from lstmcli.metrics import (
     baseline_predictions,
+    compare,
     grouped_scores,
     mase_scales,
     report,
@@ -57,8 +58,10 @@ def test_report_per_target_and_per_step() -> None:
     predicted[:, :, 1] = 3.0
     out = report(actual, predicted, ["a", "b"], [1.0, 1.0])
     assert out["per_target"]["a"]["mae"] == 1.0 and out["per_target"]["b"]["mae"] == 3.0
-    assert out["mae"] == 2.0  # mean over targets
-    assert set(out["per_step"]) == {"1", "2"}
+    assert "mae" not in out and out["mase"] == 2.0  # unit-free means over targets only
+    assert set(out["per_step"]) == {"1", "2"} and "mae" not in out["per_step"]["1"]
+    single = report(actual[..., :1], predicted[..., :1], ["a"], [1.0])
+    assert single["mae"] == 1.0 and "per_target" not in single
     assert skill(1.0, 2.0) == 0.5 and skill(1.0, 0.0) is None
 
 
@@ -71,16 +74,42 @@ def test_grouped_scores_equal_score_of_each_group() -> None:
     groups = np.repeat(np.arange(6), 10)
     scales = rng.uniform(0.5, 2, (6, 2))
     scales[2, 1] = np.nan  # unknown scale: no mase
+    actual[20:25, 1, 1] = np.nan  # made-up actuals (data.missing) in group 2: not scored
     grouped = grouped_scores(actual, predicted, groups, scales)
+    assert len(grouped) == 2  # one per target
     for g in range(6):
         rows = groups == g
-        per_target = [
-            score(actual[rows][..., j], predicted[rows][..., j], None if np.isnan(s) else s)
-            for j, s in enumerate(scales[g])
-        ]
-        for key in ("mae", "rmse", "smape", "mase", "r2", "mape"):
-            values = [m.get(key) for m in per_target]
-            if any(v is None for v in values):
-                assert np.isnan(grouped[key][g]), (key, g)
-            else:
-                assert grouped[key][g] == pytest.approx(np.mean(values), rel=1e-9), (key, g)
+        for j, s in enumerate(scales[g]):
+            expected = score(
+                actual[rows][..., j], predicted[rows][..., j], None if np.isnan(s) else s
+            )
+            for key in ("mae", "rmse", "smape", "mase", "r2", "mape"):
+                value = expected.get(key)
+                if value is None:
+                    assert np.isnan(grouped[j][key][g]), (key, g, j)
+                else:
+                    assert grouped[j][key][g] == pytest.approx(value, rel=1e-9), (key, g, j)
+
+
+def test_made_up_actuals_are_not_scored() -> None:
+    actual = np.array([1.0, np.nan, 3.0, 4.0])
+    predicted = np.array([1.5, 100.0, 2.0, 4.0])
+    assert score(actual, predicted, 1.0) == score(actual[[0, 2, 3]], predicted[[0, 2, 3]], 1.0)
+    assert score(np.array([np.nan]), np.array([2.0]), 1.0)["rmse"] is None
+
+
+def test_several_targets_in_other_units_do_not_mix() -> None:
+    rng = np.random.default_rng(0)
+    actual = np.stack([rng.normal(1e4, 100, (50, 1)), rng.normal(5, 1, (50, 1))], axis=2)
+    predicted = actual + np.stack([rng.normal(0, 50, (50, 1)), rng.normal(0, 2, (50, 1))], axis=2)
+    naive = actual + np.stack([rng.normal(0, 100, (50, 1)), rng.normal(0, 1, (50, 1))], axis=2)
+    result = compare(actual, predicted, {"naive": naive}, ["gdp", "unemp"], [100.0, 1.0])
+    # no mean of dollars and percent at the top: only unit-free metrics
+    assert "rmse" not in result["model"] and "mae" not in result["model"]
+    per_target = result["skill_per_target"]
+    assert per_target["gdp"]["naive"] > 0 > per_target["unemp"]["naive"]
+    assert result["skill"]["naive"] == pytest.approx(
+        (per_target["gdp"]["naive"] + per_target["unemp"]["naive"]) / 2
+    )
+    gdp = result["model"]["per_target"]["gdp"]
+    assert gdp["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - actual)[..., 0] ** 2)))

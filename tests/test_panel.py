@@ -340,8 +340,13 @@ def test_filling_gaps_never_crosses_series(tmp_path: Path) -> None:
         prepare_table(frame, cfg, "t")
     frame.loc[3, "y"], frame.loc[2, "y"] = np.nan, 3.0
     table = prepare_table(frame, cfg, "t")
-    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
-    assert table.offsets.tolist() == [0, 2, 4]
+    # b's last row has no target: a row to forecast, never filled (no made-up actual)
+    np.testing.assert_array_equal(table.targets[:, 0], [1.0, 2.0, 3.0, np.nan])
+    assert table.offsets.tolist() == [0, 2, 4] and table.future.tolist() == [0, 1]
+    frame = pd.concat([frame, frame.iloc[[3]].assign(day="2020-01-03", y=5.0)])
+    table = prepare_table(frame, cfg, "t")  # now the gap is inside b: carried forward
+    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0, 5.0]
+    assert np.isnan(table.actual_targets()[3, 0])  # the carried value is not an actual
 
 
 def test_a_date_split_cuts_every_series_at_the_same_time(tmp_path: Path) -> None:
@@ -442,7 +447,7 @@ def test_interpolation_stays_inside_each_series() -> None:
         {
             "shop": ["a"] * 4 + ["b"] * 4,
             "day": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"] * 2,
-            "y": [1.0, np.nan, 3.0, np.nan, 10.0, np.nan, np.nan, 40.0],
+            "y": [1.0, np.nan, 3.0, 3.5, 10.0, np.nan, np.nan, 40.0],
         }
     )
     cfg = validate_config(
@@ -456,8 +461,10 @@ def test_interpolation_stays_inside_each_series() -> None:
         }
     ).data
     table = prepare_table(frame.sample(frac=1, random_state=1), cfg, "t")
-    # a: a gap inside (2), then its last value carried; b: linear between its own values
-    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0, 10.0, 20.0, 30.0, 40.0]
+    # a: a gap inside (2); b: linear between its own values (never towards a's)
+    assert table.targets[:, 0].tolist() == [1.0, 2.0, 3.0, 3.5, 10.0, 20.0, 30.0, 40.0]
+    made_up = ~table.observed[:, 0]
+    assert made_up.tolist() == [False, True, False, False, False, True, True, False]
     frame.loc[4, "y"] = np.nan  # b now starts with a gap: nothing of its own to fill from
     with pytest.raises(LstmcliError, match="with no earlier value to fill it from"):
         prepare_table(frame, cfg, "t")
