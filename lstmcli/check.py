@@ -45,7 +45,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     report = CheckReport()
     cfg, warn = config.data, report.warnings.append
     try:
-        frame = read_csv(cfg.path)
+        frame = read_csv(cfg.path, text=[cfg.id_column])
     except LstmcliError as e:
         report.problems.append(str(e))
         return report
@@ -72,7 +72,8 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         windows = len(split.anchors[name])
         if len(starts) == 1:
             start, stop = int(starts[0]), int(stops[0])
-            text = f"rows {start}..{stop - 1} ({stop - start} rows), {windows} windows"
+            span = f"rows {start}..{stop - 1} ({stop - start} rows)" if stop > start else "no rows"
+            text = f"{span}, {windows} windows"
         else:
             text = f"{int((stops - starts).sum())} rows in {len(starts)} series, {windows} windows"
         report.facts.append((name, text))
@@ -133,7 +134,8 @@ def _describe_time(column: pd.Series, name: str, label: str, report: CheckReport
 
 
 def describe_frequency(time: pd.Series) -> str:
-    """The frequency of sorted times, or `irregular` with the gaps wider than 1.5 steps."""
+    """The frequency of sorted times (a pandas alias for dates, the step for numbers such as
+    years or seconds), or `irregular` with the gaps wider than 1.5 steps."""
     freq = infer_freq(time)
     if freq is not None:
         return f"{freq} (regular)"
@@ -141,6 +143,8 @@ def describe_frequency(time: pd.Series) -> str:
     if steps.empty:
         return "unknown (one row)"
     usual = steps.median()
+    if pd.api.types.is_numeric_dtype(time) and np.allclose(steps, usual, rtol=1e-9, atol=0):
+        return f"every {usual:g} (regular)"
     gaps = steps[steps > usual * 1.5]
     text = f"irregular; usual step {usual}"
     if len(gaps):

@@ -123,6 +123,9 @@ DeviceOption = Annotated[
         "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
     ),
 ]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No tables, warnings or messages on stderr.")
+]
 RunArgument = Annotated[
     Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
 ]
@@ -269,6 +272,10 @@ def check(
         Path | None,
         typer.Option("--output", "-o", help="The run folder train would write.", file_okay=False),
     ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Only the problems (Error: lines) and the exit code."),
+    ] = False,
 ) -> None:
     """Check a config and its data without training, and say whether training would fail.
 
@@ -289,17 +296,20 @@ def check(
     except LstmcliError as e:
         raise _fail(e) from None
     report = core.check(resolved, output or Path(resolved.output.dir))
-    for key, value in report.facts:
-        typer.echo(f"{key + ':':<16}{value}")
     console = _stderr()
-    for message in report.warnings:
-        _say(console, f"Warning: {message}")
+    if not quiet:
+        for key, value in report.facts:
+            typer.echo(f"{key + ':':<16}{value}")
+        for message in report.warnings:
+            _say(console, f"Warning: {message}")
     for message in report.problems:
         _say(console, f"Error: {message}")
     if not report.ok:
-        typer.echo(f"{len(report.problems)} problem(s): training would fail")
+        if not quiet:
+            typer.echo(f"{len(report.problems)} problem(s): training would fail")
         raise typer.Exit(EXIT_ERROR)
-    typer.echo("ok: training would start")
+    if not quiet:
+        typer.echo("ok: training would start")
 
 
 @app.command()
@@ -336,7 +346,7 @@ def predict(
     ] = "csv",
     device: DeviceOption = None,
     series_ids: IdOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Predict with a trained model, in the data's own units.
 
@@ -397,6 +407,7 @@ def evaluate(
     ] = False,
     device: DeviceOption = None,
     series_ids: IdOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Score a trained model on new data against the naive baselines.
 
@@ -420,14 +431,15 @@ def evaluate(
     console = _stderr()
     try:
         predictor, frame, label = _model_and_input(run, input_path, device, series_ids)
-        result = core.evaluate(predictor, frame, label, _warner(console))
+        result = core.evaluate(predictor, frame, label, _warner(console, quiet))
     except LstmcliError as e:
         raise _fail(e) from None
-    for table in results_tables(result, title=f"{label}, {result['windows']} windows"):
-        console.print(table)
-    if "series" in result:
-        console.print(series_table(result["series"]))
-    if result["windows_skipped"]:
+    if not quiet and not as_json:  # with --json the result is on stdout; no second copy
+        for table in results_tables(result, title=f"{label}, {result['windows']} windows"):
+            console.print(table)
+        if "series" in result:
+            console.print(series_table(result["series"]))
+    if result["windows_skipped"] and not quiet:
         _say(
             console,
             f"{result['windows_skipped']} early window(s) skipped: the baselines need more "
@@ -485,6 +497,7 @@ def plot(
         bool,
         typer.Option("--show", help="Also open the figures in a window, if there is a display."),
     ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Draw forecast vs actual, learning curves and residuals, and print the file paths.
 
@@ -509,6 +522,8 @@ def plot(
         raise typer.BadParameter("give a RUN folder or --predictions FILE (one of the two)")
     if history is not None and predictions is None:
         raise typer.BadParameter("--history goes with --predictions")
+    if baseline and predictions is not None:
+        raise typer.BadParameter("--baseline draws the naive forecast from a run's data: give RUN")
     from lstmcli import plot as core
 
     try:
@@ -521,16 +536,17 @@ def plot(
     for path, _ in written:
         typer.echo(str(path))
     if show:
-        _show([figure for _, figure in written])
+        _show([figure for _, figure in written], quiet)
 
 
-def _show(figures: list[Figure]) -> None:
+def _show(figures: list[Figure], quiet: bool = False) -> None:
     """Open the figures in windows when a display exists; otherwise say why not."""
     has_display = sys.platform in ("darwin", "win32") or any(
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
     )
     if not has_display:
-        _say(_stderr(), "Warning: no display found; --show skipped (the files are written)")
+        if not quiet:
+            _say(_stderr(), "Warning: no display found; --show skipped (the files are written)")
         return
     import io
 
@@ -563,20 +579,20 @@ def _model_and_input(
     from lstmcli.predict import keep_ids, load_predictor
 
     predictor = load_predictor(run, device)
-    frame, label = _read_input(input_path)
+    frame, label = _read_input(input_path, predictor.data.id_column)
     return predictor, keep_ids(frame, predictor.data, ids or [], label), label
 
 
-def _read_input(input_path: str | None) -> tuple[pd.DataFrame, str]:
+def _read_input(input_path: str | None, id_column: str | None) -> tuple[pd.DataFrame, str]:
+    """The input CSV (file, builtin:NAME or stdin) and its name for messages; ids as text."""
     from lstmcli.data import read_csv
 
     if input_path in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():  # closed (<&-) or a terminal
             raise LstmcliError("no input: give a CSV file or pipe one in on stdin")
-        return read_csv(sys.stdin, "<stdin>"), "<stdin>"
-    if input_path.startswith("builtin:"):  # a bundled dataset, as in a config's data.path
-        return read_csv(input_path), input_path
-    return read_csv(Path(input_path), input_path), input_path
+        return read_csv(sys.stdin, "<stdin>", text=[id_column]), "<stdin>"
+    source = input_path if input_path.startswith("builtin:") else Path(input_path)
+    return read_csv(source, input_path, text=[id_column]), input_path
 
 
 def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -> None:

@@ -211,6 +211,8 @@ def prepare_table(
     *,
     targets: str = "required",
     warn: Warn = ignore_warning,
+    last_rows: int | None = None,
+    missing_advice: str = "",
 ) -> Table:
     """Check the needed columns, order rows by series and time, handle missing values, return
     arrays with the calendar inputs appended.
@@ -219,7 +221,10 @@ def prepare_table(
     all empty: rows to forecast, which hold no actual and are never filled), "future" (the
     same, and a forecast model's known features must be given in those rows: predict's input)
     or "optional" (read when all target columns are present, empty cells allowed anywhere: a
-    regression input's unknown targets).
+    regression input's unknown targets). `last_rows` (predict's next forecast): only each
+    series' last rows of history matter, so with data.missing error or drop an empty cell
+    before them is no problem. `missing_advice` ends the message about an empty cell (predict
+    cannot take `--set data.missing`, so it says something else).
     Plain numpy after the column checks, one array per column: `predict` runs this on every
     call, and `train` on files of millions of rows.
     """
@@ -246,6 +251,12 @@ def prepare_table(
         )
     may_be_empty = [c for c in cfg.target if c not in layout.past and targets == "optional"]
     checked = [name for name in names if name not in may_be_empty]
+    if last_rows is not None and cfg.missing in ("error", "drop"):
+        used = _last_history_rows(codes, future, last_rows)
+        if not used.all():
+            values = {name: column[used] for name, column in values.items()}
+            rows, codes, future = rows[used], codes[used], future[used]
+            time = time.iloc[used].reset_index(drop=True) if time is not None else None
     # data.missing applies to the history, never to rows to forecast; the target cells it
     # fills are remembered, so that no score takes them for actual values.
     history = np.flatnonzero(~future)
@@ -253,7 +264,9 @@ def prepare_table(
     for j, name in enumerate(cfg.target if read_targets else []):
         made_up[:, j] = np.isnan(values[name]) & ~future
     if not future.any():  # the usual training file: no copies of its columns
-        values, kept = fill_missing(values, checked, rows, cfg.missing, label, codes, warn)
+        values, kept = fill_missing(
+            values, checked, rows, cfg.missing, label, codes, warn, missing_advice
+        )
         kept_rows = history[kept] if kept is not None else history
     else:
         filled, kept = fill_missing(
@@ -264,6 +277,7 @@ def prepare_table(
             label,
             codes[history],
             warn,
+            missing_advice,
         )
         kept_rows = history[kept] if kept is not None else history
         values = {name: column.copy() for name, column in values.items()}
@@ -301,6 +315,17 @@ def prepare_table(
         ~made_up if made_up.any() else None,
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
+
+
+def _last_history_rows(codes: np.ndarray, future: np.ndarray, count: int) -> np.ndarray:
+    """Rows among the last `count` history rows of their series, or rows to forecast (rows
+    are grouped by series, history before its rows to forecast)."""
+    # history rows from each row to the end of the file, less those of later series
+    to_end = np.cumsum((~future)[::-1].astype(np.int64))[::-1]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
+    later = np.repeat(np.r_[to_end[ends[:-1]], 0], ends - starts)
+    return future | (to_end - later <= count)
 
 
 def _row_order(frame: pd.DataFrame, cfg: DataConfig, label: str) -> tuple:
@@ -342,18 +367,17 @@ def frame_problems(frame: pd.DataFrame, cfg: DataConfig, label: str) -> list[str
 
 
 def _series_codes(frame: pd.DataFrame, id_column: str | None, label: str) -> tuple:
-    """Each row's series number, and the ids in sorted order (so row order never matters)."""
+    """Each row's series number, and the ids as text in sorted order (so row order never
+    matters). Ids are labels: `read_csv` keeps them as the file wrote them (`07` is not `7`),
+    and any other frame's ids are compared as text too."""
     if id_column is None:
         return np.zeros(len(frame), dtype=np.int64), None
     column = frame[id_column]
     if column.isna().any():
         row = int(np.flatnonzero(column.isna().to_numpy())[0])
         raise LstmcliError(f"id column {id_column!r} in {label} is empty {_at_row(row)}")
-    try:
-        codes, uniques = pd.factorize(column, sort=True)
-    except TypeError:  # ids of mixed types: compare them as text
-        codes, uniques = pd.factorize(column.astype(str), sort=True)
-    return codes.astype(np.int64), uniques.tolist()
+    codes, uniques = pd.factorize(column.astype(str), sort=True)
+    return codes.astype(np.int64), [str(i) for i in uniques]
 
 
 def _sorted_rows(codes: np.ndarray, time: pd.Series | None) -> np.ndarray | None:
@@ -416,6 +440,7 @@ def fill_missing(
     label: str,
     series: np.ndarray | None = None,
     warn: Warn = ignore_warning,
+    advice: str = "",
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Apply data.missing to empty cells of the `checked` columns of time-ordered values.
 
@@ -424,7 +449,7 @@ def fill_missing(
     crosses from one series (`series`: each row's) into the next, and a gap at the start of
     a series has nothing to fill from, so it stays an error. `rows` are the file rows, for
     messages. Returns the values and the kept row mask (None when all are kept); what was done
-    goes to `warn`.
+    goes to `warn`. `advice` ends the message about an empty cell under `error`.
     """
     empty = {name: np.isnan(values[name]) for name in checked}
     counts = {name: int(mask.sum()) for name, mask in empty.items()}
@@ -447,7 +472,7 @@ def fill_missing(
         done = ", ".join(f"{n} in {name!r}" for name, n in counts.items() if n)
         warn(f"{label}: filled {done} missing value(s) ({policy})")
         return filled, None
-    _refuse_empty(empty, rows, label, MISSING_ADVICE)
+    _refuse_empty(empty, rows, label, advice or MISSING_ADVICE)
     raise AssertionError("unreachable: there was an empty cell")
 
 

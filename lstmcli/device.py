@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from lstmcli.config import DEVICE_PATTERN
 from lstmcli.errors import LstmcliError
 
 
 def resolve_device(name: str) -> torch.device:
     """auto picks CUDA, then Apple MPS, then the CPU; an explicit absent device is an error."""
+    if not DEVICE_PATTERN.match(name):
+        raise LstmcliError(f"{name!r} is not a device name; use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

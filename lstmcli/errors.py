@@ -21,6 +21,11 @@ def first_names(names: list[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 row`, `2 rows`."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 class LstmcliError(Exception):
     """An expected, user-facing error: str() is the whole message, shown as `Error: <message>`."""
 

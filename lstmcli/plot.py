@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lstmcli.errors import LstmcliError
 from lstmcli.files import atomic_path
@@ -73,7 +74,11 @@ def read_predictions(
     numeric columns, less `_actual`. A first column of text that is not times, followed by
     `origin` or by times, is taken as the series id."""
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={id_column: str} if id_column else None)
+        if id_column is None and time is None and len(frame.columns) > 2:
+            id_column = _id_column(frame)
+            if id_column is not None:  # read again: ids are labels (`07` is not `7`)
+                frame = pd.read_csv(path, dtype={id_column: str})
     except FileNotFoundError:
         raise LstmcliError(f"predictions file not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
@@ -81,8 +86,6 @@ def read_predictions(
     if frame.empty:
         raise LstmcliError(f"predictions file {path} has no rows")
     rolling = "origin" in frame.columns and "step" in frame.columns
-    if id_column is None and time is None and len(frame.columns) > 2:
-        id_column = _id_column(frame)
     others = [
         c for c in frame.columns if (not rolling or c not in ("origin", "step")) and c != id_column
     ]
@@ -105,19 +108,34 @@ def read_predictions(
 
 
 def _id_column(frame: pd.DataFrame) -> str | None:
+    """The first column, when it names series: it comes before `origin` or `step`, or it is
+    text that is not times, or (numbers such as `07`) it is followed by times."""
     first, second = frame.columns[0], frame.columns[1]
-    if second == "origin":
+    if first in ("origin", "step"):
+        return None
+    if second in ("origin", "step"):
         return first
     is_time = pd.api.types.is_datetime64_any_dtype
+    if is_time(_as_time(frame[first])):
+        return None
     first_text = not pd.api.types.is_numeric_dtype(frame[first])
-    return first if first_text and not is_time(_as_time(frame[first])) else None
+    second_time = not pd.api.types.is_numeric_dtype(frame[second]) and is_time(
+        _as_time(frame[second])
+    )
+    return first if first_text or second_time else None
 
 
 GRID = 3  # series per row of the grid: the first, the worst and the best
 
 
-def series_grid_figure(predictions: Predictions, target: str, step: int = 1) -> Figure:
-    """Forecast vs actual of a few series: the first ones, the worst and the best.
+def series_grid_figure(
+    predictions: Predictions,
+    target: str,
+    step: int = 1,
+    history: pd.DataFrame | None = None,
+) -> Figure:
+    """Forecast vs actual of a few series: the first ones, the worst and the best (or every
+    series once, when there are at most nine), after each series' history when given.
 
     Series are ranked by RMSE over the standard deviation of their actual values, so a series
     with large numbers is not the worst just for its size.
@@ -126,8 +144,11 @@ def series_grid_figure(predictions: Predictions, target: str, step: int = 1) -> 
     actual = f"{target}_actual"
     groups = dict(list(rows.groupby(predictions.id, sort=False)))
     names = list(groups)
-    picks = [("first", names[:GRID])]
-    if actual in rows.columns:
+    if len(names) <= GRID * GRID:  # few enough to show each once
+        picks = [("series", names[k : k + GRID]) for k in range(0, len(names), GRID)]
+    else:
+        picks = [("first", names[:GRID])]
+    if actual in rows.columns and len(names) > GRID * GRID:
         error = {
             name: float(np.sqrt(np.mean((g[target] - g[actual]) ** 2)) / (g[actual].std() or 1.0))
             for name, g in groups.items()
@@ -143,10 +164,14 @@ def series_grid_figure(predictions: Predictions, target: str, step: int = 1) -> 
                 ax.set_axis_off()
                 continue
             g = groups[chosen[col]]
+            if history is not None:
+                own = history[history[predictions.id] == chosen[col]][target]
+                tail = own[own.index < g[predictions.time].min()].iloc[-len(g) :]
+                ax.plot(tail.index, tail.to_numpy(), color=CONTEXT, lw=1.2, label="history")
             if actual in g.columns:
                 ax.plot(g[predictions.time], g[actual], color=ACTUAL, lw=1.2, label="actual")
             ax.plot(g[predictions.time], g[target], color=FORECAST, lw=1.2, label="forecast")
-            ax.set_title(f"{kind}: {chosen[col]}", fontsize=9)
+            ax.set_title(f"{kind}: {chosen[col]}" if kind != "series" else chosen[col], fontsize=9)
             ax.tick_params(labelsize=7)
             if pd.api.types.is_datetime64_any_dtype(g[predictions.time]):
                 locator = AutoDateLocator()  # each series has its own time range
@@ -156,7 +181,7 @@ def series_grid_figure(predictions: Predictions, target: str, step: int = 1) -> 
             if row == 0 and col == 0:
                 ax.legend(fontsize=7)
     where = f", step {step}" if predictions.rolling else ""
-    ranking = "; worst/best by rmse / std of actual" if len(picks) > 1 else ""
+    ranking = "; worst/best by rmse / std of actual" if picks[-1][0] == "best" else ""
     figure.suptitle(f"{target}: {len(groups)} series{where}{ranking}")
     figure.set_layout_engine("constrained")
     return figure
@@ -207,6 +232,7 @@ def loss_figure(history: pd.DataFrame, best_epoch: int | None, loss: str = "mse"
     if best_epoch:
         ax.axvline(best_epoch, color=CONTEXT, ls="--", label=f"best epoch ({best_epoch})")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_title("learning curves")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"loss ({LOSS_NAMES[loss]}, scaled units)")
@@ -273,6 +299,8 @@ def plot_run(run: Path, out_dir: Path | None, fmt: str, step: int, baseline: boo
     loss = loss_figure(history, metrics.get("best_epoch"), checkpoint.config.training.loss)
     written = [save(loss, out_dir / f"loss.{fmt}")]
     suffix = f"_step{step}" if step != 1 else ""
+    if cfg.id_column is not None and baseline:
+        raise LstmcliError("--baseline is drawn for single-series runs; this model has many series")
     if cfg.id_column is not None:  # many series: a grid of some, and pooled residuals
         for target in cfg.target:
             figure = series_grid_figure(predictions, target, step)
@@ -295,40 +323,42 @@ def plot_predictions(
     path: Path, out_dir: Path | None, fmt: str, step: int, history_csv: Path | None
 ) -> Written:
     """Figures of a `predict` output: forecast vs actual (and residuals) when it has actuals;
-    a future forecast appended to the input's history when `history_csv` is given."""
+    a future forecast after the input's history when `history_csv` is given (per series in
+    the grid, for a model of many series). Files for `--step K` end in `_stepK`."""
     predictions = read_predictions(path)
     out_dir = _out_dir(out_dir or path.parent)
-    history = None
-    if history_csv is not None:
-        from lstmcli.data import read_csv
-
-        frame = read_csv(history_csv)
-        if predictions.time == "step":  # no time column: steps continue the history's rows
-            predictions.frame["step"] += len(frame) - 1
-            frame = frame.rename_axis("step").reset_index()
-        missing = [c for c in [predictions.time, *predictions.targets] if c not in frame.columns]
-        if missing:
-            raise LstmcliError(f"history {history_csv} lacks column(s) {missing}")
-        frame[predictions.time] = _as_time(frame[predictions.time])
-        history = frame.sort_values(predictions.time).set_index(predictions.time)
+    history = _read_history(history_csv, predictions) if history_csv is not None else None
     written = []
-    stem = path.stem
-    if predictions.id is not None:
-        for target in predictions.targets:
-            figure = series_grid_figure(predictions, target, step)
-            written.append(save(figure, out_dir / f"{stem}_{_safe(target)}.{fmt}"))
-            if f"{target}_actual" in predictions.frame.columns:
-                figure = residuals_figure(predictions, target, step)
-                written.append(save(figure, out_dir / f"{stem}_residuals_{_safe(target)}.{fmt}"))
-        return written
+    stem, suffix = path.stem, f"_step{step}" if step != 1 else ""
     for target in predictions.targets:
-        tail = history[target] if history is not None else None
-        figure = forecast_figure(predictions, target, step, tail)
-        written.append(save(figure, out_dir / f"{stem}_{_safe(target)}.{fmt}"))
+        if predictions.id is not None:
+            figure = series_grid_figure(predictions, target, step, history)
+        else:
+            tail = history[target] if history is not None else None
+            figure = forecast_figure(predictions, target, step, tail)
+        written.append(save(figure, out_dir / f"{stem}_{_safe(target)}{suffix}.{fmt}"))
         if f"{target}_actual" in predictions.frame.columns:
             figure = residuals_figure(predictions, target, step)
-            written.append(save(figure, out_dir / f"{stem}_residuals_{_safe(target)}.{fmt}"))
+            name = f"{stem}_residuals_{_safe(target)}{suffix}.{fmt}"
+            written.append(save(figure, out_dir / name))
     return written
+
+
+def _read_history(path: Path, predictions: Predictions) -> pd.DataFrame:
+    """The input a forecast followed, indexed by time (and with its id column for many
+    series), sorted."""
+    from lstmcli.data import read_csv
+
+    frame = read_csv(path, text=[predictions.id])
+    if predictions.time == "step":  # no time column: steps continue the history's rows
+        predictions.frame["step"] += len(frame) - 1
+        frame = frame.rename_axis("step").reset_index()
+    needed = [predictions.time, *predictions.targets] + ([predictions.id] if predictions.id else [])
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise LstmcliError(f"history {path} lacks column(s) {missing}")
+    frame[predictions.time] = _as_time(frame[predictions.time])
+    return frame.sort_values(predictions.time).set_index(predictions.time)
 
 
 def _series(checkpoint: Checkpoint, predictions: Predictions) -> pd.DataFrame:
@@ -344,7 +374,7 @@ def _series(checkpoint: Checkpoint, predictions: Predictions) -> pd.DataFrame:
     try:
         from lstmcli.data import prepare_table, read_csv
 
-        table = prepare_table(read_csv(cfg.path), cfg, cfg.path)
+        table = prepare_table(read_csv(cfg.path, text=[cfg.id_column]), cfg, cfg.path)
     except LstmcliError:
         return frame.groupby(level=0).first()  # the data moved: plot without its tail
     index = table.time if table.time is not None else pd.RangeIndex(len(table.targets))

@@ -94,7 +94,15 @@ def forecast_next(
             f"future values of the feature column(s) {cfg.features}; recursive forecasts work "
             "only when every past input is a target (known_features and calendar are fine)"
         )
-    table = prepare_table(frame, cfg, label, targets="future", warn=warn)
+    table = prepare_table(
+        frame,
+        cfg,
+        label,
+        targets="future",
+        warn=warn,
+        last_rows=lookback,
+        missing_advice=_missing_advice(cfg),
+    )
     why = f"shorter than the lookback ({lookback} rows)"
     table = keep_series(table, _history_rows(table) >= lookback, why, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
@@ -122,6 +130,15 @@ def forecast_next(
     sequence = torch.from_numpy(sequence).to(predictor.device)
     predicted = _roll_forward(predictor, sequence, blocks, series)[:, :steps]
     return _forecast_frame(table, predicted, times, future_rows, cfg)
+
+
+def _missing_advice(cfg: DataConfig) -> str:
+    """What to do about an empty cell in predict's input (there is no --set to change data.missing
+    here: the model handles gaps as it was trained to)."""
+    return (
+        f"; the model was trained with data.missing: {cfg.missing}, so fill the gap in the "
+        "input (or train a model with data.missing set to drop, ffill or interpolate)"
+    )
 
 
 def _history_rows(table: Table) -> np.ndarray:
@@ -325,7 +342,12 @@ def _predict_all(
     a series (empty targets) hold no actuals, so no window's targets reach into them."""
     cfg, cp = predictor.data, predictor.checkpoint
     table = prepare_table(
-        frame, cfg, label, targets="future" if cfg.task == "forecast" else targets, warn=warn
+        frame,
+        cfg,
+        label,
+        targets="future" if cfg.task == "forecast" else targets,
+        warn=warn,
+        missing_advice=_missing_advice(cfg),
     )
     anchors = _anchors(table, cfg)
     has_window = np.bincount(table.series_of(anchors), minlength=table.n_series) > 0

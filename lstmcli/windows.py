@@ -14,7 +14,7 @@ import pandas as pd
 
 from lstmcli.config import DataConfig, SplitDates
 from lstmcli.data import Table
-from lstmcli.errors import LstmcliError, Warn, first_names
+from lstmcli.errors import LstmcliError, Warn, first_names, plural
 
 if TYPE_CHECKING:
     import torch
@@ -110,14 +110,15 @@ def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
         if n_series > 1:
             messages.append(
                 f"the {name} part has no complete window in any of the {n_series} series "
-                f"(at most {int((stops - starts).max())} rows in one; lookback {cfg.lookback} "
-                f"and horizon {cfg.horizon} need {need} rows there); {advice}"
+                f"(at most {plural(int((stops - starts).max()), 'row')} in one; lookback "
+                f"{cfg.lookback} and horizon {cfg.horizon} need {plural(need, 'row')} there); "
+                f"{advice}"
             )
         elif name == "train" or rows < need:
             messages.append(
                 f"the {name} part has {rows} of {n_rows} rows, too few for one window: "
-                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least {need} rows "
-                f"there; {advice}"
+                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least "
+                f"{plural(need, 'row')} there; {advice}"
             )
         else:  # enough rows, but its windows' inputs would start before the data does
             messages.append(

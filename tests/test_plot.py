@@ -119,7 +119,11 @@ def test_rolling_predict_output_is_forecast_vs_actual(
     path = tmp_path / "backtest.csv"
     path.write_text(rolled)
     written = plot_predictions(path, None, "png", 2, None)
-    assert [p.name for p, _ in written] == ["backtest_y.png", "backtest_residuals_y.png"]
+    # --step 2 files are named for the step, so they never replace the step-1 figures
+    assert [p.name for p, _ in written] == [
+        "backtest_y_step2.png",
+        "backtest_residuals_y_step2.png",
+    ]
     frame = pd.read_csv(io.StringIO(rolled))
     drawn = lines(written[0][1])
     np.testing.assert_array_equal(drawn["actual"][1], frame[frame["step"] == 2]["y_actual"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import io
 import json
 from pathlib import Path
@@ -158,13 +160,19 @@ def test_json_lines_output(runs: dict[str, Path]) -> None:
             "Error: column 'x' in <stdin> has a non-numeric value 'oops' at line 5",
         ),
         (
-            lambda f: f.assign(y=f["y"].where(f.index != f.index[2])),
-            "Error: column 'y' in <stdin> has a missing value at line 4; set data.missing to "
-            "drop, ffill or interpolate to accept gaps",
+            lambda f: f.assign(y=f["y"].where(f.index != f.index[15])),
+            "Error: column 'y' in <stdin> has a missing value at line 17; the model was trained "
+            "with data.missing: error, so fill the gap in the input (or train a model with "
+            "data.missing set to drop, ffill or interpolate)",
         ),
     ],
 )
-def test_bad_predict_input(runs: dict[str, Path], tmp_path: Path, transform, message: str) -> None:
+def test_bad_predict_input(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    transform: Callable[[pd.DataFrame], pd.DataFrame],
+    message: str,
+) -> None:
     frame = transform(pd.read_csv(runs["csv"]).iloc[-20:].reset_index(drop=True))
     out = tmp_path / "out.csv"
     result = run("predict", str(runs["feature"]), "-o", str(out), stdin=frame.to_csv(index=False))
@@ -263,7 +271,9 @@ def test_evaluate_matches_an_independent_computation(runs: dict[str, Path]) -> N
     assert got["model"]["per_step"]["2"]["mae"] == pytest.approx(
         np.mean(np.abs(step2["y"] - step2["y_actual"]))
     )
-    assert "(original units)" not in result.stderr and "windows" in result.stderr
+    assert result.stderr == ""  # --json: the result on stdout, no table beside it
+    table = run("evaluate", str(runs["forecast"]), "-", stdin=frame.to_csv(index=False))
+    assert table.stdout == "" and "<stdin>, " in table.stderr and " windows" in table.stderr
 
 
 def test_a_numeric_time_column_is_continued_as_numbers(tmp_path: Path) -> None:
