@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
