@@ -120,7 +120,7 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
-        raise LstmcliError(f"{path} is not a loadable lstmcli checkpoint ({_reason(e)})") from None
+        raise LstmcliError(f"{path} {_why_unloadable(path, e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise LstmcliError(f"{path} is not an lstmcli checkpoint")
     version = payload.get("format_version")
@@ -176,10 +176,19 @@ def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:
         raise LstmcliError(f"{path} is inconsistent: {'; '.join(problems)}")
 
 
-def _reason(error: Exception) -> str:
-    """The informative line of a torch.load error (torch's own are paragraphs long)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("WeightsUnpickler error:"):
-            return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
-    return lines[0][:200] if lines else type(error).__name__
+def _why_unloadable(path: Path, error: Exception) -> str:
+    """One sentence on what the file is not (torch's own messages are paragraphs of advice
+    about its loader, which would only mislead here)."""
+    with open(path, "rb") as file:
+        zipped = file.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+    if not zipped:
+        return (
+            "is not a loadable lstmcli checkpoint: not a file that `lstmcli train` writes "
+            "(give a run folder or its model.pt)"
+        )
+    if "WeightsUnpickler" in str(error) or "Unsupported global" in str(error):
+        return (
+            "is not a loadable lstmcli checkpoint: it holds objects that could run code when "
+            "loaded, and lstmcli loads only tensors and plain values"
+        )
+    return "is not a loadable lstmcli checkpoint: the file is damaged (truncated or corrupt)"

@@ -83,14 +83,18 @@ class Table:
         lengths, future = self.lengths[keep], self.future[keep]
         return self._rows(rows, lengths, future, keep)
 
+    def rows_to_forecast(self) -> np.ndarray:
+        """Each row: is it one of its series' trailing rows without targets?"""
+        position = np.arange(len(self.inputs)) - np.repeat(self.offsets[:-1], self.lengths)
+        return position >= np.repeat(self.lengths - self.future, self.lengths)
+
     def without_rows_to_forecast(self) -> Table:
         """The table without each series' trailing rows without targets."""
         if not self.future.any():
             return self
-        position = np.arange(len(self.inputs)) - np.repeat(self.offsets[:-1], self.lengths)
-        rows = position < np.repeat(self.lengths - self.future, self.lengths)
         keep = np.ones(self.n_series, dtype=bool)
-        return self._rows(rows, self.lengths - self.future, self.future * 0, keep)
+        history = ~self.rows_to_forecast()
+        return self._rows(history, self.lengths - self.future, self.future * 0, keep)
 
     def _rows(
         self, rows: np.ndarray, lengths: np.ndarray, future: np.ndarray, keep: np.ndarray
@@ -629,6 +633,17 @@ def infer_freq(time: pd.Series) -> str | None:
         except (TypeError, ValueError):
             return None
     return to_offset(freq).freqstr if freq is not None else None
+
+
+def business_days(time: pd.Series) -> str | None:
+    """ "B" for daily data that never falls on a weekend (a stock's trading days, with
+    holidays missing, so pandas infers no frequency): its next row is a Monday, not a
+    Saturday."""
+    if len(time) < 5 or not pd.api.types.is_datetime64_any_dtype(time):
+        return None
+    daily = time.diff().median() == pd.Timedelta(days=1)
+    weekdays = (time.dt.dayofweek < 5).all() and (time.dt.normalize() == time).all()
+    return "B" if daily and weekdays else None
 
 
 def median_step(time: pd.Series) -> float | None:

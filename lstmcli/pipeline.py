@@ -24,7 +24,7 @@ from lstmcli.checkpoint import (
     save_checkpoint,
 )
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
-from lstmcli.data import Table, infer_freq, load_table, median_step
+from lstmcli.data import Table, business_days, infer_freq, load_table, median_step
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
@@ -164,7 +164,7 @@ def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) 
         target_scaler=target_scaler,
         mase_scales=mase_scales(train_targets, cfg.season, train_series),
         series_mase_scales=series_scales,
-        time_freq=infer_freq(time) if time is not None else None,
+        time_freq=(infer_freq(time) or business_days(time)) if time is not None else None,
         time_step=median_step(time) if time is not None else None,
     )
 

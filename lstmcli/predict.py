@@ -19,7 +19,7 @@ from lstmcli.backtest import actual_values, backtest_frame, score_backtest
 from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.config import DataConfig
-from lstmcli.data import Table, infer_freq, median_step, prepare_table
+from lstmcli.data import Table, business_days, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.model import predict_windows
@@ -105,6 +105,7 @@ def forecast_next(
     )
     why = f"shorter than the lookback ({lookback} rows)"
     table = keep_series(table, _history_rows(table) >= lookback, why, label, warn)
+    warn_irregular_steps(table, checkpoint, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
     future_rows = blocks * horizon  # rows to forecast that the last block reads
     if cfg.known_features:
@@ -144,6 +145,50 @@ def _missing_advice(cfg: DataConfig) -> str:
 def _history_rows(table: Table) -> np.ndarray:
     """Rows with targets in each series (all but its rows to forecast)."""
     return table.lengths - table.future
+
+
+def warn_irregular_steps(table: Table, cp: Checkpoint, label: str, warn: Warn) -> None:
+    """Warn when the input's rows are not one step of the training data's frequency apart:
+    the model reads rows, not times, so a missing row silently shifts what it sees. Rows to
+    forecast must follow one another exactly: their times label the model's steps."""
+    irregular, unit = _irregular_steps(table, cp)
+    if irregular is None or not irregular.any():
+        return
+    time = table.time
+    future = table.rows_to_forecast()
+    labels = irregular & future[1:]  # a step into or within the rows to forecast
+    if labels.any():
+        at = int(np.flatnonzero(labels)[0])
+        raise LstmcliError(
+            f"{label}: the rows to forecast must follow one another one step ({unit}) apart, "
+            f"as the model's forecast steps do; {time.iloc[at + 1]} follows {time.iloc[at]}"
+        )
+    first = int(np.flatnonzero(irregular)[0])
+    warn(
+        f"{label}: {int(irregular.sum())} step(s) between rows are not one step of the "
+        f"training data ({unit}), the first after {time.iloc[first]}; the model reads rows, "
+        "not times, so a missing row shifts what it sees"
+    )
+
+
+def _irregular_steps(table: Table, cp: Checkpoint) -> tuple[np.ndarray | None, str]:
+    """For each pair of consecutive rows of one series: are they not one training step apart?
+    None when the step is unknown."""
+    time = table.time
+    if time is None or len(time) < 2:
+        return None, ""
+    same_series = np.diff(table.row_series()) == 0
+    if pd.api.types.is_datetime64_any_dtype(time) and cp.time_freq is not None:
+        stamps = pd.DatetimeIndex(time)
+        with catch_warnings():
+            simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets without numpy
+            off = np.asarray(stamps[:-1] + pd.tseries.frequencies.to_offset(cp.time_freq))
+        return (off != np.asarray(stamps[1:])) & same_series, cp.time_freq
+    if pd.api.types.is_numeric_dtype(time) and cp.time_step:
+        steps = np.diff(time.to_numpy(dtype=np.float64))
+        irregular = ~np.isclose(steps, cp.time_step, rtol=1e-9, atol=0) & same_series
+        return irregular, f"{cp.time_step:g}"
+    return None, ""
 
 
 def _require_rows_to_forecast(table: Table, rows: int, cfg: DataConfig, label: str) -> None:
@@ -321,7 +366,7 @@ def future_times(time: pd.Series | None, steps: int, checkpoint: Checkpoint) -> 
         if pd.api.types.is_integer_dtype(time) and float(step).is_integer():
             step = int(step)  # years stay 2009, not 2009.0
         return [last + step * k for k in range(1, steps + 1)]
-    freq = infer_freq(time) or checkpoint.time_freq
+    freq = infer_freq(time) or checkpoint.time_freq or business_days(time)
     if freq is not None:
         offset = pd.tseries.frequencies.to_offset(freq)
         return [last + k * offset for k in range(1, steps + 1)]
@@ -349,6 +394,7 @@ def _predict_all(
         warn=warn,
         missing_advice=_missing_advice(cfg),
     )
+    warn_irregular_steps(table, cp, label, warn)
     anchors = _anchors(table, cfg)
     has_window = np.bincount(table.series_of(anchors), minlength=table.n_series) > 0
     why = f"shorter than one window ({window_need(cfg)})"
