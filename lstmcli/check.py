@@ -70,7 +70,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     split = split_rows(table if table is not None else len(frame), cfg)
     for name, (starts, stops) in split.bounds.items():
         windows = len(split.anchors[name])
-        if len(starts) == 1:
+        if table is None or table.ids is None:
             start, stop = int(starts[0]), int(stops[0])
             span = f"rows {start}..{stop - 1} ({stop - start} rows)" if stop > start else "no rows"
             text = f"{span}, {windows} windows"

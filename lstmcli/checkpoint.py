@@ -40,6 +40,7 @@ class Checkpoint:
     trained_on: str = "cpu"
     time_freq: str | None = None  # the training data's frequency alias, for future timestamps
     time_step: float | None = None  # the same for a numeric time column
+    time_zone: str | None = None  # the training times' zone (e.g. UTC); None: naive or numbers
     data_rows: int | None = None  # rows of the training data, to notice it changed on resume
     train_state: dict[str, Any] | None = None  # last.pt only
     series_ids: list[str] | None = None  # the training series (id_column), as text
@@ -102,6 +103,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "trained_on": checkpoint.trained_on,
         "time_freq": checkpoint.time_freq,
         "time_step": checkpoint.time_step,
+        "time_zone": checkpoint.time_zone,
         "data_rows": checkpoint.data_rows,
         "train_state": checkpoint.train_state,
         "series_ids": checkpoint.series_ids,
@@ -143,6 +145,7 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
             trained_on=str(payload.get("trained_on", "cpu")),
             time_freq=payload.get("time_freq"),
             time_step=payload.get("time_step"),
+            time_zone=payload.get("time_zone"),
             data_rows=payload.get("data_rows"),
             train_state=payload.get("train_state"),
             series_ids=payload.get("series_ids"),

@@ -41,6 +41,9 @@ class Table:
     # False where a target value was made up by data.missing (ffill, interpolate): such a value
     # is never an actual in a score. None: every value is real.
     observed: np.ndarray | None = None
+    # Local wall-clock times (naive) when the file's UTC offsets change (daylight saving):
+    # `time` is then in UTC, the one order they share, and calendar inputs use these.
+    wall_time: pd.Series | None = None
 
     def __post_init__(self) -> None:
         if self.offsets is None:
@@ -109,6 +112,7 @@ class Table:
             [i for i, k in zip(self.ids, keep, strict=True) if k] if self.ids is not None else None,
             future,
             self.observed[rows] if self.observed is not None else None,
+            self.wall_time[rows].reset_index(drop=True) if self.wall_time is not None else None,
         )
 
 
@@ -292,6 +296,7 @@ def prepare_table(
         if future.any():  # (without rows to forecast, fill_missing dropped the rows itself)
             values = {name: column[order] for name, column in values.items()}
         codes, future, made_up = codes[order], future[order], made_up[order]
+        rows = rows[order]
         time = time.iloc[order].reset_index(drop=True) if time is not None else None
     if cfg.missing == "drop":
         made_up[:] = False  # what is left was all given
@@ -300,8 +305,12 @@ def prepare_table(
     inputs = np.empty((n_rows, len(layout.inputs)))
     for j, name in enumerate(layout.file_inputs):
         inputs[:, j] = values[name]
-    if cfg.calendar:
-        inputs[:, layout.calendar_slice] = calendar_values(time, cfg.calendar, label)
+    wall = None
+    if cfg.calendar and time is not None:
+        wall = _wall_clock(frame[cfg.time_column], time, rows)
+        inputs[:, layout.calendar_slice] = calendar_values(
+            wall if wall is not None else time, cfg.calendar, label
+        )
     target_values = np.empty((n_rows, len(cfg.target) if read_targets else 0))
     for j, name in enumerate(cfg.target if read_targets else []):
         target_values[:, j] = values[name]
@@ -317,6 +326,7 @@ def prepare_table(
         ids,
         np.bincount(codes[future], minlength=len(counts)).astype(np.int64),
         ~made_up if made_up.any() else None,
+        wall,
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
 
@@ -594,6 +604,20 @@ def _guess_format(value: str) -> str | None:
     return guess_datetime_format(value)
 
 
+def _wall_clock(column: pd.Series, time: pd.Series, rows: np.ndarray) -> pd.Series | None:
+    """The local wall-clock times of the table's rows (file rows `rows`) when the file's
+    times carry UTC offsets that change (daylight saving) and were read in UTC; else None.
+    An hour-of-day input must see 9:00 as 9:00 in summer and in winter."""
+    if not pd.api.types.is_datetime64_any_dtype(time) or str(time.dt.tz) != "UTC":
+        return None
+    text = column.iloc[rows].astype(str).reset_index(drop=True)
+    offsets = text.str.extract(r"([+-]\d\d:?\d\d|Z)$")[0]
+    if offsets.isna().any() or offsets.nunique() < 2:
+        return None  # one offset: the times already keep it (or they were UTC)
+    local = text.str.slice(0, -offsets.str.len().max())
+    return pd.to_datetime(local.str.rstrip(), format="ISO8601", errors="coerce")
+
+
 def _refuse_empty_times(time: pd.Series, name: str, label: str) -> pd.Series:
     empty = time.isna().to_numpy()
     if empty.any():
@@ -642,7 +666,7 @@ def business_days(time: pd.Series) -> str | None:
     if len(time) < 5 or not pd.api.types.is_datetime64_any_dtype(time):
         return None
     daily = time.diff().median() == pd.Timedelta(days=1)
-    weekdays = (time.dt.dayofweek < 5).all() and (time.dt.normalize() == time).all()
+    weekdays = (time.dt.day_of_week < 5).all() and (time.dt.normalize() == time).all()
     return "B" if daily and weekdays else None
 
 

@@ -73,6 +73,7 @@ class TrainingData:
     series_mase_scales: np.ndarray | None  # the same per series (series, targets)
     time_freq: str | None  # the frequency of the longest series, to continue its times
     time_step: float | None  # the same for a numeric time column
+    time_zone: str | None  # the times' zone (UTC when offsets changed); None: naive or numbers
 
     def row_series(self) -> np.ndarray | None:
         """Each row's series, for per-series scalers and scores; None for one series."""
@@ -166,7 +167,14 @@ def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) 
         series_mase_scales=series_scales,
         time_freq=(infer_freq(time) or business_days(time)) if time is not None else None,
         time_step=median_step(time) if time is not None else None,
+        time_zone=_zone(time),
     )
+
+
+def _zone(time: pd.Series | None) -> str | None:
+    if time is None or not pd.api.types.is_datetime64_any_dtype(time) or time.dt.tz is None:
+        return None
+    return str(time.dt.tz)
 
 
 def make_windows(data: TrainingData, cfg: DataConfig, device: torch.device) -> dict:
@@ -209,6 +217,7 @@ class CheckpointWriter:
             trained_on=str(self.device),
             time_freq=data.time_freq,
             time_step=data.time_step,
+            time_zone=data.time_zone,
             data_rows=len(table.inputs),
             train_state=state.to_dict() if state is not None else None,
             series_ids=table.id_labels() if table.ids is not None else None,

@@ -105,6 +105,7 @@ def forecast_next(
     )
     why = f"shorter than the lookback ({lookback} rows)"
     table = keep_series(table, _history_rows(table) >= lookback, why, label, warn)
+    warn_time_zone(table, checkpoint, label, warn)
     warn_irregular_steps(table, checkpoint, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
     future_rows = blocks * horizon  # rows to forecast that the last block reads
@@ -125,7 +126,14 @@ def forecast_next(
     given = table.future >= future_rows
     times = _forecast_times(table, history_end, future_rows, given, checkpoint)
     if cfg.calendar and not given.all():  # placeholder rows: their calendar from their times
-        calendar = calendar_values(pd.Series(times), cfg.calendar, label)
+        calendar_times = pd.Series(times)
+        if table.wall_time is not None:  # local clock, at the last history row's UTC offset
+            last = history_end - 1
+            shift = (
+                table.wall_time.to_numpy()[last] - table.time.dt.tz_localize(None).to_numpy()[last]
+            )
+            calendar_times = calendar_times.dt.tz_localize(None) + np.repeat(shift, future_rows)
+        calendar = calendar_values(calendar_times, cfg.calendar, label)
         calendar = calendar.reshape(table.n_series, future_rows, -1)
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
     sequence = torch.from_numpy(sequence).to(predictor.device)
@@ -145,6 +153,21 @@ def _missing_advice(cfg: DataConfig) -> str:
 def _history_rows(table: Table) -> np.ndarray:
     """Rows with targets in each series (all but its rows to forecast)."""
     return table.lengths - table.future
+
+
+def warn_time_zone(table: Table, cp: Checkpoint, label: str, warn: Warn) -> None:
+    """Times with a UTC offset where the model learned naive ones, or the other way round,
+    are compared as if they were the same clock: say so."""
+    if table.time is None or not pd.api.types.is_datetime64_any_dtype(table.time):
+        return
+    zone = table.time.dt.tz
+    if (zone is None) != (cp.time_zone is None):
+        model = f"with a UTC offset ({cp.time_zone})" if cp.time_zone else "without a UTC offset"
+        given = f"with one ({zone})" if zone is not None else "without one"
+        warn(
+            f"{label}: the model was trained on times {model}, the input's are {given}; "
+            "future times and calendar inputs assume they are the same clock"
+        )
 
 
 def warn_irregular_steps(table: Table, cp: Checkpoint, label: str, warn: Warn) -> None:
@@ -394,6 +417,7 @@ def _predict_all(
         warn=warn,
         missing_advice=_missing_advice(cfg),
     )
+    warn_time_zone(table, cp, label, warn)
     warn_irregular_steps(table, cp, label, warn)
     anchors = _anchors(table, cfg)
     has_window = np.bincount(table.series_of(anchors), minlength=table.n_series) > 0
