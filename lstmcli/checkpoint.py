@@ -189,7 +189,7 @@ def _why_unloadable(path: Path, error: Exception) -> str:
             "is not a loadable lstmcli checkpoint: not a file that `lstmcli train` writes "
             "(give a run folder or its model.pt)"
         )
-    if "WeightsUnpickler" in str(error) or "Unsupported global" in str(error):
+    if any(sign in str(error) for sign in ("WeightsUnpickler", "nsupported GLOBAL", "global")):
         return (
             "is not a loadable lstmcli checkpoint: it holds objects that could run code when "
             "loaded, and lstmcli loads only tensors and plain values"

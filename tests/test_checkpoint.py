@@ -68,7 +68,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
     evil.marker = marker
     path = tmp_path / "model.pt"
     torch.save({"format": "lstmcli-checkpoint", "x": evil}, path, pickle_module=pickle)
-    with pytest.raises(LstmcliError, match="is not a loadable lstmcli checkpoint"):
+    with pytest.raises(LstmcliError, match="it holds objects that could run code when loaded"):
         load_checkpoint(path)
     assert not marker.exists()
 
@@ -87,7 +87,7 @@ def test_foreign_damaged_and_newer_files_are_refused(tmp_path: Path, trained_run
         load_checkpoint(path)
     truncated = (trained_run / "model.pt").read_bytes()
     path.write_bytes(truncated[: len(truncated) // 2])
-    with pytest.raises(LstmcliError, match="is not a loadable lstmcli checkpoint"):
+    with pytest.raises(LstmcliError, match="the file is damaged \\(truncated or corrupt\\)$"):
         load_checkpoint(path)
     with pytest.raises(LstmcliError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing")

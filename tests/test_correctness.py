@@ -360,3 +360,63 @@ def test_a_finished_run_is_not_resumed(tmp_path: Path, config_path: Path) -> Non
     longer = run("train", "--resume", str(tmp_path / "run"), "-s", "training.epochs=4", "-q")
     assert longer.exit_code == 0, longer.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 4
+
+
+def test_tables_and_quiet_flags_on_a_pipe(tmp_path: Path) -> None:
+    frames = [
+        seasonal_frame(60, seed=k).assign(id=f"store_{k}") for k in range(3)
+    ]  # same dates: a panel
+    config = tiny_config(tmp_path / "data.csv", data={"id_column": "id", "lookback": 6})
+    path = write(tmp_path, pd.concat(frames, ignore_index=True), config)
+    trained = run("train", "-c", str(path), "-o", str(tmp_path / "run"))
+    assert trained.exit_code == 0, trained.stderr
+    assert "seasonal_naive" in trained.stderr  # names are not cut short on a pipe
+    quiet = run("check", "-c", str(path), "-q", "-o", str(tmp_path / "new"))
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+    evaluated = run("evaluate", str(tmp_path / "run"), str(tmp_path / "data.csv"), "-q")
+    assert evaluated.exit_code == 0 and evaluated.stderr == "" and evaluated.stdout == ""
+
+
+def test_check_words_empty_parts_plainly(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        seasonal_frame(30),
+        tiny_config(tmp_path / "data.csv", data={"split": {"train": 0.95, "test": 0.05}}),
+    )
+    result = run("check", "-c", str(path))
+    assert "test:           rows 28..29 (2 rows), 2 windows" in result.stdout
+    path = write(
+        tmp_path,
+        seasonal_frame(30),
+        tiny_config(
+            tmp_path / "data.csv",
+            data={"split": {"val_start": "2002-06-01", "test_start": "2002-06-01"}},
+        ),
+    )
+    result = run("check", "-c", str(path))
+    assert "val:            no rows, 0 windows" in result.stdout
+    assert (
+        "Error: the val part has 0 of 30 rows, too few for one window: lookback 12 and horizon 1 "
+        "need at least 1 row there"
+    ) in result.stderr
+
+
+def test_a_zoned_model_warns_about_naive_input(tmp_path: Path) -> None:
+    frame = seasonal_frame(80)
+    zoned = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%dT00:00:00+01:00"))
+    path = write(tmp_path, zoned, tiny_config(tmp_path / "data.csv"))
+    assert run("train", "-c", str(path), "-o", str(tmp_path / "run"), "-q").exit_code == 0
+    result = run("predict", str(tmp_path / "run"), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0
+    assert (
+        "Warning: <stdin>: the model was trained on times with a UTC offset (UTC+01:00), the "
+        "input's are without one"
+    ) in result.stderr
+
+
+def test_checkpoint_errors_say_what_the_file_is_not(tmp_path: Path, config_path: Path) -> None:
+    result = run("predict", str(config_path), str(config_path))
+    assert result.stderr == (
+        f"Error: {config_path} is not a loadable lstmcli checkpoint: not a file that `lstmcli "
+        "train` writes (give a run folder or its model.pt)\n"
+    )
