@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstmcli.config import Config
+from lstmcli.auto import resolve
+from lstmcli.config import Config, DataConfig
 from lstmcli.data import (
     Table,
     frame_problems,
@@ -55,32 +56,42 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         return report  # nothing more can be said without the columns
     report.facts.append(("missing values", _missing_counts(frame, config)))
 
-    # The table train would build, when the file has no problem yet: train's own selection of
-    # series, so that the counts below are the ones training will see.
+    # The table train would build, when the file has no problem yet: train's own choice of
+    # `auto` values and selection of series, so that the counts below are training's.
     table = None
     if report.ok:
         try:
             prepared = prepare_table(frame, cfg, cfg.path, warn=warn)
             _describe_table(prepared, report)
+            config, choices = resolve(config, prepared)
+            cfg = config.data
+            for choice in choices:
+                report.facts.append(("auto", str(choice)))
             table = training_series(prepared, cfg, warn)
         except LstmcliError as e:
             report.problems.append(str(e))
-    elif cfg.time_column and cfg.id_column is None:  # still worth knowing while fixing the file
-        _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
-    split = split_rows(table if table is not None else len(frame), cfg)
-    for name, (starts, stops) in split.bounds.items():
-        windows = len(split.anchors[name])
-        if table is None or table.ids is None:
-            start, stop = int(starts[0]), int(stops[0])
-            span = f"rows {start}..{stop - 1} ({stop - start} rows)" if stop > start else "no rows"
-            text = f"{span}, {windows} windows"
-        else:
-            text = f"{int((stops - starts).sum())} rows in {len(starts)} series, {windows} windows"
-        report.facts.append((name, text))
-    report.problems += empty_parts(split, cfg)
-    if table is not None:
-        train_rows = part_rows(split.bounds["train"])
-        warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
+    else:
+        if cfg.time_column and cfg.id_column is None:  # worth knowing while fixing the file
+            _describe_time(frame[cfg.time_column], cfg.time_column, cfg.path, report)
+        cfg = _rough_resolution(frame, config)
+    if cfg is not None:
+        split = split_rows(table if table is not None else len(frame), cfg)
+        for name, (starts, stops) in split.bounds.items():
+            windows = len(split.anchors[name])
+            if table is None or table.ids is None:
+                start, stop = int(starts[0]), int(stops[0])
+                span = (
+                    f"rows {start}..{stop - 1} ({stop - start} rows)" if stop > start else "no rows"
+                )
+                text = f"{span}, {windows} windows"
+            else:
+                rows = int((stops - starts).sum())
+                text = f"{rows} rows in {len(starts)} series, {windows} windows"
+            report.facts.append((name, text))
+        report.problems += empty_parts(split, cfg)
+        if table is not None:
+            train_rows = part_rows(split.bounds["train"])
+            warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
 
     try:
         from lstmcli.device import resolve_device
@@ -91,6 +102,18 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     if run_dir.is_dir() and any(run_dir.iterdir()):
         warn(f"run folder {run_dir} is not empty: train needs --overwrite or another --output")
     return report
+
+
+def _rough_resolution(frame: pd.DataFrame, config: Config) -> DataConfig | None:
+    """The data section with its `auto` values chosen on the file with empty cells dropped,
+    for a first look at the split while the file still has problems; None when even that
+    table cannot be built."""
+    try:
+        lenient = config.data.model_copy(update={"missing": "drop"})
+        table = prepare_table(frame, lenient, config.data.path)
+        return resolve(config, table)[0].data
+    except LstmcliError:
+        return None
 
 
 def _missing_counts(frame: pd.DataFrame, config: Config) -> str:

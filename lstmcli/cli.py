@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # heavy libraries load inside the commands, so --help starts 
     from matplotlib.figure import Figure
     from rich.console import Console
 
+    from lstmcli.auto import Choice
+    from lstmcli.config import Config
     from lstmcli.predict import Predictor
 
 EXIT_ERROR = 1
@@ -217,21 +219,33 @@ def train(
         raise _fail(e) from None
     if resume or output:  # the resolved config is what runs: its folder included
         resolved = with_output_dir(resolved, resume or output)
-    if print_config:
+    console = _stderr()
+    if print_config:  # with every `auto` chosen from the data, as train would
+        from lstmcli.pipeline import resolved_config
+
+        try:
+            resolved, _ = resolved_config(resolved, _warner(console, quiet=True))
+        except LstmcliError as e:
+            raise _fail(e) from None
         typer.echo(config_to_yaml(resolved), nl=False)
         return
 
     from lstmcli.display import EpochReporter, results_tables, series_table
     from lstmcli.pipeline import train_run
 
-    console = _stderr()
     run_dir = Path(resolved.output.dir)
     stop = StopRequest()
+    done = last.train_state["epoch"] if last is not None else 0
+    reporter = EpochReporter(console, quiet=quiet, done=done)
+
+    def resolved_here(config: Config, choices: list[Choice]) -> None:
+        nonlocal resolved
+        resolved = config
+        if choices and not quiet:
+            _say(console, "Chosen from the data: " + "; ".join(map(str, choices)))
+        reporter.plan(config.training.epochs, config.training.ensemble)
+
     try:
-        done = last.train_state["epoch"] if last is not None else 0
-        reporter = EpochReporter(
-            console, resolved.training.epochs, quiet, resolved.training.ensemble, done
-        )
         with stop.installed(), reporter:
             result = train_run(
                 resolved,
@@ -241,6 +255,7 @@ def train(
                 should_stop=stop,
                 warn=_warner(console),
                 resume=last,
+                on_resolved=resolved_here,
             )
     except LstmcliError as e:
         raise _fail(e) from None
@@ -622,30 +637,69 @@ def init(
     path: Annotated[
         Path, typer.Argument(help="Where to write the config; '-' for stdout.", dir_okay=False)
     ] = Path("lstmcli.yaml"),
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="A CSV to write the config for: its time column, a target, the season "
+            "inferred from its times and a horizon of one season.",
+            metavar="CSV",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="With --data: the column to forecast (default: the first numeric one)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
-    """Write a starter config: every key with its default and a one-line description.
+    """Write a starter config: every key with its value and a one-line description.
 
-    The defaults train on the bundled Mauna Loa CO2 series (data.path: builtin:co2_weekly),
-    so the file works as it is; point data.path at your CSV and set the columns.
+    Without --data the defaults train on the bundled Mauna Loa CO2 series (data.path:
+    builtin:co2_weekly), so the file works as it is. With --data FILE the config is written
+    for that file, ready to train; every `auto` value is chosen from the data when training
+    starts (see `lstmcli train --print-config`).
 
-    Example:
+    Examples:
 
       lstmcli init run.yaml && lstmcli train --config run.yaml
+
+      lstmcli init --data sales.csv --target units sales.yaml
 
       lstmcli init - | less
     """
     from lstmcli.config import commented_defaults
     from lstmcli.files import write_text
 
+    if target is not None and data is None:
+        raise typer.BadParameter("--target goes with --data")
+    console = _stderr()
+    config = None
+    if data is not None:
+        from lstmcli.auto import starter_config
+
+        written = data
+        if not data.startswith("builtin:"):  # config paths resolve against the config's folder
+            folder = Path.cwd() if str(path) == "-" else path.resolve().parent
+            written = os.path.relpath(Path(data).resolve(), folder)
+            if str(path) == "-":
+                written = str(Path(data).resolve())
+        try:
+            config, notes = starter_config(data, target, written)
+        except LstmcliError as e:
+            raise _fail(e) from None
+        for note in notes:
+            _say(console, note)
+    text = commented_defaults(config)
     if str(path) == "-":
-        typer.echo(commented_defaults(), nl=False)
+        typer.echo(text, nl=False)
         return
     if path.exists() and not force:
         raise _fail(LstmcliError(f"{path} already exists; pass --force to replace it"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, commented_defaults())
+        write_text(path, text)
     except OSError as e:
         raise _fail(LstmcliError(f"cannot write {path}: {e.strerror or e}")) from None
     typer.echo(str(path))

@@ -40,6 +40,28 @@ CALENDAR_FEATURES = (
     "quarter",
 )
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+AUTO = "auto"  # a value lstmcli chooses from the data (see auto.py); the run saves the number
+
+
+def auto_or_int(value: Any, minimum: int) -> Any:
+    """`auto`, or a whole number of at least `minimum` (one message for both kinds)."""
+    if value == AUTO:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"must be a whole number of at least {minimum} or 'auto', got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(
+            f"must be a whole number of at least {minimum} or 'auto', got {value!r}"
+        ) from None
+    if not number.is_integer() or number < minimum:
+        raise ValueError(f"must be a whole number of at least {minimum} or 'auto', got {value!r}")
+    return int(number)
+
+
+def is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == AUTO
 
 
 class _Section(BaseModel):
@@ -118,10 +140,14 @@ class DataConfig(_Section):
         description="forecast: targets at t+1..t+horizon from rows up to t; "
         "regress: target at row t from the feature rows up to t",
     )
-    lookback: int = Field(24, ge=1, description="window length in rows")
+    lookback: int | Literal["auto"] = Field(
+        AUTO, description="window length in rows; auto: from the season, horizon and rows"
+    )
     horizon: int = Field(1, ge=1, description="steps predicted at once (forecast task)")
-    season: int | None = Field(
-        None, ge=1, description="season length for the seasonal-naive baseline and MASE"
+    season: int | Literal["auto"] | None = Field(
+        AUTO,
+        description="season length in rows (seasonal-naive baseline, MASE, lookback); auto: "
+        "from the time column's frequency; null: none",
     )
     split: Split = Field(
         SplitFractions(),
@@ -131,10 +157,15 @@ class DataConfig(_Section):
     missing: Literal["error", "drop", "ffill", "interpolate"] = Field(
         "error", description="empty cells in used columns: error, or drop rows, ffill, interpolate"
     )
-    window_norm: Literal["none", "last", "standard", "robust"] = Field(
-        "none",
+    window_norm: Literal["auto", "none", "last", "standard", "robust"] = Field(
+        AUTO,
         description="normalize each input window by its own last value, mean/std or "
-        "median/IQR (forecast task), on top of the scaler",
+        "median/IQR (forecast task), on top of the scaler; auto: standard for forecasting",
+    )
+    validation: Literal["auto", "none"] = Field(
+        AUTO,
+        description="when data.split has no val part: auto carves one from the end of the "
+        "training part (early stopping, best epoch) if there are enough windows; none: no val",
     )
     scaler: Literal["minmax", "standard", "robust", "none"] = Field(
         "minmax", description="fit on the training rows only; one for inputs, one for targets"
@@ -144,6 +175,16 @@ class DataConfig(_Section):
     @classmethod
     def _one_name_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value: Any) -> Any:
+        return auto_or_int(value, 1)
+
+    @field_validator("season", mode="before")
+    @classmethod
+    def _season(cls, value: Any) -> Any:
+        return value if value is None else auto_or_int(value, 1)
 
     @field_validator("split", mode="before")
     @classmethod
@@ -192,7 +233,7 @@ class DataConfig(_Section):
             raise ValueError("task 'regress' needs at least one column in features")
         if isinstance(self.split, SplitDates) and self.time_column is None:
             raise ValueError("a split by {val_start, test_start} needs a time_column")
-        if self.task == "regress" and self.window_norm != "none":
+        if self.task == "regress" and self.window_norm not in ("none", AUTO):
             raise ValueError("window_norm needs the forecast task (targets must be inputs)")
         if self.task == "regress" and self.horizon != 1:
             raise ValueError("horizon applies to the forecast task; regress predicts row t only")
@@ -207,25 +248,54 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    hidden_size: int = Field(64, ge=1, description="LSTM hidden units per layer")
-    num_layers: int = Field(2, ge=1, description="stacked LSTM layers")
+    hidden_size: int | Literal["auto"] = Field(
+        AUTO, description="LSTM hidden units per layer; auto: sized to the training windows"
+    )
+    num_layers: int | Literal["auto"] = Field(
+        AUTO, description="stacked LSTM layers; auto: sized to the training windows"
+    )
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between LSTM layers")
-    head: list[int] = Field(
-        [256, 256, 128], description="MLP widths (ReLU) after the LSTM; [] = one linear layer"
+    linear_skip: bool = Field(
+        True,
+        description="add a linear map from the window's target values to the forecast "
+        "(forecast task): a linear autoregression beside the LSTM",
+    )
+    head: list[int] | Literal["auto"] = Field(
+        AUTO,
+        description="MLP widths (ReLU) after the LSTM; [] = one linear layer; auto: sized to "
+        "the training windows",
     )
 
-    @field_validator("head")
+    @field_validator("hidden_size", "num_layers", mode="before")
     @classmethod
-    def _positive_widths(cls, value: list[int]) -> list[int]:
-        if any(w < 1 for w in value):
-            raise ValueError(f"every head width must be at least 1, got {value}")
-        return value
+    def _sizes(cls, value: Any) -> Any:
+        return auto_or_int(value, 1)
+
+    @field_validator("head", mode="before")
+    @classmethod
+    def _head_kind(cls, value: Any) -> Any:
+        """`auto`, or a list of whole widths of at least 1: one message for any other value."""
+        if value == AUTO:
+            return value
+        if isinstance(value, list) and all(
+            isinstance(w, int) and not isinstance(w, bool) for w in value
+        ):
+            if any(w < 1 for w in value):
+                raise ValueError(f"every head width must be at least 1, got {value}")
+            return value
+        raise ValueError(f"must be a list of widths such as [64] (or [] or 'auto'), got {value!r}")
 
 
 class TrainingConfig(_Section):
-    epochs: int = Field(100, ge=1, description="passes over the training windows")
-    batch_size: int | None = Field(64, ge=1, description="windows per step; null = full batch")
-    learning_rate: float = Field(0.001, gt=0, description="Adam learning rate")
+    epochs: int | Literal["auto"] = Field(
+        AUTO,
+        description="passes over the training windows (the most, with early stopping); auto: "
+        "from the amount of data",
+    )
+    batch_size: int | Literal["auto"] | None = Field(
+        AUTO, description="windows per step; null = full batch; auto: from the training windows"
+    )
+    learning_rate: float = Field(0.003, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
     loss: Literal["mse", "mae", "huber"] = Field(
         "mse", description="training and validation loss on scaled targets"
@@ -238,8 +308,10 @@ class TrainingConfig(_Section):
         20, ge=1, description="early stopping after this many epochs without a better val loss"
     )
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
-    ensemble: int = Field(
-        1, ge=1, description="train this many seeds (seed, seed+1, ...) and average them"
+    ensemble: int | Literal["auto"] = Field(
+        AUTO,
+        description="train this many seeds (seed, seed+1, ...) and average them; auto: more "
+        "members for less data",
     )
     max_steps: int | None = Field(
         None, ge=1, description="stop after this many optimizer steps; null = no cap"
@@ -255,6 +327,16 @@ class TrainingConfig(_Section):
     checkpoint_every: int | None = Field(
         10, ge=1, description="save last.pt and model.pt every N epochs; null = at the end only"
     )
+
+    @field_validator("epochs", "ensemble", mode="before")
+    @classmethod
+    def _counts(cls, value: Any) -> Any:
+        return auto_or_int(value, 1)
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch(cls, value: Any) -> Any:
+        return value if value is None else auto_or_int(value, 1)
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -368,10 +450,11 @@ def config_to_yaml(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def commented_defaults() -> str:
-    """The default config as YAML with each key's description as a comment (`lstmcli init`)."""
+def commented_defaults(config: Config | None = None) -> str:
+    """A config (the defaults when None) as YAML with each key's description as a comment
+    (`lstmcli init`)."""
     lines = []
-    defaults = Config()
+    defaults = config or Config()
     for section_name, section_field in Config.model_fields.items():
         section_model = section_field.annotation
         lines.append(f"{section_name}:")

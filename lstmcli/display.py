@@ -20,14 +20,30 @@ class EpochReporter:
     """Receives one EpochStats per epoch; use as a context manager around training."""
 
     def __init__(
-        self, console: Console, epochs: int, quiet: bool = False, members: int = 1, done: int = 0
+        self,
+        console: Console,
+        epochs: int | None = None,
+        quiet: bool = False,
+        members: int = 1,
+        done: int = 0,
     ) -> None:
-        """`epochs` per member of an ensemble of `members`; `done` epochs already run (resume)."""
+        """`epochs` per member of an ensemble of `members` (or later, with `plan`, once the
+        data has chosen them); `done` epochs already run (resume)."""
         self.console, self.quiet = console, quiet
-        self.epochs, self.done = epochs * members, done
-        self.every = max(1, epochs // PLAIN_LINES)
+        self.done = done
+        self.epochs: int | None = None
+        self.every = 1
         self.progress: Progress | None = None
         self.started = time.perf_counter()
+        if epochs is not None:
+            self.plan(epochs, members)
+
+    def plan(self, epochs: int, members: int = 1) -> None:
+        """How many epochs to expect: `epochs` for each of `members`."""
+        self.epochs = epochs * members
+        self.every = max(1, epochs // PLAIN_LINES)
+        if self.progress is not None:
+            self.progress.update(self.task, total=self.epochs)
 
     def __enter__(self) -> EpochReporter:
         if not self.quiet and self.console.is_terminal:

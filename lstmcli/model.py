@@ -25,6 +25,7 @@ class ModelSpec:
     target_index: tuple[int, ...] | None = None  # each target's input column (forecasting)
     n_future: int = 0  # the last n_future inputs are known at the forecast rows too
     members: int = 1  # an ensemble of this many networks
+    linear_skip: int = 0  # > 0: a linear map from the targets' last rows to the output
 
     @classmethod
     def for_config(cls, data: Any, model: Any) -> ModelSpec:
@@ -43,6 +44,7 @@ class ModelSpec:
             window_norm=data.window_norm,
             target_index=tuple(index) if index is not None else None,
             n_future=layout.n_future,
+            linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +101,15 @@ class LSTMForecaster(nn.Module):
             width = next_width
         layers.append(nn.Linear(width, spec.steps * spec.n_targets))
         self.head = nn.Sequential(*layers)
+        # A linear autoregression over the window's target values, added to the head's output:
+        # it can say "the same as one season ago" or "the trend goes on" from the first epoch,
+        # and the LSTM learns what a linear map cannot.
+        self.skip_rows = spec.linear_skip
+        self.skip = (
+            nn.Linear(spec.linear_skip * spec.n_targets, spec.steps * spec.n_targets)
+            if spec.linear_skip
+            else None
+        )
 
     def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """windows (batch, lookback, n_inputs); future (batch, steps, n_future) when the model
@@ -123,7 +134,11 @@ class LSTMForecaster(nn.Module):
             if future is None:
                 raise ValueError("this model needs the future values of its known inputs")
             state = torch.cat([state, future.reshape(len(state), -1).to(state.dtype)], dim=1)
-        return self.head(state).view(-1, self.steps, self.n_targets)
+        out = self.head(state)
+        if self.skip is not None:
+            recent = windows[:, -self.skip_rows :, self.target_index]
+            out = out + self.skip(recent.reshape(len(recent), -1).to(out.dtype))
+        return out.view(-1, self.steps, self.n_targets)
 
 
 class Ensemble(nn.Module):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcli.auto import Choice, resolve
 from lstmcli.backtest import actual_values, backtest_frame, score_backtest
 from lstmcli.checkpoint import (
     CHECKPOINT_FILE,
@@ -89,19 +90,26 @@ def train_run(
     should_stop: Callable[[], bool] = lambda: False,
     warn: Warn = ignore_warning,
     resume: Checkpoint | None = None,
+    on_resolved: Callable[[Config, list[Choice]], None] | None = None,
 ) -> RunResult:
     """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
 
-    With `resume` (a last.pt), its scalers, weights and training state are used instead, and
-    training continues exactly where it stopped.
+    Every `auto` in the config is chosen from the data first (`on_resolved` hears the result,
+    before training). With `resume` (a last.pt), its scalers, weights and training state are
+    used instead, and training continues exactly where it stopped.
     """
-    # Data: read and check, keep the usable series, split in time order, fit the scalers.
-    data = prepare_data(config.data, warn, resume)
+    # Data: read and check, choose what `auto` leaves to the data, keep the usable series,
+    # split in time order, fit the scalers; then the device and the run folder.
     device = resolve_device(config.training.device)
+    table = load_table(config.data, warn)
+    config, choices = resolve(config, table)
+    data = prepare_data(table, config.data, warn, resume)
     if resume is None:
         prepare_run_dir(run_dir, overwrite)
     else:
         remove_stale_files(run_dir)
+    if on_resolved is not None:  # every check passed: training starts now
+        on_resolved(config, choices)
 
     # Windows over the scaled series, on the device; the network's shape from the config.
     if config.training.threads is not None:
@@ -126,13 +134,22 @@ def train_run(
     # Score the test windows against the baselines, then write the rest of the run folder.
     metrics, predictions = score_test(model, data, windows["test"], config.data)
     metrics.update(_run_facts(data, training, device, spec.members))
+    metrics["auto"] = {c.key: {"value": c.value, "why": c.why} for c in choices}
     write_run(run_dir, config, metrics, history, predictions)
     return RunResult(run_dir, metrics, training)
 
 
-def prepare_data(cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None) -> TrainingData:
-    """The table, its split and scalers fitted on its training rows (or a resumed run's)."""
-    table = training_series(load_table(cfg, warn), cfg, warn)
+def resolved_config(config: Config, warn: Warn = ignore_warning) -> tuple[Config, list[Choice]]:
+    """The config `train` would run, every `auto` chosen from the data (for --print-config)."""
+    return resolve(config, load_table(config.data, warn))
+
+
+def prepare_data(
+    table: Table, cfg: DataConfig, warn: Warn, resume: Checkpoint | None = None
+) -> TrainingData:
+    """The usable series of a table, their split and scalers fitted on the training rows (or
+    a resumed run's). `cfg` is resolved: no `auto` left."""
+    table = training_series(table, cfg, warn)
     split = split_table(table, cfg)
     train_rows = part_rows(split.bounds["train"])
     row_series = table.row_series() if table.ids is not None else None

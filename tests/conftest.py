@@ -43,9 +43,10 @@ def tiny_config(csv: Path, **sections: dict[str, Any]) -> dict[str, Any]:
             "season": 12,
             "split": {"train": 0.7, "val": 0.1, "test": 0.2},
             "scaler": "standard",
+            "window_norm": "none",
         },
         "model": {"hidden_size": 8, "num_layers": 1, "head": [8]},
-        "training": {"epochs": 3, "batch_size": 16, "device": "cpu", "seed": 7},
+        "training": {"epochs": 3, "batch_size": 16, "device": "cpu", "seed": 7, "ensemble": 1},
     }
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)

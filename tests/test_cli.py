@@ -60,8 +60,8 @@ def test_bad_config_fails_with_one_line_per_problem(config_path: Path) -> None:
     result = run("train", "--config", str(config_path))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"Error: {config_path}: model.num_layers: Input should be greater than or equal to 1"
-        " (got 0)",
+        f"Error: {config_path}: model.num_layers: must be a whole number of at least 1 or "
+        "'auto', got 0",
         f"Error: {config_path}: training.epohcs: unknown key; did you mean 'epochs'?",
     ]
     assert result.stdout == ""
@@ -77,7 +77,7 @@ def test_bad_config_fails_with_one_line_per_problem(config_path: Path) -> None:
         (["--set", "data.lookback=500"], "Error: the train part has "),
         (
             ["--set", "training.epochs=oops"],
-            "Error: --set: training.epochs: Input should be a valid integer",
+            "Error: --set: training.epochs: must be a whole number of at least 1 or 'auto'",
         ),
     ],
 )
@@ -196,7 +196,7 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
             assert f"`{section}.{key}`" in readme
 
 
-@pytest.mark.parametrize("name", ["quickstart", "tutorial"])
+@pytest.mark.parametrize("name", ["quickstart", "tutorial", "elnino"])
 def test_shipped_configs_train_end_to_end(tmp_path: Path, name: str) -> None:
     config = ROOT / "configs" / f"{name}.yaml"
     out = tmp_path / name

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lstmcli.auto import resolve
 from lstmcli.config import Config, commented_defaults, load_config, validate_config
 from lstmcli.data import prepare_table, read_csv
 from lstmcli.errors import ConfigError
@@ -34,8 +35,8 @@ def test_unknown_section_lists_the_sections() -> None:
 def test_every_problem_is_reported_with_its_key_path() -> None:
     found = problems({"training": {"epochs": "many", "device": "gpu"}, "model": {"hidden_size": 0}})
     assert len(found) == 3
-    assert found[0].startswith("model.hidden_size: Input should be greater than or equal to 1")
-    assert found[1].startswith("training.epochs: Input should be a valid integer")
+    assert found[0] == "model.hidden_size: must be a whole number of at least 1 or 'auto', got 0"
+    assert found[1] == "training.epochs: must be a whole number of at least 1 or 'auto', got 'many'"
     assert found[2] == "training.device: must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"
 
 
@@ -106,7 +107,7 @@ def test_overrides_are_parsed_as_yaml_and_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training.epochs=-1"])
     assert info.value.problems == [
-        "training.epochs: Input should be greater than or equal to 1 (got -1)"
+        "training.epochs: must be a whole number of at least 1 or 'auto', got -1"
     ]
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training"])
@@ -132,13 +133,18 @@ def test_init_template_is_the_defaults() -> None:
     assert validate_config(yaml.safe_load(commented_defaults())) == Config()
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(ROOT / "configs").glob("*.yaml"), *(ROOT / "benchmarks" / "configs").glob("*.yaml")]),
+    ids=lambda p: p.name,
+)
 def test_every_shipped_config_validates_and_its_data_loads(path: Path) -> None:
     cfg = load_config(path)
     if not cfg.data.path.startswith("builtin:") and not Path(cfg.data.path).is_file():
         pytest.skip(f"{cfg.data.path} is not on this machine (the shared dataset folder)")
     table = prepare_table(read_csv(cfg.data.path), cfg.data, cfg.data.path)
-    assert len(table.inputs) > cfg.data.lookback
+    resolved, _ = resolve(cfg, table)  # every `auto` becomes a number
+    assert len(table.inputs) > resolved.data.lookback
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
 from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
-from lstmcli.pipeline import make_windows, prepare_data, train_run
+from lstmcli.data import load_table, prepare_table
+from lstmcli.pipeline import make_windows, prepare_data, resolved_config, train_run
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()
@@ -204,7 +204,8 @@ def test_a_change_of_units_or_a_constant_shift_changes_nothing(tmp_path: Path) -
         csv = tmp_path / f"{name}.csv"
         frame.assign(y=change(frame["y"]), x=change(frame["x"])).to_csv(csv, index=False)
         cfg = validate_config(tiny_config(csv, data={"features": ["x"], "scaler": "minmax"}))
-        data = prepare_data(cfg.data, lambda message: None)
+        cfg, _ = resolved_config(cfg)
+        data = prepare_data(load_table(cfg.data), cfg.data, lambda message: None)
         windows = make_windows(data, cfg.data, __import__("torch").device("cpu"))
         scaled[name] = windows["train"].inputs.numpy()
     for name in ("tiny", "huge", "shifted"):

@@ -92,17 +92,19 @@ TRAIN_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     (
         "wrong type",
         lambda t: ["-c", str(config_for(t, training={"batch_size": "big"}))],
-        "Error: run.yaml: training.batch_size: Input should be a valid integer",
+        "Error: run.yaml: training.batch_size: must be a whole number of at least 1 or 'auto', "
+        "got 'big'",
     ),
     (
         "negative size",
         lambda t: ["-c", str(config_for(t, model={"hidden_size": -4}))],
-        "Error: run.yaml: model.hidden_size: Input should be greater than or equal to 1",
+        "Error: run.yaml: model.hidden_size: must be a whole number of at least 1 or 'auto', "
+        "got -4",
     ),
     (
         "zero size",
         lambda t: ["-c", str(config_for(t, data={"lookback": 0}))],
-        "Error: run.yaml: data.lookback: Input should be greater than or equal to 1",
+        "Error: run.yaml: data.lookback: must be a whole number of at least 1 or 'auto', got 0",
     ),
     (
         "split does not add up",

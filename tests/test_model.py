@@ -17,7 +17,13 @@ def test_output_shape_for_any_depth(num_layers: int) -> None:
 def test_the_tutorial_layout_is_expressible() -> None:
     cfg = validate_config(
         {
-            "data": {"task": "regress", "target": "y", "features": ["a", "b"], "lookback": 1},
+            "data": {
+                "task": "regress",
+                "target": "y",
+                "features": ["a", "b"],
+                "lookback": 1,
+                "window_norm": "none",
+            },
             "model": {"hidden_size": 2, "num_layers": 1, "head": [256, 256, 128]},
         }
     )
@@ -72,6 +78,8 @@ def test_spec_round_trips_through_plain_types_and_builds_an_ensemble() -> None:
                 "known_features": ["k"],
                 "calendar": ["month"],
                 "horizon": 3,
+                "lookback": 10,
+                "window_norm": "standard",
             },
             "model": {"hidden_size": 5, "num_layers": 2, "head": [4]},
         }
@@ -79,6 +87,10 @@ def test_spec_round_trips_through_plain_types_and_builds_an_ensemble() -> None:
     spec = ModelSpec.for_config(cfg.data, cfg.model)
     # targets first, then past features, then known features and the calendar's sin/cos
     assert (spec.n_inputs, spec.n_future, spec.target_index, spec.steps) == (6, 3, (0, 1), 3)
+    assert spec.linear_skip == 10  # a linear map from the targets' whole window
+    model = spec.build()
+    out = model(torch.randn(4, 10, 6), torch.randn(4, 3, 3))
+    assert out.shape == (4, 3, 2) and model.skip.in_features == 20
     plain = spec.to_dict()
     assert all(type(v) in (int, float, str, list, type(None)) for v in plain.values())
     assert ModelSpec.from_dict(plain) == spec
@@ -86,3 +98,19 @@ def test_spec_round_trips_through_plain_types_and_builds_an_ensemble() -> None:
     assert len(ensemble.members) == 3
     with pytest.raises(ValueError, match="unknown model arguments"):
         ModelSpec.from_dict({**plain, "width": 3})
+
+
+def test_the_linear_skip_alone_can_be_the_seasonal_naive_forecast() -> None:
+    """With the head silenced and the skip set to pick the value one season back, the model
+    forecasts 'the same as a season ago' exactly: the skip reaches the output unchanged."""
+    spec = ModelSpec(1, 1, 3, 4, 1, 0.0, (), "none", (0,), linear_skip=6)
+    model = LSTMForecaster(spec)
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        model.skip.weight.zero_()
+        model.skip.bias.zero_()
+        for h in range(3):  # season 4: step h+1 is row t+h+1-4, index 6-4+h of the window
+            model.skip.weight[h, 2 + h] = 1.0
+        windows = torch.randn(5, 6, 1)
+        torch.testing.assert_close(model(windows)[:, :, 0], windows[:, 2:5, 0])

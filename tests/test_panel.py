@@ -183,9 +183,17 @@ def test_known_future_values_are_used_and_past_features_cannot_leak(
             "lookback": 4,
             "split": {"train": 0.7, "val": 0.1, "test": 0.2},
             "scaler": "standard",
+            "window_norm": "none",
+            "season": None,
         },
         "model": {"hidden_size": 8, "num_layers": 1, "head": [16]},
-        "training": {"epochs": 40, "batch_size": 32, "learning_rate": 0.01, "device": "cpu"},
+        "training": {
+            "epochs": 40,
+            "batch_size": 32,
+            "learning_rate": 0.01,
+            "device": "cpu",
+            "ensemble": 1,
+        },
     }
     metrics = train_run(validate_config(config), tmp_path / "run").metrics
     rmse, spread = metrics["model"]["rmse"], noise_frame()["y"].std()

@@ -1,0 +1,279 @@
+"""Defaults chosen from the data: every `auto` in a config becomes a number before training.
+
+The rules were found by measurement on many public series (`benchmarks/accuracy_suite.py`,
+figures in benchmarks/README.md) and use the training rows only: the time column's
+frequency, the season, the horizon and how many rows and windows the training part holds.
+The resolved config is what runs: `--print-config`, config.yaml and model.pt hold the numbers,
+and metrics.json says what was chosen and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstmcli.config import Config, SplitDates, SplitFractions, is_auto, validate_config
+from lstmcli.data import Table, business_days, infer_freq
+
+# Rows per season for each kind of regular frequency (pandas offset names, without anchors).
+SEASONS = {"W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "D": 7, "B": 5}
+MAX_SEASON = 400  # longer "seasons" (minutes in a week) are no use to a lookback window
+VAL_SHARE = 0.1  # of the training rows, carved as a validation part when the split has none
+MIN_TRAIN_WINDOWS = 30  # a carve-out must leave this many training windows
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    value: Any
+    why: str
+
+    def __str__(self) -> str:
+        value = self.value
+        if isinstance(value, dict):  # a split: train 0.631, val 0.069, test 0.3
+            value = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in value.items())  # fmt: skip
+        return f"{self.key} = {value} ({self.why})"
+
+
+def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
+    """`config` with every `auto` replaced, and what was chosen and why."""
+    raw = config.model_dump(mode="json")
+    data, model, training = raw["data"], raw["model"], raw["training"]
+    choices: list[Choice] = []
+
+    def choose(section: dict, name: str, prefix: str, value: Any, why: str) -> None:
+        section[name] = value
+        choices.append(Choice(f"{prefix}.{name}", value, why))
+
+    forecast = data["task"] == "forecast"
+    if is_auto(data["season"]):
+        season, why = infer_season(table)
+        choose(data, "season", "data", season, why)
+    season, horizon = data["season"], data["horizon"] if forecast else 1
+    if is_auto(data["window_norm"]):
+        norm = "standard" if forecast else "none"
+        why = "each window in its own units" if forecast else "regression"
+        choose(data, "window_norm", "data", norm, why)
+    train_rows = _typical_train_rows(table, config)
+    if is_auto(data["lookback"]):
+        lookback, why = choose_lookback(season, horizon, train_rows, forecast)
+        choose(data, "lookback", "data", lookback, why)
+    lookback = data["lookback"]
+    val = _carve_validation(data, train_rows, lookback, horizon, table)
+    if val is not None:
+        data["split"], why = val
+        choices.append(Choice("data.split", data["split"], why))
+    data["validation"] = "none" if val is None else data["validation"]
+    windows = _train_windows(table, data)
+    size = model_size(windows)
+    for name in ("hidden_size", "num_layers", "head"):
+        if is_auto(model[name]):
+            choose(model, name, "model", size[name], f"{windows} training windows")
+    for name in ("epochs", "ensemble", "batch_size"):
+        if is_auto(training[name]):
+            choose(training, name, "training", size[name], f"{windows} training windows")
+    return validate_config(raw, "auto"), choices
+
+
+def infer_season(table: Table) -> tuple[int | None, str]:
+    """Rows per season from the time column's frequency (of the longest series)."""
+    if table.time is None:
+        return None, "no time column"
+    longest = int(np.argmax(table.lengths))
+    time = table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    if not pd.api.types.is_datetime64_any_dtype(time):
+        return None, "numeric times have no calendar season"
+    freq = infer_freq(time) or business_days(time)
+    if freq is None:
+        return None, "irregular times"
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name = offset.rule_code.split("-")[0]
+    if name in ("YS", "YE", "Y", "A", "AS", "BYS", "BYE"):
+        return None, f"yearly times ({freq})"
+    if name in SEASONS and offset.n == 1:
+        return SEASONS[name], f"{_describe(name)} times ({freq}): one {_cycle(name)}"
+    try:
+        step = pd.Timedelta(offset)
+    except (ValueError, TypeError):
+        return None, f"no season for {freq} times"
+    day = pd.Timedelta(days=1)
+    if step < day and day % step == pd.Timedelta(0) and 1 < day // step <= MAX_SEASON:
+        return int(day // step), f"{freq} steps: one day"
+    return None, f"no season for {freq} times"
+
+
+def _describe(name: str) -> str:
+    return {"W": "weekly", "D": "daily", "B": "business-day", "QS": "quarterly", "QE": "quarterly",
+            "Q": "quarterly"}.get(name, "monthly")  # fmt: skip
+
+
+def _cycle(name: str) -> str:
+    return {"D": "week", "B": "week"}.get(name, "year")
+
+
+def choose_lookback(
+    season: int | None, horizon: int, train_rows: int, forecast: bool
+) -> tuple[int, str]:
+    """Two seasons (or two horizons, whichever is longer, at least 8 rows), as long as the
+    training part keeps enough windows: at most a third of its rows."""
+    wanted = max(2 * (season or 0), 2 * horizon, 8)
+    why = "two seasons" if season and 2 * season >= 2 * horizon else "two horizons"
+    if wanted == 8 and why == "two horizons" and 2 * horizon < 8:
+        why = "the shortest lookback used"
+    room = max(1, (train_rows - (horizon if forecast else 0)) // 3)
+    if wanted > room:
+        return room, f"{why} would be {wanted} rows; a third of the training rows is {room}"
+    return wanted, why
+
+
+def model_size(windows: int) -> dict[str, Any]:
+    """Network, epochs, ensemble and batch from the number of training windows: small data
+    gets small, quick members and several of them, since averaging steadies what a small
+    network learns from few windows."""
+    if windows < 2000:
+        return {"hidden_size": 32, "num_layers": 1, "head": [64], "epochs": 150, "ensemble": 5,
+                "batch_size": 32}  # fmt: skip
+    if windows < 20000:
+        return {"hidden_size": 64, "num_layers": 1, "head": [64], "epochs": 100, "ensemble": 3,
+                "batch_size": 64}  # fmt: skip
+    return {"hidden_size": 64, "num_layers": 2, "head": [128], "epochs": 50, "ensemble": 1,
+            "batch_size": 128}  # fmt: skip
+
+
+def _typical_train_rows(table: Table, config: Config) -> int:
+    """Training rows of the median series (one series: its training rows)."""
+    split = config.data.split
+    lengths = table.lengths
+    if isinstance(split, SplitFractions):
+        return int(np.median(np.floor(lengths * split.train)))
+    # a date split: rows before the first cut
+    from lstmcli.windows import split_rows
+
+    starts, stops = split_rows(table, config.data.model_copy(update={"lookback": 1})).bounds[
+        "train"
+    ]
+    return int(np.median(stops - starts))
+
+
+def _carve_validation(
+    data: dict, train_rows: int, lookback: int, horizon: int, table: Table
+) -> tuple[dict, str] | None:
+    """A val part from the end of the training part, when the split has none and the
+    training part keeps enough windows; None when there is nothing to carve."""
+    split = data["split"]
+    has_val = ("val" in split and split["val"] > 0) or split.get("val_start") is not None
+    if has_val or data["validation"] != "auto":
+        return None
+    val_rows = max(2 * horizon, int(round(VAL_SHARE * train_rows)))
+    left = train_rows - val_rows - lookback - horizon + 1
+    if left < MIN_TRAIN_WINDOWS:
+        return None
+    why = f"the last {val_rows} training rows, for early stopping and the best epoch"
+    if "train" in split:
+        share = split["train"] * val_rows / max(train_rows, 1)
+        new = {"train": split["train"] - share, "val": share, "test": split["test"]}
+        return {k: round(v, 6) for k, v in new.items()}, why
+    dates = SplitDates.model_validate(split)
+    longest = int(np.argmax(table.lengths))
+    time = table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    before = time[time < _as_time(dates.test_start, time)]
+    if len(before) <= val_rows:
+        return None
+    start = before.iloc[len(before) - val_rows]
+    value = start.isoformat() if hasattr(start, "isoformat") else float(start)
+    return {"val_start": value, "test_start": dates.test_start}, why
+
+
+def _as_time(value: str | float, time: pd.Series) -> Any:
+    if pd.api.types.is_numeric_dtype(time):
+        return float(value)
+    at = pd.Timestamp(value)
+    return at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
+
+
+def _train_windows(table: Table, data: dict) -> int:
+    from lstmcli.windows import split_rows
+
+    cfg = validate_config({"data": data}, "auto").data
+    return int(len(split_rows(table, cfg).anchors["train"]))
+
+
+TIME_NAMES = ("date", "time", "datetime", "timestamp", "ts", "ds", "period", "month", "year", "day")
+
+
+def starter_config(
+    path: str, target: str | None = None, written_path: str | None = None
+) -> tuple[Config, list[str]]:
+    """A config for a CSV file, ready to train: its time column (a column named like one, or
+    the first whose values parse as times), a target (`target`, else the first numeric column
+    that is not the time), the season inferred from the times and a horizon of one season
+    (one step without a season). Also the notes that say what was picked and why.
+    `written_path` is how the config names the file (relative to the config's folder)."""
+    from lstmcli.data import parse_time, read_csv
+    from lstmcli.errors import LstmcliError
+
+    frame = read_csv(path)
+    time_column = _time_column(frame)
+    numeric = [
+        c
+        for c in frame.columns
+        if c != time_column
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    picked = target is None
+    if target is None:
+        if not numeric:
+            raise LstmcliError(f"{path} has no numeric column to forecast; name one with --target")
+        target = numeric[0]
+    elif target not in frame.columns:
+        available = ", ".join(map(str, frame.columns))
+        raise LstmcliError(f"--target {target!r} is not a column of {path}; available: {available}")
+    notes = [f"target: {target}" + (" (the first numeric column)" if picked else "")]
+    season = None
+    if time_column is not None:
+        time = parse_time(frame[time_column], time_column, path).sort_values()
+        table = Table(np.zeros((len(time), 0)), np.zeros((len(time), 0)), [], [], time)
+        season, why = infer_season(table)
+        notes.append(f"time column: {time_column}; season: {season} ({why})")
+    else:
+        notes.append("no time column found: rows are taken in file order, without a season")
+    horizon = season or 1
+    notes.append(f"horizon: {horizon} ({'one season' if season else 'one step'})")
+    config = validate_config(
+        {
+            "data": {
+                "path": written_path or str(path),
+                "time_column": time_column,
+                "target": [target],
+                "season": season,
+                "horizon": horizon,
+            },
+            "output": {"dir": f"runs/{Path(str(path)).stem}"},
+        },
+        "init",
+    )
+    return config, notes
+
+
+def _time_column(frame: pd.DataFrame) -> str | None:
+    """The column named like a time, else the first text column whose values are times."""
+    from lstmcli.data import parse_time
+    from lstmcli.errors import LstmcliError
+
+    named = [c for c in frame.columns if str(c).strip().lower() in TIME_NAMES]
+    candidates = named + [
+        c for c in frame.columns if c not in named and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    for name in candidates:
+        try:
+            parse_time(frame[name], name, "")
+            return name
+        except LstmcliError:
+            continue
+    return None

@@ -1,0 +1,177 @@
+"""Defaults chosen from the data: the rules, their resolution, and what a run says of them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli.auto import choose_lookback, infer_season, model_size, resolve, starter_config
+from lstmcli.cli import app
+from lstmcli.config import validate_config
+from lstmcli.data import Table, prepare_table
+from tests.conftest import seasonal_frame
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+
+
+def times_table(time: pd.Series) -> Table:
+    n = len(time)
+    return Table(np.zeros((n, 1)), np.zeros((n, 1)), ["y"], ["y"], time.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("freq", "season"),
+    [
+        ("30min", 48),
+        ("15min", 96),
+        ("h", 24),
+        ("D", 7),
+        ("B", 5),
+        ("W-SAT", 52),
+        ("MS", 12),
+        ("ME", 12),
+        ("QS", 4),
+        ("YS", None),
+        ("min", None),  # 1,440 rows a day: too long a season for a window
+    ],
+)
+def test_the_season_follows_the_frequency(freq: str, season: int | None) -> None:
+    time = pd.Series(pd.date_range("2020-01-06", periods=60, freq=freq))
+    assert infer_season(times_table(time))[0] == season
+
+
+def test_no_season_without_regular_dates() -> None:
+    assert infer_season(times_table(pd.Series(np.arange(1900, 1960))))[0] is None
+    irregular = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-10", "2020-02-01"]))
+    assert infer_season(times_table(irregular)) == (None, "irregular times")
+    trading = pd.Series(pd.bdate_range("2021-01-04", periods=80).delete([10, 30]))
+    assert infer_season(times_table(trading))[0] == 5  # business days, holidays missing
+
+
+def test_lookback_rule() -> None:
+    assert choose_lookback(12, 12, 300, True) == (24, "two seasons")
+    assert choose_lookback(4, 8, 300, True) == (16, "two horizons")
+    assert choose_lookback(None, 1, 300, True) == (8, "the shortest lookback used")
+    lookback, why = choose_lookback(52, 52, 200, True)  # two seasons would leave few windows
+    assert lookback == (200 - 52) // 3 and why.startswith("two seasons would be 104 rows")
+
+
+def test_small_data_gets_small_members_and_more_of_them() -> None:
+    small, medium, large = model_size(500), model_size(5000), model_size(50000)
+    assert small["hidden_size"] <= medium["hidden_size"] <= large["hidden_size"]
+    assert small["ensemble"] > medium["ensemble"] > large["ensemble"] == 1
+    assert small["epochs"] >= medium["epochs"] >= large["epochs"]
+
+
+def monthly(n: int = 200) -> pd.DataFrame:
+    return seasonal_frame(n)
+
+
+def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
+    frame = monthly()
+    config = validate_config({"data": {"target": "y", "horizon": 6, "split": 0.75}})
+    table = prepare_table(frame, config.data, "f")
+    resolved, choices = resolve(config, table)
+    dumped = resolved.model_dump(mode="json")
+    autos = [
+        f"{section}.{key}"
+        for section, values in dumped.items()
+        for key, value in values.items()
+        if value == "auto"
+    ]
+    assert autos == ["data.validation", "training.device"]  # policies, not numbers
+    assert (resolved.data.season, resolved.data.lookback) == (12, 24)
+    assert resolved.data.window_norm == "standard"
+    split = resolved.data.split  # 10% of the 150 training rows carved off as a val part
+    assert split.val == pytest.approx(0.75 * 15 / 150) and split.test == 0.25
+    assert split.train + split.val + split.test == pytest.approx(1.0)
+    assert {c.key for c in choices} >= {"data.season", "data.lookback", "data.split"}
+    explicit = validate_config(
+        {"data": {"target": "y", "horizon": 6, "season": 7, "lookback": 9, "validation": "none"}}
+    )
+    resolved, choices = resolve(explicit, table)
+    assert (resolved.data.season, resolved.data.lookback) == (7, 9)
+    assert resolved.data.split.val == 0 and "data.season" not in {c.key for c in choices}
+
+
+def test_no_val_part_is_carved_from_too_little_data() -> None:
+    frame = monthly(60)
+    config = validate_config({"data": {"target": "y", "horizon": 12, "split": 0.75}})
+    resolved, _ = resolve(config, prepare_table(frame, config.data, "f"))
+    assert resolved.data.split.val == 0  # 45 training rows: a val part would leave too few
+
+
+def test_a_date_split_gets_a_val_start_before_its_test_start() -> None:
+    frame = monthly()
+    config = validate_config(
+        {"data": {"target": "y", "horizon": 3, "split": {"test_start": "2012-01-01"}}}
+    )
+    resolved, _ = resolve(config, prepare_table(frame, config.data, "f"))
+    val_start = pd.Timestamp(resolved.data.split.val_start)
+    assert pd.Timestamp("2010-01-01") < val_start < pd.Timestamp("2012-01-01")
+
+
+def test_print_config_metrics_and_check_show_the_chosen_numbers(tmp_path: Path) -> None:
+    csv = tmp_path / "m.csv"
+    monthly().to_csv(csv, index=False)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(csv), "target": "y", "horizon": 3, "split": 0.75},
+                "training": {"epochs": 2, "ensemble": 2, "device": "cpu"},
+            }
+        )
+    )
+    printed = yaml.safe_load(run("train", "-c", str(config), "--print-config").stdout)
+    assert printed["data"]["season"] == 12 and printed["data"]["lookback"] == 24
+    assert printed["model"]["hidden_size"] == 32 and printed["training"]["ensemble"] == 2
+    trained = run("train", "-c", str(config), "-o", str(tmp_path / "run"))
+    assert trained.exit_code == 0, trained.stderr
+    assert "Chosen from the data: data.season = 12 (monthly times (MS): one year)" in (
+        trained.stderr
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["auto"]["data.lookback"] == {"value": 24, "why": "two seasons"}
+    assert "training.ensemble" not in metrics["auto"]  # set in the file: not chosen
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["lookback"] == 24 and saved["model"]["head"] == [64]
+    checked = run("check", "-c", str(config))
+    assert "auto:           data.season = 12 (monthly times (MS): one year)" in checked.stdout
+
+
+def test_init_writes_a_config_for_a_file_that_trains(tmp_path: Path) -> None:
+    frame = monthly().rename(columns={"date": "month", "y": "sales"})[["month", "x", "sales"]]
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "sales.csv", index=False)
+    out = tmp_path / "configs" / "sales.yaml"
+    result = run("init", "--data", str(tmp_path / "data" / "sales.csv"), str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "target: x (the first numeric column)" in result.stderr
+    config = yaml.safe_load(out.read_text())
+    assert config["data"]["path"] == "../data/sales.csv"  # relative to the config's folder
+    assert config["data"]["time_column"] == "month" and config["data"]["season"] == 12
+    assert config["data"]["horizon"] == 12
+    chosen = run("init", "--data", str(tmp_path / "data" / "sales.csv"), "--target", "sales", "-")
+    assert yaml.safe_load(chosen.stdout)["data"]["target"] == ["sales"]
+    checked = run("check", "-c", str(out), "-o", str(tmp_path / "new"))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    bad = run("init", "--data", str(tmp_path / "data" / "sales.csv"), "--target", "units", "-")
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error: --target 'units' is not a column")
+
+
+def test_starter_config_without_a_time_column() -> None:
+    config, notes = starter_config("builtin:macrodata_quarterly", "infl")
+    assert config.data.time_column == "date" and config.data.season == 4
+    assert config.data.horizon == 4 and config.data.target == ["infl"]
+    assert notes[0] == "target: infl"
