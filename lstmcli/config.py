@@ -255,6 +255,11 @@ class ModelConfig(_Section):
         AUTO, description="stacked LSTM layers; auto: sized to the training windows"
     )
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between LSTM layers")
+    blend: Literal["auto", "none"] = Field(
+        AUTO,
+        description="auto: mix the better naive forecast into the network's, at the weight "
+        "(1, 0.75, 0.5, 0.25 or 0) the validation part prefers (forecast task, with a val part)",
+    )
     linear_skip: bool = Field(
         True,
         description="add a linear map from the window's target values to the forecast "

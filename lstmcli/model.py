@@ -26,6 +26,9 @@ class ModelSpec:
     n_future: int = 0  # the last n_future inputs are known at the forecast rows too
     members: int = 1  # an ensemble of this many networks
     linear_skip: int = 0  # > 0: a linear map from the targets' last rows to the output
+    blend_weight: float = 1.0  # the network's share of the forecast (see blend.py)
+    blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
+    season: int | None = None  # for the seasonal naive forecast of a blend
 
     @classmethod
     def for_config(cls, data: Any, model: Any) -> ModelSpec:
@@ -67,10 +70,18 @@ class ModelSpec:
         return cls(**values)
 
     def build(self) -> nn.Module:
-        """One LSTMForecaster, or an Ensemble of `members` of them."""
+        """One LSTMForecaster, or an Ensemble of `members` of them; blended with a naive
+        forecast when the spec says so."""
         if self.members > 1:
-            return Ensemble([LSTMForecaster(self) for _ in range(self.members)])
-        return LSTMForecaster(self)
+            network = Ensemble([LSTMForecaster(self) for _ in range(self.members)])
+        else:
+            network = LSTMForecaster(self)
+        if self.blend_weight == 1.0:
+            return network
+        from lstmcli.blend import Blended
+
+        index = list(self.target_index) if self.target_index is not None else [0]
+        return Blended(network, self.blend_weight, self.blend_baseline, self.season, index)
 
 
 class LSTMForecaster(nn.Module):

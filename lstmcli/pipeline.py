@@ -17,6 +17,7 @@ import torch
 
 from lstmcli.auto import Choice, resolve
 from lstmcli.backtest import actual_values, backtest_frame, score_backtest
+from lstmcli.blend import Blended, choose_blend
 from lstmcli.checkpoint import (
     CHECKPOINT_FILE,
     LAST_FILE,
@@ -131,8 +132,17 @@ def train_run(
             spec, windows, config.training, device, on_epoch, should_stop, writer, resume
         )
 
+    # Blend with the better naive forecast where the validation part says it helps.
+    blend = None
+    if config.model.blend == "auto" and "val" in windows and config.data.task == "forecast":
+        model, spec, blend = blend_on_validation(model, spec, windows["val"], config.data)
+        if blend["model_weight"] < 1.0:
+            writer.save_model(spec, model.state_dict())
+
     # Score the test windows against the baselines, then write the rest of the run folder.
     metrics, predictions = score_test(model, data, windows["test"], config.data)
+    if blend is not None:
+        metrics["blend"] = blend
     metrics.update(_run_facts(data, training, device, spec.members))
     metrics["auto"] = {c.key: {"value": c.value, "why": c.why} for c in choices}
     write_run(run_dir, config, metrics, history, predictions)
@@ -249,6 +259,10 @@ class CheckpointWriter:
                 self.checkpoint(spec, state.best_weights), self.run_dir / CHECKPOINT_FILE
             )
 
+    def save_model(self, spec: ModelSpec, weights: dict) -> None:
+        """model.pt alone (last.pt keeps the state to resume from)."""
+        save_checkpoint(self.checkpoint(spec, weights), self.run_dir / CHECKPOINT_FILE)
+
     def save_final(self, spec: ModelSpec, weights: dict) -> None:
         """The same weights as model.pt and as last.pt (without a state: not resumable)."""
         for name in (LAST_FILE, CHECKPOINT_FILE):
@@ -321,6 +335,24 @@ def train_ensemble(
     last = results[-1]
     last.interrupted = result.interrupted  # the member that was training when Ctrl-C came
     return Ensemble(members), last, pd.concat(histories, ignore_index=True)
+
+
+def blend_on_validation(
+    model: torch.nn.Module, spec: ModelSpec, val: WindowSet, cfg: DataConfig
+) -> tuple[torch.nn.Module, ModelSpec, dict]:
+    """The network blended with the better naive forecast at the weight the validation
+    windows prefer (see blend.py); the test part plays no part in the choice."""
+    index = list(spec.target_index) if spec.target_index is not None else [0]
+    kind, weight, scores = choose_blend(model, val, cfg.season, index)
+    report = {
+        "baseline": "seasonal_naive" if kind == "seasonal" else "naive",
+        "model_weight": weight,
+        "val_rmse_scaled": scores,
+    }
+    if weight == 1.0:
+        return model, spec, report
+    spec = replace(spec, blend_weight=weight, blend_baseline=kind, season=cfg.season)
+    return Blended(model, weight, kind, cfg.season, index), spec, report
 
 
 def score_test(

@@ -45,7 +45,7 @@ def tiny_config(csv: Path, **sections: dict[str, Any]) -> dict[str, Any]:
             "scaler": "standard",
             "window_norm": "none",
         },
-        "model": {"hidden_size": 8, "num_layers": 1, "head": [8]},
+        "model": {"hidden_size": 8, "num_layers": 1, "head": [8], "blend": "none"},
         "training": {"epochs": 3, "batch_size": 16, "device": "cpu", "seed": 7, "ensemble": 1},
     }
     for name, values in sections.items():

@@ -1,0 +1,85 @@
+"""The blend with the better naive forecast: what it computes, how its weight is chosen, and
+that a blended model predicts the same after a checkpoint round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli.blend import Blended, choose_blend, naive_in_window
+from lstmcli.checkpoint import load_checkpoint
+from lstmcli.cli import app
+from lstmcli.model import LSTMForecaster, ModelSpec
+from lstmcli.windows import WindowSet, target_offsets
+
+runner = CliRunner()
+
+
+def test_the_naive_forecasts_read_off_a_window() -> None:
+    windows = torch.arange(10.0).reshape(1, 10, 1)  # rows t-9..t hold 0..9
+    assert naive_in_window(windows, "naive", None, 3, [0]).flatten().tolist() == [9, 9, 9]
+    # season 4: steps 1..6 take rows t+1-4, t+2-4, t+3-4, t+4-4, t+5-8, t+6-8
+    seasonal = naive_in_window(windows, "seasonal", 4, 6, [0]).flatten().tolist()
+    assert seasonal == [6, 7, 8, 9, 6, 7]
+
+
+def test_a_blend_is_the_weighted_mean_of_network_and_naive() -> None:
+    network = LSTMForecaster(ModelSpec(1, 1, 3, 4, 1, 0.0, (), "none", (0,)))
+    windows = torch.randn(5, 8, 1)
+    with torch.no_grad():
+        alone = network(windows)
+        naive = windows[:, -1:, :].expand(-1, 3, -1)
+        for weight in (0.0, 0.25, 1.0):
+            blended = Blended(network, weight, "naive", None, [0])(windows)
+            torch.testing.assert_close(blended, weight * alone + (1 - weight) * naive)
+
+
+def test_on_a_random_walk_the_validation_prefers_the_naive_forecast() -> None:
+    rng = np.random.default_rng(0)
+    walk = torch.from_numpy(np.cumsum(rng.normal(0, 1, 600)).astype(np.float32)).reshape(-1, 1)
+    windows = WindowSet(walk, walk, np.arange(20, 590), 12, target_offsets(3, "forecast"))
+    untrained = LSTMForecaster(ModelSpec(1, 1, 3, 4, 1, 0.0, (), "none", (0,)))
+    kind, weight, scores = choose_blend(untrained, windows, None, [0])
+    assert (kind, weight) == ("naive", 0.0)  # an untrained network adds only noise
+    assert scores["naive x 1"] == min(scores.values())
+
+
+def test_a_blended_run_predicts_what_it_scored(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)  # a random walk: the network cannot beat naive
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2000-01-01", periods=300, freq="D").strftime("%Y-%m-%d"),
+            "y": np.cumsum(rng.normal(0, 1, 300)).round(4),
+        }
+    )
+    frame.to_csv(tmp_path / "walk.csv", index=False)
+    config = {
+        "data": {"path": str(tmp_path / "walk.csv"), "target": "y", "horizon": 3},
+        "training": {"epochs": 3, "ensemble": 2, "device": "cpu"},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    command = ["train", "-c", str(tmp_path / "run.yaml"), "-o", str(tmp_path / "r")]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    blend = metrics["blend"]
+    assert blend["model_weight"] < 1.0 and blend["baseline"] in ("naive", "seasonal_naive")
+    spec = load_checkpoint(tmp_path / "r").spec
+    assert spec.blend_weight == blend["model_weight"] and spec.members == 2
+    saved = pd.read_csv(tmp_path / "r" / "test_predictions.csv")
+    rolled = runner.invoke(
+        app, ["predict", str(tmp_path / "r"), str(tmp_path / "walk.csv"), "--rolling", "-q"]
+    )
+    again = pd.read_csv(pd.io.common.StringIO(rolled.stdout))
+    again = again[again["origin"].isin(saved["origin"])].reset_index(drop=True)
+    np.testing.assert_allclose(again["y"], saved["y"], rtol=1e-6)
+    assert metrics["model"]["rmse"] == pytest.approx(
+        np.sqrt(np.mean((saved["y"] - saved["y_actual"]) ** 2))
+    )
