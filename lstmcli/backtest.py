@@ -13,8 +13,26 @@ import pandas as pd
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
 from lstmcli.errors import LstmcliError
-from lstmcli.metrics import baseline_predictions, compare, scored_windows, series_report
+from lstmcli.intervals import level_name
+from lstmcli.metrics import (
+    baseline_predictions,
+    compare,
+    compare_intervals,
+    scored_windows,
+    series_report,
+)
 from lstmcli.windows import target_offsets
+
+Bounds = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), like predicted
+
+
+def bound_columns(name: str, j: int, bounds: Bounds | None) -> dict[str, np.ndarray]:
+    """`<target>_lo_<level>` and `<target>_hi_<level>` of target j, flattened as the target."""
+    columns: dict[str, np.ndarray] = {}
+    for level, (lower, upper) in (bounds or {}).items():
+        columns[f"{name}_lo_{level_name(level)}"] = lower[:, :, j].ravel()
+        columns[f"{name}_hi_{level_name(level)}"] = upper[:, :, j].ravel()
+    return columns
 
 
 def backtest_frame(
@@ -23,13 +41,15 @@ def backtest_frame(
     predicted: np.ndarray,
     actual: np.ndarray | None,
     cfg: DataConfig,
+    bounds: Bounds | None = None,
 ) -> pd.DataFrame:
     """One row per (window, step).
 
     forecast: origin (the window's last row), the predicted row's time, step, each target's
-    prediction, and <target>_actual. regress: the predicted row's time, each target's
-    prediction, <target>_actual. Without a time column, times are 0-based row positions in a
-    column named `row`; a model of many series starts with the id column.
+    prediction (with its interval bounds, when the model has levels), and <target>_actual.
+    regress: the predicted row's time, each target's prediction, <target>_actual. Without a
+    time column, times are 0-based row positions in a column named `row`; a model of many
+    series starts with the id column.
     """
     offsets = target_offsets(cfg.horizon, cfg.task)
     steps = len(offsets)
@@ -49,6 +69,7 @@ def backtest_frame(
         columns["step"] = np.tile(np.arange(1, steps + 1), len(anchors))
     for j, name in enumerate(table.target_columns):
         columns[name] = predicted[:, :, j].ravel()
+        columns.update(bound_columns(name, j, bounds))
     if actual is not None:
         for j, name in enumerate(table.target_columns):
             columns[f"{name}_actual"] = actual[:, :, j].ravel()
@@ -69,6 +90,8 @@ def score_backtest(
     mase_scales: list[float | None],
     series_mase_scales: np.ndarray | None,
     label: str,
+    bounds: Bounds | None = None,
+    baseline_intervals: dict | None = None,
 ) -> dict:
     """The model and the naive baselines scored on exactly the same targets, with skill; for a
     table of many series also per series (`series_mase_scales`: one row per table series).
@@ -98,5 +121,25 @@ def score_backtest(
         result["series"] = series_report(
             actual, predicted, baselines, window_series, table.id_labels(), scales
         )
+    if bounds:
+        ours = {level: (lo[scored], hi[scored]) for level, (lo, hi) in bounds.items()}
+        theirs = _baseline_bounds(baselines, baseline_intervals)
+        result["intervals"] = compare_intervals(
+            actual, ours, theirs, table.target_columns, mase_scales
+        )
     result["windows_skipped"] = int((~scored).sum())
     return result
+
+
+def _baseline_bounds(baselines: dict[str, np.ndarray], intervals: dict | None) -> dict:
+    """The baseline's forecasts plus the quantiles of its own training residuals."""
+    if not intervals or intervals["baseline"] not in baselines:
+        return {}
+    forecast = baselines[intervals["baseline"]]
+    steps = forecast.shape[1]
+    lower, upper = np.asarray(intervals["lower"]), np.asarray(intervals["upper"])
+    bounds = {
+        level: (forecast + lower[k, :steps], forecast + upper[k, :steps])
+        for k, level in enumerate(intervals["levels"])
+    }
+    return {intervals["baseline"]: bounds}

@@ -93,6 +93,15 @@ def check(config: Config, run_dir: Path) -> CheckReport:
             train_rows = part_rows(split.bounds["train"])
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
 
+    if config.model.levels:
+        levels = ", ".join(f"{level:g}%" for level in config.model.levels)
+        adaptive = "; adapted to misses in rolling backtests" if config.model.adaptive else ""
+        report.facts.append(
+            (
+                "intervals",
+                f"{levels} ({config.model.intervals}, calibrated on the val part{adaptive})",
+            )
+        )
     try:
         from lstmcli.device import resolve_device
 

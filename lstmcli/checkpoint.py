@@ -45,6 +45,8 @@ class Checkpoint:
     train_state: dict[str, Any] | None = None  # last.pt only
     series_ids: list[str] | None = None  # the training series (id_column), as text
     series_mase_scales: list[list[float | None]] | None = None  # per series, per target
+    calibration: dict[str, Any] | None = None  # prediction intervals (intervals.Calibration)
+    baseline_intervals: dict[str, Any] | None = None  # the seasonal-naive baseline's
 
     def series_rows(self, ids: list[str]) -> np.ndarray:
         """Each id's row among the training series (its scalers and MASE scales); -1 for an id
@@ -108,6 +110,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "train_state": checkpoint.train_state,
         "series_ids": checkpoint.series_ids,
         "series_mase_scales": checkpoint.series_mase_scales,
+        "calibration": checkpoint.calibration,
+        "baseline_intervals": checkpoint.baseline_intervals,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -150,6 +154,8 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
             train_state=payload.get("train_state"),
             series_ids=payload.get("series_ids"),
             series_mase_scales=payload.get("series_mase_scales"),
+            calibration=payload.get("calibration"),
+            baseline_intervals=payload.get("baseline_intervals"),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None

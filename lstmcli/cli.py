@@ -230,7 +230,7 @@ def train(
         typer.echo(config_to_yaml(resolved), nl=False)
         return
 
-    from lstmcli.display import EpochReporter, results_tables, series_table
+    from lstmcli.display import EpochReporter, intervals_table, results_tables, series_table
     from lstmcli.pipeline import train_run
 
     run_dir = Path(resolved.output.dir)
@@ -265,6 +265,8 @@ def train(
     if not quiet:
         for table in results_tables(result.metrics):
             console.print(table)
+        if "intervals" in result.metrics:
+            console.print(intervals_table(result.metrics["intervals"]))
         if "series" in result.metrics:
             console.print(series_table(result.metrics["series"]))
     typer.echo(str(run_dir))
@@ -441,7 +443,7 @@ def evaluate(
       lstmcli evaluate runs/stores recent.csv --json | jq '.series.aggregate.beats'
     """
     from lstmcli import predict as core
-    from lstmcli.display import results_tables, series_table
+    from lstmcli.display import intervals_table, results_tables, series_table
 
     console = _stderr()
     try:
@@ -452,6 +454,8 @@ def evaluate(
     if not quiet and not as_json:  # with --json the result is on stdout; no second copy
         for table in results_tables(result, title=f"{label}, {result['windows']} windows"):
             console.print(table)
+        if "intervals" in result:
+            console.print(intervals_table(result["intervals"]))
         if "series" in result:
             console.print(series_table(result["series"]))
     if result["windows_skipped"] and not quiet:

@@ -255,6 +255,19 @@ class ModelConfig(_Section):
         AUTO, description="stacked LSTM layers; auto: sized to the training windows"
     )
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between LSTM layers")
+    levels: list[float] = Field(
+        [],
+        description="prediction interval levels in percent, e.g. [80, 95]; [] = points only",
+    )
+    intervals: Literal["conformal"] = Field(
+        "conformal",
+        description="conformal: split-conformal bounds calibrated on the val part's windows",
+    )
+    adaptive: bool = Field(
+        True,
+        description="intervals of rolling backtests (test part, predict --rolling, evaluate) "
+        "adapt their level to misses as actuals arrive (adaptive conformal inference)",
+    )
     blend: Literal["auto", "none"] = Field(
         AUTO,
         description="auto: mix the better naive forecast into the network's, at the weight "
@@ -270,6 +283,15 @@ class ModelConfig(_Section):
         description="MLP widths (ReLU) after the LSTM; [] = one linear layer; auto: sized to "
         "the training windows",
     )
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v < 100 for v in value):
+            raise ValueError(f"interval levels are percents between 0 and 100, got {value}")
+        if len(set(value)) < len(value):
+            raise ValueError(f"an interval level is listed twice: {value}")
+        return sorted(value)
 
     @field_validator("hidden_size", "num_layers", mode="before")
     @classmethod
@@ -366,6 +388,18 @@ class Config(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    @model_validator(mode="after")
+    def _intervals_need_a_val_part(self) -> Config:
+        split = self.data.split
+        has_val = split.val > 0 if isinstance(split, SplitFractions) else split.val_start
+        if self.model.levels and not has_val and self.data.validation == "none":
+            raise ValueError(
+                "model.levels: conformal intervals are calibrated on a val part; give "
+                "data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}) or set "
+                "data.validation: auto"
+            )
+        return self
+
 
 def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
     """Read a YAML config (or start from the defaults), apply `key.path=value` overrides, validate.
@@ -422,7 +456,7 @@ def validate_config(
         problems, sources = [], []
         for err in e.errors():
             where, text = _describe(err)
-            problems.append(f"{where}: {text}")
+            problems.append(f"{where}: {text}" if where else text)
             by_override = any(
                 where == key or where.startswith(key + ".") or key.startswith(where + ".")
                 for key in overridden
@@ -521,7 +555,7 @@ def _set_key(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
 def _describe(err: dict[str, Any]) -> tuple[str, str]:
     """One pydantic error as (key path, message), with a suggestion for a misspelt key."""
     loc = [str(p) for p in err["loc"] if p not in ("fractions", "dates")]  # union tags
-    where = ".".join(loc) or "config"
+    where = ".".join(loc)  # empty for a rule across sections: its message names the keys
     if err["type"] == "extra_forbidden":
         message = "unknown key"
         known = _known_keys(loc[:-1])

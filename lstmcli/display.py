@@ -119,6 +119,30 @@ def _results_table(model: dict, baselines: dict, skills: dict, title: str) -> Ta
     return table
 
 
+def intervals_table(intervals: dict, title: str = "prediction intervals") -> Table:
+    """Coverage, width, interval score and MSIS of each level, the model's and the seasonal-
+    naive baseline's on the same targets, and the model's skill in interval score."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption="coverage: share of actuals inside; skill = 1 - model interval score / "
+        "baseline's (> 0: model better)",
+        caption_justify="left",
+    )
+    columns = ["coverage", "width", "interval_score", "msis"]
+    table.add_column("", no_wrap=True)
+    table.add_column("level", justify="right", no_wrap=True)
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="right", no_wrap=True)
+    table.add_column("skill", justify="right", no_wrap=True)
+    for level, values in intervals["model"].items():
+        table.add_row("model", f"{level}%", *[_number(values.get(c)) for c in columns], "")
+        for name, baseline in intervals["baselines"].items():
+            cells = [_number(baseline[level].get(c)) for c in columns]
+            table.add_row(name, f"{level}%", *cells, _number(intervals["skill"][level].get(name)))
+    return table
+
+
 def series_table(series: dict) -> Table:
     """Per-series metrics summed up: mean and median over series, and how often the model
     beats each baseline."""

@@ -202,16 +202,27 @@ def inference_batch(model: nn.Module, lookback: int) -> int:
     return max(32, min(8192, INFERENCE_MEMORY // per_window))
 
 
-def predict_windows(model: nn.Module, windows: Any) -> torch.Tensor:
-    """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks."""
+def predict_windows(
+    model: nn.Module, windows: Any, spread_of: list[int] | None = None
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks;
+    with `spread_of` (the targets' input columns) also each window's spread of those columns
+    (windows, 1, n_targets), which prediction intervals are measured in."""
+    from lstmcli.intervals import window_spread
+
     model.eval()
-    outputs = []
+    outputs, spreads = [], []
     batch_size = inference_batch(model, len(windows.input_offsets))
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(batch_size):
             inputs, future, _ = windows.batch(chunk)
             outputs.append(model(inputs, future))
+            if spread_of is not None:
+                spreads.append(window_spread(inputs, spread_of))
     if not outputs:
-        return torch.empty(0, model.steps, model.n_targets)
+        empty = torch.empty(0, model.steps, model.n_targets)
+        return (empty, torch.empty(0, 1, model.n_targets)) if spread_of is not None else empty
+    if spread_of is not None:
+        return torch.cat(outputs), torch.cat(spreads)
     return torch.cat(outputs)

@@ -30,7 +30,8 @@ from lstmcli.data import Table, business_days, infer_freq, load_table, median_st
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
-from lstmcli.metrics import json_safe, mase_scales, series_mase_scales
+from lstmcli.intervals import Calibration, baseline_quantiles, calibrate, scaled_bounds
+from lstmcli.metrics import baseline_predictions, json_safe, mase_scales, series_mase_scales
 from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec, predict_windows
 from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
@@ -76,6 +77,8 @@ class TrainingData:
     time_freq: str | None  # the frequency of the longest series, to continue its times
     time_step: float | None  # the same for a numeric time column
     time_zone: str | None  # the times' zone (UTC when offsets changed); None: naive or numbers
+    calibration: Calibration | None = None  # prediction intervals, once calibrated
+    baseline_intervals: dict | None = None  # the seasonal-naive baseline's interval quantiles
 
     def row_series(self) -> np.ndarray | None:
         """Each row's series, for per-series scalers and scores; None for one series."""
@@ -139,8 +142,15 @@ def train_run(
         if blend["model_weight"] < 1.0:
             writer.save_model(spec, model.state_dict())
 
+    # Prediction intervals: calibrated on the validation windows, the baseline's on training.
+    if config.model.levels:
+        calibrate_intervals(model, spec, windows, data, config)
+        writer.save_model(spec, model.state_dict())
+
     # Score the test windows against the baselines, then write the rest of the run folder.
-    metrics, predictions = score_test(model, data, windows["test"], config.data)
+    metrics, predictions = score_test(
+        model, data, windows["test"], config.data, spec, config.model.adaptive
+    )
     if blend is not None:
         metrics["blend"] = blend
     metrics.update(_run_facts(data, training, device, spec.members))
@@ -249,6 +259,8 @@ class CheckpointWriter:
             train_state=state.to_dict() if state is not None else None,
             series_ids=table.id_labels() if table.ids is not None else None,
             series_mase_scales=_plain(data.series_mase_scales),
+            calibration=data.calibration.to_dict() if data.calibration is not None else None,
+            baseline_intervals=data.baseline_intervals,
         )
 
     def save_progress(self, spec: ModelSpec, state: TrainState) -> None:
@@ -355,19 +367,80 @@ def blend_on_validation(
     return Blended(model, weight, kind, cfg.season, index), spec, report
 
 
+def calibrate_intervals(
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    windows: dict[str, WindowSet],
+    data: TrainingData,
+    config: Config,
+) -> None:
+    """Fill `data.calibration` from the validation windows' standardized residuals (see
+    intervals.py) and `data.baseline_intervals` from the seasonal-naive (else naive)
+    baseline's residuals on the training windows."""
+    cfg = config.data
+    if "val" not in windows or not len(windows["val"]):
+        raise LstmcliError(
+            "model.levels: conformal intervals are calibrated on a val part, and this split has "
+            "none; give data.split one or use more data"
+        )
+    index = list(spec.target_index) if spec.target_index is not None else [0]
+    val = windows["val"]
+    scaled, spread = predict_windows(model, val, index)
+    positions = torch.arange(len(val), device=val.anchors.device)
+    actual = val.batch(positions)[2].float()
+    standardized = ((actual - scaled.float()) / spread).cpu().numpy()
+    data.calibration = calibrate(standardized, config.model.levels)
+    table, train = data.table, data.split.anchors["train"]
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    season = cfg.season if isinstance(cfg.season, int) else None
+    forecasts = baseline_predictions(table.targets, train, offsets, cfg.task, season)
+    name = "seasonal_naive" if "seasonal_naive" in forecasts else "naive"
+    if name in forecasts:
+        residuals = table.actual_targets()[train[:, None] + offsets] - forecasts[name]
+        data.baseline_intervals = {
+            "baseline": name,
+            **baseline_quantiles(residuals, config.model.levels),
+        }
+
+
 def score_test(
-    model: torch.nn.Module, data: TrainingData, test: WindowSet, cfg: DataConfig
+    model: torch.nn.Module,
+    data: TrainingData,
+    test: WindowSet,
+    cfg: DataConfig,
+    spec: ModelSpec,
+    adaptive: bool = True,
 ) -> tuple[dict, pd.DataFrame]:
-    """metrics.json's scores (model and baselines on the same test targets) and the rows of
-    test_predictions.csv, in original units."""
+    """metrics.json's scores (model and baselines on the same test targets, their intervals
+    when the model has levels) and the rows of test_predictions.csv, in original units."""
     table, anchors = data.table, data.split.anchors["test"]
-    scaled = predict_windows(model, test).cpu().numpy()
-    predicted = data.target_scaler.inverse(scaled, table.series_of(anchors))
+    series = table.series_of(anchors)
+    bounds = None
+    if data.calibration is not None:
+        index = list(spec.target_index) if spec.target_index is not None else [0]
+        scaled, spread = (t.cpu().numpy() for t in predict_windows(model, test, index))
+        actual_scaled = data.target_scaler.transform(actual_values(table, anchors, cfg), series)
+        bounds = scaled_bounds(scaled, spread, actual_scaled, series, data.calibration, adaptive)
+        bounds = {
+            level: (data.target_scaler.inverse(lo, series), data.target_scaler.inverse(hi, series))
+            for level, (lo, hi) in bounds.items()
+        }
+    else:
+        scaled = predict_windows(model, test).cpu().numpy()
+    predicted = data.target_scaler.inverse(scaled, series)
     metrics = score_backtest(
-        table, anchors, predicted, cfg, data.mase_scales, data.series_mase_scales, cfg.path
+        table,
+        anchors,
+        predicted,
+        cfg,
+        data.mase_scales,
+        data.series_mase_scales,
+        cfg.path,
+        bounds,
+        data.baseline_intervals,
     )
     actual = actual_values(table, anchors, cfg)
-    return metrics, backtest_frame(table, anchors, predicted, actual, cfg)
+    return metrics, backtest_frame(table, anchors, predicted, actual, cfg, bounds)
 
 
 def _run_facts(

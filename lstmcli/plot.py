@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -95,7 +96,10 @@ def read_predictions(
         targets = [
             c
             for c in others
-            if c != time and not c.endswith("_actual") and pd.api.types.is_numeric_dtype(frame[c])
+            if c != time
+            and not c.endswith("_actual")
+            and not _is_bound(c)
+            and pd.api.types.is_numeric_dtype(frame[c])
         ]
     missing = [c for c in [time, *targets] if c not in frame.columns]
     if missing or not targets:
@@ -105,6 +109,12 @@ def read_predictions(
     if "origin" in frame.columns:
         frame["origin"] = _as_time(frame["origin"])
     return Predictions(frame, time, targets, id_column)
+
+
+def _is_bound(column: str) -> bool:
+    """`<target>_lo_<level>` or `<target>_hi_<level>`: an interval bound, not a target."""
+    head, _, level = column.rpartition("_")
+    return head.endswith(("_lo", "_hi")) and level.replace(".", "", 1).isdigit()
 
 
 def _id_column(frame: pd.DataFrame) -> str | None:
@@ -170,6 +180,7 @@ def series_grid_figure(
                 ax.plot(tail.index, tail.to_numpy(), color=CONTEXT, lw=1.2, label="history")
             if actual in g.columns:
                 ax.plot(g[predictions.time], g[actual], color=ACTUAL, lw=1.2, label="actual")
+            draw_bands(ax, g, predictions.time, target, legend=row == 0 and col == 0)
             ax.plot(g[predictions.time], g[target], color=FORECAST, lw=1.2, label="forecast")
             ax.set_title(f"{kind}: {chosen[col]}" if kind != "series" else chosen[col], fontsize=9)
             ax.tick_params(labelsize=7)
@@ -203,6 +214,7 @@ def forecast_figure(
     actual = f"{target}_actual"
     if actual in rows.columns:
         ax.plot(rows[predictions.time], rows[actual], color=ACTUAL, lw=1.5, label="actual")
+    draw_bands(ax, rows, predictions.time, target, legend=True)
     ax.plot(rows[predictions.time], rows[target], color=FORECAST, lw=1.5, label="forecast")
     if baseline is not None:
         ax.plot(baseline.index, baseline.to_numpy(), color=BASELINE, lw=1, ls="--", label="naive")
@@ -216,6 +228,28 @@ def forecast_figure(
     if pd.api.types.is_datetime64_any_dtype(rows[predictions.time]):
         figure.autofmt_xdate()
     return figure
+
+
+def interval_levels(frame: pd.DataFrame, target: str) -> list[str]:
+    """The levels of the `<target>_lo_<level>` / `_hi_<level>` columns present, widest first."""
+    prefix = f"{target}_lo_"
+    levels = [c.removeprefix(prefix) for c in frame.columns if c.startswith(prefix)]
+    levels = [lv for lv in levels if f"{target}_hi_{lv}" in frame.columns]
+    return sorted(levels, key=float, reverse=True)
+
+
+def draw_bands(ax: Axes, rows: pd.DataFrame, time: str, target: str, legend: bool) -> None:
+    """Shaded prediction intervals, the widest palest, where the rows carry bounds."""
+    for k, level in enumerate(interval_levels(rows, target)):
+        ax.fill_between(
+            rows[time],
+            rows[f"{target}_lo_{level}"],
+            rows[f"{target}_hi_{level}"],
+            color=FORECAST,
+            alpha=0.12 + 0.1 * k,
+            lw=0,
+            label=f"{level}% interval" if legend else None,
+        )
 
 
 def loss_figure(history: pd.DataFrame, best_epoch: int | None, loss: str = "mse") -> Figure:

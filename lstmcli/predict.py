@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.backtest import actual_values, backtest_frame, score_backtest
+from lstmcli.backtest import actual_values, backtest_frame, bound_columns, score_backtest
 from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.config import DataConfig
 from lstmcli.data import Table, business_days, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
+from lstmcli.intervals import Calibration, scaled_bounds, window_spread
+from lstmcli.intervals import bounds as interval_bounds
 from lstmcli.model import predict_windows
 from lstmcli.windows import WindowSet, keep_series, series_anchors, target_offsets, window_need
 
@@ -137,8 +139,18 @@ def forecast_next(
         calendar = calendar.reshape(table.n_series, future_rows, -1)
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
     sequence = torch.from_numpy(sequence).to(predictor.device)
-    predicted = _roll_forward(predictor, sequence, blocks, series)[:, :steps]
-    return _forecast_frame(table, predicted, times, future_rows, cfg)
+    predicted, bounds = _roll_forward(predictor, sequence, blocks, series)
+    if bounds is not None and steps > horizon:
+        warn(
+            f"interval bounds cover the model's horizon ({horizon} steps); the recursive steps "
+            "beyond it have none"
+        )
+    bounds = (
+        {level: (lo[:, :steps], hi[:, :steps]) for level, (lo, hi) in bounds.items()}
+        if bounds is not None
+        else None
+    )
+    return _forecast_frame(table, predicted[:, :steps], times, future_rows, cfg, bounds)
 
 
 def _missing_advice(cfg: DataConfig) -> str:
@@ -229,9 +241,12 @@ def _require_rows_to_forecast(table: Table, rows: int, cfg: DataConfig, label: s
 
 def _roll_forward(
     predictor: Predictor, sequence: torch.Tensor, blocks: int, series: np.ndarray | None
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict | None]:
     """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
-    original units. Each block's forecast becomes the targets' inputs of the next."""
+    original units, with the first horizon's interval bounds when the model has levels (NaN
+    beyond it). Each block's forecast becomes the targets' inputs of the next."""
+    calibration = _calibration(predictor.checkpoint)
+    bounds = None
     cfg, checkpoint = predictor.data, predictor.checkpoint
     lookback, horizon, layout = cfg.lookback, cfg.horizon, cfg.layout
     target_inputs = layout.target_index
@@ -247,10 +262,33 @@ def _roll_forward(
             scaled = predictor.model(window, future).cpu().numpy().astype(np.float64)
             forecast = checkpoint.target_scaler.inverse(scaled, series)
             outputs.append(forecast)
+            if block == 0 and calibration is not None:
+                spread = window_spread(window, target_inputs).cpu().numpy().astype(np.float64)
+                bounds = {
+                    level: (
+                        _pad(checkpoint.target_scaler.inverse(lo, series), blocks),
+                        _pad(checkpoint.target_scaler.inverse(hi, series), blocks),
+                    )
+                    for level, (lo, hi) in interval_bounds(scaled, spread, calibration).items()
+                }
             if block + 1 < blocks:
                 fed = torch.from_numpy(as_inputs.transform(forecast, series))
                 sequence[:, start : start + horizon, target_inputs] = fed.to(sequence.device)
-    return np.concatenate(outputs, axis=1)
+    return np.concatenate(outputs, axis=1), bounds
+
+
+def _pad(values: np.ndarray, blocks: int) -> np.ndarray:
+    """One horizon's bounds followed by NaN for the recursive blocks after it."""
+    empty = np.full((values.shape[0], values.shape[1] * (blocks - 1), values.shape[2]), np.nan)
+    return np.concatenate([values, empty], axis=1)
+
+
+def _calibration(checkpoint: Checkpoint) -> Calibration | None:
+    return Calibration.from_dict(checkpoint.calibration) if checkpoint.calibration else None
+
+
+def cfg_adaptive(checkpoint: Checkpoint) -> bool:
+    return checkpoint.config.model.adaptive
 
 
 def _forecast_frame(
@@ -259,6 +297,7 @@ def _forecast_frame(
     times: pd.Index | list | None,
     future_rows: int,
     cfg: DataConfig,
+    bounds: dict | None = None,
 ) -> pd.DataFrame:
     """The forecast table: id (many series), time (or `step`), one column per target; the
     rows of each series together. `times` holds `future_rows` times per series."""
@@ -276,6 +315,7 @@ def _forecast_frame(
         columns["step"] = np.tile(np.arange(1, steps + 1), n_series)
     for j, name in enumerate(table.target_columns):
         columns[name] = predicted[:, :, j].ravel()
+        columns.update(bound_columns(name, j, bounds))
     return pd.DataFrame(columns)
 
 
@@ -355,9 +395,9 @@ def rolling(
 ) -> pd.DataFrame:
     """A forecast from every window whose targets all lie in the input (a backtest);
     for the regress task, one prediction per row that has a full window."""
-    table, anchors, predicted = _predict_all(predictor, frame, label, warn=warn)
+    table, anchors, predicted, bounds = _predict_all(predictor, frame, label, warn=warn)
     actual = actual_values(table, anchors, predictor.data) if table.targets.shape[1] else None
-    return backtest_frame(table, anchors, predicted, actual, predictor.data)
+    return backtest_frame(table, anchors, predicted, actual, predictor.data, bounds)
 
 
 def evaluate(
@@ -366,9 +406,19 @@ def evaluate(
     """Rolling predictions scored like metrics.json, against baselines on the same targets
     (and per series, for a model of many series)."""
     cfg, cp = predictor.data, predictor.checkpoint
-    table, anchors, predicted = _predict_all(predictor, frame, label, "required", warn)
+    table, anchors, predicted, bounds = _predict_all(predictor, frame, label, "required", warn)
     series_scales = cp.series_mase_scales_of(table.id_labels()) if table.ids is not None else None
-    result = score_backtest(table, anchors, predicted, cfg, cp.mase_scales, series_scales, label)
+    result = score_backtest(
+        table,
+        anchors,
+        predicted,
+        cfg,
+        cp.mase_scales,
+        series_scales,
+        label,
+        bounds,
+        cp.baseline_intervals,
+    )
     result["targets"] = cp.target_columns
     result["rows"] = int(len(table.inputs))
     result["windows"] = int(len(anchors)) - result["windows_skipped"]
@@ -405,9 +455,10 @@ def _predict_all(
     label: str,
     targets: str = "optional",
     warn: Warn = ignore_warning,
-) -> tuple[Table, np.ndarray, np.ndarray]:
-    """Predictions of every complete window of every series. Rows to forecast at the end of
-    a series (empty targets) hold no actuals, so no window's targets reach into them."""
+) -> tuple[Table, np.ndarray, np.ndarray, dict | None]:
+    """Predictions of every complete window of every series, and their interval bounds when
+    the model has levels (None otherwise). Rows to forecast at the end of a series (empty
+    targets) hold no actuals, so no window's targets reach into them."""
     cfg, cp = predictor.data, predictor.checkpoint
     table = prepare_table(
         frame,
@@ -434,9 +485,28 @@ def _predict_all(
     windows = WindowSet(
         inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, cfg.layout.future
     )
-    scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
     window_series = series[table.series_of(anchors)] if series is not None else None
-    return table, anchors, cp.target_scaler.inverse(scaled, window_series)
+    calibration = _calibration(cp)
+    if calibration is None:
+        scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
+        return table, anchors, cp.target_scaler.inverse(scaled, window_series), None
+    index = cfg.layout.target_index or [0]
+    scaled, spread = (
+        t.cpu().numpy().astype(np.float64) for t in predict_windows(predictor.model, windows, index)
+    )
+    actual = None
+    if table.targets.shape[1]:  # what is known of the actuals adapts the rolling intervals
+        actual = cp.target_scaler.transform(
+            actual_values(table, anchors, cfg), window_series
+        ).astype(np.float64)
+    order = table.series_of(anchors)
+    bounds = scaled_bounds(scaled, spread, actual, order, calibration, cfg_adaptive(cp))
+    unscale = cp.target_scaler.inverse
+    bounds = {
+        level: (unscale(lo, window_series), unscale(hi, window_series))
+        for level, (lo, hi) in bounds.items()
+    }
+    return table, anchors, unscale(scaled, window_series), bounds
 
 
 def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:

@@ -1,0 +1,170 @@
+"""Prediction intervals: calibrated coverage, honest scores, and bounds that travel with the
+model into predict, evaluate and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli.cli import app
+from lstmcli.config import validate_config
+from lstmcli.errors import ConfigError
+from lstmcli.intervals import Calibration, adaptive_bounds, bounds, calibrate
+from lstmcli.metrics import interval_score
+from lstmcli.pipeline import train_run
+from lstmcli.plot import plot_run
+
+runner = CliRunner()
+
+
+def run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1"})
+
+
+def noisy_series(path: Path, noise: str, n: int = 1500) -> Path:
+    """A daily sine with noise of a known distribution, centred on zero."""
+    rng = np.random.default_rng(3)
+    t = np.arange(n)
+    if noise == "gaussian":
+        e = rng.normal(0, 0.5, n)
+    else:  # skewed: exponential, mean removed
+        e = rng.exponential(0.5, n) - 0.5
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2000-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "y": 10 + np.sin(2 * np.pi * t / 7) + e,
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def interval_config(csv: Path, **model: object) -> dict:
+    return {
+        "data": {
+            "path": str(csv),
+            "target": "y",
+            "season": 7,
+            "lookback": 14,
+            "split": {"train": 0.4, "val": 0.2, "test": 0.4},
+        },
+        "model": {"hidden_size": 8, "head": [8], "levels": [80, 95], **model},
+        "training": {"epochs": 4, "ensemble": 1, "device": "cpu", "seed": 1},
+    }
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "skewed"])
+def test_conformal_intervals_cover_their_level(tmp_path: Path, noise: str) -> None:
+    """Stationary noise, one-step forecasts, 600 test windows: split conformal intervals
+    cover at least their level in expectation; with 300 calibration windows and 600 test
+    windows the binomial standard error of a coverage is about 0.016, so 0.05 is three of
+    them. The calibration's own bounds (adaptive off) are tested here, as the theory states."""
+    csv = noisy_series(tmp_path / "noise.csv", noise)
+    cfg = validate_config(interval_config(csv, adaptive=False))
+    metrics = train_run(cfg, tmp_path / "run").metrics
+    for level in ("80", "95"):
+        coverage = metrics["intervals"]["model"][level]["coverage"]
+        assert abs(coverage - int(level) / 100) <= 0.05, (level, coverage)
+    if noise == "skewed":  # asymmetric noise gives asymmetric bounds
+        saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+        below, above = saved["y"] - saved["y_lo_95"], saved["y_hi_95"] - saved["y"]
+        assert above.mean() > 1.3 * below.mean()
+
+
+def test_the_interval_score_is_the_winkler_score() -> None:
+    rng = np.random.default_rng(0)
+    actual = rng.normal(0, 1, 500)
+    lower, upper = actual - rng.uniform(-0.5, 1, 500), actual + rng.uniform(-0.5, 1, 500)
+    alpha = 0.2
+    expected = np.mean(
+        (upper - lower)
+        + 2 / alpha * (lower - actual) * (actual < lower)
+        + 2 / alpha * (actual - upper) * (actual > upper)
+    )
+    got = interval_score(actual, lower, upper, 80, 2.0)
+    assert got["interval_score"] == pytest.approx(expected)
+    assert got["msis"] == pytest.approx(expected / 2.0)
+    assert got["coverage"] == pytest.approx(np.mean((actual >= lower) & (actual <= upper)))
+    assert got["width"] == pytest.approx(np.mean(upper - lower))
+
+
+def test_calibration_quantiles_and_misses_widen_adaptive_bounds() -> None:
+    rng = np.random.default_rng(1)
+    residuals = rng.normal(0, 1, (400, 3, 1)) * np.array([1.0, 2.0, 3.0])[None, :, None]
+    calibration = Calibration.from_dict(calibrate(residuals, [90]).to_dict())
+    assert calibration.rms[:, 0] == pytest.approx([1.0, 2.0, 3.0], rel=0.1)
+    low, high = bounds(np.zeros((1, 3, 1)), np.ones((1, 1, 1)), calibration)[90]
+    assert high[0, :, 0] == pytest.approx(1.645 * np.array([1, 2, 3]), rel=0.15)
+    assert low[0, :, 0] == pytest.approx(-1.645 * np.array([1, 2, 3]), rel=0.15)
+    # every actual far outside: each step's bounds widen once its misses are known
+    predicted, spread = np.zeros((30, 3, 1)), np.ones((30, 1, 1))
+    actual = np.full((30, 3, 1), 50.0)
+    lower, upper = adaptive_bounds(predicted, spread, actual, np.zeros(30, int), calibration)[90]
+    assert upper[0, 0, 0] == pytest.approx(high[0, 0, 0])  # nothing known yet
+    assert upper[10, 0, 0] > upper[1, 0, 0] > upper[0, 0, 0]
+    assert upper[2, 2, 0] == pytest.approx(high[0, 2, 0])  # step 3 is known from window 3 on
+
+
+def test_bounds_travel_with_the_model(tmp_path: Path) -> None:
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 400)
+    config = interval_config(csv)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    trained = run("train", "-c", str(tmp_path / "run.yaml"), "-o", str(tmp_path / "run"))
+    assert trained.exit_code == 0, trained.stderr
+    assert "prediction intervals" in trained.stderr
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(saved.columns) == [
+        "origin", "date", "step", "y", "y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95", "y_actual",
+    ]  # fmt: skip
+    assert (saved["y_lo_95"] <= saved["y_lo_80"]).all() and (saved["y_lo_80"] <= saved["y"]).all()
+    assert (saved["y"] <= saved["y_hi_80"]).all() and (saved["y_hi_80"] <= saved["y_hi_95"]).all()
+    # the rolling backtest of the same windows gives the same bounds (adapted the same way:
+    # the input starts where the test part's first window does)
+    frame = pd.read_csv(csv)
+    first = frame.index[frame["date"] == saved["origin"].iloc[0]][0] - 14 + 1
+    tail = frame.iloc[first:].to_csv(index=False)
+    rolled = run("predict", str(tmp_path / "run"), "-", "--rolling", "-q", stdin=tail)
+    again = pd.read_csv(pd.io.common.StringIO(rolled.stdout))
+    again = again[again["origin"].isin(saved["origin"])].reset_index(drop=True)
+    assert len(again) == len(saved)
+    np.testing.assert_allclose(again["y_lo_80"], saved["y_lo_80"], rtol=1e-6)
+    np.testing.assert_allclose(again["y_hi_95"], saved["y_hi_95"], rtol=1e-6)
+    # a next forecast has bounds; evaluate scores them against the baseline's
+    nxt = run("predict", str(tmp_path / "run"), str(csv), "--format", "json")
+    row = json.loads(nxt.stdout.splitlines()[0])
+    assert row["y_lo_95"] < row["y_lo_80"] < row["y"] < row["y_hi_80"] < row["y_hi_95"]
+    scored = run("evaluate", str(tmp_path / "run"), "-", "--json", stdin=frame.to_csv(index=False))
+    result = json.loads(scored.stdout)
+    assert set(result["intervals"]["model"]) == {"80", "95"}
+    assert "seasonal_naive" in result["intervals"]["baselines"]
+    figures = dict(plot_run(tmp_path / "run", tmp_path / "figures", "png", 1, False))
+    forecast = figures[tmp_path / "figures" / "forecast_y.png"]
+    assert len(forecast.axes[0].collections) == 2  # the 95% and the 80% band
+
+
+def test_a_model_without_levels_writes_no_bounds(tmp_path: Path) -> None:
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 200)
+    config = interval_config(csv)
+    config["model"]["levels"] = []
+    train_run(validate_config(config), tmp_path / "run")
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert not any("_lo_" in c or "_hi_" in c for c in saved.columns)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "intervals" not in metrics
+
+
+def test_levels_need_a_validation_part_and_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="conformal intervals are calibrated on a val part"):
+        validate_config({"data": {"validation": "none", "split": 0.8}, "model": {"levels": [90]}})
+    with pytest.raises(ConfigError, match="interval levels are percents between 0 and 100"):
+        validate_config({"model": {"levels": [0.9, 100]}})
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 200)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(interval_config(csv)))
+    checked = run("check", "-c", str(tmp_path / "run.yaml"))
+    assert "intervals:      80%, 95% (conformal, calibrated on the val part;" in checked.stdout
