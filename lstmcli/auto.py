@@ -18,12 +18,14 @@ import pandas as pd
 
 from lstmcli.config import Config, SplitDates, SplitFractions, is_auto, validate_config
 from lstmcli.data import Table, business_days, infer_freq
+from lstmcli.errors import LstmcliError
 
 # Rows per season for each kind of regular frequency (pandas offset names, without anchors).
 SEASONS = {"W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "D": 7, "B": 5}
 MAX_SEASON = 400  # longer "seasons" (minutes in a week) are no use to a lookback window
 VAL_SHARE = 0.1  # of the training rows, carved as a validation part when the split has none
 MIN_TRAIN_WINDOWS = 30  # a carve-out must leave this many training windows
+MIN_INTERVAL_WINDOWS = 10  # ... or this many, when intervals need the val part to calibrate
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,22 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         lookback, why = choose_lookback(season, horizon, train_rows, forecast)
         choose(data, "lookback", "data", lookback, why)
     lookback = data["lookback"]
-    val = _carve_validation(data, train_rows, lookback, horizon, table)
+    # Intervals must be calibrated on a val part: for them, a carve may leave fewer windows.
+    needs_val = bool(model["levels"]) and (
+        model["intervals"] == "conformal" or model["conformalize"]
+    )
+    minimum = MIN_INTERVAL_WINDOWS if needs_val else MIN_TRAIN_WINDOWS
+    val = _carve_validation(data, train_rows, lookback, horizon, table, minimum)
     if val is not None:
         data["split"], why = val
         choices.append(Choice("data.split", data["split"], why))
+    elif needs_val and not _has_val(data["split"]):
+        raise LstmcliError(
+            f"model.levels: the intervals are calibrated on a val part, and the {train_rows} "
+            f"training rows of {config.data.path} are too few to spare one (it would leave "
+            f"fewer than {minimum} training windows); give data.split a val part yourself or "
+            "use more data"
+        )
     data["validation"] = "none" if val is None else data["validation"]
     windows = _train_windows(table, data)
     size = model_size(windows)
@@ -160,18 +174,26 @@ def _typical_train_rows(table: Table, config: Config) -> int:
     return int(np.median(stops - starts))
 
 
+def _has_val(split: dict) -> bool:
+    return ("val" in split and split["val"] > 0) or split.get("val_start") is not None
+
+
 def _carve_validation(
-    data: dict, train_rows: int, lookback: int, horizon: int, table: Table
+    data: dict,
+    train_rows: int,
+    lookback: int,
+    horizon: int,
+    table: Table,
+    minimum: int = 30,
 ) -> tuple[dict, str] | None:
     """A val part from the end of the training part, when the split has none and the
-    training part keeps enough windows; None when there is nothing to carve."""
+    training part keeps at least `minimum` windows; None when there is nothing to carve."""
     split = data["split"]
-    has_val = ("val" in split and split["val"] > 0) or split.get("val_start") is not None
-    if has_val or data["validation"] != "auto":
+    if _has_val(split) or data["validation"] != "auto":
         return None
     val_rows = max(2 * horizon, int(round(VAL_SHARE * train_rows)))
     left = train_rows - val_rows - lookback - horizon + 1
-    if left < MIN_TRAIN_WINDOWS:
+    if left < minimum:
         return None
     why = f"the last {val_rows} training rows, for early stopping and the best epoch"
     if "train" in split:
@@ -215,7 +237,6 @@ def starter_config(
     (one step without a season). Also the notes that say what was picked and why.
     `written_path` is how the config names the file (relative to the config's folder)."""
     from lstmcli.data import parse_time, read_csv
-    from lstmcli.errors import LstmcliError
 
     frame = read_csv(path)
     time_column = _time_column(frame)
@@ -264,7 +285,6 @@ def starter_config(
 def _time_column(frame: pd.DataFrame) -> str | None:
     """The column named like a time, else the first text column whose values are times."""
     from lstmcli.data import parse_time
-    from lstmcli.errors import LstmcliError
 
     named = [c for c in frame.columns if str(c).strip().lower() in TIME_NAMES]
     candidates = named + [

@@ -259,9 +259,15 @@ class ModelConfig(_Section):
         [],
         description="prediction interval levels in percent, e.g. [80, 95]; [] = points only",
     )
-    intervals: Literal["conformal"] = Field(
+    intervals: Literal["conformal", "quantile"] = Field(
         "conformal",
-        description="conformal: split-conformal bounds calibrated on the val part's windows",
+        description="conformal: split-conformal bounds calibrated on the val part's windows; "
+        "quantile: the network forecasts the bounds' quantiles (pinball loss)",
+    )
+    conformalize: bool = Field(
+        True,
+        description="quantile intervals: widen or narrow them by the val part's misses "
+        "(conformalized quantile regression) so that the stated coverage holds",
     )
     adaptive: bool = Field(
         True,
@@ -392,11 +398,13 @@ class Config(_Section):
     def _intervals_need_a_val_part(self) -> Config:
         split = self.data.split
         has_val = split.val > 0 if isinstance(split, SplitFractions) else split.val_start
-        if self.model.levels and not has_val and self.data.validation == "none":
+        needs_val = self.model.intervals == "conformal" or self.model.conformalize
+        if self.model.levels and needs_val and not has_val and self.data.validation == "none":
             raise ValueError(
-                "model.levels: conformal intervals are calibrated on a val part; give "
-                "data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}) or set "
+                f"model.levels: {self.model.intervals} intervals are calibrated on a val part; "
+                "give data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}) or set "
                 "data.validation: auto"
+                + (" (or model.conformalize: false)" if self.model.intervals == "quantile" else "")
             )
         return self
 

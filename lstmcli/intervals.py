@@ -81,6 +81,80 @@ class Calibration:
         )
 
 
+@dataclass
+class QuantileCorrection:
+    """For a quantile model: how much to widen (or narrow, when negative) each level's
+    bounds, per target, in scaled units: conformalized quantile regression (Romano et al.
+    2019) on the validation windows; zeros when not conformalized."""
+
+    levels: list[float]
+    correction: np.ndarray  # (levels, targets)
+    windows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "quantile",
+            "levels": list(self.levels),
+            "correction": self.correction.tolist(),
+            "windows": self.windows,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantileCorrection:
+        return cls(
+            [float(v) for v in d["levels"]],
+            np.asarray(d["correction"], np.float64),
+            int(d["windows"]),
+        )
+
+
+def load_calibration(d: dict[str, Any] | None) -> Calibration | QuantileCorrection | None:
+    """A checkpoint's interval calibration, of either method."""
+    if not d:
+        return None
+    return (
+        QuantileCorrection.from_dict(d)
+        if d.get("method") == "quantile"
+        else (Calibration.from_dict(d))
+    )
+
+
+def quantile_pairs(quantiles: np.ndarray, levels: list[float]) -> dict:
+    """Each level's (lower, upper) from a quantile model's outputs (..., 2 x levels + 1):
+    the lower bounds widest first, the median, the upper bounds narrowest first."""
+    pairs = len(levels)
+    return {
+        level: (quantiles[..., pairs - 1 - k], quantiles[..., pairs + 1 + k])
+        for k, level in enumerate(levels)
+    }
+
+
+def conformalize(
+    quantiles: np.ndarray, actual: np.ndarray, levels: list[float]
+) -> QuantileCorrection:
+    """Conformity scores max(lower - y, y - upper) of the validation windows (pooled over
+    windows and steps, per target); the correction of each level is their quantile at the
+    level with split conformal's finite-sample correction."""
+    correction = []
+    for level, (lower, upper) in quantile_pairs(quantiles, levels).items():
+        scores = np.maximum(lower - actual, actual - upper).reshape(-1, actual.shape[-1])
+        ordered = np.sort(scores, axis=0)
+        m = len(ordered)
+        k = min(m, math.ceil((m + 1) * level / 100))
+        correction.append(ordered[k - 1])
+    return QuantileCorrection(list(levels), np.stack(correction), len(actual))
+
+
+def quantile_bounds(quantiles: np.ndarray, correction: QuantileCorrection) -> dict:
+    """Each level's bounds from a quantile model's outputs, widened by the correction."""
+    out = {}
+    for k, (level, (lower, upper)) in enumerate(
+        quantile_pairs(quantiles, correction.levels).items()
+    ):
+        out[level] = (lower - correction.correction[k], upper + correction.correction[k])
+    return out
+
+
 def window_spread(inputs: torch.Tensor, target_index: list[int]) -> torch.Tensor:
     """(batch, 1, targets): each window's standard deviation of its target values."""
     values = inputs[..., target_index].float()

@@ -29,6 +29,7 @@ class ModelSpec:
     blend_weight: float = 1.0  # the network's share of the forecast (see blend.py)
     blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
     season: int | None = None  # for the seasonal naive forecast of a blend
+    quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
 
     @classmethod
     def for_config(cls, data: Any, model: Any) -> ModelSpec:
@@ -48,6 +49,7 @@ class ModelSpec:
             target_index=tuple(index) if index is not None else None,
             n_future=layout.n_future,
             linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
+            quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class ModelSpec:
         out = asdict(self)
         out["head"] = list(self.head)
         out["target_index"] = list(self.target_index) if self.target_index is not None else None
+        out["quantile_levels"] = list(self.quantile_levels)
         return out
 
     @classmethod
@@ -65,6 +68,7 @@ class ModelSpec:
             raise ValueError(f"unknown model arguments {unknown}")
         values = dict(d)
         values["head"] = tuple(values["head"])
+        values["quantile_levels"] = tuple(values.get("quantile_levels", ()))
         if values.get("target_index") is not None:
             values["target_index"] = tuple(values["target_index"])
         return cls(**values)
@@ -121,23 +125,43 @@ class LSTMForecaster(nn.Module):
             if spec.linear_skip
             else None
         )
+        # Quantile forecasts: for each level, how far below and above the median its bounds
+        # lie, as sums of positive steps from the inner level outwards: ordered by
+        # construction, so they never cross.
+        self.quantile_levels = tuple(spec.quantile_levels)
+        pairs = len(self.quantile_levels)
+        self.offsets = nn.Linear(width, spec.steps * spec.n_targets * 2 * pairs) if pairs else None
 
     def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """windows (batch, lookback, n_inputs); future (batch, steps, n_future) when the model
-        has known-future inputs."""
+        has known-future inputs. The point forecast (the median of a quantile model)."""
+        return self._outputs(windows, future, quantiles=False)[..., 0]
+
+    def quantile_forward(
+        self, windows: torch.Tensor, future: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(batch, steps, targets, 2 x levels + 1): the lower bounds from the widest level in,
+        the median, the upper bounds from the narrowest level out."""
+        return self._outputs(windows, future, quantiles=True)
+
+    def _outputs(
+        self, windows: torch.Tensor, future: torch.Tensor | None, quantiles: bool
+    ) -> torch.Tensor:
         if self.window_norm == "none":
-            return self._network(windows, future)
+            return self._network(windows, future, quantiles)
         # Each window in its own units: a level the model never saw in training (a trend
         # leaving the training range) looks like any other window. Known-future columns stay
         # as they are, so their window and future values keep one scale.
         past = windows[..., : self.n_past]
         center, scale = window_stats(past, self.window_norm)
         normalized = torch.cat([(past - center) / scale, windows[..., self.n_past :]], dim=-1)
-        out = self._network(normalized, future)
+        out = self._network(normalized, future, quantiles)
         index = self.target_index
-        return out * scale[..., index] + center[..., index]
+        return out * scale[..., index].unsqueeze(-1) + center[..., index].unsqueeze(-1)
 
-    def _network(self, windows: torch.Tensor, future: torch.Tensor | None) -> torch.Tensor:
+    def _network(
+        self, windows: torch.Tensor, future: torch.Tensor | None, quantiles: bool = False
+    ) -> torch.Tensor:
         _, (h_n, _) = self.lstm(windows)
         # h_n is (num_layers, batch, hidden): the last layer's state, whatever the depth.
         state = h_n[-1]
@@ -145,11 +169,20 @@ class LSTMForecaster(nn.Module):
             if future is None:
                 raise ValueError("this model needs the future values of its known inputs")
             state = torch.cat([state, future.reshape(len(state), -1).to(state.dtype)], dim=1)
-        out = self.head(state)
+        hidden = self.head[:-1](state)
+        out = self.head[-1](hidden)
         if self.skip is not None:
             recent = windows[:, -self.skip_rows :, self.target_index]
             out = out + self.skip(recent.reshape(len(recent), -1).to(out.dtype))
-        return out.view(-1, self.steps, self.n_targets)
+        median = out.view(-1, self.steps, self.n_targets, 1)
+        if not quantiles or self.offsets is None:
+            return median
+        pairs = len(self.quantile_levels)
+        steps = nn.functional.softplus(self.offsets(hidden))
+        steps = steps.view(-1, self.steps, self.n_targets, 2, pairs).cumsum(dim=-1)
+        lower = median - steps[..., 0, :].flip(-1)  # widest first
+        upper = median + steps[..., 1, :]
+        return torch.cat([lower, median, upper], dim=-1)
 
 
 class Ensemble(nn.Module):
@@ -167,6 +200,17 @@ class Ensemble(nn.Module):
 
     def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         return torch.stack([member(windows, future) for member in self.members]).mean(dim=0)
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...]:
+        return self.members[0].quantile_levels
+
+    def quantile_forward(
+        self, windows: torch.Tensor, future: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The members' quantiles averaged (still ordered: a mean of ordered values is)."""
+        outputs = [member.quantile_forward(windows, future) for member in self.members]
+        return torch.stack(outputs).mean(dim=0)
 
 
 def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,4 +269,17 @@ def predict_windows(
         return (empty, torch.empty(0, 1, model.n_targets)) if spread_of is not None else empty
     if spread_of is not None:
         return torch.cat(outputs), torch.cat(spreads)
+    return torch.cat(outputs)
+
+
+def predict_quantiles(model: nn.Module, windows: Any) -> torch.Tensor:
+    """A quantile model's outputs (windows, steps, targets, quantiles), in bounded chunks."""
+    model.eval()
+    outputs = []
+    batch_size = inference_batch(model, len(windows.input_offsets))
+    with torch.inference_mode():
+        positions = torch.arange(len(windows), device=windows.anchors.device)
+        for chunk in positions.split(batch_size):
+            inputs, future, _ = windows.batch(chunk)
+            outputs.append(model.quantile_forward(inputs, future))
     return torch.cat(outputs)

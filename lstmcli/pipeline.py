@@ -30,11 +30,19 @@ from lstmcli.data import Table, business_days, infer_freq, load_table, median_st
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
-from lstmcli.intervals import Calibration, baseline_quantiles, calibrate, scaled_bounds
+from lstmcli.intervals import (
+    Calibration,
+    QuantileCorrection,
+    baseline_quantiles,
+    calibrate,
+    conformalize,
+    quantile_bounds,
+    scaled_bounds,
+)
 from lstmcli.metrics import baseline_predictions, json_safe, mase_scales, series_mase_scales
-from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec, predict_windows
+from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec, predict_quantiles, predict_windows
 from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
-from lstmcli.train import EpochStats, TrainResult, TrainState, fit
+from lstmcli.train import EpochStats, TrainResult, TrainState, fit, quantile_probabilities
 from lstmcli.windows import (
     Split,
     WindowSet,
@@ -77,7 +85,7 @@ class TrainingData:
     time_freq: str | None  # the frequency of the longest series, to continue its times
     time_step: float | None  # the same for a numeric time column
     time_zone: str | None  # the times' zone (UTC when offsets changed); None: naive or numbers
-    calibration: Calibration | None = None  # prediction intervals, once calibrated
+    calibration: Calibration | QuantileCorrection | None = None  # intervals, once calibrated
     baseline_intervals: dict | None = None  # the seasonal-naive baseline's interval quantiles
 
     def row_series(self) -> np.ndarray | None:
@@ -137,7 +145,8 @@ def train_run(
 
     # Blend with the better naive forecast where the validation part says it helps.
     blend = None
-    if config.model.blend == "auto" and "val" in windows and config.data.task == "forecast":
+    blendable = config.data.task == "forecast" and not spec.quantile_levels
+    if config.model.blend == "auto" and "val" in windows and blendable:
         model, spec, blend = blend_on_validation(model, spec, windows["val"], config.data)
         if blend["model_weight"] < 1.0:
             writer.save_model(spec, model.state_dict())
@@ -377,19 +386,30 @@ def calibrate_intervals(
     """Fill `data.calibration` from the validation windows' standardized residuals (see
     intervals.py) and `data.baseline_intervals` from the seasonal-naive (else naive)
     baseline's residuals on the training windows."""
-    cfg = config.data
-    if "val" not in windows or not len(windows["val"]):
+    cfg, levels = config.data, config.model.levels
+    needs_val = not spec.quantile_levels or config.model.conformalize
+    if needs_val and ("val" not in windows or not len(windows["val"])):
         raise LstmcliError(
-            "model.levels: conformal intervals are calibrated on a val part, and this split has "
-            "none; give data.split one or use more data"
+            f"model.levels: {config.model.intervals} intervals are calibrated on a val part, "
+            "and this split has none; give data.split one or use more data"
         )
-    index = list(spec.target_index) if spec.target_index is not None else [0]
-    val = windows["val"]
-    scaled, spread = predict_windows(model, val, index)
-    positions = torch.arange(len(val), device=val.anchors.device)
-    actual = val.batch(positions)[2].float()
-    standardized = ((actual - scaled.float()) / spread).cpu().numpy()
-    data.calibration = calibrate(standardized, config.model.levels)
+    if spec.quantile_levels and not config.model.conformalize:
+        zeros = np.zeros((len(levels), spec.n_targets))
+        data.calibration = QuantileCorrection(list(levels), zeros, 0)
+    else:
+        val = windows["val"]
+        positions = torch.arange(len(val), device=val.anchors.device)
+        actual = val.batch(positions)[2].float()
+        if spec.quantile_levels:
+            quantiles = predict_quantiles(model, val).float()
+            data.calibration = conformalize(
+                quantiles.cpu().numpy(), actual.cpu().numpy(), list(levels)
+            )
+        else:
+            index = list(spec.target_index) if spec.target_index is not None else [0]
+            scaled, spread = predict_windows(model, val, index)
+            standardized = ((actual - scaled.float()) / spread).cpu().numpy()
+            data.calibration = calibrate(standardized, levels)
     table, train = data.table, data.split.anchors["train"]
     offsets = target_offsets(cfg.horizon, cfg.task)
     season = cfg.season if isinstance(cfg.season, int) else None
@@ -415,8 +435,16 @@ def score_test(
     when the model has levels) and the rows of test_predictions.csv, in original units."""
     table, anchors = data.table, data.split.anchors["test"]
     series = table.series_of(anchors)
-    bounds = None
-    if data.calibration is not None:
+    bounds, pinball = None, None
+    if isinstance(data.calibration, QuantileCorrection):
+        quantiles = predict_quantiles(model, test).cpu().numpy().astype(np.float64)
+        scaled = quantiles[..., len(spec.quantile_levels)]  # the median
+        bounds = {
+            level: (data.target_scaler.inverse(lo, series), data.target_scaler.inverse(hi, series))
+            for level, (lo, hi) in quantile_bounds(quantiles, data.calibration).items()
+        }
+        pinball = _pinball(quantiles, data, anchors, cfg, spec)
+    elif data.calibration is not None:
         index = list(spec.target_index) if spec.target_index is not None else [0]
         scaled, spread = (t.cpu().numpy() for t in predict_windows(model, test, index))
         actual_scaled = data.target_scaler.transform(actual_values(table, anchors, cfg), series)
@@ -439,8 +467,24 @@ def score_test(
         bounds,
         data.baseline_intervals,
     )
+    if pinball is not None:
+        metrics["intervals"]["pinball"] = pinball
     actual = actual_values(table, anchors, cfg)
     return metrics, backtest_frame(table, anchors, predicted, actual, cfg, bounds)
+
+
+def _pinball(
+    quantiles: np.ndarray, data: TrainingData, anchors: np.ndarray, cfg: DataConfig, spec: ModelSpec
+) -> float:
+    """The mean pinball loss of a quantile model's test quantiles, in original units."""
+    series = data.table.series_of(anchors)
+    actual = actual_values(data.table, anchors, cfg)
+    probabilities = quantile_probabilities(spec.quantile_levels)
+    losses = []
+    for k, q in enumerate(probabilities):
+        error = actual - data.target_scaler.inverse(quantiles[..., k], series)
+        losses.append(np.nanmean(np.maximum(q * error, (q - 1) * error)))
+    return float(np.mean(losses))
 
 
 def _run_facts(

@@ -22,9 +22,16 @@ from lstmcli.config import DataConfig
 from lstmcli.data import Table, business_days, infer_freq, median_step, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
-from lstmcli.intervals import Calibration, scaled_bounds, window_spread
+from lstmcli.intervals import (
+    Calibration,
+    QuantileCorrection,
+    load_calibration,
+    quantile_bounds,
+    scaled_bounds,
+    window_spread,
+)
 from lstmcli.intervals import bounds as interval_bounds
-from lstmcli.model import predict_windows
+from lstmcli.model import predict_quantiles, predict_windows
 from lstmcli.windows import WindowSet, keep_series, series_anchors, target_offsets, window_need
 
 
@@ -263,13 +270,19 @@ def _roll_forward(
             forecast = checkpoint.target_scaler.inverse(scaled, series)
             outputs.append(forecast)
             if block == 0 and calibration is not None:
-                spread = window_spread(window, target_inputs).cpu().numpy().astype(np.float64)
+                if isinstance(calibration, QuantileCorrection):
+                    quantiles = predictor.model.quantile_forward(window, future)
+                    quantiles = quantiles.cpu().numpy().astype(np.float64)
+                    scaled_bounds_ = quantile_bounds(quantiles, calibration)
+                else:
+                    spread = window_spread(window, target_inputs).cpu().numpy()
+                    scaled_bounds_ = interval_bounds(scaled, spread.astype(np.float64), calibration)
                 bounds = {
                     level: (
                         _pad(checkpoint.target_scaler.inverse(lo, series), blocks),
                         _pad(checkpoint.target_scaler.inverse(hi, series), blocks),
                     )
-                    for level, (lo, hi) in interval_bounds(scaled, spread, calibration).items()
+                    for level, (lo, hi) in scaled_bounds_.items()
                 }
             if block + 1 < blocks:
                 fed = torch.from_numpy(as_inputs.transform(forecast, series))
@@ -283,8 +296,8 @@ def _pad(values: np.ndarray, blocks: int) -> np.ndarray:
     return np.concatenate([values, empty], axis=1)
 
 
-def _calibration(checkpoint: Checkpoint) -> Calibration | None:
-    return Calibration.from_dict(checkpoint.calibration) if checkpoint.calibration else None
+def _calibration(checkpoint: Checkpoint) -> Calibration | QuantileCorrection | None:
+    return load_calibration(checkpoint.calibration)
 
 
 def cfg_adaptive(checkpoint: Checkpoint) -> bool:
@@ -487,6 +500,15 @@ def _predict_all(
     )
     window_series = series[table.series_of(anchors)] if series is not None else None
     calibration = _calibration(cp)
+    unscale = cp.target_scaler.inverse
+    if isinstance(calibration, QuantileCorrection):
+        quantiles = predict_quantiles(predictor.model, windows).cpu().numpy().astype(np.float64)
+        median = quantiles[..., len(calibration.levels)]
+        bounds = {
+            level: (unscale(lo, window_series), unscale(hi, window_series))
+            for level, (lo, hi) in quantile_bounds(quantiles, calibration).items()
+        }
+        return table, anchors, unscale(median, window_series), bounds
     if calibration is None:
         scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
         return table, anchors, cp.target_scaler.inverse(scaled, window_series), None
@@ -501,7 +523,6 @@ def _predict_all(
         ).astype(np.float64)
     order = table.series_of(anchors)
     bounds = scaled_bounds(scaled, spread, actual, order, calibration, cfg_adaptive(cp))
-    unscale = cp.target_scaler.inverse
     bounds = {
         level: (unscale(lo, window_series), unscale(hi, window_series))
         for level, (lo, hi) in bounds.items()

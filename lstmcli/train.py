@@ -120,7 +120,7 @@ def fit(
         optimizer.load_state_dict(state.optimizer)
     if state.rng is not None:
         _restore_rng(state.rng, shuffler)
-    loss_fn = LOSSES[cfg.loss]()
+    loss_fn = loss_for(model, cfg)
     plateau = None
     if cfg.scheduler == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -156,7 +156,7 @@ def fit(
             positions = order[index * batch_size : (index + 1) * batch_size]
             inputs, future, targets = train.batch(positions)
             with autocast:
-                loss = loss_fn(model(inputs, future).float(), targets)
+                loss = loss_fn(outputs(model, inputs, future).float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -253,6 +253,42 @@ def _restore_rng(rng: dict[str, Any], shuffler: torch.Generator) -> None:
 LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss}
 
 
+class PinballLoss(nn.Module):
+    """The mean pinball (quantile) loss of quantile forecasts (..., quantiles) against
+    targets (...): each quantile q is pulled to where a share q of the targets lies below."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("q", torch.tensor(probabilities, dtype=torch.float32))
+
+    def forward(self, predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        error = targets.unsqueeze(-1) - predicted
+        return torch.maximum(self.q * error, (self.q - 1) * error).mean()
+
+
+def quantile_probabilities(levels: tuple[float, ...]) -> list[float]:
+    """The quantiles of central intervals at `levels` (ascending), in a quantile model's
+    output order: the lower bounds from the widest level in, 0.5, the upper bounds out."""
+    lower = [(1 - level / 100) / 2 for level in reversed(levels)]
+    return [*lower, 0.5, *[1 - q for q in reversed(lower)]]
+
+
+def loss_for(model: nn.Module, cfg: TrainingConfig) -> nn.Module:
+    """training.loss, or the pinball loss of a quantile model's quantiles."""
+    levels = getattr(model, "quantile_levels", ())
+    if levels:
+        return PinballLoss(quantile_probabilities(levels)).to(next(model.parameters()).device)
+    return LOSSES[cfg.loss]()
+
+
+def outputs(model: nn.Module, inputs: torch.Tensor, future: torch.Tensor | None) -> torch.Tensor:
+    """What the loss compares with the targets: the forecasts, or a quantile model's
+    quantiles."""
+    if getattr(model, "quantile_levels", ()):
+        return model.quantile_forward(inputs, future)
+    return model(inputs, future)
+
+
 def _scheduled_rate(cfg: TrainingConfig, epoch: int) -> float | None:
     """The learning rate an epoch starts with: linear warm-up, then cosine decay to zero; None
     leaves the rate alone (no schedule, or plateau, which steps on the monitored loss)."""
@@ -275,5 +311,5 @@ def evaluate_loss(model: nn.Module, windows: WindowSet, loss_fn: nn.Module | Non
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(inference_batch(model, len(windows.input_offsets))):
             inputs, future, targets = windows.batch(chunk)
-            total += loss_fn(model(inputs, future), targets) * len(chunk)
+            total += loss_fn(outputs(model, inputs, future), targets) * len(chunk)
     return total.item() / len(windows)

@@ -168,3 +168,65 @@ def test_levels_need_a_validation_part_and_are_checked(tmp_path: Path) -> None:
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(interval_config(csv)))
     checked = run("check", "-c", str(tmp_path / "run.yaml"))
     assert "intervals:      80%, 95% (conformal, calibrated on the val part;" in checked.stdout
+
+
+def test_quantile_outputs_never_cross() -> None:
+    import torch
+
+    from lstmcli.model import LSTMForecaster, ModelSpec
+
+    spec = ModelSpec(
+        2, 1, 4, 8, 1, 0.0, (8,), "standard", (0,), linear_skip=6, quantile_levels=(50, 80, 95)
+    )
+    model = LSTMForecaster(spec)
+    torch.nn.init.normal_(model.offsets.weight, std=5.0)  # whatever the weights
+    with torch.no_grad():
+        windows = torch.randn(64, 6, 2) * 10
+        quantiles = model.quantile_forward(windows)
+        assert quantiles.shape == (64, 4, 1, 7)
+        assert (quantiles.diff(dim=-1) >= 0).all()  # ordered by construction
+        torch.testing.assert_close(model(windows), quantiles[..., 3])  # the median
+
+
+def test_the_pinball_loss_by_hand() -> None:
+    import torch
+
+    from lstmcli.train import PinballLoss, quantile_probabilities
+
+    assert quantile_probabilities((80, 95)) == pytest.approx([0.025, 0.1, 0.5, 0.9, 0.975])
+    loss = PinballLoss([0.1, 0.5, 0.9])
+    predicted = torch.tensor([[0.0, 1.0, 2.0]])
+    target = torch.tensor([1.5])
+    # errors y - q: 1.5, 0.5, -0.5 -> 0.1*1.5, 0.5*0.5, 0.1*0.5
+    expected = (0.15 + 0.25 + 0.05) / 3
+    assert loss(predicted, target).item() == pytest.approx(expected)
+
+
+def test_quantile_intervals_train_score_and_predict(tmp_path: Path) -> None:
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 600)
+    config = interval_config(csv, intervals="quantile")
+    config["training"]["epochs"] = 15
+    metrics = train_run(validate_config(config), tmp_path / "run").metrics
+    assert metrics["intervals"]["pinball"] > 0
+    for level in ("80", "95"):  # conformalized on the val part: near the level
+        assert abs(metrics["intervals"]["model"][level]["coverage"] - int(level) / 100) <= 0.1
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert (saved["y_lo_95"] <= saved["y_lo_80"]).all() and (
+        saved["y_hi_80"] <= saved["y_hi_95"]
+    ).all()
+    nxt = run("predict", str(tmp_path / "run"), str(csv))
+    assert nxt.exit_code == 0 and "y_lo_80" in nxt.stdout.splitlines()[0]
+    with pytest.raises(ConfigError, match=r"\(or model.conformalize: false\)"):
+        validate_config(
+            {
+                "data": {"validation": "none", "split": 0.8},
+                "model": {"levels": [90], "intervals": "quantile"},
+            }
+        )
+    plain = validate_config(
+        {
+            "data": {"validation": "none", "split": 0.8},
+            "model": {"levels": [90], "intervals": "quantile", "conformalize": False},
+        }
+    )
+    assert plain.model.conformalize is False
