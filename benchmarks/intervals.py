@@ -94,7 +94,8 @@ def run_series(series: Series, overrides: list[str], ets_origins: int) -> dict:
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        return {"name": series.name, "error": done.stderr.strip().splitlines()[-1]}
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        return {"name": series.name, "error": lines[-1]}
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
     intervals = metrics["intervals"]
     base_name = next(iter(intervals["baselines"]), None)

@@ -2,10 +2,14 @@
 
 A forecast's error grows with how restless its series is, so the residuals are measured in
 units of each window's own spread (the standard deviation of the target over the window, in
-scaled units): the validation windows' standardized residuals, per horizon step and target,
-give the quantiles, and a new window's bounds are its forecast plus those quantiles times its
-spread. The quantiles use the finite-sample correction of split conformal prediction, so the
-stated coverage holds for exchangeable windows; the test part plays no part.
+scaled units): the sizes of the validation windows' standardized residuals, per horizon step
+and target, give a quantile, and a new window's bounds are its forecast plus and minus that
+quantile times its spread. The quantile uses the finite-sample correction of split conformal
+prediction, so the stated coverage holds for exchangeable windows; the test part plays no part.
+
+The bounds are symmetric (the absolute residual is the conformity score): a validation part
+is short and often drifts one way, and signed quantiles from it put the whole band on one side
+of the forecast, even excluding the forecast itself, when the drift turns.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ def level_name(level: float) -> str:
     return f"{level:g}"
 
 
-GRID = 201  # stored quantiles of the pooled standardized residuals (0%, 0.5%, ..., 100%)
+GRID = 201  # stored quantiles of the pooled absolute standardized residuals (0%, 0.5%, ...)
 ADAPT_RATE = 0.05  # adaptive conformal inference: how fast a miss moves the level
 
 
 @dataclass
 class Calibration:
-    """What the bounds are made of: quantiles of the pooled standardized residuals (GRID,
-    targets), each step's root mean square (steps, targets), the number of samples pooled."""
+    """What the bounds are made of: quantiles of the pooled absolute standardized residuals
+    (GRID, targets), each step's root mean square (steps, targets), the samples pooled."""
 
     levels: list[float]
     grid: np.ndarray
@@ -53,13 +57,12 @@ class Calibration:
             axis=1,
         )
 
-    def shares(self, level: float) -> tuple[float, float]:
-        """The pooled shares of a level's two bounds, with split conformal's finite-sample
-        correction (k-th of m samples, k = floor((m + 1) a/2) and ceil((m + 1)(1 - a/2)))."""
-        alpha, m = 1 - level / 100, self.samples
-        low = max(1, math.floor((m + 1) * alpha / 2))
-        high = min(m, math.ceil((m + 1) * (1 - alpha / 2)))
-        return (low - 1) / max(m - 1, 1), (high - 1) / max(m - 1, 1)
+    def share(self, level: float) -> float:
+        """The pooled share of a level's bound, with split conformal's finite-sample
+        correction (the k-th smallest of m scores, k = ceil((m + 1) level))."""
+        m = self.samples
+        k = min(m, math.ceil((m + 1) * level / 100))
+        return (k - 1) / max(m - 1, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,7 +174,7 @@ def calibrate(standardized: np.ndarray, levels: list[float]) -> Calibration:
     size grows with the step."""
     rms = np.sqrt(np.mean(standardized**2, axis=0))  # (steps, targets)
     rms = np.where(rms > 0, rms, 1.0)
-    pooled = (standardized / rms[None]).reshape(-1, standardized.shape[2])
+    pooled = np.abs(standardized / rms[None]).reshape(-1, standardized.shape[2])
     grid = np.quantile(pooled, np.linspace(0, 1, GRID), axis=0)  # (GRID, targets)
     return Calibration(list(levels), grid, rms, len(pooled), len(standardized))
 
@@ -185,8 +188,8 @@ def bounds(
     rms = calibration.rms[None, :steps]
     out = {}
     for level in calibration.levels:
-        low, high = (calibration.quantile(share) for share in calibration.shares(level))
-        out[level] = (predicted + low * rms * spread, predicted + high * rms * spread)
+        half = calibration.quantile(calibration.share(level)) * rms * spread
+        out[level] = (predicted - half, predicted + half)
     return out
 
 
@@ -208,7 +211,7 @@ def adaptive_bounds(
     out = {}
     for level in calibration.levels:
         alpha = 1 - level / 100
-        base_low, base_high = calibration.shares(level)  # where every series starts
+        base = calibration.share(level)  # where every series starts
         lower, upper = np.empty_like(predicted), np.empty_like(predicted)
         missed = np.full(predicted.shape, np.nan)
         shift = np.zeros((steps, targets))
@@ -221,10 +224,9 @@ def adaptive_bounds(
                 if j >= start and np.isfinite(missed[j, h]).any():
                     known = np.isfinite(missed[j, h])
                     shift[h, known] += ADAPT_RATE * (missed[j, h, known] - alpha)
-            # misses move the shares outwards (wider bounds), hits inwards
-            low = calibration.quantile_at(np.clip(base_low - shift / 2, 0, 1)) * rms * spread[i]
-            high = calibration.quantile_at(np.clip(base_high + shift / 2, 0, 1)) * rms * spread[i]
-            lower[i], upper[i] = predicted[i] + low, predicted[i] + high
+            # misses move the share up (wider bounds), hits down
+            half = calibration.quantile_at(np.clip(base + shift, 0, 1)) * rms * spread[i]
+            lower[i], upper[i] = predicted[i] - half, predicted[i] + half
             outside = (actual[i] < lower[i]) | (actual[i] > upper[i])
             missed[i] = np.where(np.isfinite(actual[i]), outside, np.nan)
         out[level] = (lower, upper)
