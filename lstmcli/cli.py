@@ -282,6 +282,135 @@ def train(
 
 
 @app.command()
+def tune(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="Trials in the study, all runs together "
+            "(default tune.trials); a continued study runs only the missing ones.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Seconds after which no new trial starts."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Database URL of the study (default: sqlite in the "
+            "study folder); share one to tune on many machines.",
+            metavar="URL",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name in the storage (default lstmcli).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Study folder (default: output.dir + '-tune').", file_okay=False
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Trials run at once, each in its own process "
+            "sharing the study (threads split between them).",
+        ),
+    ] = 1,
+    quiet: QuietOption = False,
+) -> None:
+    """Search hyper-parameters with Optuna, choosing on the validation part only.
+
+    Each trial trains the config with the trial's values of the `tune.space` keys (or the
+    default space) and is scored on the val part; the test rows are never scored during the
+    search. The study lives in a database (study.db in the study folder): run the same
+    command again to continue it after Ctrl-C or a kill. At the end the best config is
+    written to best.yaml, trained once more into the `best` run folder and scored on the
+    test part like `train`. The folder also holds trials.csv and history.png (and
+    importance.png). Its path is printed on stdout.
+
+    Examples:
+
+      lstmcli tune -c run.yaml --trials 30
+
+      lstmcli tune -c run.yaml --jobs 2 --timeout 600 -o runs/study
+
+      lstmcli tune -c run.yaml --storage postgresql://user@db/optuna --study sales
+    """
+    from lstmcli.config import load_config
+
+    try:
+        resolved = load_config(config, set_ or [])
+    except LstmcliError as e:
+        raise _fail(e) from None
+    folder = output or Path(resolved.output.dir + "-tune")
+    console = _stderr()
+    from lstmcli.display import EpochReporter, TrialReporter, results_tables, trials_table
+    from lstmcli.tune import tune_run
+
+    stop = StopRequest()
+    reporter = TrialReporter(console, quiet=quiet)
+
+    def planned(plan, notes: list[str], done: int) -> None:  # noqa: ANN001
+        if not quiet:
+            for note in notes:
+                _say(console, note)
+            left = max(0, plan.trials - done)
+            _say(console, f"study {plan.study_name!r} in {plan.storage}: {done} trial(s) done, "
+                 f"{left} to run, chosen by {plan.metric}")  # fmt: skip
+        reporter.plan(plan.trials, plan.metric, done)
+
+    def best_chosen(chosen: Config) -> None:
+        if not quiet:
+            _say(console, f"training the best config into {chosen.output.dir}")
+
+    try:
+        with stop.installed(), reporter:
+            result = tune_run(
+                resolved,
+                folder,
+                trials=trials,
+                timeout=timeout,
+                storage=storage,
+                study_name=study,
+                jobs=jobs,
+                should_stop=stop,
+                warn=_warner(console, quiet),
+                on_plan=planned,
+                on_trial=reporter,
+                on_best=best_chosen,
+                on_epoch=EpochReporter(console, quiet=True),
+                source=str(config) if config is not None else "config",
+            )
+    except LstmcliError as e:
+        raise _fail(e) from None
+    except (TrainingInterrupted, KeyboardInterrupt) as e:
+        _say(console, f"Interrupted: {e or 'stopped'}; run the same command to continue")
+        raise typer.Exit(stop.exit_code) from None
+    if not quiet:
+        keys = [k for k in result.trials.columns if "." in k]
+        console.print(trials_table(result.trials, result.metric, keys))
+        if result.run is not None:
+            for table in results_tables(result.run.metrics, "test metrics of the best config"):
+                console.print(table)
+    typer.echo(str(folder))
+    if result.run is None:
+        _say(console, f"Interrupted; trials so far are in {folder}; run the same command to "
+             "continue the study")  # fmt: skip
+        raise typer.Exit(stop.exit_code)
+
+
+@app.command()
 def check(
     config: ConfigOption = None,
     set_: SetOption = None,

@@ -1,4 +1,4 @@
-"""The run config: a typed schema (data, model, training, output), YAML loading, overrides.
+"""The run config: a typed schema (data, model, training, output, tune), YAML, overrides.
 
 Every key has a default and a description; unknown keys, wrong types and out-of-range values are
 reported together, one line per problem, each naming its key path.
@@ -388,11 +388,81 @@ class OutputConfig(_Section):
     dir: str = Field("runs/quickstart", description="run folder (relative to the current folder)")
 
 
+SCALAR = (type(None), bool, int, float, str)
+
+
+class SearchRange(_Section):
+    """One searched key of `tune.space`: a range of numbers or a list of choices."""
+
+    type: Literal["int", "float", "choice"] = Field(description="int | float | choice")
+    low: float | None = Field(None, description="smallest value (int, float)")
+    high: float | None = Field(None, description="largest value, included (int, float)")
+    step: float | None = Field(None, gt=0, description="spacing of values; int default 1")
+    log: bool = Field(False, description="sample on a log scale (low > 0)")
+    values: list[Any] | None = Field(None, description="the choices (choice)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchRange:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a choice needs a non-empty list of values")
+            if any(not isinstance(v, SCALAR) for v in self.values):
+                raise ValueError("choice values must be numbers, text, true/false or null")
+            if self.low is not None or self.high is not None or self.step or self.log:
+                raise ValueError("a choice takes values only (no low, high, step or log)")
+            return self
+        if self.values is not None:
+            raise ValueError(f"an {self.type} range takes low and high, not values")
+        if self.low is None or self.high is None:
+            raise ValueError(f"an {self.type} range needs low and high")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ValueError("log needs low above 0 and no step")
+        if self.type == "int":
+            whole = [self.low, self.high, self.step or 1]
+            if any(not float(v).is_integer() for v in whole):
+                raise ValueError("an int range needs whole low, high and step")
+        return self
+
+    def grid(self) -> list[Any] | None:
+        """Every value, for the grid sampler; None for a continuous range."""
+        if self.type == "choice":
+            return list(self.values or [])
+        if self.type == "float" and self.step is None:
+            return None
+        step = self.step or 1
+        count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
+        values = [self.low + k * step for k in range(count)]
+        return [int(v) for v in values] if self.type == "int" else values
+
+
+class TuneConfig(_Section):
+    metric: Literal["auto", "val_loss", "val_rmse", "val_mae", "val_mase"] = Field(
+        "auto",
+        description="what trials are chosen by, on the val part; auto: val_rmse (one target) "
+        "or val_mase (several)",
+    )
+    trials: int = Field(30, ge=1, description="trials in the study (all runs together)")
+    timeout: float | None = Field(
+        None, gt=0, description="seconds after which no new trial starts; null = no limit"
+    )
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="tpe | random | grid")
+    pruner: Literal["median", "none"] = Field(
+        "median", description="stop trials whose epoch val losses trail the median; none = off"
+    )
+    seed: int = Field(0, ge=0, description="seed of the sampler")
+    space: dict[str, SearchRange] | None = Field(
+        None, description="dotted config keys to search; null = the default space"
+    )
+
+
 class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @model_validator(mode="after")
     def _intervals_need_a_val_part(self) -> Config:
@@ -542,7 +612,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         }
         kind = kinds.get(type(raw), type(raw).__name__)
         raise ConfigError(
-            [f"expected a mapping with sections data, model, training, output; got {kind}"],
+            [f"expected a mapping with sections data, model, training, output, tune; got {kind}"],
             str(path),
         )
     return raw

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -171,3 +173,97 @@ def series_table(series: dict) -> Table:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+class TrialReporter:
+    """Hears the study after each finished trial: a rich progress bar with the best value so
+    far on a terminal, one line per trial elsewhere."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
+        self.progress: Progress | None = None
+        self.reported: set[int] = set()
+        self.total, self.metric = 0, ""
+        self.started = time.perf_counter()
+
+    def plan(self, total: int, metric: str, done: int) -> None:
+        self.total, self.metric = total, metric
+        if self.progress is not None:
+            self.progress.update(self.task, total=total, completed=done)
+
+    def __enter__(self) -> TrialReporter:
+        if not self.quiet and self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]trial"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[best]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("tune", total=self.total or None, best="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, trials: pd.DataFrame, counted: int) -> None:
+        """`trials`: trials.csv's rows so far; `counted`: trials towards the total."""
+        if self.quiet or not len(trials):
+            return
+        done = trials[trials["state"] == "complete"]
+        best = ""
+        if len(done):
+            row = done.loc[done[self.metric].idxmin()]
+            best = f"best {self.metric} {row[self.metric]:.4g} (trial {int(row['number'])})"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=counted, best=best)
+            return
+        for _, row in trials.iterrows():
+            number = int(row["number"])
+            if number in self.reported or row["state"] == "running":
+                continue
+            self.reported.add(number)
+            value = row[self.metric]
+            outcome = f"{self.metric} {value:.4g}" if row["state"] == "complete" else row["state"]
+            if isinstance(row.get("error"), str):
+                outcome += f": {row['error']}"
+            elapsed = time.perf_counter() - self.started
+            self.console.print(
+                f"trial {number}  {outcome}  {best}  {elapsed:.1f}s",
+                markup=False,
+                soft_wrap=True,
+                highlight=False,
+            )
+
+
+def trials_table(trials: pd.DataFrame, metric: str, keys: list[str], show: int = 10) -> Table:
+    """The best completed trials, best first, with their searched values."""
+    done = trials[trials["state"] == "complete"].sort_values([metric, "number"]).head(show)
+    counts = trials["state"].value_counts().to_dict()
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    table = Table(
+        title=f"tune: best trials ({summary})",
+        title_justify="left",
+        caption=f"{metric} on the validation part; the test part is scored for the best only",
+        caption_justify="left",
+    )
+    table.add_column("trial", justify="right", no_wrap=True)
+    table.add_column(metric, justify="right", no_wrap=True)
+    for key in keys:
+        table.add_column(key, justify="right", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    for _, row in done.iterrows():
+        cells = [_cell(row[key]) for key in keys]
+        table.add_row(str(int(row["number"])), _number(row[metric]), *cells, _cell(row["epochs"]))
+    return table
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

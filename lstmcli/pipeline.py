@@ -39,7 +39,13 @@ from lstmcli.intervals import (
     quantile_bounds,
     scaled_bounds,
 )
-from lstmcli.metrics import baseline_predictions, json_safe, mase_scales, series_mase_scales
+from lstmcli.metrics import (
+    baseline_predictions,
+    json_safe,
+    mase_scales,
+    report,
+    series_mase_scales,
+)
 from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec, predict_quantiles, predict_windows
 from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit, quantile_probabilities
@@ -93,6 +99,24 @@ class TrainingData:
         return self.table.row_series() if self.table.ids is not None else None
 
 
+@dataclass
+class FittedModel:
+    """A trained model before its test part is scored: what `train` and each `tune` trial
+    share (a trial stops here and reads `validation`)."""
+
+    config: Config  # resolved: no `auto` left
+    choices: list[Choice]
+    data: TrainingData
+    windows: dict[str, WindowSet]
+    model: torch.nn.Module
+    spec: ModelSpec
+    training: TrainResult
+    history: pd.DataFrame
+    device: torch.device
+    blend: dict | None
+    validation: dict | None  # the val part's scores in original units (see score_validation)
+
+
 def train_run(
     config: Config,
     run_dir: Path,
@@ -110,24 +134,68 @@ def train_run(
     before training). With `resume` (a last.pt), its scalers, weights and training state are
     used instead, and training continues exactly where it stopped.
     """
-    # Data: read and check, choose what `auto` leaves to the data, keep the usable series,
-    # split in time order, fit the scalers; then the device and the run folder.
-    device = resolve_device(config.training.device)
     table = load_table(config.data, warn)
+
+    def start(resolved: Config, choices: list[Choice]) -> None:
+        if resume is None:
+            prepare_run_dir(run_dir, overwrite)
+        else:
+            remove_stale_files(run_dir)
+        if on_resolved is not None:  # every check passed: training starts now
+            on_resolved(resolved, choices)
+
+    fitted = fit_model(
+        config, table, run_dir, on_epoch, should_stop, warn, resume, on_resolved=start
+    )
+
+    # Score the test windows against the baselines, then write the rest of the run folder.
+    config, spec, data = fitted.config, fitted.spec, fitted.data
+    metrics, predictions = score_test(
+        fitted.model, data, fitted.windows["test"], config.data, spec, config.model.adaptive
+    )
+    if fitted.blend is not None:
+        metrics["blend"] = fitted.blend
+    if fitted.validation is not None:
+        metrics["validation"] = fitted.validation
+    metrics.update(_run_facts(data, fitted.training, fitted.device, spec.members))
+    metrics["auto"] = {c.key: {"value": c.value, "why": c.why} for c in fitted.choices}
+    write_run(run_dir, config, metrics, fitted.history, predictions)
+    return RunResult(run_dir, metrics, fitted.training)
+
+
+def fit_model(
+    config: Config,
+    table: Table,
+    run_dir: Path | None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    warn: Warn = ignore_warning,
+    resume: Checkpoint | None = None,
+    prepared: Callable[[Config], tuple[TrainingData, dict]] | None = None,
+    on_resolved: Callable[[Config, list[Choice]], None] | None = None,
+) -> FittedModel:
+    """Everything of a run up to its test part: choose the `auto`s, split, scale, train,
+    blend, calibrate intervals, score the val part. The test rows are not read here beyond
+    splitting. With `run_dir` None nothing is written (a tune trial); `prepared` may hand
+    back the data and windows of an earlier call with the same data config."""
+    # Data: choose what `auto` leaves to the data, keep the usable series, split in time
+    # order, fit the scalers; then the device.
+    device = resolve_device(config.training.device)
     config, choices = resolve(config, table)
-    data = prepare_data(table, config.data, warn, resume)
-    if resume is None:
-        prepare_run_dir(run_dir, overwrite)
+    if prepared is not None:
+        data, windows = prepared(config)
     else:
-        remove_stale_files(run_dir)
-    if on_resolved is not None:  # every check passed: training starts now
+        data = prepare_data(table, config.data, warn, resume)
+        windows = None
+    if on_resolved is not None:
         on_resolved(config, choices)
 
     # Windows over the scaled series, on the device; the network's shape from the config.
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
     torch.manual_seed(config.training.seed)
-    windows = make_windows(data, config.data, device)
+    if windows is None:
+        windows = make_windows(data, config.data, device)
     spec = ModelSpec.for_config(config.data, config.model)
     writer = CheckpointWriter(config, data, device, run_dir)
 
@@ -156,16 +224,41 @@ def train_run(
         calibrate_intervals(model, spec, windows, data, config)
         writer.save_model(spec, model.state_dict())
 
-    # Score the test windows against the baselines, then write the rest of the run folder.
-    metrics, predictions = score_test(
-        model, data, windows["test"], config.data, spec, config.model.adaptive
+    validation = None
+    if "val" in windows and len(windows["val"]):
+        validation = score_validation(model, data, windows["val"], config.data, spec, training)
+    return FittedModel(
+        config, choices, data, windows, model, spec, training, history, device, blend, validation
     )
-    if blend is not None:
-        metrics["blend"] = blend
-    metrics.update(_run_facts(data, training, device, spec.members))
-    metrics["auto"] = {c.key: {"value": c.value, "why": c.why} for c in choices}
-    write_run(run_dir, config, metrics, history, predictions)
-    return RunResult(run_dir, metrics, training)
+
+
+def score_validation(
+    model: torch.nn.Module,
+    data: TrainingData,
+    val: WindowSet,
+    cfg: DataConfig,
+    spec: ModelSpec,
+    training: TrainResult,
+) -> dict:
+    """The val part's scores: the best epoch's loss (scaled units, as early stopping saw it)
+    and the final model's RMSE, MAE and MASE in original units (after blending; the median
+    of a quantile model). What `tune` selects on and metrics.json reports as `validation`."""
+    anchors = data.split.anchors["val"]
+    series = data.table.series_of(anchors)
+    if spec.quantile_levels:
+        scaled = predict_quantiles(model, val).cpu().numpy()[..., len(spec.quantile_levels)]
+    else:
+        scaled = predict_windows(model, val).cpu().numpy()
+    predicted = data.target_scaler.inverse(scaled.astype(np.float64), series)
+    actual = actual_values(data.table, anchors, cfg)
+    scores = report(actual, predicted, data.table.target_columns, data.mase_scales)
+    return {
+        "loss": training.state.best_loss if np.isfinite(training.state.best_loss) else None,
+        "rmse": scores.get("rmse"),  # in a target's units: one target only
+        "mae": scores.get("mae"),
+        "mase": scores.get("mase"),
+        "windows": int(len(anchors)),
+    }
 
 
 def resolved_config(config: Config, warn: Warn = ignore_warning) -> tuple[Config, list[Choice]]:
@@ -245,7 +338,7 @@ class CheckpointWriter:
     config: Config
     data: TrainingData
     device: torch.device
-    run_dir: Path
+    run_dir: Path | None  # None: nothing is written (a tune trial)
 
     def checkpoint(
         self, spec: ModelSpec, weights: dict, state: TrainState | None = None
@@ -274,6 +367,8 @@ class CheckpointWriter:
 
     def save_progress(self, spec: ModelSpec, state: TrainState) -> None:
         """last.pt to continue from, and model.pt with the best weights so far."""
+        if self.run_dir is None:
+            return
         save_checkpoint(self.checkpoint(spec, state.last_weights, state), self.run_dir / LAST_FILE)
         if state.best_weights is not None:
             save_checkpoint(
@@ -282,10 +377,14 @@ class CheckpointWriter:
 
     def save_model(self, spec: ModelSpec, weights: dict) -> None:
         """model.pt alone (last.pt keeps the state to resume from)."""
+        if self.run_dir is None:
+            return
         save_checkpoint(self.checkpoint(spec, weights), self.run_dir / CHECKPOINT_FILE)
 
     def save_final(self, spec: ModelSpec, weights: dict) -> None:
         """The same weights as model.pt and as last.pt (without a state: not resumable)."""
+        if self.run_dir is None:
+            return
         for name in (LAST_FILE, CHECKPOINT_FILE):
             save_checkpoint(self.checkpoint(spec, weights), self.run_dir / name)
 

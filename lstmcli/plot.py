@@ -458,3 +458,39 @@ def _as_time(column: pd.Series) -> pd.Series:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def tune_history_figure(trials: pd.DataFrame, metric: str) -> Figure:
+    """Each completed trial's validation metric by trial number, the best so far as a step
+    line, and where pruned and failed trials fell."""
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = figure.subplots()
+    done = trials[trials["state"] == "complete"].sort_values("number")
+    ax.plot(done["number"], done[metric], "o", color=ACTUAL, ms=4, label="trial")
+    ax.step(done["number"], done[metric].cummin(), where="post", color=FORECAST, label="best")
+    bottom = done[metric].min() if len(done) else 0.0
+    for state, marker in (("pruned", "x"), ("fail", "v")):
+        rows = trials[trials["state"] == state]
+        if len(rows):
+            ax.plot(rows["number"], np.full(len(rows), bottom), marker, color=CONTEXT,
+                    label=f"{state} (not scored)")  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("tune: optimization history")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} (validation part)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return figure
+
+
+def importance_figure(importances: dict[str, float], metric: str) -> Figure:
+    """How much of the metric's variation each searched key explains (a bar per key)."""
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = figure.subplots()
+    names = list(importances)[::-1]  # most important on top
+    ax.barh(names, [importances[n] for n in names], color=ACTUAL)
+    ax.set_title(f"tune: parameter importance for {metric}")
+    ax.set_xlabel("share of the metric's variation")
+    ax.grid(alpha=0.3, axis="x")
+    figure.subplots_adjust(left=0.3)
+    return figure

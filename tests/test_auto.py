@@ -89,7 +89,7 @@ def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
         for key, value in values.items()
         if value == "auto"
     ]
-    assert autos == ["data.validation", "model.blend", "training.device"]  # policies
+    assert autos == ["data.validation", "model.blend", "training.device", "tune.metric"]  # policies
     assert (resolved.data.season, resolved.data.lookback) == (12, 24)
     assert resolved.data.window_norm == "standard"
     split = resolved.data.split  # 10% of the 150 training rows carved off as a val part

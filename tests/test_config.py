@@ -28,7 +28,7 @@ def test_unknown_key_suggests_the_close_name() -> None:
 def test_unknown_section_lists_the_sections() -> None:
     assert problems({"trainig": {}}) == ["trainig: unknown key; did you mean 'training'?"]
     assert problems({"zzz": 1}) == [
-        "zzz: unknown key; expected one of: data, model, training, output"
+        "zzz: unknown key; expected one of: data, model, training, output, tune"
     ]
 
 
@@ -89,7 +89,7 @@ def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.problems == [
-        "expected a mapping with sections data, model, training, output; got a list"
+        "expected a mapping with sections data, model, training, output, tune; got a list"
     ]
 
 

@@ -81,7 +81,7 @@ TRAIN_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     (
         "config is a scalar",
         lambda t: ["-c", str(write_config(t, "42\n"))],
-        "Error: run.yaml: expected a mapping with sections data, model, training, output; "
+        "Error: run.yaml: expected a mapping with sections data, model, training, output, tune; "
         "got a number",
     ),
     (

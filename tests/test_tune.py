@@ -1,0 +1,273 @@
+"""`lstmcli tune`: the space is checked before any trial, trials are chosen on the val part
+only, a study continues where it stopped, workers share it without extra trials, pruning
+stops trials early, and best.yaml trains to the figure the study reported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli import tune as tune_module
+from lstmcli.cli import app
+from lstmcli.config import Config, validate_config
+from lstmcli.tune import tune_run
+
+from .conftest import seasonal_frame, tiny_config
+
+pytest.importorskip("optuna")
+runner = CliRunner()
+
+SPACE = {
+    "model.hidden_size": {"type": "choice", "values": [4, 8]},
+    "training.learning_rate": {"type": "float", "low": 0.001, "high": 0.02, "log": True},
+}
+
+
+def study_config(csv: Path, trials: int = 3, **tune: object) -> dict:
+    config = tiny_config(csv)
+    config["tune"] = {"trials": trials, "space": SPACE, "pruner": "none", **tune}
+    return config
+
+
+def write(folder: Path, config: dict) -> Path:
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def trials(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "trials.csv")
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            {"model.hiden_size": {"type": "int", "low": 4, "high": 8}},
+            "tune.space.model.hiden_size: unknown key; did you mean 'hidden_size'?",
+        ),
+        (
+            {"model.hidden_size": {"type": "int", "low": 0, "high": 8}},
+            "tune.space.model.hidden_size: must be a whole number of at least 1 or 'auto', got 0",
+        ),
+        (
+            {"data.horizon": {"type": "int", "low": 1, "high": 3}},
+            "tune.space.data.horizon: cannot be searched (it changes what is read, forecast or "
+            "saved, not how well)",
+        ),
+        (
+            {"model.hidden_size": {"type": "int", "low": 4.5, "high": 8}},
+            "tune.space.model.hidden_size: an int range needs whole low, high and step",
+        ),
+        (
+            {"model.head": {"type": "choice", "values": [[8], [16]]}},
+            "tune.space.model.head: choice values must be numbers, text, true/false or null",
+        ),
+        (
+            {"training.learning_rate": {"type": "float", "low": 0.1, "high": 0.01}},
+            "tune.space.training.learning_rate: low (0.1) is above high (0.01)",
+        ),
+    ],
+)
+def test_a_bad_space_is_an_error_before_any_trial(
+    tmp_path: Path, csv_path: Path, space: dict, message: str
+) -> None:
+    config = study_config(csv_path)
+    config["tune"]["space"] = space
+    path = write(tmp_path, config)
+    result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "study")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [f"Error: {path}: {message}"]
+    assert not (tmp_path / "study").exists()  # nothing written
+
+
+def test_val_loss_across_loss_units_and_a_split_without_val_are_refused(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    config = study_config(csv_path, metric="val_loss")
+    config["tune"]["space"] = {"data.scaler": {"type": "choice", "values": ["minmax", "robust"]}}
+    result = runner.invoke(
+        app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s1")]
+    )
+    assert result.exit_code == 1
+    assert "val_loss is not comparable across trials that change data.scaler" in result.stderr
+    config = study_config(csv_path)
+    config["data"]["split"] = {"train": 0.8, "test": 0.2}
+    config["data"]["validation"] = "none"
+    result = runner.invoke(
+        app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s2")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: tune chooses on the val part, and this split has none")
+
+
+def test_a_study_continues_and_best_yaml_trains_to_its_figure(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    path = write(tmp_path, study_config(csv_path, trials=2))
+    study = tmp_path / "study"
+    first = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "-q"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip() == str(study)
+    before = trials(study)
+    assert list(before["number"]) == [0, 1] and set(before["state"]) == {"complete"}
+    more = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "-q", "--trials", "3"])
+    assert more.exit_code == 0, more.output
+    after = trials(study)
+    assert list(after["number"]) == [0, 1, 2]  # the total counts, the first two are kept
+    pd.testing.assert_frame_equal(after.iloc[:2].drop(columns="seconds"),
+                                  before.drop(columns="seconds"))  # fmt: skip
+    for name in ("study.db", "best.yaml", "history.png", "best/model.pt", "best/metrics.json"):
+        assert (study / name).exists(), name
+    best = after.loc[after["val_rmse"].idxmin()]
+    # The best run folder and a fresh `train` from best.yaml reproduce the trial's figure.
+    tested = yaml.safe_load((study / "best" / "metrics.json").read_text())
+    assert tested["validation"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-6)
+    assert "model" in tested and "rmse" in tested["model"]  # the best is scored on the test part
+    again = runner.invoke(app, ["train", "-c", str(study / "best.yaml"), "-o",
+                                str(tmp_path / "again"), "-q"])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    retrained = yaml.safe_load((tmp_path / "again" / "metrics.json").read_text())
+    assert retrained["validation"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-6)
+    chosen = yaml.safe_load((study / "best.yaml").read_text())
+    assert chosen["model"]["hidden_size"] == best["model.hidden_size"]
+    # Another config cannot continue this study.
+    changed = study_config(csv_path, trials=4)
+    changed["training"]["epochs"] = 4
+    other = runner.invoke(app, ["tune", "-c", str(write(tmp_path, changed)), "-o", str(study)])
+    assert other.exit_code == 1
+    assert "was started with another config" in other.stderr
+
+
+def test_the_test_rows_never_influence_the_search(tmp_path: Path) -> None:
+    frame = seasonal_frame()
+    results = []
+    for name, scale in (("a", 1.0), ("b", 50.0)):
+        changed = frame.copy()
+        test_rows = slice(int(len(frame) * 0.8), None)  # inside the 20% test part
+        noise = np.random.default_rng(1).normal(0, scale, len(changed.iloc[test_rows]))
+        changed.loc[changed.index[test_rows], "y"] = changed["y"].iloc[test_rows] * scale + noise
+        csv = tmp_path / f"{name}.csv"
+        changed.to_csv(csv, index=False)
+        config = validate_config(study_config(csv, trials=3))
+        results.append(tune_run(config, tmp_path / f"study_{name}"))
+    a, b = (r.trials.drop(columns="seconds") for r in results)
+    pd.testing.assert_frame_equal(a, b)  # same values, same metrics, same choice
+    assert results[0].best == results[1].best | {"config": results[0].best["config"]}
+    # ... while the test scores of the two best runs differ, as their test rows do.
+    assert results[0].run.metrics["model"]["rmse"] != results[1].run.metrics["model"]["rmse"]
+
+
+def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
+    from lstmcli.data import load_table
+
+    monkeypatch.setattr(tune_module, "PRUNE_STARTUP_TRIALS", 2)
+    monkeypatch.setattr(tune_module, "PRUNE_WARMUP_EPOCHS", 2)
+    raw = study_config(csv_path, trials=3, pruner="median", sampler="random")
+    raw["training"]["epochs"] = 8
+    raw["tune"]["space"] = {
+        "training.learning_rate": {"type": "float", "low": 1e-6, "high": 0.05, "log": True}
+    }
+    config = validate_config(raw)
+    # Two good rates first (the pruner's reference), then a hopeless one.
+    plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "study")
+    study = tune_module.open_study(plan, create=True)
+    for rate in (0.01, 0.02, 1e-6):
+        study.enqueue_trial({"training.learning_rate": rate})
+    result = tune_run(config, tmp_path / "study")
+    frame = result.trials.set_index("training.learning_rate")
+    assert list(frame["state"]) == ["complete", "complete", "pruned"]
+    assert frame.loc[1e-6, "epochs"] == 2  # at the end of the warm-up, of 8 epochs
+    assert list(frame["epochs"].iloc[:2]) == [8, 8]
+    assert result.best["params"]["training.learning_rate"] != 1e-6
+
+
+def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path, csv_path: Path) -> None:
+    config = study_config(csv_path, trials=4, sampler="grid")
+    config["tune"]["space"] = {"data.lookback": {"type": "choice", "values": [12, 500]}}
+    result = tune_run(validate_config(config), tmp_path / "study")
+    frame = result.trials.set_index("data.lookback")
+    assert frame.loc[12, "state"] == "complete"
+    assert frame.loc[500, "state"] == "fail" and "lookback" in frame.loc[500, "error"]
+    assert result.best["params"] == {"data.lookback": 12}
+    # When every trial fails, it is an error that says why.
+    config["tune"]["space"] = {"data.lookback": {"type": "choice", "values": [500, 600]}}
+    study = tmp_path / "s2"
+    out = runner.invoke(app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(study), "-q"])
+    assert out.exit_code == 1
+    assert out.stderr.splitlines()[-1].startswith("Error: no trial of the study completed: ")
+    assert (study / "trials.csv").exists()  # the failed trials and their reasons
+
+
+def test_an_interrupted_study_keeps_its_trials_and_continues(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    config = validate_config(study_config(csv_path, trials=3))
+    calls = {"n": 0}
+
+    def stop_in_second_trial() -> bool:  # asked after every batch
+        calls["n"] += 1
+        return calls["n"] > 40
+
+    stopped = tune_run(config, tmp_path / "study", should_stop=stop_in_second_trial)
+    assert stopped.run is None  # no best run trained after Ctrl-C
+    states = list(stopped.trials["state"])
+    assert states[0] == "complete" and states[-1] == "interrupted"
+    done = tune_run(config, tmp_path / "study")
+    counted = done.trials[done.trials["state"] != "interrupted"]
+    assert len(counted) == 3 and set(counted["state"]) == {"complete"}
+
+
+def test_two_workers_share_one_study_without_extra_trials(tmp_path: Path, csv_path: Path) -> None:
+    path = write(tmp_path, study_config(csv_path, trials=5))
+    study = tmp_path / "study"
+    command = [sys.executable, "-m", "lstmcli", "tune", "-c", str(path), "-o", str(study), "-q"]
+    # Two commands on one SQLite file at once, one of them with two worker processes.
+    first = subprocess.Popen([*command, "--jobs", "2"], stderr=subprocess.PIPE, text=True)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 0, second.stderr
+    frame = trials(study)
+    assert frame["number"].is_unique
+    assert (frame["state"] == "complete").sum() == 5  # exactly the total, not one more
+    params = frame[["model.hidden_size", "training.learning_rate"]].apply(tuple, axis=1)
+    assert params.is_unique  # no point trained twice
+
+
+def test_missing_optuna_names_the_extra(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna -> ImportError
+    result = runner.invoke(app, ["tune", "-c", str(write(tmp_path, study_config(csv_path)))])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: lstmcli tune needs Optuna, which is not installed; install it with "
+        "`pip install 'lstmcli[tune]'`"
+    )
+
+
+def test_the_default_space_fits_the_data() -> None:
+    from lstmcli.auto import resolve
+    from lstmcli.data import load_table
+
+    data = {"path": "builtin:elnino_monthly", "time_column": "date", "target": "sst_celsius",
+            "horizon": 12, "split": 0.75}  # fmt: skip
+    config = Config.model_validate({"data": data})
+    table = load_table(config.data, lambda _: None)
+    base, _ = resolve(config, table)
+    space = tune_module.default_space(base, table)
+    lookbacks = space["data.lookback"].values
+    assert base.data.lookback in lookbacks and all(v % 12 == 0 for v in lookbacks)
+    assert max(lookbacks) == 48  # four seasons: 732 rows leave windows enough
+    short = Config.model_validate({"data": data | {"split": 0.1}})
+    short_base, _ = resolve(short, table)  # 73 training rows: 42 windows at lookback 20
+    short_space = tune_module.default_space(short_base, table)["data.lookback"].values
+    assert short_space == [12, 20, 24]  # 36 would leave 26 windows, under MIN_TRAIN_WINDOWS
+    assert set(space) >= {"model.hidden_size", "training.learning_rate"}
+    assert not set(space) & tune_module.LOSS_UNIT_KEYS  # so pruning stays on
