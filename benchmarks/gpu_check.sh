@@ -24,3 +24,23 @@ print("quickstart, 5 epochs on", metrics["device"], "rmse", round(metrics["model
 subprocess.run([sys.executable, "-m", "lstmcli", "predict", str(out), "--device", "cpu",
                 "lstmcli/datasets/co2_weekly.csv"], check=True)
 PY
+# Several GPUs: the same quick start with one process per GPU (torchrun, nccl), its metrics
+# next to one GPU's (they should agree up to float32 summation order).
+GPUS=$(python -c "import torch; print(torch.cuda.device_count())")
+if [ "$GPUS" -ge 2 ]; then
+  python - "$GPUS" <<'PY'
+import json, pathlib, subprocess, sys, tempfile
+gpus = int(sys.argv[1])
+folder = pathlib.Path(tempfile.mkdtemp())
+args = ["-m", "lstmcli", "train", "-c", "configs/quickstart.yaml", "-q",
+        "--set", "training.device=cuda", "--set", "training.epochs=5", "--set", "training.ensemble=1"]
+subprocess.run([sys.executable, *args, "-o", str(folder / "one")], check=True)
+subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={gpus}", *args, "-o", str(folder / "many")], check=True)
+one, many = (json.loads((folder / n / "metrics.json").read_text()) for n in ("one", "many"))
+print(f"1 GPU: rmse {one['model']['rmse']:.4f}, {one['training_seconds']:.1f}s; "
+      f"{gpus} GPUs (DDP): rmse {many['model']['rmse']:.4f}, {many['training_seconds']:.1f}s")
+PY
+else
+  echo "one GPU: the multi-GPU section needs two or more"
+fi

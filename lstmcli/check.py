@@ -106,6 +106,11 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         from lstmcli.device import resolve_device
 
         report.facts.append(("device", str(resolve_device(config.training.device))))
+        from lstmcli.distributed import describe, from_environment
+
+        distributed = describe(from_environment())
+        if distributed is not None:
+            report.facts.append(("distributed", distributed))
     except LstmcliError as e:
         report.problems.append(str(e))
     if run_dir.is_dir() and any(run_dir.iterdir()):

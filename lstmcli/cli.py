@@ -185,6 +185,15 @@ def train(
             file_okay=False,
         ),
     ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train with N processes on this machine (torchrun --standalone "
+            "--nproc_per_node N): one GPU each, or CPU shares.",
+        ),
+    ] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -202,8 +211,20 @@ def train(
       lstmcli train -c run.yaml --set training.epochs=5 --set data.lookback=48 -o runs/try
 
       lstmcli train --resume runs/try --set training.epochs=50
+
+      torchrun --nproc_per_node 4 -m lstmcli train -c run.yaml   (or: --nproc 4)
     """
     from lstmcli.config import config_to_yaml, load_config, with_output_dir
+    from lstmcli.distributed import from_environment
+
+    if nproc is not None and nproc > 1:
+        _relaunch_under_torchrun(nproc)
+    try:
+        dist = from_environment()
+    except LstmcliError as e:
+        raise _fail(e) from None
+    if not dist.main:  # rank 0 alone prints; the others only train
+        quiet, print_config = True, False
 
     if resume is not None and (config is not None or output is not None or overwrite):
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
@@ -253,15 +274,20 @@ def train(
                 overwrite=overwrite,
                 on_epoch=reporter,
                 should_stop=stop,
-                warn=_warner(console),
+                warn=_warner(console) if dist.main else (lambda _: None),
                 resume=last,
                 on_resolved=resolved_here,
             )
     except LstmcliError as e:
+        if not dist.main:
+            raise typer.Exit(EXIT_ERROR) from None
         raise _fail(e) from None
     except (TrainingInterrupted, KeyboardInterrupt) as e:
-        _say(console, f"Interrupted: {e or 'stopped'}")
+        if dist.main:
+            _say(console, f"Interrupted: {e or 'stopped'}")
         raise typer.Exit(stop.exit_code) from None
+    if not dist.main:
+        raise typer.Exit(stop.exit_code if result.training.interrupted else 0)
     if not quiet:
         for table in results_tables(result.metrics):
             console.print(table)
@@ -279,6 +305,24 @@ def train(
             + (f"; continue with `lstmcli train --resume {run_dir}`" if resumable else ""),
         )
         raise typer.Exit(stop.exit_code)
+
+
+def _relaunch_under_torchrun(nproc: int) -> None:
+    """`train --nproc N`: this same command line under torchrun on this machine (the process
+    becomes torchrun, so signals and the exit code are torchrun's)."""
+    args = [a for a in sys.argv[1:]]
+    for k, arg in enumerate(args):
+        if arg == "--nproc":
+            del args[k : k + 2]
+            break
+        if arg.startswith("--nproc="):
+            del args[k]
+            break
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "lstmcli", *args]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 @app.command()
@@ -744,9 +788,17 @@ def _read_input(input_path: str | None, id_column: str | None) -> tuple[pd.DataF
 
 
 def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -> None:
-    """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure)."""
-    from lstmcli.files import csv_text, json_lines_text, write_text
+    """CSV or JSON lines to stdout, or atomically to a file (no partial file on failure);
+    a file named *.parquet is written as Parquet."""
+    from lstmcli.files import csv_text, json_lines_text, write_parquet, write_text
 
+    if output is not None and output.suffix.lower() in (".parquet", ".pq"):
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_parquet(output, frame)
+        except OSError as e:
+            raise LstmcliError(f"cannot write {output}: {e.strerror or e}") from None
+        return
     text = json_lines_text(frame) if output_format == "json" else csv_text(frame)
     if output is None:
         try:

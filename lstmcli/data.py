@@ -141,6 +141,8 @@ def read_csv(
                 f"unknown built-in dataset {name!r}; available: {builtin_datasets()}"
             )
         source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in PARQUET_SUFFIXES:
+        return read_parquet(Path(source), label, columns, text)
     dtype = {name: str for name in text if name} or None
     try:
         if isinstance(source, (str, Path)):
@@ -166,6 +168,39 @@ def read_csv(
         raise LstmcliError(f"cannot read CSV {label}: {detail}") from None
     if frame.empty:
         raise LstmcliError(f"data file has a header but no rows: {label}")
+    return frame
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def read_parquet(
+    path: Path, label: str, columns: list[str] | None = None, text: list[str | None] = ()
+) -> pd.DataFrame:
+    """A Parquet file (pyarrow), read column-wise: only `columns` when it has them all, so a
+    wide file costs only what a run uses. Id columns become text, as in a CSV."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        wanted = (
+            [c for c in names if c in set(columns)]
+            if columns and set(columns) <= set(names)
+            else None
+        )
+        frame = pq.read_table(path, columns=wanted).to_pandas()
+    except FileNotFoundError:
+        raise LstmcliError(f"data file not found: {label}") from None
+    except IsADirectoryError:
+        raise LstmcliError(f"data path is a folder, not a Parquet file: {label}") from None
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LstmcliError(f"cannot read Parquet {label}: {detail}") from None
+    for name in text:
+        if name and name in frame.columns:
+            frame[name] = frame[name].astype(str)
+    if frame.empty:
+        raise LstmcliError(f"data file has no rows: {label}")
     return frame
 
 

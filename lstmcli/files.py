@@ -36,6 +36,12 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """A frame as a Parquet file, atomically (pyarrow; the index is not written)."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
+
+
 def prepare_run_dir(path: Path, overwrite: bool) -> None:
     """Create the run folder; refuse a non-empty one unless overwriting was asked for."""
     if path.exists() and not path.is_dir():

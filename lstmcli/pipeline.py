@@ -28,6 +28,9 @@ from lstmcli.checkpoint import (
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
 from lstmcli.data import Table, business_days, infer_freq, load_table, median_step
 from lstmcli.device import resolve_device
+from lstmcli.distributed import SINGLE, Distributed, agree, device_for, from_environment, gather
+from lstmcli.distributed import start as start_group
+from lstmcli.distributed import stop as stop_group
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.intervals import (
@@ -133,20 +136,60 @@ def train_run(
     Every `auto` in the config is chosen from the data first (`on_resolved` hears the result,
     before training). With `resume` (a last.pt), its scalers, weights and training state are
     used instead, and training continues exactly where it stopped.
+
+    Under torchrun every rank calls this: each reads the data and trains its share of each
+    batch (see train.fit); rank 0 alone writes the run folder and scores the test part.
     """
-    table = load_table(config.data, warn)
+    dist = from_environment()
+    if dist.world == 1:
+        return _train_run(config, run_dir, overwrite, on_epoch, should_stop, warn, resume,
+                          on_resolved, dist)  # fmt: skip
+    start_group(dist, device_for(dist, resolve_device(config.training.device)))
+    try:
+        return _train_run(config, run_dir, overwrite, on_epoch, should_stop, warn, resume,
+                          on_resolved, dist)  # fmt: skip
+    finally:
+        stop_group()
+
+
+def _train_run(
+    config: Config,
+    run_dir: Path,
+    overwrite: bool,
+    on_epoch: Callable[[EpochStats], None] | None,
+    should_stop: Callable[[], bool],
+    warn: Warn,
+    resume: Checkpoint | None,
+    on_resolved: Callable[[Config, list[Choice]], None] | None,
+    dist: Distributed,
+) -> RunResult:
+    try:
+        table = load_table(config.data, warn)
+    except LstmcliError:
+        agree(dist, False, device_for(dist, resolve_device(config.training.device)))
+        raise
 
     def start(resolved: Config, choices: list[Choice]) -> None:
-        if resume is None:
+        if dist.main and resume is None:
             prepare_run_dir(run_dir, overwrite)
-        else:
+        elif dist.main:
             remove_stale_files(run_dir)
         if on_resolved is not None:  # every check passed: training starts now
             on_resolved(resolved, choices)
 
     fitted = fit_model(
-        config, table, run_dir, on_epoch, should_stop, warn, resume, on_resolved=start
+        config,
+        table,
+        run_dir if dist.main else None,
+        on_epoch,
+        should_stop,
+        warn,
+        resume,
+        on_resolved=start,
+        dist=dist,
     )
+    if not dist.main:  # rank 0 scores and writes
+        return RunResult(run_dir, {}, fitted.training)
 
     # Score the test windows against the baselines, then write the rest of the run folder.
     config, spec, data = fitted.config, fitted.spec, fitted.data
@@ -173,22 +216,30 @@ def fit_model(
     resume: Checkpoint | None = None,
     prepared: Callable[[Config], tuple[TrainingData, dict]] | None = None,
     on_resolved: Callable[[Config, list[Choice]], None] | None = None,
+    dist: Distributed = SINGLE,
 ) -> FittedModel:
     """Everything of a run up to its test part: choose the `auto`s, split, scale, train,
     blend, calibrate intervals, score the val part. The test rows are not read here beyond
     splitting. With `run_dir` None nothing is written (a tune trial); `prepared` may hand
     back the data and windows of an earlier call with the same data config."""
     # Data: choose what `auto` leaves to the data, keep the usable series, split in time
-    # order, fit the scalers; then the device.
-    device = resolve_device(config.training.device)
-    config, choices = resolve(config, table)
-    if prepared is not None:
-        data, windows = prepared(config)
-    else:
-        data = prepare_data(table, config.data, warn, resume)
-        windows = None
-    if on_resolved is not None:
-        on_resolved(config, choices)
+    # order, fit the scalers; then the device. Every rank of a distributed run checks, and
+    # all learn whether all passed before any waits on another.
+    device = device_for(dist, resolve_device(config.training.device))
+    try:
+        config, choices = resolve(config, table)
+        if prepared is not None:
+            data, windows = prepared(config)
+        else:
+            data = prepare_data(table, config.data, warn, resume)
+            windows = None
+        if on_resolved is not None:
+            on_resolved(config, choices)
+    except LstmcliError:
+        agree(dist, False, device)
+        raise
+    if not agree(dist, True, device):
+        raise LstmcliError("another process of this distributed run failed (rank 0 says why)")
 
     # Windows over the scaled series, on the device; the network's shape from the config.
     if config.training.threads is not None:
@@ -202,13 +253,13 @@ def fit_model(
     # Train one network (resumable, saved as it goes) or an ensemble of them.
     if config.training.ensemble > 1:
         model, training, history = train_ensemble(
-            spec, windows, config.training, device, on_epoch, should_stop
+            spec, windows, config.training, device, on_epoch, should_stop, dist
         )
         spec = replace(spec, members=len(model.members))  # fewer than asked if interrupted
         writer.save_final(spec, model.state_dict())
     else:
         model, training, history = train_single(
-            spec, windows, config.training, device, on_epoch, should_stop, writer, resume
+            spec, windows, config.training, device, on_epoch, should_stop, writer, resume, dist
         )
 
     # Blend with the better naive forecast where the validation part says it helps.
@@ -398,6 +449,7 @@ def train_single(
     should_stop: Callable[[], bool],
     writer: CheckpointWriter,
     resume: Checkpoint | None,
+    dist: Distributed = SINGLE,
 ) -> tuple[LSTMForecaster, TrainResult, pd.DataFrame]:
     """One network, from a resumed state when given, saved every checkpoint_every epochs and
     at the end (also when interrupted, so `--resume` can continue)."""
@@ -415,6 +467,7 @@ def train_single(
         should_stop,
         state=state,
         on_checkpoint=lambda progress: writer.save_progress(spec, progress),
+        dist=dist,
     )
     writer.save_progress(spec, training.state)
     if training.epochs_run == 0:
@@ -431,12 +484,16 @@ def train_ensemble(
     device: torch.device,
     on_epoch: Callable[[EpochStats], None] | None,
     should_stop: Callable[[], bool],
+    dist: Distributed = SINGLE,
 ) -> tuple[Ensemble, TrainResult, pd.DataFrame]:
     """Train `cfg.ensemble` members from seeds seed, seed+1, ...; stop early on Ctrl-C with
     the members that have at least one epoch. Returns the ensemble, the last member's result
-    (its flags: interrupted, ...) and all members' history with a `member` column."""
-    members, results, histories = [], [], []
-    for index in range(cfg.ensemble):
+    (its flags: interrupted, ...) and all members' history with a `member` column.
+
+    Under torchrun the members train in parallel, member i on rank i mod N, each on all of
+    its windows (no gradients to share), and every rank gathers them all in member order."""
+    trained: list[tuple[int, dict, TrainResult, pd.DataFrame]] = []
+    for index in range(dist.rank, cfg.ensemble, dist.world):
         torch.manual_seed(cfg.seed + index)
         member = LSTMForecaster(spec).to(device)
         member_cfg = cfg.model_copy(update={"seed": cfg.seed + index})
@@ -444,17 +501,48 @@ def train_ensemble(
             member, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop
         )
         if result.epochs_run:
-            members.append(member)
-            results.append(result)
             rows = pd.DataFrame([asdict(s) for s in result.history]).assign(member=index + 1)
-            histories.append(rows)
+            weights = {k: v.cpu() for k, v in member.state_dict().items()}
+            trained.append((index, weights, result, rows))
         if result.interrupted:
             break
-    if not members:
+    if dist.world > 1:  # every rank's members, in member order, on every rank
+        gathered = gather([(i, w, _plain_result(r), h) for i, w, r, h in trained], dist)
+        trained = sorted(
+            ((i, w, _result_from(r), h) for part in gathered for i, w, r, h in part),
+            key=lambda m: m[0],
+        )
+    if not trained:
         raise TrainingInterrupted("interrupted before the first epoch finished; nothing saved")
-    last = results[-1]
-    last.interrupted = result.interrupted  # the member that was training when Ctrl-C came
-    return Ensemble(members), last, pd.concat(histories, ignore_index=True)
+    members = []
+    for _, weights, _, _ in trained:
+        member = LSTMForecaster(spec).to(device)
+        member.load_state_dict(weights)
+        members.append(member)
+    last = trained[-1][2]
+    last.interrupted = any(m[2].interrupted for m in trained)
+    history = pd.concat([m[3] for m in trained], ignore_index=True)
+    return Ensemble(members), last, history
+
+
+def _plain_result(result: TrainResult) -> dict:
+    """A member's result without its weights (sent apart), to send to the other ranks."""
+    state = result.state.to_dict() | {"best_weights": None, "last_weights": None}
+    return {
+        "state": state | {"optimizer": None, "order": None},
+        "stopped_early": result.stopped_early,
+        "interrupted": result.interrupted,
+        "reached_max_steps": result.reached_max_steps,
+    }
+
+
+def _result_from(plain: dict) -> TrainResult:
+    return TrainResult(
+        TrainState.from_dict(plain["state"]),
+        plain["stopped_early"],
+        plain["interrupted"],
+        plain["reached_max_steps"],
+    )
 
 
 def blend_on_validation(

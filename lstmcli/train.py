@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lstmcli.config import TrainingConfig
+from lstmcli.distributed import SINGLE, Distributed, sum_gradients, sum_values
 from lstmcli.errors import LstmcliError
 from lstmcli.model import inference_batch
 from lstmcli.windows import WindowSet
@@ -102,6 +103,7 @@ def fit(
     should_stop: Callable[[], bool] = lambda: False,
     state: TrainState | None = None,
     on_checkpoint: Callable[[TrainState], None] | None = None,
+    dist: Distributed = SINGLE,
 ) -> TrainResult:
     """Train with Adam on MSE of scaled targets; return with the best weights loaded.
 
@@ -109,6 +111,13 @@ def fit(
     `patience` epochs without improvement stop training; without one it is the last epoch.
     `should_stop` is asked after every batch; `state` (from an earlier, stopped call) continues
     that call exactly; `on_checkpoint` receives the state every `checkpoint_every` epochs.
+
+    Under torchrun (`dist.world` > 1) each rank takes every world-th window of each global
+    batch, weighs its mean loss by its share of the batch and the gradients are summed across
+    ranks before the step: the gradient of the global batch's mean loss, as one process would
+    compute it, also when the last batch does not split evenly (a rank without windows adds
+    zero). Losses are summed across ranks, so every rank takes the same early-stopping and
+    best-epoch decisions; a stop request on any rank stops all after the same batch.
     """
     device = train.anchors.device
     optimizer = torch.optim.Adam(
@@ -150,33 +159,38 @@ def fit(
             state.next_batch, state.loss_sum, state.seen = 0, 0.0, 0
         order = state.order.to(device)
         n_batches = -(-len(order) // batch_size)
-        loss_sum = torch.tensor(state.loss_sum, device=device)
+        carried = state.loss_sum if dist.main else 0.0  # a resumed epoch's sum, counted once
+        loss_sum = torch.tensor(carried, device=device)
         model.train()
         for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
             positions = order[index * batch_size : (index + 1) * batch_size]
-            inputs, future, targets = train.batch(positions)
+            mine, weight = _share(positions, dist)
+            inputs, future, targets = train.batch(mine)
             with autocast:
                 loss = loss_fn(outputs(model, inputs, future).float(), targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight if dist.world > 1 else loss).backward()
+            stop = should_stop()
+            if dist.world > 1:
+                stop = sum_gradients(model, stop)  # the same decision on every rank
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            loss_sum += loss.detach() * len(positions)
+            loss_sum += loss.detach() * (weight * len(positions))
             state.steps += 1
             state.seen += len(positions)
             if cfg.max_steps is not None and state.steps >= cfg.max_steps:
                 result.reached_max_steps = True  # this epoch ends here, evaluated as usual
                 break
-            if should_stop():
-                state.next_batch, state.loss_sum = index + 1, loss_sum.item()
+            if stop:
+                state.next_batch, state.loss_sum = index + 1, _total(loss_sum, dist)
                 result.interrupted = True
                 break
         if result.interrupted:
             break
 
-        train_loss = loss_sum.item() / state.seen  # one device sync per epoch, not per batch
-        val_loss = evaluate_loss(model, val, loss_fn) if val is not None else None
+        train_loss = _total(loss_sum, dist) / state.seen  # one sync per epoch, not per batch
+        val_loss = evaluate_loss(model, val, loss_fn, dist) if val is not None else None
         if not math.isfinite(train_loss) or (val_loss is not None and not math.isfinite(val_loss)):
             raise LstmcliError(
                 f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} at "
@@ -207,7 +221,7 @@ def fit(
             on_checkpoint(_snapshot(state, model, optimizer, shuffler))
         if result.reached_max_steps:
             break
-        if should_stop():
+        if dist.world == 1 and should_stop():  # ranks agree on stopping at a batch's end
             result.interrupted = True
             break
     else:
@@ -218,6 +232,21 @@ def fit(
     if state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return result
+
+
+def _share(positions: torch.Tensor, dist: Distributed) -> tuple[torch.Tensor, float]:
+    """This rank's windows of a global batch and its share of the batch's mean loss; a rank
+    left without windows computes one with weight 0, so every rank joins the gradient sum."""
+    if dist.world == 1:
+        return positions, 1.0
+    mine = positions[dist.rank :: dist.world]
+    if len(mine) == 0:
+        return positions[:1], 0.0
+    return mine, len(mine) / len(positions)
+
+
+def _total(value: torch.Tensor, dist: Distributed) -> float:
+    return sum_values([value.item()], value.device)[0] if dist.world > 1 else value.item()
 
 
 def _patience_ran_out(state: TrainState, val: WindowSet | None, cfg: TrainingConfig) -> bool:
@@ -302,14 +331,21 @@ def _scheduled_rate(cfg: TrainingConfig, epoch: int) -> float | None:
     return None
 
 
-def evaluate_loss(model: nn.Module, windows: WindowSet, loss_fn: nn.Module | None = None) -> float:
-    """The training loss (MSE by default) over all windows, in scaled units."""
+def evaluate_loss(
+    model: nn.Module,
+    windows: WindowSet,
+    loss_fn: nn.Module | None = None,
+    dist: Distributed = SINGLE,
+) -> float:
+    """The training loss (MSE by default) over all windows, in scaled units (each rank of a
+    distributed run scores every world-th window; the sum is shared)."""
     loss_fn = loss_fn or nn.MSELoss()
     model.eval()
     total = torch.zeros((), device=windows.anchors.device)
     with torch.inference_mode():
         positions = torch.arange(len(windows), device=windows.anchors.device)
+        positions = positions[dist.rank :: dist.world]
         for chunk in positions.split(inference_batch(model, len(windows.input_offsets))):
             inputs, future, targets = windows.batch(chunk)
             total += loss_fn(outputs(model, inputs, future), targets) * len(chunk)
-    return total.item() / len(windows)
+    return _total(total, dist) / len(windows)
