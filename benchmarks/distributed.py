@@ -36,7 +36,8 @@ def main() -> None:
     noise = np.random.default_rng(0).normal(0, 0.1, args.rows)
     pd.DataFrame({"y": np.sin(2 * np.pi * t / 24) + noise}).to_csv(folder / "s.csv", index=False)
     config = {
-        "data": {"path": str(folder / "s.csv"), "target": "y", "lookback": 48, "horizon": 1,
+        "data": {"path": str(folder / "s.csv"), "time_column": None, "target": "y",
+                 "lookback": 48, "horizon": 1,
                  "season": 24, "split": {"train": 0.9, "test": 0.1}, "validation": "none"},
         "model": {"hidden_size": 64, "head": [64], "blend": "none"},
         "training": {"epochs": args.epochs, "batch_size": 256, "ensemble": 1, "device": "cpu",

@@ -113,8 +113,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "calibration": checkpoint.calibration,
         "baseline_intervals": checkpoint.baseline_intervals,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save(payload, file)  # to a file object: a full disk is an OSError, not a
+        # RuntimeError about zip positions
 
 
 def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:

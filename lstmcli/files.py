@@ -20,15 +20,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
 
     The file is created with the usual permissions (0666 less the umask), as open() would,
-    not mkstemp's private 0600: run folders are meant to be shared and read.
+    not mkstemp's private 0600: run folders are meant to be shared and read. A failed write
+    (a full disk, an I/O error) leaves the previous file as it was and no temporary file, and
+    becomes one error naming the file and the cause.
     """
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        raise LstmcliError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -46,7 +51,7 @@ def prepare_run_dir(path: Path, overwrite: bool) -> None:
     """Create the run folder; refuse a non-empty one unless overwriting was asked for."""
     if path.exists() and not path.is_dir():
         raise LstmcliError(f"output path {path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    if path.is_dir() and any(p.name != ".lock" for p in path.iterdir()) and not overwrite:
         raise LstmcliError(
             f"run folder {path} already exists and is not empty; pass --overwrite or "
             "choose another --output"

@@ -6,6 +6,7 @@ runs before training starts, so a mistake costs seconds and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -42,6 +43,7 @@ from lstmcli.intervals import (
     quantile_bounds,
     scaled_bounds,
 )
+from lstmcli.lock import run_folder_lock
 from lstmcli.metrics import (
     baseline_predictions,
     json_safe,
@@ -163,11 +165,33 @@ def _train_run(
     on_resolved: Callable[[Config, list[Choice]], None] | None,
     dist: Distributed,
 ) -> RunResult:
-    try:
-        table = load_table(config.data, warn)
-    except LstmcliError:
-        agree(dist, False, device_for(dist, resolve_device(config.training.device)))
-        raise
+    """train_run in this process, holding the run folder's lock on rank 0 (see lock.py)."""
+    with contextlib.ExitStack() as held:
+        try:
+            if dist.main:
+                held.enter_context(run_folder_lock(run_dir, warn))
+            table = load_table(config.data, warn)
+        except LstmcliError:
+            agree(dist, False, device_for(dist, resolve_device(config.training.device)))
+            raise
+        return _train_run_locked(
+            config, table, run_dir, overwrite, on_epoch, should_stop, warn, resume,
+            on_resolved, dist,
+        )  # fmt: skip
+
+
+def _train_run_locked(
+    config: Config,
+    table: Table,
+    run_dir: Path,
+    overwrite: bool,
+    on_epoch: Callable[[EpochStats], None] | None,
+    should_stop: Callable[[], bool],
+    warn: Warn,
+    resume: Checkpoint | None,
+    on_resolved: Callable[[Config, list[Choice]], None] | None,
+    dist: Distributed,
+) -> RunResult:
 
     def start(resolved: Config, choices: list[Choice]) -> None:
         if dist.main and resume is None:
