@@ -118,7 +118,8 @@ def test_ctrl_c_under_torchrun_leaves_a_resumable_run(tmp_path: Path) -> None:
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode != 0, err
+    assert process.returncode == 130, err  # as one process exits, torchrun's noise left out
+    assert "Traceback" not in err and "Interrupted after" in err
     last = load_checkpoint(run, "last.pt")
     done = last.train_state["epoch"]
     assert 0 < done < 400
