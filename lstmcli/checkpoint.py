@@ -88,6 +88,15 @@ class Checkpoint:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
+    payload = checkpoint_payload(checkpoint)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save(payload, file)  # to a file object: a full disk is an OSError, not a
+        # RuntimeError about zip positions
+
+
+def checkpoint_payload(checkpoint: Checkpoint, weights: bool = True) -> dict[str, Any]:
+    """What model.pt holds; without `weights` only plain values (for an ONNX file's
+    metadata, where the weights live in the graph)."""
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -113,9 +122,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         "calibration": checkpoint.calibration,
         "baseline_intervals": checkpoint.baseline_intervals,
     }
-    with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        torch.save(payload, file)  # to a file object: a full disk is an OSError, not a
-        # RuntimeError about zip positions
+    if not weights:
+        payload["state_dict"], payload["train_state"] = {}, None
+    return payload
 
 
 def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
@@ -128,6 +137,13 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
         raise LstmcliError(f"{path} {_why_unloadable(path, e)}") from None
+    checkpoint = checkpoint_from_payload(payload, path)
+    _check_consistent(checkpoint, path)
+    return checkpoint
+
+
+def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
+    """A checkpoint from what `checkpoint_payload` made (refusing anything else)."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise LstmcliError(f"{path} is not an lstmcli checkpoint")
     version = payload.get("format_version")
@@ -160,7 +176,6 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
         )
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None
-    _check_consistent(checkpoint, path)
     return checkpoint
 
 

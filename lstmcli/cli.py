@@ -872,6 +872,52 @@ def _write_frame(frame: pd.DataFrame, output: Path | None, output_format: str) -
 
 
 @app.command()
+def export(
+    run: RunArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The ONNX file (default: model.onnx in the run folder).",
+            dir_okay=False,
+        ),
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the whole forecaster as one ONNX file that any ONNX runtime can serve.
+
+    The graph takes raw windows (original units, float64: the input columns in the
+    metadata's order, lookback rows; the known-ahead values of the horizon when the model has
+    them; the series' scaler statistics with data.scale_by: series) and returns forecasts in
+    original units, and the interval bounds of a model with levels. Scaling, window
+    normalization, the network(s), blend and ensemble mean are inside. Needs the `onnx` extra.
+    `lstmcli predict model.onnx INPUT` runs it with onnxruntime. Its path is printed on stdout.
+
+    Examples:
+
+      lstmcli export runs/quickstart
+
+      lstmcli export runs/quickstart -o forecaster.onnx
+    """
+    from lstmcli.checkpoint import load_checkpoint
+    from lstmcli.export import export_onnx
+
+    try:
+        checkpoint = load_checkpoint(run)
+        folder = run if run.is_dir() else run.parent
+        path = output or folder / "model.onnx"
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(checkpoint, path)
+    except LstmcliError as e:
+        raise _fail(e) from None
+    if not quiet:
+        _say(_stderr(), f"exported {run} to {path}")
+    typer.echo(str(path))
+
+
+@app.command()
 def init(
     path: Annotated[
         Path, typer.Argument(help="Where to write the config; '-' for stdout.", dir_okay=False)

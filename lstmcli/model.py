@@ -168,12 +168,12 @@ class LSTMForecaster(nn.Module):
         if self.n_future:
             if future is None:
                 raise ValueError("this model needs the future values of its known inputs")
-            state = torch.cat([state, future.reshape(len(state), -1).to(state.dtype)], dim=1)
+            state = torch.cat([state, future.flatten(1).to(state.dtype)], dim=1)
         hidden = self.head[:-1](state)
         out = self.head[-1](hidden)
         if self.skip is not None:
             recent = windows[:, -self.skip_rows :, self.target_index]
-            out = out + self.skip(recent.reshape(len(recent), -1).to(out.dtype))
+            out = out + self.skip(recent.flatten(1).to(out.dtype))  # flatten: no fixed batch
         median = out.view(-1, self.steps, self.n_targets, 1)
         if not quantiles or self.offsets is None:
             return median

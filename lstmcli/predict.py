@@ -48,7 +48,13 @@ class Predictor:
 
 def load_predictor(run: Path, device: str | None = None) -> Predictor:
     """Load a run folder or model.pt onto `device`, or the device it was trained on when that
-    exists here, else the CPU (so a GPU-trained model runs anywhere without flags)."""
+    exists here, else the CPU (so a GPU-trained model runs anywhere without flags). A `.onnx`
+    file from `lstmcli export` runs with onnxruntime on the CPU."""
+    if run.suffix.lower() == ".onnx" and run.is_file():
+        from lstmcli.export import OnnxNetwork, OnnxSession
+
+        session = OnnxSession(run)
+        return Predictor(session.checkpoint, OnnxNetwork(session), torch.device("cpu"))
     checkpoint = load_checkpoint(run)
     target = resolve_device(device) if device is not None else default_device(checkpoint)
     return Predictor(checkpoint, checkpoint.build_model(target), target)

@@ -1,0 +1,150 @@
+"""`lstmcli export`: the whole forecaster in one ONNX file, equal to the PyTorch path.
+
+Tolerance: the graph computes in float32 like the model (scaling and its inverse in float64),
+and onnxruntime orders some float32 sums differently from torch: forecasts agree to 1e-5 of
+the series' scale (a few float32 ulps through the network), far below any forecast error."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli.checkpoint import load_checkpoint
+from lstmcli.cli import app
+
+from .conftest import seasonal_frame, tiny_config
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+runner = CliRunner()
+
+
+def three_columns(n: int = 160) -> pd.DataFrame:
+    frame = seasonal_frame(n)
+    return frame.assign(z=(frame["y"] * 3 + frame["x"] + 100).round(4))
+
+
+def panel(n: int = 90) -> pd.DataFrame:
+    parts = []
+    for k, level in enumerate((5.0, 500.0, 50000.0)):
+        one = seasonal_frame(n, seed=k)
+        parts.append(one.assign(id=f"s{k}", y=one["y"] * level))
+    return pd.concat(parts, ignore_index=True)
+
+
+CASES = {
+    "two layers, robust norm, minmax, two targets, known-ahead input, intervals": (
+        three_columns,
+        {"data": {"target": ["y", "z"], "known_features": ["x"], "window_norm": "robust",
+                  "scaler": "minmax", "horizon": 3},
+         "model": {"num_layers": 2, "levels": [80]}},
+    ),
+    "ensemble of 2, standard norm, blend": (
+        seasonal_frame,
+        {"data": {"window_norm": "standard", "horizon": 4},
+         "model": {"blend": "auto", "linear_skip": True},
+         "training": {"ensemble": 2}},
+    ),
+    "per-series scalers, last-value norm, quantile intervals": (
+        panel,
+        {"data": {"id_column": "id", "scale_by": "series", "window_norm": "last", "horizon": 2},
+         "model": {"levels": [80, 95], "intervals": "quantile"}},
+    ),
+}  # fmt: skip
+
+
+def trained(tmp_path: Path, make: object, sections: dict) -> tuple[Path, Path]:
+    csv = tmp_path / "data.csv"
+    make().to_csv(csv, index=False)
+    config = tiny_config(csv)
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "-c", str(tmp_path / "run.yaml"), "-o", str(run), "-q"])
+    assert result.exit_code == 0, result.output
+    return run, csv
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, case: str) -> None:
+    run, csv = trained(tmp_path, *CASES[case])
+    exported = runner.invoke(app, ["export", str(run), "-q"])
+    assert exported.exit_code == 0, exported.output
+    onnx_file = Path(exported.stdout.strip())
+    assert onnx_file == run / "model.onnx"
+    # `predict` with the file: the same rows, columns and formats as with the run folder.
+    for extra in ([], ["--rolling"]):
+        torch_out = runner.invoke(app, ["predict", str(run), str(csv), "-q", *extra])
+        onnx_out = runner.invoke(app, ["predict", str(onnx_file), str(csv), "-q", *extra])
+        if torch_out.exit_code:  # e.g. no rows to forecast: the same refusal, word for word
+            assert onnx_out.exit_code == torch_out.exit_code
+            assert onnx_out.stderr == torch_out.stderr.replace(str(run), str(onnx_file))
+            continue
+        assert onnx_out.exit_code == 0, onnx_out.output
+        a, b = (pd.read_csv(io.StringIO(r.stdout)) for r in (torch_out, onnx_out))
+        assert list(a.columns) == list(b.columns) and len(a) == len(b)
+        numbers = a.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(a.drop(columns=numbers), b.drop(columns=numbers))
+        scale = a[numbers].abs().max()
+        assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
+
+
+def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
+    """Fed directly by onnxruntime, as a service would: raw windows of 1 and 1,000 rows in
+    original units give the forecasts (and bounds) of the PyTorch forecaster."""
+    import onnxruntime
+
+    from lstmcli.export import Forecaster
+
+    run, _ = trained(tmp_path, *CASES[list(CASES)[0]])
+    assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0
+    session = onnxruntime.InferenceSession(str(run / "model.onnx"))
+    meta = session.get_modelmeta().custom_metadata_map
+    for key in ("input_columns", "target_columns", "future_columns", "lookback", "horizon",
+                "frequency", "lstmcli_version", "format_version", "levels", "inputs"):  # fmt: skip
+        assert key in meta, key
+    assert json.loads(meta["input_columns"]) == ["y", "z", "x"]
+    assert json.loads(meta["target_columns"]) == ["y", "z"]
+    assert (meta["lookback"], meta["horizon"], meta["frequency"]) == ("12", "3", "MS")
+    assert [o.name for o in session.get_outputs()] == ["forecast", "lo_80", "hi_80"]
+    forecaster = Forecaster(load_checkpoint(run)).eval()
+    rng = np.random.default_rng(0)
+    for batch in (1, 1000):
+        inputs = 10 + rng.normal(0, 1, (batch, 12, 3))
+        inputs[..., 1] += 100
+        future = rng.normal(0, 1, (batch, 3, 1))
+        got = session.run(None, {"inputs": inputs, "future": future})
+        with torch.inference_mode():
+            expected = forecaster(torch.from_numpy(inputs), torch.from_numpy(future))
+        assert got[0].shape == (batch, 3, 2)
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e.numpy(), rtol=1e-5, atol=1e-5)
+        assert (got[1] <= got[0]).all() and (got[0] <= got[2]).all()
+
+
+def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
+    run, _ = trained(tmp_path, *CASES[list(CASES)[1]])
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = runner.invoke(app, ["export", str(run)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: ONNX export and prediction need onnx, onnxscript and onnxruntime, which are "
+        "not installed; install them with `pip install 'lstmcli[onnx]'`"
+    )
+    monkeypatch.undo()
+    missing = runner.invoke(app, ["export", str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and missing.stderr.startswith("Error: checkpoint not found")
+    (tmp_path / "other.onnx").write_bytes(b"not onnx")
+    bad = runner.invoke(app, ["predict", str(tmp_path / "other.onnx"), str(tmp_path / "data.csv")])
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
