@@ -237,6 +237,8 @@ def train(
         else:
             resolved = load_config(config, set_ or [])
     except LstmcliError as e:
+        if not dist.main:  # every rank finds the same problem; rank 0 says it
+            raise typer.Exit(EXIT_ERROR) from None
         raise _fail(e) from None
     if resume or output:  # the resolved config is what runs: its folder included
         resolved = with_output_dir(resolved, resume or output)

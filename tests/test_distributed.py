@@ -102,6 +102,13 @@ def test_a_bad_data_file_fails_on_every_rank_at_once(tmp_path: Path) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1  # from rank 0 only
     assert not (tmp_path / "run").exists()
+    # A bad config, the same on every rank: one line, through --nproc without torchrun's noise.
+    path.write_text("training: {epohcs: 3}\n")
+    bad = lstmcli("train", "-c", str(path), "--nproc", "2")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"Error: {path}: training.epohcs: unknown key; did you mean 'epochs'?"
+    ]
 
 
 def test_ctrl_c_under_torchrun_leaves_a_resumable_run(tmp_path: Path) -> None:
