@@ -440,8 +440,8 @@ class SearchRange(_Section):
 class TuneConfig(_Section):
     metric: Literal["auto", "val_loss", "val_rmse", "val_mae", "val_mase"] = Field(
         "auto",
-        description="what trials are chosen by, on the val part; auto: val_rmse (one target) "
-        "or val_mase (several)",
+        description="what trials are chosen by, on the val part; auto: val_rmse (one series, "
+        "one target) or val_mase (several series or targets)",
     )
     trials: int = Field(30, ge=1, description="trials in the study (all runs together)")
     timeout: float | None = Field(

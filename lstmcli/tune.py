@@ -151,8 +151,8 @@ def plan_study(
     check_space(base, space, source)
     metric = tune.metric
     several = len(base.data.target) > 1
-    if metric == "auto":
-        metric = "val_mase" if several else "val_rmse"
+    if metric == "auto":  # errors in one unit for one series; unit-free across many
+        metric = "val_mase" if several or base.data.id_column else "val_rmse"
     elif several and metric in ("val_rmse", "val_mae"):
         raise ConfigError(
             [

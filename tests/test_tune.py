@@ -271,3 +271,13 @@ def test_the_default_space_fits_the_data() -> None:
     assert short_space == [12, 20, 24]  # 36 would leave 26 windows, under MIN_TRAIN_WINDOWS
     assert set(space) >= {"model.hidden_size", "training.learning_rate"}
     assert not set(space) & tune_module.LOSS_UNIT_KEYS  # so pruning stays on
+
+
+def test_the_default_metric_is_unit_free_across_series(tmp_path: Path) -> None:
+    from lstmcli.data import load_table
+
+    data = {"path": "builtin:macrodata_long", "id_column": "series", "time_column": "date",
+            "target": "value", "horizon": 4, "split": 0.75}  # fmt: skip
+    config = Config.model_validate({"data": data})
+    plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "s")
+    assert plan.metric == "val_mase"  # GDP in billions and rates in percent do not pool
