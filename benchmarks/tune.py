@@ -14,6 +14,7 @@ a fit to it. Run alone (two torch processes on 2 cores slow each other many time
 
   python benchmarks/tune.py
   python benchmarks/tune.py --only nottem ausbeer --trials 30
+  python benchmarks/tune.py --folds 3          # each trial scored on 3 validation cuts
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=DEFAULT_SERIES)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--folds", type=int, default=1, help="tune.folds: validation cuts")
     args = parser.parse_args()
     print(
         f"{'series':16} {'rows':>5} {'default':>9} {'tuned':>9} {'ratio':>6} "
@@ -73,7 +75,8 @@ def main() -> None:
         default = json.loads((folder / "default" / "metrics.json").read_text())["model"]["rmse"]
         code, took, err = lstmcli("tune", "-c", str(folder / "run.yaml"), "-o",
                                   str(folder / "study"), "-q", "--trials", str(args.trials),
-                                  "--jobs", str(args.jobs))  # fmt: skip
+                                  "--jobs", str(args.jobs), "--set",
+                                  f"tune.folds={args.folds}")  # fmt: skip
         if code:
             print(f"{series.name:16} tune failed: {err.strip().splitlines()[-1]}")
             continue

@@ -452,6 +452,9 @@ class TuneConfig(_Section):
         "median", description="stop trials whose epoch val losses trail the median; none = off"
     )
     seed: int = Field(0, ge=0, description="seed of the sampler")
+    folds: int = Field(
+        1, ge=1, description="validation cuts each trial is scored on (their mean decides)"
+    )
     space: dict[str, SearchRange] | None = Field(
         None, description="dotted config keys to search; null = the default space"
     )

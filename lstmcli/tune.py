@@ -12,6 +12,7 @@ part.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -97,6 +98,7 @@ class StudyPlan:
     trials: int
     deadline: float  # time.time() after which no trial starts; inf: none
     prune: bool
+    folds: int = 1  # validation cuts each trial is scored on (see fold_config)
 
 
 @dataclass
@@ -195,8 +197,50 @@ def plan_study(
         trials=trials if trials is not None else tune.trials,
         deadline=time.time() + seconds if seconds else math.inf,
         prune=prune,
+        folds=tune.folds,
     )
+    if tune.folds > 1:
+        _check_folds(base, table, tune.folds, source)
+        notes.append(
+            f"each trial is scored on {tune.folds} validation cuts (the val part and the "
+            f"{tune.folds - 1} of the same length before it); the metric is their mean"
+        )
     return plan, notes
+
+
+def fold_config(config: Config, fold: int) -> Config:
+    """The config of validation cut `fold`: 0 is the config itself; fold k moves the val part
+    k val-lengths earlier, training only on the rows before it (the rows after it, up to the
+    test part, are not used). A fraction split only (checked by `_check_folds`)."""
+    if fold == 0:
+        return config
+    split = config.data.split.model_dump()
+    train = split["train"] - fold * split["val"]
+    moved = {
+        "train": round(train, 9),
+        "val": split["val"],
+        "test": round(1 - train - split["val"], 9),
+    }
+    raw = config.model_dump(mode="json")
+    raw["data"]["split"] = moved
+    return validate_config(raw, "tune")
+
+
+def _check_folds(config: Config, table: Table, folds: int, source: str) -> None:
+    split = config.data.split.model_dump()
+    if "train" not in split:
+        raise ConfigError(
+            ["tune.folds: several validation cuts need a fraction split ({train, val, test}); "
+             "this config splits by dates"],
+            source,
+        )  # fmt: skip
+    earliest = fold_config(config, folds - 1)
+    if split["train"] - (folds - 1) * split["val"] <= 0 or _train_windows(earliest, table) < 1:
+        raise ConfigError(
+            [f"tune.folds: {folds} validation cuts leave the earliest one no training windows; "
+             "use fewer folds"],
+            source,
+        )  # fmt: skip
 
 
 def _has_val(config: Config) -> bool:
@@ -366,7 +410,12 @@ def make_sampler(plan: StudyPlan, seed: int) -> optuna.samplers.BaseSampler:
 
 def _same_study(study: optuna.Study, plan: StudyPlan) -> None:
     """A study continues only under the config and space it started with."""
-    mine = {"config": _comparable(plan.config), "metric": plan.metric, "space": _space_text(plan)}
+    mine = {
+        "config": _comparable(plan.config),
+        "metric": plan.metric,
+        "space": _space_text(plan),
+        "folds": str(plan.folds),
+    }
     stored = study.user_attrs
     if not stored:
         for key, value in mine.items():
@@ -463,34 +512,42 @@ class Objective:
                     trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
                     raise optuna.TrialPruned
 
+        values, configs, epochs = [], [], 0
         try:
             config = trial_config(plan.config, params)
-            fitted = fit_model(
-                config,
-                self.table,
-                None,
-                on_epoch=on_epoch,
-                should_stop=self.should_stop,
-                warn=ignore_warning,
-                prepared=self._prepare,
-            )
+            for fold in range(plan.folds):  # fold 0: the split itself; then earlier val parts
+                fitted = fit_model(
+                    fold_config(config, fold),
+                    self.table,
+                    None,
+                    on_epoch=on_epoch if fold == 0 else None,
+                    should_stop=self.should_stop,
+                    warn=ignore_warning,
+                    prepared=self._prepare,
+                )
+                epochs += fitted.training.epochs_run
+                if fitted.training.interrupted or self.should_stop():
+                    break
+                values.append(metric_value(fitted.validation, plan.metric))
+                configs.append(fitted.config)
         except TrainingInterrupted:
             trial.set_user_attr("interrupted", True)
             raise TrialStopped from None
         except (LstmcliError, ValueError, RuntimeError) as e:
             trial.set_user_attr("error", _one_line(e))
             raise TrialFailed(str(e)) from None
-        trial.set_user_attr("epochs", fitted.training.epochs_run)
+        trial.set_user_attr("epochs", epochs)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
-        if fitted.training.interrupted or self.should_stop():
+        if len(values) < plan.folds:
             trial.set_user_attr("interrupted", True)
             raise TrialStopped
-        value = metric_value(fitted.validation, plan.metric)
-        if value is None:
+        if any(v is None for v in values):
             trial.set_user_attr("error", f"the val part gives no {plan.metric}")
             raise TrialFailed(plan.metric)
-        trial.set_user_attr("config", config_to_yaml(fitted.config))
-        return value
+        if plan.folds > 1:
+            trial.set_user_attr("folds", values)
+        trial.set_user_attr("config", config_to_yaml(configs[0]))
+        return float(np.mean(values))
 
     def _prepare(self, config: Config) -> tuple:
         """The data and windows for a data config: made once, reused by later trials."""
@@ -499,7 +556,7 @@ class Objective:
 
         key = config.data.model_dump_json()
         if key not in self.prepared:
-            if len(self.prepared) >= 4:  # a few data configs at a time: memory stays bounded
+            if len(self.prepared) >= 4 * self.plan.folds:  # memory stays bounded
                 self.prepared.pop(next(iter(self.prepared)))
             data = prepare_data(self.table, config.data, self.warn)
             device = resolve_device(config.training.device)
@@ -597,6 +654,8 @@ def trials_frame(study: optuna.Study, plan: StudyPlan) -> pd.DataFrame:
         row = {"number": t.number, "state": state}
         row.update({key: t.params.get(key) for key in plan.space})
         row[plan.metric] = t.value if t.state.name == "COMPLETE" else None
+        if plan.folds > 1:  # each validation cut's figure, the first the split's own
+            row["fold_values"] = json.dumps(t.user_attrs.get("folds"))
         row["epochs"] = t.user_attrs.get("epochs")
         row["seconds"] = t.user_attrs.get("seconds")
         row["error"] = t.user_attrs.get("error")

@@ -281,3 +281,24 @@ def test_the_default_metric_is_unit_free_across_series(tmp_path: Path) -> None:
     config = Config.model_validate({"data": data})
     plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "s")
     assert plan.metric == "val_mase"  # GDP in billions and rates in percent do not pool
+
+
+def test_several_validation_cuts_score_each_trial_on_their_mean(tmp_path: Path, csv_path: Path):
+    import json
+
+    config = validate_config(study_config(csv_path, trials=2, folds=2))
+    result = tune_run(config, tmp_path / "study")
+    folds = [json.loads(v) for v in result.trials["fold_values"]]
+    assert all(len(f) == 2 and f[0] != f[1] for f in folds)
+    np.testing.assert_allclose(result.trials["val_rmse"], [np.mean(f) for f in folds])
+    best = result.trials.loc[result.trials["val_rmse"].idxmin()]
+    first = json.loads(best["fold_values"])[0]  # the split's own cut: what best/ reports
+    assert result.run.metrics["validation"]["rmse"] == pytest.approx(first, rel=1e-6)
+    moved = tune_module.fold_config(config, 1).data.split
+    assert (moved.train, moved.val) == pytest.approx((0.6, 0.1))
+    dated = study_config(csv_path, folds=2)
+    dated["data"]["split"] = {"val_start": "2009-01-01", "test_start": "2011-01-01"}
+    out = runner.invoke(app, ["tune", "-c", str(write(tmp_path, dated)), "-o", str(tmp_path / "d")])
+    assert (
+        out.exit_code == 1 and "tune.folds: several validation cuts need a fraction" in out.stderr
+    )
