@@ -380,15 +380,42 @@ def _open_study(plan: StudyPlan, create: bool) -> optuna.Study:
     )
     if not create:
         return optuna.load_study(study_name=plan.study_name, storage=storage, pruner=pruner)
-    study = optuna.create_study(
-        study_name=plan.study_name,
-        storage=storage,
-        pruner=pruner,
-        direction="minimize",
-        load_if_exists=True,
-    )
+    try:  # the database lets exactly one process create a study of this name
+        study = optuna.create_study(
+            study_name=plan.study_name, storage=storage, pruner=pruner, direction="minimize"
+        )
+        fresh = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage, pruner=pruner)
+        fresh = False
     _same_study(study, plan)
+    if fresh:
+        given = base_values(plan)
+        if given:  # trial 0: the config as `train` would run it, so the search starts there
+            study.enqueue_trial(given, user_attrs={"base": True})
     return study
+
+
+def base_values(plan: StudyPlan) -> dict[str, Any]:
+    """The base config's value of each searched key that lies in its range."""
+    raw = plan.config.model_dump(mode="json")
+    values = {}
+    for key, r in plan.space.items():
+        node: Any = raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if r.type == "choice":
+            if node in (r.values or []):
+                values[key] = node
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            inside = r.low <= node <= r.high
+            on_step = (
+                r.step is None
+                or abs((node - r.low) / r.step - round((node - r.low) / r.step)) < 1e-9
+            )
+            if inside and (on_step or r.log) and (r.type == "float" or float(node).is_integer()):
+                values[key] = int(node) if r.type == "int" else float(node)
+    return values
 
 
 def _engine_args(url: str) -> dict:
@@ -651,7 +678,7 @@ def trials_frame(study: optuna.Study, plan: StudyPlan) -> pd.DataFrame:
             state = "interrupted"
         elif state == "fail" and "error" not in t.user_attrs:
             state = "stale"  # its process died without a word (killed, machine lost)
-        row = {"number": t.number, "state": state}
+        row = {"number": t.number, "state": state, "base": bool(t.user_attrs.get("base"))}
         row.update({key: t.params.get(key) for key in plan.space})
         row[plan.metric] = t.value if t.state.name == "COMPLETE" else None
         if plan.folds > 1:  # each validation cut's figure, the first the split's own

@@ -118,6 +118,10 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     assert first.stdout.strip() == str(study)
     before = trials(study)
     assert list(before["number"]) == [0, 1] and set(before["state"]) == {"complete"}
+    # Trial 0 is the config as given (its values lie in the space); the search starts there.
+    assert list(before["base"]) == [True, False]
+    assert before.loc[0, "model.hidden_size"] == 8
+    assert before.loc[0, "training.learning_rate"] == pytest.approx(0.003)
     more = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "-q", "--trials", "3"])
     assert more.exit_code == 0, more.output
     after = trials(study)
@@ -176,10 +180,13 @@ def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, mon
         "training.learning_rate": {"type": "float", "low": 1e-6, "high": 0.05, "log": True}
     }
     config = validate_config(raw)
-    # Two good rates first (the pruner's reference), then a hopeless one.
+    # Two good rates first (the pruner's reference: the base config's 0.003, queued as trial
+    # 0 when a study is created, and 0.02), then a hopeless one.
     plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "study")
     study = tune_module.open_study(plan, create=True)
-    for rate in (0.01, 0.02, 1e-6):
+    (queued,) = study.get_trials()  # queued, not yet run
+    assert queued.system_attrs["fixed_params"] == {"training.learning_rate": 0.003}
+    for rate in (0.02, 1e-6):
         study.enqueue_trial({"training.learning_rate": rate})
     result = tune_run(config, tmp_path / "study")
     frame = result.trials.set_index("training.learning_rate")
