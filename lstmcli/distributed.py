@@ -10,7 +10,9 @@ floating-point sums. Rank 0 alone prints and writes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -80,19 +82,18 @@ def device_for(dist: Distributed, device: torch.device) -> torch.device:
     return device
 
 
-def start(dist: Distributed, device: torch.device) -> None:
-    """Join the process group (once per process)."""
+@contextlib.contextmanager
+def process_group(dist: Distributed, device: torch.device) -> Iterator[None]:
+    """In the process group for the block (nothing to join for one process)."""
     import torch.distributed as td
 
     if dist.world == 1 or td.is_initialized():
+        yield
         return
     td.init_process_group(backend_for(device), timeout=SETUP_TIMEOUT)
-
-
-def stop() -> None:
-    import torch.distributed as td
-
-    if td.is_initialized():
+    try:
+        yield
+    finally:
         td.destroy_process_group()
 
 

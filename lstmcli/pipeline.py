@@ -29,9 +29,15 @@ from lstmcli.checkpoint import (
 from lstmcli.config import Config, DataConfig, TrainingConfig, config_to_yaml, override_config
 from lstmcli.data import Table, business_days, infer_freq, load_table, median_step
 from lstmcli.device import resolve_device
-from lstmcli.distributed import SINGLE, Distributed, agree, device_for, from_environment, gather
-from lstmcli.distributed import start as start_group
-from lstmcli.distributed import stop as stop_group
+from lstmcli.distributed import (
+    SINGLE,
+    Distributed,
+    agree,
+    device_for,
+    from_environment,
+    gather,
+    process_group,
+)
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.intervals import (
@@ -143,44 +149,23 @@ def train_run(
     batch (see train.fit); rank 0 alone writes the run folder and scores the test part.
     """
     dist = from_environment()
-    if dist.world == 1:
-        return _train_run(config, run_dir, overwrite, on_epoch, should_stop, warn, resume,
-                          on_resolved, dist)  # fmt: skip
-    start_group(dist, device_for(dist, resolve_device(config.training.device)))
-    try:
-        return _train_run(config, run_dir, overwrite, on_epoch, should_stop, warn, resume,
-                          on_resolved, dist)  # fmt: skip
-    finally:
-        stop_group()
-
-
-def _train_run(
-    config: Config,
-    run_dir: Path,
-    overwrite: bool,
-    on_epoch: Callable[[EpochStats], None] | None,
-    should_stop: Callable[[], bool],
-    warn: Warn,
-    resume: Checkpoint | None,
-    on_resolved: Callable[[Config, list[Choice]], None] | None,
-    dist: Distributed,
-) -> RunResult:
-    """train_run in this process, holding the run folder's lock on rank 0 (see lock.py)."""
-    with contextlib.ExitStack() as held:
+    device = device_for(dist, resolve_device(config.training.device))
+    with process_group(dist, device), contextlib.ExitStack() as held:
+        # The run folder's lock first (rank 0): a second writer fails before any work.
         try:
             if dist.main:
                 held.enter_context(run_folder_lock(run_dir, warn))
             table = load_table(config.data, warn)
         except LstmcliError:
-            agree(dist, False, device_for(dist, resolve_device(config.training.device)))
+            agree(dist, False, device)
             raise
-        return _train_run_locked(
+        return _train_and_write(
             config, table, run_dir, overwrite, on_epoch, should_stop, warn, resume,
             on_resolved, dist,
         )  # fmt: skip
 
 
-def _train_run_locked(
+def _train_and_write(
     config: Config,
     table: Table,
     run_dir: Path,
@@ -192,6 +177,7 @@ def _train_run_locked(
     on_resolved: Callable[[Config, list[Choice]], None] | None,
     dist: Distributed,
 ) -> RunResult:
+    """train_run once the folder is locked and the data read: train, score, write."""
 
     def start(resolved: Config, choices: list[Choice]) -> None:
         if dist.main and resume is None:
