@@ -267,28 +267,42 @@ def holt_winters(values: np.ndarray, origins: np.ndarray, horizon: int, season: 
     return out
 
 
-def run_series(series: Series, overrides: list[str], hw_origins: int, seed: int) -> dict:
-    frame = series.load().reset_index(drop=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"suite-{series.name}-"))
+def data_keys(series: Series, csv: Path) -> dict:
+    """The data section a new user writes for a series: only what the data is."""
+    return {"path": str(csv), "time_column": "date", "target": "value",
+            "season": series.season, "horizon": series.horizon, "split": 0.75}  # fmt: skip
+
+
+def train_series(
+    series: Series, frame: pd.DataFrame, sections: dict, overrides: list[str], prefix: str
+) -> tuple[Path, subprocess.CompletedProcess, float]:
+    """`lstmcli train` on a series with its data keys plus `sections`, in a fresh folder:
+    the folder (the run is `run` in it), the finished process and its seconds."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-{series.name}-"))
     frame.to_csv(folder / "data.csv", index=False)
-    data = {
-        "path": str(folder / "data.csv"),
-        "time_column": "date",
-        "target": "value",
-        "season": series.season,
-        "horizon": series.horizon,
-        "split": 0.75,
-    }
-    (folder / "run.yaml").write_text(json.dumps({"data": data, "training": {"seed": seed}}))
+    config = {"data": data_keys(series, folder / "data.csv"), **sections}
+    (folder / "run.yaml").write_text(json.dumps(config))
     command = [sys.executable, "-m", "lstmcli", "train", "-c", str(folder / "run.yaml")]
     command += ["-o", str(folder / "run"), "-q"]
     for item in overrides:
         command += ["--set", item]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    return folder, done, time.perf_counter() - started
+
+
+def last_error(done: subprocess.CompletedProcess) -> str:
+    """A failed run's one-line reason (its exit code when it died without one)."""
+    lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+    return lines[-1]
+
+
+def run_series(series: Series, overrides: list[str], hw_origins: int, seed: int) -> dict:
+    frame = series.load().reset_index(drop=True)
+    sections = {"training": {"seed": seed}}
+    folder, done, seconds = train_series(series, frame, sections, overrides, "suite")
     if done.returncode != 0:
-        return {"name": series.name, "error": done.stderr.strip().splitlines()[-1]}
+        return {"name": series.name, "error": last_error(done)}
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
     result = {
         "name": series.name,

@@ -18,10 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -29,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_suite import SERIES, Series  # noqa: E402
+from accuracy_suite import SERIES, Series, last_error, train_series  # noqa: E402
 
 LEVELS = (80, 95)
 
@@ -74,28 +71,10 @@ def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: flo
 
 def run_series(series: Series, overrides: list[str], ets_origins: int) -> dict:
     frame = series.load().reset_index(drop=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"intervals-{series.name}-"))
-    frame.to_csv(folder / "data.csv", index=False)
-    data = {
-        "path": str(folder / "data.csv"),
-        "time_column": "date",
-        "target": "value",
-        "season": series.season,
-        "horizon": series.horizon,
-        "split": 0.75,
-    }
-    config = {"data": data, "model": {"levels": list(LEVELS)}}
-    (folder / "run.yaml").write_text(json.dumps(config))
-    command = [sys.executable, "-m", "lstmcli", "train", "-c", str(folder / "run.yaml")]
-    command += ["-o", str(folder / "run"), "-q"]
-    for item in overrides:
-        command += ["--set", item]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    sections = {"model": {"levels": list(LEVELS)}}
+    folder, done, seconds = train_series(series, frame, sections, overrides, "intervals")
     if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
-        return {"name": series.name, "error": lines[-1]}
+        return {"name": series.name, "error": last_error(done)}
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
     intervals = metrics["intervals"]
     base_name = next(iter(intervals["baselines"]), None)

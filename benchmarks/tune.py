@@ -23,7 +23,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_suite import SERIES  # noqa: E402
+from accuracy_suite import SERIES, last_error, train_series  # noqa: E402
 
 DEFAULT_SERIES = ["nottem", "ausbeer", "UKDriverDeaths", "treering", "inflation_dp"]
 
@@ -62,17 +61,11 @@ def main() -> None:
         except (ImportError, FileNotFoundError, KeyError) as e:
             print(f"{series.name:16} not available ({type(e).__name__})")
             continue
-        folder = Path(tempfile.mkdtemp(prefix=f"tune-{series.name}-"))
-        frame.to_csv(folder / "data.csv", index=False)
-        data = {"path": str(folder / "data.csv"), "time_column": "date", "target": "value",
-                "season": series.season, "horizon": series.horizon, "split": 0.75}  # fmt: skip
-        (folder / "run.yaml").write_text(json.dumps({"data": data}))
-        code, _, err = lstmcli("train", "-c", str(folder / "run.yaml"), "-o",
-                               str(folder / "default"), "-q")  # fmt: skip
-        if code:
-            print(f"{series.name:16} train failed: {err.strip().splitlines()[-1]}")
+        folder, done, _ = train_series(series, frame, {}, [], "tune")  # the defaults
+        if done.returncode:
+            print(f"{series.name:16} train failed: {last_error(done)}")
             continue
-        default = json.loads((folder / "default" / "metrics.json").read_text())["model"]["rmse"]
+        default = json.loads((folder / "run" / "metrics.json").read_text())["model"]["rmse"]
         code, took, err = lstmcli("tune", "-c", str(folder / "run.yaml"), "-o",
                                   str(folder / "study"), "-q", "--trials", str(args.trials),
                                   "--jobs", str(args.jobs), "--set",

@@ -909,8 +909,10 @@ def export(
         checkpoint = load_checkpoint(run)
         folder = run if run.is_dir() else run.parent
         path = output or folder / "model.onnx"
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # as train -o and predict -o do
+        except OSError as e:
+            raise LstmcliError(f"cannot write {path}: {e.strerror or e}") from None
         export_onnx(checkpoint, path)
     except LstmcliError as e:
         raise _fail(e) from None

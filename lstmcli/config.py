@@ -60,6 +60,11 @@ def auto_or_int(value: Any, minimum: int) -> Any:
     return int(number)
 
 
+def optional_auto_or_int(value: Any, minimum: int) -> Any:
+    """`auto_or_int`, or null for a key where null means "none" (no season, full batch)."""
+    return value if value is None else auto_or_int(value, minimum)
+
+
 def is_auto(value: Any) -> bool:
     return isinstance(value, str) and value == AUTO
 
@@ -184,7 +189,7 @@ class DataConfig(_Section):
     @field_validator("season", mode="before")
     @classmethod
     def _season(cls, value: Any) -> Any:
-        return value if value is None else auto_or_int(value, 1)
+        return optional_auto_or_int(value, 1)
 
     @field_validator("split", mode="before")
     @classmethod
@@ -369,7 +374,7 @@ class TrainingConfig(_Section):
     @field_validator("batch_size", mode="before")
     @classmethod
     def _batch(cls, value: Any) -> Any:
-        return value if value is None else auto_or_int(value, 1)
+        return optional_auto_or_int(value, 1)
 
     @field_validator("precision", mode="before")
     @classmethod

@@ -280,6 +280,12 @@ class OnnxNetwork(nn.Module):
         self.future = checkpoint.config.data.layout.future
         self.lookback = checkpoint.config.data.lookback
         self.lstm = SimpleNamespace(hidden_size=checkpoint.spec.hidden_size)  # batch sizing
+        calibration = load_calibration(checkpoint.calibration)
+        self.correction = (  # a quantile model's widening, taken off again (predict adds it)
+            torch.tensor(calibration.correction, dtype=torch.float32)
+            if isinstance(calibration, QuantileCorrection)
+            else None
+        )
 
     def _raw(self, window: torch.Tensor, future: torch.Tensor | None) -> list[np.ndarray]:
         window = window.double().numpy()
@@ -310,8 +316,7 @@ class OnnxNetwork(nn.Module):
         """A quantile model's quantiles, from the graph's median and corrected bounds with
         the correction taken off again (predict applies it itself)."""
         outputs = [self._scaled(o) for o in self.onnx.run(*self._raw(window, future))]
-        correction = torch.tensor(load_calibration(self.onnx.checkpoint.calibration).correction,
-                                  dtype=torch.float32)  # fmt: skip
+        correction = self.correction
         lows = [outputs[1 + 2 * k] + correction[k] for k in range(len(self.quantile_levels))]
         highs = [outputs[2 + 2 * k] - correction[k] for k in range(len(self.quantile_levels))]
         return torch.stack([*reversed(lows), outputs[0], *highs], dim=-1)

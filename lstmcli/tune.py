@@ -186,7 +186,10 @@ def plan_study(
                 ],
                 source,
             )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LstmcliError(f"cannot create study folder {folder}: {e.strerror or e}") from None
     seconds = timeout if timeout is not None else tune.timeout
     plan = StudyPlan(
         config=base,
@@ -349,17 +352,24 @@ def open_study(plan: StudyPlan, *, create: bool) -> optuna.Study:
 
     Processes that meet a new database at the same moment race to create its tables; the
     loser sees an integrity error and simply tries again, when the tables are there."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return _open_study(plan, create)
-        except SQLAlchemyError as e:
+        except ImportError as e:  # e.g. postgresql:// without its driver
+            raise LstmcliError(
+                f"cannot open the study in {plan.storage}: its database driver is not "
+                f"installed ({_one_line(e.__cause__ or e)})"
+            ) from None
+        except (IntegrityError, OperationalError) as e:  # another process creating tables
             if attempt == OPEN_ATTEMPTS - 1:
                 raise LstmcliError(
                     f"cannot open the study in {plan.storage}: {_one_line(e)}"
                 ) from None
             time.sleep(0.2 * (attempt + 1))
+        except SQLAlchemyError as e:  # a URL no retry will mend
+            raise LstmcliError(f"cannot open the study in {plan.storage}: {_one_line(e)}") from None
     raise AssertionError("unreachable")
 
 
@@ -470,35 +480,25 @@ def _space_text(plan: StudyPlan) -> str:
     return yaml.safe_dump({k: r.model_dump(exclude_none=True) for k, r in plan.space.items()})
 
 
-def counted(study: optuna.Study) -> int:
-    """Trials that count towards the study's total: finished (complete, pruned, failed for a
-    reason of their own) and running. Interrupted, stale and surplus trials do not."""
-    from optuna.trial import TrialState
+def counts(trial: Any) -> bool:
+    """Whether a trial counts towards the study's total: finished (complete, pruned, failed
+    for a reason of its own) or running. Interrupted, stale and surplus trials do not."""
+    state = trial.state.name
+    return state in ("COMPLETE", "PRUNED", "RUNNING") or (
+        state == "FAIL" and "error" in trial.user_attrs
+    )
 
-    total = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-            total += 1
-        elif t.state == TrialState.FAIL and "error" in t.user_attrs:
-            total += 1
-    return total
+
+def counted(study: optuna.Study) -> int:
+    return sum(counts(t) for t in study.get_trials(deepcopy=False))
 
 
 def _surplus(study: optuna.Study, number: int, total: int) -> bool:
     """Whether trial `number` (just started) is beyond the study's total. Trial numbers come
     from the database in order, so of two workers that started a trial at the same moment
     only the later one sees the other as running before it: exactly `total` trials run."""
-    from optuna.trial import TrialState
-
-    before = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.number >= number:
-            continue
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-            before += 1
-        elif t.state == TrialState.FAIL and "error" in t.user_attrs:
-            before += 1
-    return before >= total
+    trials = study.get_trials(deepcopy=False)
+    return sum(counts(t) for t in trials if t.number < number) >= total
 
 
 class Objective:

@@ -142,6 +142,13 @@ def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
         "not installed; install them with `pip install 'lstmcli[onnx]'`"
     )
     monkeypatch.undo()
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    nowhere = runner.invoke(app, ["export", str(run), "-o", str(blocked / "model.onnx")])
+    assert nowhere.exit_code == 1
+    assert nowhere.stderr.strip().splitlines() == [
+        f"Error: cannot write {blocked / 'model.onnx'}: File exists"
+    ]
     missing = runner.invoke(app, ["export", str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: checkpoint not found")
     (tmp_path / "other.onnx").write_bytes(b"not onnx")

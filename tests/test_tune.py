@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,19 @@ def test_several_validation_cuts_score_each_trial_on_their_mean(tmp_path: Path, 
     assert (
         out.exit_code == 1 and "tune.folds: several validation cuts need a fraction" in out.stderr
     )
+
+
+def test_a_storage_url_that_cannot_work_is_one_error_at_once(tmp_path: Path, csv_path: Path):
+    path = write(tmp_path, study_config(csv_path))
+    for url, message in (
+        ("nosuchdb://x", "Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+        ("postgresql://nobody@127.0.0.1:1/x", "its database driver is not installed"),
+    ):
+        started = time.perf_counter()
+        result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "s"),
+                                     "--storage", url])  # fmt: skip
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith(f"Error: cannot open the study in {url}: ")
+        assert message in lines[-1] and not any("Traceback" in line for line in lines)
+        assert time.perf_counter() - started < 5  # no retries for what no retry mends
