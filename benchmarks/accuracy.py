@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmcli.config import load_config
-from lstmcli.data import prepare_table, read_csv
+from lstmcli.config_io import load_config
+from lstmcli.data import prepare_table
 from lstmcli.pipeline import train_run
+from lstmcli.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 # The two LSTM libraries' figures on this protocol, quoted from the issue that set the goal.

@@ -127,12 +127,17 @@ def whole_train(folder: Path, repeats: int, epochs: int = 3, lookback: int = 48)
     )
     frame.to_csv(folder / "train.csv", index=False)
     (folder / "minimal.py").write_text(MINIMAL_TRAIN)
+    # The minimal script's job exactly: one network, no val part, no window normalization,
+    # no linear skip or blend (the data-driven defaults would choose an ensemble of three).
     config = {
         "data": {"path": "train.csv", "target": "a", "features": ["b", "c", "d"]},
-        "model": {"hidden_size": 64, "num_layers": 2, "head": [256, 256, 128]},
-        "training": {"epochs": epochs, "batch_size": 64, "checkpoint_every": None},
-    }
-    config["data"] |= {"lookback": lookback, "split": 0.7, "scaler": "minmax"}
+        "model": {"hidden_size": 64, "num_layers": 2, "head": [256, 256, 128],
+                  "linear_skip": False, "blend": "none"},
+        "training": {"epochs": epochs, "batch_size": 64, "checkpoint_every": None,
+                     "ensemble": 1, "learning_rate": 0.001},
+    }  # fmt: skip
+    config["data"] |= {"lookback": lookback, "split": 0.7, "scaler": "minmax",
+                       "validation": "none", "window_norm": "none", "season": None}  # fmt: skip
     config["training"]["device"] = "cpu"
     (folder / "train.yaml").write_text(json.dumps(config))  # JSON is YAML
     py = sys.executable
@@ -213,13 +218,13 @@ def main() -> None:
         with torch.inference_mode():
             for _ in range(20):  # warm-up
                 forecast_next(predictor, window, "frame", None)
-                predictor.model(ready)
+                predictor.forecaster.network(ready)
             for _ in range(300):
                 started = time.perf_counter()
                 forecast_next(predictor, window, "frame", None)
                 inprocess["forecast_next (48-row frame)"].append(time.perf_counter() - started)
                 started = time.perf_counter()
-                predictor.model(ready)
+                predictor.forecaster.network(ready)
                 inprocess["bare forward"].append(time.perf_counter() - started)
         table(
             f"one forecast in-process, {torch.get_num_threads()} thread(s) (ms)",

@@ -53,14 +53,14 @@ def main() -> None:
     import onnxruntime
 
     from lstmcli.checkpoint import load_checkpoint
-    from lstmcli.export import Forecaster, example_inputs
+    from lstmcli.export import ExportedForecaster, example_inputs
 
     checkpoint = load_checkpoint(run)
     torch.set_num_threads(1)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(run / "model.onnx"), options)
-    module = Forecaster(checkpoint).eval()
+    module = ExportedForecaster(checkpoint).eval()
     inputs = example_inputs(checkpoint, batch=1)
     feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs, strict=True)}
 

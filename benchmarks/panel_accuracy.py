@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from lstmcli.checkpoint import load_checkpoint
-from lstmcli.config import load_config
-from lstmcli.data import read_csv
+from lstmcli.config_io import load_config
 from lstmcli.pipeline import train_run
+from lstmcli.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "panel.yaml"

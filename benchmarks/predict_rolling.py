@@ -30,10 +30,10 @@ import pandas as pd
 import torch
 
 from lstmcli.config import validate_config
-from lstmcli.data import read_csv
 from lstmcli.files import csv_text
 from lstmcli.pipeline import train_run
 from lstmcli.predict import load_predictor, rolling
+from lstmcli.reading import read_csv
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -101,7 +101,7 @@ def main() -> None:
             windows = len(result)
 
             started = time.perf_counter()
-            bare_windows = bare_forward(predictor.model, scaled, args.lookback, 4096)
+            bare_windows = bare_forward(predictor.forecaster.network, scaled, args.lookback, 4096)
             bare_seconds = time.perf_counter() - started
             if repeat:
                 timings["lstmcli"].append(lstmcli_seconds)

@@ -28,7 +28,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from lstmcli.cli import StopRequest
+from lstmcli.cli.common import StopRequest
 from lstmcli.config import Config, validate_config
 from lstmcli.display import EpochReporter
 from lstmcli.model import LSTMForecaster, ModelSpec

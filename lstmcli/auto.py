@@ -9,6 +9,7 @@ and metrics.json says what was chosen and why.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmcli.config import Config, SplitDates, SplitFractions, is_auto, validate_config
-from lstmcli.data import Table, business_days, infer_freq
+from lstmcli.config import (
+    BUILTIN_PREFIX,
+    Config,
+    SplitDates,
+    SplitFractions,
+    edit_config,
+    has_val_part,
+    is_auto,
+    no_val_part_for_intervals,
+    validate_config,
+)
+from lstmcli.data import Table
 from lstmcli.errors import LstmcliError
+from lstmcli.reading import read_csv
+from lstmcli.times import business_days, infer_freq, parse_time
+from lstmcli.windows import split_rows
 
 # Rows per season for each kind of regular frequency (pandas offset names, without anchors).
 SEASONS = {"W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "D": 7, "B": 5}
@@ -44,54 +58,54 @@ class Choice:
 
 def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
     """`config` with every `auto` replaced, and what was chosen and why."""
-    raw = config.model_dump(mode="json")
-    data, model, training = raw["data"], raw["model"], raw["training"]
+    data, model, training = config.data, config.model, config.training
     choices: list[Choice] = []
 
-    def choose(section: dict, name: str, prefix: str, value: Any, why: str) -> None:
-        section[name] = value
-        choices.append(Choice(f"{prefix}.{name}", value, why))
+    def choose(key: str, value: Any, why: str) -> None:
+        choices.append(Choice(key, value, why))
 
-    forecast = data["task"] == "forecast"
-    if is_auto(data["season"]):
+    forecast = data.task == "forecast"
+    season = data.season
+    if is_auto(season):
         season, why = infer_season(table)
-        choose(data, "season", "data", season, why)
-    season, horizon = data["season"], data["horizon"] if forecast else 1
-    if is_auto(data["window_norm"]):
+        choose("data.season", season, why)
+    horizon = data.horizon if forecast else 1
+    if is_auto(data.window_norm):
         norm = "standard" if forecast else "none"
         why = "each window in its own units" if forecast else "regression"
-        choose(data, "window_norm", "data", norm, why)
+        choose("data.window_norm", norm, why)
     train_rows = _typical_train_rows(table, config)
-    if is_auto(data["lookback"]):
+    lookback = data.lookback
+    if is_auto(lookback):
         lookback, why = choose_lookback(season, horizon, train_rows, forecast)
-        choose(data, "lookback", "data", lookback, why)
-    lookback = data["lookback"]
-    # Intervals must be calibrated on a val part: for them, a carve may leave fewer windows.
-    needs_val = bool(model["levels"]) and (
-        model["intervals"] == "conformal" or model["conformalize"]
-    )
+        choose("data.lookback", lookback, why)
+    # Intervals are calibrated on a val part: for them, a carve may leave fewer windows.
+    needs_val = model.needs_val_part
     minimum = MIN_INTERVAL_WINDOWS if needs_val else MIN_TRAIN_WINDOWS
-    val = _carve_validation(data, train_rows, lookback, horizon, table, minimum)
+    split = data.split.model_dump()
+    val = None
+    if not has_val_part(split) and data.validation == "auto":
+        val = _carve_validation(split, train_rows, lookback, horizon, table, minimum)
     if val is not None:
-        data["split"], why = val
-        choices.append(Choice("data.split", data["split"], why))
-    elif needs_val and not _has_val(data["split"]):
-        raise LstmcliError(
-            f"model.levels: the intervals are calibrated on a val part, and the {train_rows} "
-            f"training rows of {config.data.path} are too few to spare one (it would leave "
-            f"fewer than {minimum} training windows); give data.split a val part yourself or "
-            "use more data"
+        choose("data.split", *val)
+    elif needs_val and not has_val_part(split):
+        why = (
+            f"the {train_rows} training rows of {data.path} are too few to spare one (it "
+            f"would leave fewer than {minimum} training windows)"
         )
-    data["validation"] = "none" if val is None else data["validation"]
-    windows = _train_windows(table, data)
+        raise LstmcliError(no_val_part_for_intervals(model, why))
+    values = {c.key: c.value for c in choices}
+    if val is None:
+        values["data.validation"] = "none"  # what ran: no val part was carved
+    windows = _train_windows(table, edit_config(config, values, "auto"))
     size = model_size(windows)
     for name in ("hidden_size", "num_layers", "head"):
-        if is_auto(model[name]):
-            choose(model, name, "model", size[name], f"{windows} training windows")
+        if is_auto(getattr(model, name)):
+            choose(f"model.{name}", size[name], f"{windows} training windows")
     for name in ("epochs", "ensemble", "batch_size"):
-        if is_auto(training[name]):
-            choose(training, name, "training", size[name], f"{windows} training windows")
-    return validate_config(raw, "auto"), choices
+        if is_auto(getattr(training, name)):
+            choose(f"training.{name}", size[name], f"{windows} training windows")
+    return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
 
 
 def infer_season(table: Table) -> tuple[int | None, str]:
@@ -166,31 +180,22 @@ def _typical_train_rows(table: Table, config: Config) -> int:
     if isinstance(split, SplitFractions):
         return int(np.median(np.floor(lengths * split.train)))
     # a date split: rows before the first cut
-    from lstmcli.windows import split_rows
-
     starts, stops = split_rows(table, config.data.model_copy(update={"lookback": 1})).bounds[
         "train"
     ]
     return int(np.median(stops - starts))
 
 
-def _has_val(split: dict) -> bool:
-    return ("val" in split and split["val"] > 0) or split.get("val_start") is not None
-
-
 def _carve_validation(
-    data: dict,
+    split: dict,
     train_rows: int,
     lookback: int,
     horizon: int,
     table: Table,
-    minimum: int = 30,
+    minimum: int = MIN_TRAIN_WINDOWS,
 ) -> tuple[dict, str] | None:
-    """A val part from the end of the training part, when the split has none and the
+    """A val part from the end of the training part of a split without one, when the
     training part keeps at least `minimum` windows; None when there is nothing to carve."""
-    split = data["split"]
-    if _has_val(split) or data["validation"] != "auto":
-        return None
     val_rows = max(2 * horizon, int(round(VAL_SHARE * train_rows)))
     left = train_rows - val_rows - lookback - horizon + 1
     if left < minimum:
@@ -218,26 +223,22 @@ def _as_time(value: str | float, time: pd.Series) -> Any:
     return at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
 
 
-def _train_windows(table: Table, data: dict) -> int:
-    from lstmcli.windows import split_rows
-
-    cfg = validate_config({"data": data}, "auto").data
-    return int(len(split_rows(table, cfg).anchors["train"]))
+def _train_windows(table: Table, config: Config) -> int:
+    return int(len(split_rows(table, config.data).anchors["train"]))
 
 
 TIME_NAMES = ("date", "time", "datetime", "timestamp", "ts", "ds", "period", "month", "year", "day")
 
 
 def starter_config(
-    path: str, target: str | None = None, written_path: str | None = None
+    path: str, target: str | None = None, config_folder: Path | None = None
 ) -> tuple[Config, list[str]]:
     """A config for a CSV file, ready to train: its time column (a column named like one, or
     the first whose values parse as times), a target (`target`, else the first numeric column
     that is not the time), the season inferred from the times and a horizon of one season
-    (one step without a season). Also the notes that say what was picked and why.
-    `written_path` is how the config names the file (relative to the config's folder)."""
-    from lstmcli.data import parse_time, read_csv
-
+    (one step without a season). Also the notes that say what was picked and why. The config
+    names the file relative to `config_folder` (where it will be written; None: absolute),
+    as config paths resolve against their file's folder."""
     frame = read_csv(path)
     time_column = _time_column(frame)
     numeric = [
@@ -269,7 +270,7 @@ def starter_config(
     config = validate_config(
         {
             "data": {
-                "path": written_path or str(path),
+                "path": _path_from(path, config_folder),
                 "time_column": time_column,
                 "target": [target],
                 "season": season,
@@ -282,10 +283,15 @@ def starter_config(
     return config, notes
 
 
+def _path_from(path: str, folder: Path | None) -> str:
+    if path.startswith(BUILTIN_PREFIX):
+        return path
+    absolute = Path(path).resolve()
+    return str(absolute) if folder is None else os.path.relpath(absolute, folder)
+
+
 def _time_column(frame: pd.DataFrame) -> str | None:
     """The column named like a time, else the first text column whose values are times."""
-    from lstmcli.data import parse_time
-
     named = [c for c in frame.columns if str(c).strip().lower() in TIME_NAMES]
     candidates = named + [
         c for c in frame.columns if c not in named and not pd.api.types.is_numeric_dtype(frame[c])

@@ -4,14 +4,16 @@ validation part.
 On small or noisy series a network can lose to "the same as last time" or "the same as one
 season ago". After training, the validation windows (never the test part) show which naive
 forecast is better there and how much of it to mix in: model weight 1 (the network alone),
-0.75, 0.5, 0.25 or 0 (the naive forecast alone). The blend lives in the model, so predict,
-evaluate and every later step apply it the same way.
+0.75, 0.5, 0.25 or 0 (the naive forecast alone). The blend is part of the forecaster, so
+predict, evaluate and export apply it the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
-from torch import nn
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's share; a short list keeps the choice stable
 
@@ -29,52 +31,48 @@ def naive_in_window(
     return targets[:, rows, :]
 
 
-class Blended(nn.Module):
+@dataclass(frozen=True)
+class Blend:
     """weight x network + (1 - weight) x naive forecast, in scaled units."""
 
-    def __init__(
-        self,
-        network: nn.Module,
-        weight: float,
-        kind: str,
-        season: int | None,
-        target_index: list[int],
-    ) -> None:
-        super().__init__()
-        self.network, self.weight, self.kind = network, weight, kind
-        self.season, self.target_index = season, target_index
-        self.steps, self.n_targets = network.steps, network.n_targets
+    weight: float
+    kind: str  # naive or seasonal
+    season: int | None
 
-    @property
-    def lstm(self) -> nn.LSTM:
-        return self.network.lstm
-
-    def forward(self, windows: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.network(windows, future)
+    def apply(
+        self, point: torch.Tensor, windows: torch.Tensor, target_index: list[int]
+    ) -> torch.Tensor:
         if self.weight == 1.0:
-            return out
-        naive = naive_in_window(windows, self.kind, self.season, self.steps, self.target_index)
-        return self.weight * out + (1 - self.weight) * naive.to(out.dtype)
+            return point
+        naive = naive_in_window(windows, self.kind, self.season, point.shape[1], target_index)
+        return self.weight * point + (1 - self.weight) * naive.to(point.dtype)
+
+    def report(self, scores: dict[str, float]) -> dict:
+        """What metrics.json says about the choice."""
+        return {
+            "baseline": "seasonal_naive" if self.kind == "seasonal" else "naive",
+            "model_weight": self.weight,
+            "val_rmse_scaled": scores,
+        }
+
+
+Batches = Callable[[], object]  # yields (inputs, future, targets) batches of the val windows
 
 
 def choose_blend(
-    network: nn.Module,
-    windows: object,
+    network: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    batches: Batches,
     season: int | None,
     target_index: list[int],
-) -> tuple[str, float, dict[str, float]]:
+) -> tuple[Blend, dict[str, float]]:
     """The naive forecast and the network's weight with the lowest validation MSE, and the
     validation RMSE (scaled units) of each candidate, for metrics.json."""
-    from lstmcli.model import inference_batch
-
-    network.eval()
     predicted, naive, seasonal, actual = [], [], [], []
-    lookback = len(windows.input_offsets)
-    kinds = ["naive"] + (["seasonal"] if season and lookback >= season else [])
+    kinds = None
     with torch.inference_mode():
-        positions = torch.arange(len(windows), device=windows.anchors.device)
-        for chunk in positions.split(inference_batch(network, lookback)):
-            inputs, future, targets = windows.batch(chunk)
+        for inputs, future, targets in batches():
+            if kinds is None:
+                kinds = ["naive"] + (["seasonal"] if season and inputs.shape[1] >= season else [])
             out = network(inputs, future)
             predicted.append(out)
             actual.append(targets)
@@ -95,4 +93,4 @@ def choose_blend(
             scores[f"{kind} x {1 - weight:g}"] = mse**0.5
             if mse < best[2] - 1e-12:
                 best = (kind, weight, mse)
-    return best[0], best[1], scores
+    return Blend(best[1], best[0], season), scores

@@ -15,18 +15,13 @@ import pandas as pd
 
 from lstmcli.auto import resolve
 from lstmcli.config import Config, DataConfig
-from lstmcli.data import (
-    Table,
-    frame_problems,
-    infer_freq,
-    needed_columns,
-    numeric_column,
-    parse_time,
-    prepare_table,
-    read_csv,
-)
+from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, prepare_table
+from lstmcli.device import resolve_device
+from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
+from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
+from lstmcli.times import infer_freq, parse_time
 from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
 
@@ -103,11 +98,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
             )
         )
     try:
-        from lstmcli.device import resolve_device
-
         report.facts.append(("device", str(resolve_device(config.training.device))))
-        from lstmcli.distributed import describe, from_environment
-
         distributed = describe(from_environment())
         if distributed is not None:
             report.facts.append(("distributed", distributed))

@@ -6,7 +6,7 @@ and carries a format version so an incompatible file is refused with a clear mes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from lstmcli import __version__
 from lstmcli.config import Config, validate_config
 from lstmcli.errors import ConfigError, LstmcliError, first_names
 from lstmcli.files import atomic_path
+from lstmcli.forecaster import Forecaster
+from lstmcli.intervals import load_calibration
 from lstmcli.model import ModelSpec
 from lstmcli.scaling import Scaler
 
@@ -76,15 +78,39 @@ class Checkpoint:
             scales[rows >= 0] = trained[rows[rows >= 0]]
         return scales
 
-    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        """The model with its weights; weights that do not fit the stored shape are refused."""
+    def build_network(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The network(s) with their weights; weights that do not fit the stored shape are
+        refused."""
+        weights = self.state_dict
+        if any(k.startswith("network.") for k in weights):  # a blended model of before #22
+            weights = {k.removeprefix("network."): v for k, v in weights.items()}
         try:
-            model = self.spec.build()
-            model.load_state_dict(self.state_dict)
+            network = self.spec.build()
+            network.load_state_dict(weights)
         except (RuntimeError, TypeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise LstmcliError(f"the checkpoint's weights do not fit its model ({first})") from None
-        return model.to(device).eval()
+        return network.to(device).eval()
+
+    def forecaster(
+        self, device: torch.device | str = "cpu", network: torch.nn.Module | None = None
+    ) -> Forecaster:
+        """The fitted forecaster: network, scalers, blend and calibration. `network` stands
+        in for the stored one (an ONNX graph, which holds the blend already)."""
+        spec = self.spec
+        if network is None:
+            network = self.build_network(device)
+        else:
+            spec = replace(spec, blend_weight=1.0)
+        forecaster = Forecaster(
+            spec,
+            network,
+            self.input_scaler,
+            self.target_scaler,
+            load_calibration(self.calibration),
+            self.config.model.adaptive,
+        )
+        return forecaster.to(device).eval()
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:

@@ -6,13 +6,12 @@ reported together, one line per problem, each naming its key path.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -245,6 +244,11 @@ class DataConfig(_Section):
         return self
 
     @property
+    def has_val_part(self) -> bool:
+        """Whether data.split names a val part (`validation: auto` may still carve one)."""
+        return has_val_part(self.split)
+
+    @property
     def layout(self) -> ColumnLayout:
         """The model's input columns in their order (see layout.py)."""
         return ColumnLayout.of(
@@ -294,6 +298,11 @@ class ModelConfig(_Section):
         description="MLP widths (ReLU) after the LSTM; [] = one linear layer; auto: sized to "
         "the training windows",
     )
+
+    @property
+    def needs_val_part(self) -> bool:
+        """Intervals calibrated on a val part: conformal ones, and conformalized quantiles."""
+        return bool(self.levels) and (self.intervals == "conformal" or self.conformalize)
 
     @field_validator("levels")
     @classmethod
@@ -474,68 +483,33 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _intervals_need_a_val_part(self) -> Config:
-        split = self.data.split
-        has_val = split.val > 0 if isinstance(split, SplitFractions) else split.val_start
-        needs_val = self.model.intervals == "conformal" or self.model.conformalize
-        if self.model.levels and needs_val and not has_val and self.data.validation == "none":
-            raise ValueError(
-                f"model.levels: {self.model.intervals} intervals are calibrated on a val part; "
-                "give data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}) or set "
-                "data.validation: auto"
-                + (" (or model.conformalize: false)" if self.model.intervals == "quantile" else "")
-            )
+        if self.model.needs_val_part and not self.data.has_val_part:
+            if self.data.validation == "none":
+                raise ValueError(no_val_part_for_intervals(self.model, "data.validation is none"))
         return self
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
-    """Read a YAML config (or start from the defaults), apply `key.path=value` overrides, validate.
-
-    Relative data paths in the file resolve against the file's folder; those given as overrides
-    resolve against the current folder, as any other command-line path would.
-    """
-    raw: dict[str, Any] = {}
-    source = "config"
-    if path is not None:
-        source = str(path)
-        raw = _read_yaml(path)
-        data_path = raw.get("data", {}).get("path") if isinstance(raw.get("data"), dict) else None
-        if isinstance(data_path, str):
-            raw["data"]["path"] = resolve_data_path(data_path, path.parent)
-    overridden = []
-    for item in overrides:
-        key, value = parse_override(item)
-        if key == "data.path" and isinstance(value, str):
-            value = resolve_data_path(value, Path.cwd())
-        _set_key(raw, key, value, "--set")
-        overridden.append(key)
-    return validate_config(raw, source, overridden)
+def has_val_part(split: Any) -> bool:
+    """Whether a split (typed, or as a mapping) names a val part: the one rule for it."""
+    values = split.model_dump() if isinstance(split, BaseModel) else dict(split)
+    return values.get("val", 0) > 0 or values.get("val_start") is not None
 
 
-def override_config(
-    config: Config, overrides: list[str], allowed: set[str] | None = None, source: str = "--set"
-) -> Config:
-    """A copy of a config with `key.path=value` overrides applied and validated."""
-    raw = config.model_dump(mode="json")
-    for item in overrides:
-        key, value = parse_override(item)
-        if allowed is not None and key not in allowed:
-            raise ConfigError(
-                [f"{key} cannot change here; only {', '.join(sorted(allowed))} can"], source
-            )
-        _set_key(raw, key, value, source)
-    return validate_config(raw, source)
-
-
-def with_output_dir(config: Config, folder: Path) -> Config:
-    """The config with its run folder set (by `-o`, or the folder a run resumes in)."""
-    return config.model_copy(update={"output": OutputConfig(dir=str(folder))})
+def no_val_part_for_intervals(model: ModelConfig, why: str) -> str:
+    """The one message for intervals that need a val part and get none, with `why`."""
+    alternative = " (or model.conformalize: false)" if model.intervals == "quantile" else ""
+    return (
+        f"model.levels: {model.intervals} intervals are calibrated on a val part, and {why}; "
+        "give data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}), set data.validation: "
+        f"auto or use more data{alternative}"
+    )
 
 
 def validate_config(
-    raw: dict[str, Any], source: str = "config", overridden: list[str] = ()
+    raw: dict[str, Any], source: str = "config", overridden: list[str] = (), by: str = "--set"
 ) -> Config:
-    """The typed config; each problem is attributed to `--set` when it is about a key that an
-    override set (or a section holding one), else to `source`."""
+    """The typed config; each problem is attributed to `by` (`--set`) when it is about a key
+    that an override set (or a section holding one), else to `source`."""
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -543,87 +517,47 @@ def validate_config(
         for err in e.errors():
             where, text = _describe(err)
             problems.append(f"{where}: {text}" if where else text)
-            by_override = any(
-                where == key or where.startswith(key + ".") or key.startswith(where + ".")
-                for key in overridden
-            )
-            sources.append("--set" if by_override else source)
+            sources.append(by if _set_by_override(where, overridden) else source)
         raise ConfigError(problems, source, sources) from None
 
 
-def resolve_data_path(value: str, base: Path) -> str:
-    if value.startswith(BUILTIN_PREFIX):
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())
+def _set_by_override(where: str, overridden: list[str]) -> bool:
+    return any(
+        where == key or where.startswith(key + ".") or key.startswith(where + ".")
+        for key in overridden
+    )
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """`training.epochs=5` -> ("training.epochs", 5); the value is read as YAML."""
-    key, sep, text = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError([f"override {item!r} must look like section.key=value"], "--set")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    return key, value
-
-
-def config_to_yaml(config: Config) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-
-
-def commented_defaults(config: Config | None = None) -> str:
-    """A config (the defaults when None) as YAML with each key's description as a comment
-    (`lstmcli init`)."""
-    lines = []
-    defaults = config or Config()
-    for section_name, section_field in Config.model_fields.items():
-        section_model = section_field.annotation
-        lines.append(f"{section_name}:")
-        values = getattr(defaults, section_name).model_dump(mode="json")
-        for key, field in section_model.model_fields.items():
-            dumped = yaml.safe_dump(
-                {key: values[key]}, default_flow_style=True, width=1000, sort_keys=False
+def edit_config(
+    base: Config | dict[str, Any],
+    values: dict[str, Any],
+    source: str = "config",
+    *,
+    by: str | None = None,
+    allowed: set[str] | None = None,
+) -> Config:
+    """A copy of `base` (a config, or a raw mapping read from YAML) with dotted keys set
+    (`{"training.epochs": 5}`), validated: the one way any code edits a config by key
+    (overrides, resume, auto, tune trials and folds, the run folder). With `by`, problems
+    about the edited keys are attributed to `by` (e.g. `--set`); with `allowed`, any other
+    key is refused."""
+    raw = base.model_dump(mode="json") if isinstance(base, Config) else copy.deepcopy(base)
+    label = by or source
+    for key, value in values.items():
+        if allowed is not None and key not in allowed:
+            raise ConfigError(
+                [f"{key} cannot change here; only {', '.join(sorted(allowed))} can"], label
             )
-            lines.append(f"  {dumped.strip()[1:-1]:<34} # {field.description}")
-    return "\n".join(lines) + "\n"
+        _set_key(raw, key, value, label)
+    return validate_config(raw, source, list(values) if by else [], by or "--set")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(["file not found"], str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError(["cannot read: not UTF-8 text"], str(path)) from None
-    except OSError as e:
-        raise ConfigError([f"cannot read: {e.strerror or e}"], str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError([f"YAML syntax error{where}: {problem}"], str(path)) from None
-    if raw is None:
-        raise ConfigError(["the file is empty; see `lstmcli init` for a starting point"], str(path))
-    if not isinstance(raw, dict):
-        kinds = {
-            list: "a list",
-            str: "a string",
-            int: "a number",
-            float: "a number",
-            bool: "a boolean",
-        }
-        kind = kinds.get(type(raw), type(raw).__name__)
-        raise ConfigError(
-            [f"expected a mapping with sections data, model, training, output, tune; got {kind}"],
-            str(path),
-        )
-    return raw
+def config_value(config: Config, key: str) -> Any:
+    """The value at a dotted key (as YAML would show it), or None when there is none."""
+    node: Any = config.model_dump(mode="json")
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _set_key(raw: dict[str, Any], key: str, value: Any, source: str) -> None:

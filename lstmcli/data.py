@@ -6,21 +6,16 @@ each; `windows.py` splits and windows it, `scaling.py` scales it.
 
 from __future__ import annotations
 
-import csv
-import io
-import warnings
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
 from lstmcli.calendar import calendar_values
-from lstmcli.config import BUILTIN_PREFIX, DataConfig
+from lstmcli.config import DataConfig
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
+from lstmcli.reading import at_row, read_csv
+from lstmcli.times import parse_time, wall_clock
 
 
 @dataclass
@@ -116,106 +111,6 @@ class Table:
         )
 
 
-def builtin_datasets() -> list[str]:
-    folder = resources.files("lstmcli") / "datasets"
-    return sorted(p.name.removesuffix(".csv") for p in folder.iterdir() if p.name.endswith(".csv"))
-
-
-def read_csv(
-    source: str | Path | TextIO,
-    label: str | None = None,
-    columns: list[str] | None = None,
-    text: list[str | None] = (),
-) -> pd.DataFrame:
-    """Read a CSV file, `builtin:NAME`, or an open text stream into a DataFrame.
-
-    With `columns`, a file is read with only those (when it has them all). The `text` columns
-    (series ids) are read as text: ids are labels, so `07` stays `07` and never merges with
-    `7`. Duplicate column names are refused (pandas would rename the second to `y.1`).
-    """
-    label = label or str(source)
-    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
-        name = source.removeprefix(BUILTIN_PREFIX)
-        if name not in builtin_datasets():
-            raise LstmcliError(
-                f"unknown built-in dataset {name!r}; available: {builtin_datasets()}"
-            )
-        source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in PARQUET_SUFFIXES:
-        return read_parquet(Path(source), label, columns, text)
-    dtype = {name: str for name in text if name} or None
-    try:
-        if isinstance(source, (str, Path)):
-            with open(source, encoding="utf-8", newline="") as file:
-                first_line = file.readline()
-            data: str | Path | TextIO = source
-        else:  # a stream is read once: keep its text for the header and the rows
-            content = source.read()
-            first_line, data = content.split("\n", 1)[0], io.StringIO(content)
-        names = _header(first_line, label)
-        usecols = None
-        if columns is not None and set(columns) <= set(names):
-            usecols = [c for c in names if c in set(columns)]
-        frame = pd.read_csv(data, header=0, names=names, usecols=usecols, dtype=dtype)
-    except FileNotFoundError:
-        raise LstmcliError(f"data file not found: {label}") from None
-    except IsADirectoryError:
-        raise LstmcliError(f"data path is a folder, not a CSV file: {label}") from None
-    except pd.errors.EmptyDataError:
-        raise LstmcliError(f"data file is empty: {label}") from None
-    except (ValueError, OSError) as e:  # ParserError and UnicodeDecodeError are ValueErrors
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LstmcliError(f"cannot read CSV {label}: {detail}") from None
-    if frame.empty:
-        raise LstmcliError(f"data file has a header but no rows: {label}")
-    return frame
-
-
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def read_parquet(
-    path: Path, label: str, columns: list[str] | None = None, text: list[str | None] = ()
-) -> pd.DataFrame:
-    """A Parquet file (pyarrow), read column-wise: only `columns` when it has them all, so a
-    wide file costs only what a run uses. Id columns become text, as in a CSV."""
-    import pyarrow.parquet as pq
-
-    try:
-        names = pq.read_schema(path).names
-        wanted = (
-            [c for c in names if c in set(columns)]
-            if columns and set(columns) <= set(names)
-            else None
-        )
-        frame = pq.read_table(path, columns=wanted).to_pandas()
-    except FileNotFoundError:
-        raise LstmcliError(f"data file not found: {label}") from None
-    except IsADirectoryError:
-        raise LstmcliError(f"data path is a folder, not a Parquet file: {label}") from None
-    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LstmcliError(f"cannot read Parquet {label}: {detail}") from None
-    for name in text:
-        if name and name in frame.columns:
-            frame[name] = frame[name].astype(str)
-    if frame.empty:
-        raise LstmcliError(f"data file has no rows: {label}")
-    return frame
-
-
-def _header(line: str, label: str) -> list[str]:
-    """The column names of a CSV's first line, without stray spaces around them (`date, y`);
-    a name given twice is an error (pandas would quietly rename the second `y.1`)."""
-    if not line.strip():
-        raise pd.errors.EmptyDataError
-    names = [name.strip() for name in next(csv.reader([line]))]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise LstmcliError(f"{label} has duplicate column names {repeated}; rename them")
-    return names
-
-
 def needed_columns(cfg: DataConfig, targets: str = "required") -> list[str]:
     """The file columns a run reads: id, time, inputs and (unless optional) the targets."""
     keys = [c for c in (cfg.id_column, cfg.time_column) if c]
@@ -271,96 +166,145 @@ def prepare_table(
     Plain numpy after the column checks, one array per column: `predict` runs this on every
     call, and `train` on files of millions of rows.
     """
-    layout = cfg.layout
     require_columns(frame, needed_columns(cfg, targets), label)
     read_targets = targets != "optional" or all(c in frame.columns for c in cfg.target)
-    names = list(dict.fromkeys(layout.file_inputs + (cfg.target if read_targets else [])))
-    values = {name: numeric_column(frame, name, label) for name in names}
-    rows, codes, ids, time = _row_order(frame, cfg, label)
-    if rows is not None:
-        values = {name: column[rows] for name, column in values.items()}
-    rows = rows if rows is not None else np.arange(len(frame))
-
-    future = np.zeros(len(codes), dtype=bool)
+    target_names = list(cfg.target) if read_targets else []
+    rows = _ordered_rows(frame, cfg, label, target_names)
     if targets in ("required", "future"):
-        future = _trailing_empty_targets(values, cfg.target, codes)
+        rows.future = _trailing_empty_targets(rows.values, cfg.target, rows.codes)
     if targets == "future" and cfg.task == "forecast":
         _refuse_empty(
-            {name: np.isnan(values[name]) & future for name in cfg.known_features},
-            rows,
+            {name: np.isnan(rows.values[name]) & rows.future for name in cfg.known_features},
+            rows.file_rows,
             label,
             " in a row to forecast (empty targets); known features are needed there",
             every_row=True,
         )
-    may_be_empty = [c for c in cfg.target if c not in layout.past and targets == "optional"]
-    checked = [name for name in names if name not in may_be_empty]
     if last_rows is not None and cfg.missing in ("error", "drop"):
-        used = _last_history_rows(codes, future, last_rows)
-        if not used.all():
-            values = {name: column[used] for name, column in values.items()}
-            rows, codes, future = rows[used], codes[used], future[used]
-            time = time.iloc[used].reset_index(drop=True) if time is not None else None
-    # data.missing applies to the history, never to rows to forecast; the target cells it
-    # fills are remembered, so that no score takes them for actual values.
-    history = np.flatnonzero(~future)
-    made_up = np.zeros((len(codes), len(cfg.target) if read_targets else 0), dtype=bool)
-    for j, name in enumerate(cfg.target if read_targets else []):
-        made_up[:, j] = np.isnan(values[name]) & ~future
-    if not future.any():  # the usual training file: no copies of its columns
-        values, kept = fill_missing(
-            values, checked, rows, cfg.missing, label, codes, warn, missing_advice
+        rows.keep(_last_history_rows(rows.codes, rows.future, last_rows))
+    may_be_empty = [c for c in cfg.target if c not in cfg.layout.past and targets == "optional"]
+    checked = [name for name in rows.values if name not in may_be_empty]
+    _fill_history(rows, target_names, checked, cfg.missing, label, warn, missing_advice)
+    return _assemble(rows, frame, cfg, label, target_names)
+
+
+@dataclass
+class _Rows:
+    """The rows of a table being built, in (series, time) order: each needed column's values,
+    the file row, series code and time of each row, which rows are rows to forecast and which
+    target cells data.missing made up."""
+
+    values: dict[str, np.ndarray]
+    file_rows: np.ndarray
+    codes: np.ndarray
+    ids: list | None
+    time: pd.Series | None
+    future: np.ndarray
+    made_up: np.ndarray
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Only the rows where `mask` is true (or, given as indices, those rows)."""
+        if mask.dtype == bool and mask.all():
+            return
+        self.values = {name: column[mask] for name, column in self.values.items()}
+        self.file_rows, self.codes = self.file_rows[mask], self.codes[mask]
+        self.future, self.made_up = self.future[mask], self.made_up[mask]
+        if self.time is not None:
+            self.time = self.time.iloc[mask].reset_index(drop=True)
+
+
+def _ordered_rows(frame: pd.DataFrame, cfg: DataConfig, label: str, targets: list[str]) -> _Rows:
+    """The needed columns as numbers, rows in (series, time) order."""
+    names = list(dict.fromkeys(cfg.layout.file_inputs + targets))
+    values = {name: numeric_column(frame, name, label) for name in names}
+    order, codes, ids, time = _row_order(frame, cfg, label)
+    if order is not None:
+        values = {name: column[order] for name, column in values.items()}
+    n = len(codes)
+    return _Rows(
+        values,
+        order if order is not None else np.arange(len(frame)),
+        codes,
+        ids,
+        time,
+        np.zeros(n, dtype=bool),
+        np.zeros((n, len(targets)), dtype=bool),
+    )
+
+
+def _fill_history(
+    rows: _Rows,
+    targets: list[str],
+    checked: list[str],
+    policy: str,
+    label: str,
+    warn: Warn,
+    advice: str,
+) -> None:
+    """data.missing on the history, never on rows to forecast; the target cells it fills
+    are remembered, so that no score takes them for actual values."""
+    history = np.flatnonzero(~rows.future)
+    for j, name in enumerate(targets):
+        rows.made_up[:, j] = np.isnan(rows.values[name]) & ~rows.future
+    if not rows.future.any():  # the usual training file: no copies of its columns
+        rows.values, kept = fill_missing(
+            rows.values, checked, rows.file_rows, policy, label, rows.codes, warn, advice
         )
-        kept_rows = history[kept] if kept is not None else history
+        if kept is not None:  # fill_missing dropped the rows from the values itself
+            values, rows.values = rows.values, {}
+            rows.keep(kept)
+            rows.values = values
     else:
         filled, kept = fill_missing(
-            {name: column[history] for name, column in values.items()},
+            {name: column[history] for name, column in rows.values.items()},
             checked,
-            rows[history],
-            cfg.missing,
+            rows.file_rows[history],
+            policy,
             label,
-            codes[history],
+            rows.codes[history],
             warn,
-            missing_advice,
+            advice,
         )
         kept_rows = history[kept] if kept is not None else history
-        values = {name: column.copy() for name, column in values.items()}
+        rows.values = {name: column.copy() for name, column in rows.values.items()}
         for name, column in filled.items():
-            values[name][kept_rows] = column
-    if kept is not None:  # dropped rows go, rows to forecast stay
-        order = np.sort(np.concatenate([kept_rows, np.flatnonzero(future)]))
-        if future.any():  # (without rows to forecast, fill_missing dropped the rows itself)
-            values = {name: column[order] for name, column in values.items()}
-        codes, future, made_up = codes[order], future[order], made_up[order]
-        rows = rows[order]
-        time = time.iloc[order].reset_index(drop=True) if time is not None else None
-    if cfg.missing == "drop":
-        made_up[:] = False  # what is left was all given
+            rows.values[name][kept_rows] = column
+        if kept is not None:  # dropped rows go, rows to forecast stay
+            rows.keep(np.sort(np.concatenate([kept_rows, np.flatnonzero(rows.future)])))
+    if policy == "drop":
+        rows.made_up[:] = False  # what is left was all given
 
-    n_rows = len(codes)
+
+def _assemble(
+    rows: _Rows, frame: pd.DataFrame, cfg: DataConfig, label: str, targets: list[str]
+) -> Table:
+    """The Table: input columns in the layout's order (calendar inputs computed from the
+    times), targets, series offsets."""
+    layout, n_rows = cfg.layout, len(rows.codes)
     inputs = np.empty((n_rows, len(layout.inputs)))
     for j, name in enumerate(layout.file_inputs):
-        inputs[:, j] = values[name]
+        inputs[:, j] = rows.values[name]
     wall = None
-    if cfg.calendar and time is not None:
-        wall = _wall_clock(frame[cfg.time_column], time, rows)
+    if cfg.calendar and rows.time is not None:
+        wall = wall_clock(frame[cfg.time_column], rows.time, rows.file_rows)
         inputs[:, layout.calendar_slice] = calendar_values(
-            wall if wall is not None else time, cfg.calendar, label
+            wall if wall is not None else rows.time, cfg.calendar, label
         )
-    target_values = np.empty((n_rows, len(cfg.target) if read_targets else 0))
-    for j, name in enumerate(cfg.target if read_targets else []):
-        target_values[:, j] = values[name]
-    counts = np.bincount(codes, minlength=len(ids or [0]))
+    target_values = np.empty((n_rows, len(targets)))
+    for j, name in enumerate(targets):
+        target_values[:, j] = rows.values[name]
+    counts = np.bincount(rows.codes, minlength=len(rows.ids or [0]))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     table = Table(
         inputs,
         target_values,
         layout.inputs,
         list(cfg.target),
-        time,
+        rows.time,
         offsets,
-        ids,
-        np.bincount(codes[future], minlength=len(counts)).astype(np.int64),
-        ~made_up if made_up.any() else None,
+        rows.ids,
+        np.bincount(rows.codes[rows.future], minlength=len(counts)).astype(np.int64),
+        ~rows.made_up if rows.made_up.any() else None,
         wall,
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
@@ -395,23 +339,29 @@ def _row_order(frame: pd.DataFrame, cfg: DataConfig, label: str) -> tuple:
 
 def frame_problems(frame: pd.DataFrame, cfg: DataConfig, label: str) -> list[str]:
     """Every problem of a training file that `prepare_table` stops at, one per column instead
-    of the first, found by the same checks: for `check`, which lists them all."""
+    of the first, found by the same checks: for `check`, which lists them all. A missing
+    column does not hide the problems of the columns that are there."""
+    problems = []
     try:
         require_columns(frame, needed_columns(cfg), label)
     except LstmcliError as e:
-        return [str(e)]
-    problems = []
+        problems.append(str(e))
     for name in dict.fromkeys(cfg.layout.file_inputs + cfg.target):
+        if name not in frame.columns:
+            continue
         try:
             empty = np.isnan(numeric_column(frame, name, label, np.float64))
             if cfg.missing == "error":
                 _refuse_empty({name: empty}, np.arange(len(empty)), label, MISSING_ADVICE)
         except LstmcliError as e:
             problems.append(str(e))
-    try:
-        _row_order(frame, cfg, label)
-    except LstmcliError as e:
-        problems.append(str(e))
+    if cfg.id_column is None or cfg.id_column in frame.columns:  # ids say which rows are one series
+        if cfg.time_column is not None and cfg.time_column not in frame.columns:
+            cfg = cfg.model_copy(update={"time_column": None})
+        try:
+            _row_order(frame, cfg, label)
+        except LstmcliError as e:
+            problems.append(str(e))
     return problems
 
 
@@ -424,7 +374,7 @@ def _series_codes(frame: pd.DataFrame, id_column: str | None, label: str) -> tup
     column = frame[id_column]
     if column.isna().any():
         row = int(np.flatnonzero(column.isna().to_numpy())[0])
-        raise LstmcliError(f"id column {id_column!r} in {label} is empty {_at_row(row)}")
+        raise LstmcliError(f"id column {id_column!r} in {label} is empty {at_row(row)}")
     codes, uniques = pd.factorize(column.astype(str), sort=True)
     return codes.astype(np.int64), [str(i) for i in uniques]
 
@@ -471,13 +421,13 @@ def numeric_column(
             row = int(np.flatnonzero(not_numeric.to_numpy())[0])
             raise LstmcliError(
                 f"column {name!r} in {label} has a non-numeric value {column.iloc[row]!r} "
-                f"{_at_row(row)}"
+                f"{at_row(row)}"
             )
         out = numbers.to_numpy(dtype, na_value=np.nan)
     infinite = np.isinf(out)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
-        raise LstmcliError(f"column {name!r} in {label} has the value {out[row]} {_at_row(row)}")
+        raise LstmcliError(f"column {name!r} in {label} has the value {out[row]} {at_row(row)}")
     return out
 
 
@@ -562,103 +512,8 @@ def _refuse_empty(
                 shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
                 where = f"at line{'s' if len(lines) > 1 else ''} {shown}"
             else:
-                where = _at_row(int(lines[0]) - 2)
+                where = at_row(int(lines[0]) - 2)
             raise LstmcliError(f"column {name!r} in {label} has a missing value {where}{advice}")
-
-
-def parse_time(
-    column: pd.Series, name: str, label: str, time_format: str | None = None
-) -> pd.Series:
-    """Numbers stay numbers (years, epochs); text must be times, all in one format.
-
-    The format is `time_format` (strptime codes) when given, else ISO 8601 when the first
-    value is ISO, else the format pandas guesses from the first value. A value in another
-    format is an error that names its line: parsing each value on its own would read
-    `01/09/1960` in an ISO file as 9 January and sort it there without a word. Times whose
-    UTC offsets differ (daylight saving) are read in UTC, the one order they share.
-    """
-    if pd.api.types.is_bool_dtype(column):
-        pass  # neither numbers nor times: refused below
-    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-        return _refuse_empty_times(column, name, label)
-    text = column.astype("string")
-    first = text.dropna().iloc[0] if text.notna().any() else None
-    fmt = time_format
-    if fmt is None and first is not None:
-        fmt = "ISO8601" if _parses(first, "ISO8601") else _guess_format(first)
-        if fmt is None:
-            raise LstmcliError(
-                f"time column {name!r} in {label}: cannot tell the time format of {first!r}; "
-                "set data.time_format (e.g. '%d.%m.%Y %H:%M')"
-            )
-    parsed = _to_datetime(column, fmt)
-    bad = (parsed.isna() & text.notna()).to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        value = column.iloc[row]
-        where = f"{_at_row(row)}"
-        if time_format is None and _parses(str(value), "mixed"):
-            described = "ISO 8601" if fmt == "ISO8601" else repr(fmt)
-            raise LstmcliError(
-                f"time column {name!r} in {label}: {value!r} {where} is not in the format of "
-                f"the first row ({first!r}, {described}); write every time in one format, or "
-                "set data.time_format"
-            )
-        expected = f" (data.time_format {time_format!r})" if time_format else ""
-        raise LstmcliError(
-            f"time column {name!r} in {label}: cannot parse {value!r} as a time{expected} {where}"
-        )
-    return _refuse_empty_times(parsed, name, label)
-
-
-def _to_datetime(column: pd.Series, fmt: str | None) -> pd.Series:
-    """Times in one format; in UTC when their offsets differ (NaT where a value does not fit)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            parsed = pd.to_datetime(column, errors="coerce", format=fmt)
-        except (ValueError, TypeError):  # offsets that change: comparable only in UTC
-            return pd.to_datetime(column, errors="coerce", format=fmt, utc=True)
-    if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets left as objects
-        return pd.to_datetime(column, errors="coerce", format=fmt, utc=True)
-    return parsed
-
-
-def _parses(value: str, fmt: str) -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return pd.notna(pd.to_datetime(value, format=fmt, utc=True))
-        except (ValueError, TypeError, OverflowError):
-            return False
-
-
-def _guess_format(value: str) -> str | None:
-    from pandas.tseries.api import guess_datetime_format
-
-    return guess_datetime_format(value)
-
-
-def _wall_clock(column: pd.Series, time: pd.Series, rows: np.ndarray) -> pd.Series | None:
-    """The local wall-clock times of the table's rows (file rows `rows`) when the file's
-    times carry UTC offsets that change (daylight saving) and were read in UTC; else None.
-    An hour-of-day input must see 9:00 as 9:00 in summer and in winter."""
-    if not pd.api.types.is_datetime64_any_dtype(time) or str(time.dt.tz) != "UTC":
-        return None
-    text = column.iloc[rows].astype(str).reset_index(drop=True)
-    offsets = text.str.extract(r"([+-]\d\d:?\d\d|Z)$")[0]
-    if offsets.isna().any() or offsets.nunique() < 2:
-        return None  # one offset: the times already keep it (or they were UTC)
-    local = text.str.slice(0, -offsets.str.len().max())
-    return pd.to_datetime(local.str.rstrip(), format="ISO8601", errors="coerce")
-
-
-def _refuse_empty_times(time: pd.Series, name: str, label: str) -> pd.Series:
-    empty = time.isna().to_numpy()
-    if empty.any():
-        row = int(np.flatnonzero(empty)[0])
-        raise LstmcliError(f"time column {name!r} in {label} is empty {_at_row(row)}")
-    return time
 
 
 def _refuse_duplicate_times(
@@ -674,39 +529,3 @@ def _refuse_duplicate_times(
             f"time column {name!r} in {label} has duplicate time {time.iloc[first]!s}{where}; "
             "each row must be one time step of its series"
         )
-
-
-def _at_row(row: int) -> str:
-    """Where a bad value is, as a person finds it in the file (the header is line 1)."""
-    return f"at line {row + 2}"
-
-
-def infer_freq(time: pd.Series) -> str | None:
-    """The pandas frequency alias of regular datetimes (e.g. 'W-SAT', 'MS'), else None."""
-    if len(time) < 3 or not pd.api.types.is_datetime64_any_dtype(time):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas is changing infer_freq's return type
-        try:
-            freq = pd.infer_freq(time)
-        except (TypeError, ValueError):
-            return None
-    return to_offset(freq).freqstr if freq is not None else None
-
-
-def business_days(time: pd.Series) -> str | None:
-    """ "B" for daily data that never falls on a weekend (a stock's trading days, with
-    holidays missing, so pandas infers no frequency): its next row is a Monday, not a
-    Saturday."""
-    if len(time) < 5 or not pd.api.types.is_datetime64_any_dtype(time):
-        return None
-    daily = time.diff().median() == pd.Timedelta(days=1)
-    weekdays = (time.dt.day_of_week < 5).all() and (time.dt.normalize() == time).all()
-    return "B" if daily and weekdays else None
-
-
-def median_step(time: pd.Series) -> float | None:
-    """The typical step of a numeric time column (years, epochs), for continuing it."""
-    if len(time) < 2 or not pd.api.types.is_numeric_dtype(time):
-        return None
-    return float(np.median(np.diff(time.to_numpy(dtype=np.float64))))

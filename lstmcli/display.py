@@ -85,6 +85,17 @@ class EpochReporter:
             )
 
 
+def print_results(console: Console, metrics: dict, title: str = "test metrics") -> None:
+    """The results of a scoring (train's test part, evaluate, a study's best run): the model
+    against the baselines per target, its intervals, and the per-series summary."""
+    for table in results_tables(metrics, title):
+        console.print(table)
+    if "intervals" in metrics:
+        console.print(intervals_table(metrics["intervals"]))
+    if "series" in metrics:
+        console.print(series_table(metrics["series"]))
+
+
 def results_tables(metrics: dict, title: str = "test metrics") -> list[Table]:
     """Model against the naive baselines on the same targets, in the data's units: one table
     per target, since targets in other units do not mix."""

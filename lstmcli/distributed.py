@@ -151,3 +151,17 @@ def gather(value: Any, dist: Distributed) -> list[Any]:
     out: list[Any] = [None] * dist.world
     td.all_gather_object(out, value)
     return out
+
+
+@contextlib.contextmanager
+def checked_together(dist: Distributed, device: torch.device) -> Iterator[None]:
+    """Run a block of checks on every rank, and learn whether every rank passed: a rank whose
+    check fails tells the others before it raises, so no rank waits forever for it, and the
+    others fail too (rank 0 says why)."""
+    try:
+        yield
+    except LstmcliError:
+        agree(dist, False, device)
+        raise
+    if not agree(dist, True, device):
+        raise LstmcliError("another process of this distributed run failed (rank 0 says why)")

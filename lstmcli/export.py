@@ -29,7 +29,7 @@ from lstmcli import __version__
 from lstmcli.checkpoint import Checkpoint, checkpoint_from_payload, checkpoint_payload
 from lstmcli.errors import LstmcliError
 from lstmcli.files import atomic_path
-from lstmcli.intervals import Calibration, QuantileCorrection, load_calibration, window_spread
+from lstmcli.intervals import QuantileCorrection, load_calibration
 
 EXPORT_FORMAT = "lstmcli-onnx"
 EXPORT_VERSION = 1
@@ -48,19 +48,20 @@ def require_onnx() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-class Forecaster(nn.Module):
-    """A checkpoint's model between raw windows and forecasts in original units."""
+class ExportedForecaster(nn.Module):
+    """A checkpoint's forecaster between raw windows and forecasts in original units: the
+    global scaling (or the series' statistics given as inputs) around the forecaster, which
+    does the rest (window normalization, network, blend, ensemble mean, interval bounds)."""
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         super().__init__()
-        self.network = checkpoint.build_model("cpu")
+        self.forecaster = checkpoint.forecaster("cpu")
         data = checkpoint.config.data
         self.per_series = checkpoint.input_scaler.per_series
         n_inputs = len(checkpoint.input_columns)
         self.future_columns = (
             list(range(n_inputs))[data.layout.future] if data.layout.n_future else []
         )
-        self.target_index = data.layout.target_index or [0]
         if not self.per_series:
             for name, scaler in (("input", checkpoint.input_scaler),
                                  ("target", checkpoint.target_scaler)):  # fmt: skip
@@ -70,19 +71,6 @@ class Forecaster(nn.Module):
                 self.register_buffer(
                     f"{name}_scale", torch.tensor(scaler.scale, dtype=torch.float64)
                 )
-        self.calibration = load_calibration(checkpoint.calibration)
-        self.levels = list(self.calibration.levels) if self.calibration is not None else []
-        if isinstance(self.calibration, Calibration):
-            halves = [
-                self.calibration.quantile(self.calibration.share(level))[None, :]
-                * self.calibration.rms[: data.horizon]
-                for level in self.levels
-            ]  # (steps, targets) per level, in window-spread units
-            self.register_buffer("half_widths", torch.tensor(np.stack(halves), dtype=torch.float32))
-        elif isinstance(self.calibration, QuantileCorrection):
-            self.register_buffer(
-                "corrections", torch.tensor(self.calibration.correction, dtype=torch.float32)
-            )
 
     def forward(self, inputs: torch.Tensor, *extra: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """inputs (batch, lookback, inputs) and, in this order when the model has them:
@@ -102,27 +90,14 @@ class Forecaster(nn.Module):
         if future is not None:
             columns = self.future_columns
             ahead = ((future - in_center[..., columns]) / in_scale[..., columns]).float()
-        if isinstance(self.calibration, QuantileCorrection):
-            quantiles = self.network.quantile_forward(window, ahead)
-            pairs = len(self.levels)
-            point = quantiles[..., pairs]
-        else:
-            point = self.network(window, ahead)
+        point, bounds, _, _ = self.forecaster(window, ahead)
 
         def unscale(values: torch.Tensor) -> torch.Tensor:
             return values.double() * t_scale + t_center
 
         outputs = [unscale(point)]
-        if isinstance(self.calibration, Calibration):
-            spread = window_spread(window, self.target_index)  # (batch, 1, targets)
-            for k in range(len(self.levels)):
-                half = self.half_widths[k][None] * spread
-                outputs += [unscale(point - half), unscale(point + half)]
-        elif isinstance(self.calibration, QuantileCorrection):
-            for k in range(len(self.levels)):
-                lower = quantiles[..., pairs - 1 - k] - self.corrections[k]
-                upper = quantiles[..., pairs + 1 + k] + self.corrections[k]
-                outputs += [unscale(lower), unscale(upper)]
+        for lower, upper in bounds:
+            outputs += [unscale(lower), unscale(upper)]
         return tuple(outputs)
 
 
@@ -196,7 +171,7 @@ def export_onnx(checkpoint: Checkpoint, path: Path, dynamo: bool = True) -> Path
     """Write the forecaster to `path` (atomically) with torch's recommended exporter (the
     torch.export-based one; `dynamo=False`: the older TorchScript one)."""
     onnx, _ = require_onnx()
-    module = Forecaster(checkpoint).eval()
+    module = ExportedForecaster(checkpoint).eval()
     inputs = example_inputs(checkpoint)
     names = input_names(checkpoint)
     batch = torch.export.Dim("batch")

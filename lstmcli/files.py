@@ -36,6 +36,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
+def make_parents(path: Path) -> None:
+    """The folders a file will be written into, created when missing; failing that, the one
+    `cannot write <path>: <why>` error."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise LstmcliError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LstmcliError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -45,6 +59,21 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """A frame as a Parquet file, atomically (pyarrow; the index is not written)."""
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
+
+
+def frame_text(frame: pd.DataFrame, output_format: str) -> str:
+    """A frame as CSV or as JSON lines (`output_format` csv or json)."""
+    return json_lines_text(frame) if output_format == "json" else csv_text(frame)
+
+
+def write_frame(path: Path, frame: pd.DataFrame, output_format: str) -> None:
+    """A frame to a file that appears whole or not at all: Parquet when the name ends in
+    .parquet or .pq, else CSV or JSON lines; missing folders are created."""
+    make_parents(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        write_parquet(path, frame)
+    else:
+        write_text(path, frame_text(frame, output_format))
 
 
 def prepare_run_dir(path: Path, overwrite: bool) -> None:

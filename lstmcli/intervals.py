@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,14 +35,55 @@ ADAPT_RATE = 0.05  # adaptive conformal inference: how fast a miss moves the lev
 
 @dataclass
 class Calibration:
-    """What the bounds are made of: quantiles of the pooled absolute standardized residuals
-    (GRID, targets), each step's root mean square (steps, targets), the samples pooled."""
+    """Conformal bounds (`model.intervals: conformal`): quantiles of the pooled absolute
+    standardized residuals (GRID, targets), each step's root mean square (steps, targets),
+    the samples pooled.
+
+    Every interval method offers what this class does: `fit` from the val part's scaled
+    outputs, `tensors` (its constants, which the forecaster keeps as buffers so that an ONNX
+    export holds them), `scaled_bounds` in torch, `to_dict` / `from_dict` for the checkpoint;
+    `from_quantiles` says whether it reads a quantile head, `adapts` whether rolling
+    backtests adapt it (`adaptive_bounds`)."""
 
     levels: list[float]
     grid: np.ndarray
     rms: np.ndarray
     samples: int
     windows: int  # validation windows they came from
+
+    from_quantiles: ClassVar[bool] = False
+    adapts: ClassVar[bool] = True
+
+    @classmethod
+    def fit(
+        cls, levels: list[float], n_targets: int, outputs: ScaledOutputs, actual: torch.Tensor
+    ) -> Calibration:
+        """From the val windows' residuals in units of each window's spread."""
+        standardized = ((actual - outputs.point.float()) / outputs.spread).cpu().numpy()
+        return calibrate(standardized, levels)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Each level's half width (levels, steps, targets) in units of a window's spread."""
+        return {
+            "half": np.stack([self.quantile(self.share(level))[None, :] * self.rms
+                              for level in self.levels])
+        }  # fmt: skip
+
+    def scaled_bounds(
+        self, point: torch.Tensor, spread: torch.Tensor, quantiles: torch.Tensor | None,
+        tensors: dict[str, torch.Tensor],
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        """Each level's (lower, upper): the forecast minus and plus its half width times the
+        window's spread."""
+        half = tensors["half"].to(point.dtype)
+        return [(point - half[k][None] * spread, point + half[k][None] * spread)
+                for k in range(len(self.levels))]  # fmt: skip
+
+    def adaptive_bounds(
+        self, point: np.ndarray, spread: np.ndarray, actual: np.ndarray, series: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The bounds of a rolling backtest, adapted to misses as actuals arrive."""
+        return list(adaptive_bounds(point, spread, actual, series, self).values())
 
     def quantile(self, share: float) -> np.ndarray:
         """The pooled quantile at `share` in [0, 1], per target (interpolated on the grid)."""
@@ -66,6 +107,7 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "method": "conformal",
             "levels": list(self.levels),
             "grid": self.grid.tolist(),
             "rms": self.rms.tolist(),
@@ -94,6 +136,37 @@ class QuantileCorrection:
     correction: np.ndarray  # (levels, targets)
     windows: int
 
+    from_quantiles: ClassVar[bool] = True
+    adapts: ClassVar[bool] = False
+
+    @classmethod
+    def fit(
+        cls,
+        levels: list[float],
+        n_targets: int,
+        outputs: ScaledOutputs | None,
+        actual: torch.Tensor | None,
+    ) -> QuantileCorrection:
+        """Conformalized on the val windows; zeros (the quantiles as the head gives them)
+        without them."""
+        if outputs is None or actual is None:
+            return cls(list(levels), np.zeros((len(levels), n_targets)), 0)
+        quantiles = outputs.quantiles.float().cpu().numpy()
+        return conformalize(quantiles, actual.float().cpu().numpy(), list(levels))
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"correction": self.correction}
+
+    def scaled_bounds(
+        self, point: torch.Tensor, spread: torch.Tensor, quantiles: torch.Tensor | None,
+        tensors: dict[str, torch.Tensor],
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        """Each level's quantiles, widened (or narrowed) by its correction."""
+        correction = tensors["correction"].to(quantiles.dtype)
+        pairs = quantile_pairs(quantiles, self.levels).values()
+        return [(lower - correction[k], upper + correction[k])
+                for k, (lower, upper) in enumerate(pairs)]  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": "quantile",
@@ -111,15 +184,26 @@ class QuantileCorrection:
         )
 
 
-def load_calibration(d: dict[str, Any] | None) -> Calibration | QuantileCorrection | None:
-    """A checkpoint's interval calibration, of either method."""
+Intervals = Calibration | QuantileCorrection
+METHODS: dict[str, type[Intervals]] = {"conformal": Calibration, "quantile": QuantileCorrection}
+
+
+@dataclass(frozen=True)
+class ScaledOutputs:
+    """A forecaster's outputs over windows in scaled units: the point forecast (after the
+    blend), each window's spread of its targets (windows, 1, targets), and the quantile
+    head's outputs (windows, steps, targets, 2 x levels + 1) when it has one."""
+
+    point: torch.Tensor
+    spread: torch.Tensor
+    quantiles: torch.Tensor | None = None
+
+
+def load_calibration(d: dict[str, Any] | None) -> Intervals | None:
+    """A checkpoint's interval calibration, of whichever method wrote it."""
     if not d:
         return None
-    return (
-        QuantileCorrection.from_dict(d)
-        if d.get("method") == "quantile"
-        else (Calibration.from_dict(d))
-    )
+    return METHODS[d.get("method", "conformal")].from_dict(d)
 
 
 def quantile_pairs(quantiles: np.ndarray, levels: list[float]) -> dict:
@@ -148,16 +232,6 @@ def conformalize(
     return QuantileCorrection(list(levels), np.stack(correction), len(actual))
 
 
-def quantile_bounds(quantiles: np.ndarray, correction: QuantileCorrection) -> dict:
-    """Each level's bounds from a quantile model's outputs, widened by the correction."""
-    out = {}
-    for k, (level, (lower, upper)) in enumerate(
-        quantile_pairs(quantiles, correction.levels).items()
-    ):
-        out[level] = (lower - correction.correction[k], upper + correction.correction[k])
-    return out
-
-
 def window_spread(inputs: torch.Tensor, target_index: list[int]) -> torch.Tensor:
     """(batch, 1, targets): each window's standard deviation of its target values."""
     values = inputs[..., target_index].float()
@@ -179,20 +253,6 @@ def calibrate(standardized: np.ndarray, levels: list[float]) -> Calibration:
     return Calibration(list(levels), grid, rms, len(pooled), len(standardized))
 
 
-def bounds(
-    predicted: np.ndarray, spread: np.ndarray, calibration: Calibration
-) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """Each level's (lower, upper) bounds for forecasts (windows, steps, targets) with their
-    windows' spreads (windows, 1, targets), in the same (scaled) units."""
-    steps = predicted.shape[1]
-    rms = calibration.rms[None, :steps]
-    out = {}
-    for level in calibration.levels:
-        half = calibration.quantile(calibration.share(level)) * rms * spread
-        out[level] = (predicted - half, predicted + half)
-    return out
-
-
 def adaptive_bounds(
     predicted: np.ndarray,
     spread: np.ndarray,
@@ -200,7 +260,7 @@ def adaptive_bounds(
     series: np.ndarray,
     calibration: Calibration,
 ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """`bounds` for a rolling backtest, adapted as actuals arrive (adaptive conformal
+    """The bounds of a rolling backtest, adapted as actuals arrive (adaptive conformal
     inference, Gibbs & Candes 2021). Windows are consecutive origins in time order within each
     series (`series`: each window's); step h of window j is known at window j + h + 1, and from
     then on a miss widens that step's intervals and a hit narrows them, at ADAPT_RATE. Only
@@ -231,21 +291,6 @@ def adaptive_bounds(
             missed[i] = np.where(np.isfinite(actual[i]), outside, np.nan)
         out[level] = (lower, upper)
     return out
-
-
-def scaled_bounds(
-    predicted: np.ndarray,
-    spread: np.ndarray,
-    actual: np.ndarray | None,
-    series: np.ndarray,
-    calibration: Calibration,
-    adaptive: bool,
-) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """A rolling backtest's bounds: adapted as actuals arrive when asked and known, else the
-    calibration's own."""
-    if adaptive and actual is not None:
-        return adaptive_bounds(predicted, spread, actual, series, calibration)
-    return bounds(predicted, spread, calibration)
 
 
 def baseline_quantiles(residuals: np.ndarray, levels: list[float]) -> dict[str, list]:

@@ -465,3 +465,22 @@ def compare_intervals(
 
 def _pair(bounds: tuple[np.ndarray, np.ndarray], j: int) -> tuple[np.ndarray, np.ndarray]:
     return bounds[0][..., j], bounds[1][..., j]
+
+
+def pinball(
+    actual: np.ndarray, points: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]
+) -> float | None:
+    """The mean pinball loss of the quantiles a forecast states: the point as the median and
+    each level's bounds as its lower and upper quantiles, in the data's units."""
+    quantiles = [(0.5, points)]
+    for level, (lower, upper) in bounds.items():
+        alpha = 1 - level / 100
+        quantiles += [(alpha / 2, lower), (1 - alpha / 2, upper)]
+    real = np.isfinite(actual)
+    if not real.any():
+        return None
+    losses = []
+    for q, values in sorted(quantiles, key=lambda item: item[0]):
+        error = actual[real] - values[real]
+        losses.append(np.mean(np.maximum(q * error, (q - 1) * error)))
+    return float(np.mean(losses))

@@ -74,18 +74,16 @@ class ModelSpec:
         return cls(**values)
 
     def build(self) -> nn.Module:
-        """One LSTMForecaster, or an Ensemble of `members` of them; blended with a naive
-        forecast when the spec says so."""
+        """One LSTMForecaster, or an Ensemble of `members` of them (the blend and the
+        intervals are the forecaster's, see forecaster.py)."""
         if self.members > 1:
-            network = Ensemble([LSTMForecaster(self) for _ in range(self.members)])
-        else:
-            network = LSTMForecaster(self)
-        if self.blend_weight == 1.0:
-            return network
-        from lstmcli.blend import Blended
+            return Ensemble([LSTMForecaster(self) for _ in range(self.members)])
+        return LSTMForecaster(self)
 
-        index = list(self.target_index) if self.target_index is not None else [0]
-        return Blended(network, self.blend_weight, self.blend_baseline, self.season, index)
+    @property
+    def target_columns(self) -> list[int]:
+        """Each target's input column (the first input for regression, which has none)."""
+        return list(self.target_index) if self.target_index is not None else [0]
 
 
 class LSTMForecaster(nn.Module):
@@ -244,42 +242,3 @@ def inference_batch(model: nn.Module, lookback: int) -> int:
     gigabytes for long ones; this keeps a batch's activations near INFERENCE_MEMORY."""
     per_window = 4 * lookback * 5 * model.lstm.hidden_size
     return max(32, min(8192, INFERENCE_MEMORY // per_window))
-
-
-def predict_windows(
-    model: nn.Module, windows: Any, spread_of: list[int] | None = None
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Scaled predictions (windows, steps, n_targets) for every window, in bounded chunks;
-    with `spread_of` (the targets' input columns) also each window's spread of those columns
-    (windows, 1, n_targets), which prediction intervals are measured in."""
-    from lstmcli.intervals import window_spread
-
-    model.eval()
-    outputs, spreads = [], []
-    batch_size = inference_batch(model, len(windows.input_offsets))
-    with torch.inference_mode():
-        positions = torch.arange(len(windows), device=windows.anchors.device)
-        for chunk in positions.split(batch_size):
-            inputs, future, _ = windows.batch(chunk)
-            outputs.append(model(inputs, future))
-            if spread_of is not None:
-                spreads.append(window_spread(inputs, spread_of))
-    if not outputs:
-        empty = torch.empty(0, model.steps, model.n_targets)
-        return (empty, torch.empty(0, 1, model.n_targets)) if spread_of is not None else empty
-    if spread_of is not None:
-        return torch.cat(outputs), torch.cat(spreads)
-    return torch.cat(outputs)
-
-
-def predict_quantiles(model: nn.Module, windows: Any) -> torch.Tensor:
-    """A quantile model's outputs (windows, steps, targets, quantiles), in bounded chunks."""
-    model.eval()
-    outputs = []
-    batch_size = inference_batch(model, len(windows.input_offsets))
-    with torch.inference_mode():
-        positions = torch.arange(len(windows), device=windows.anchors.device)
-        for chunk in positions.split(batch_size):
-            inputs, future, _ = windows.batch(chunk)
-            outputs.append(model.quantile_forward(inputs, future))
-    return torch.cat(outputs)

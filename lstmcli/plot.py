@@ -7,6 +7,8 @@ works over SSH and in CI; each figure is returned for inspection and saved whole
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -381,7 +383,7 @@ def plot_predictions(
 def _read_history(path: Path, predictions: Predictions) -> pd.DataFrame:
     """The input a forecast followed, indexed by time (and with its id column for many
     series), sorted."""
-    from lstmcli.data import read_csv
+    from lstmcli.reading import read_csv
 
     frame = read_csv(path, text=[predictions.id])
     if predictions.time == "step":  # no time column: steps continue the history's rows
@@ -406,7 +408,8 @@ def _series(checkpoint: Checkpoint, predictions: Predictions) -> pd.DataFrame:
     frame = pd.concat(known, axis=1) if known else pd.DataFrame()
     cfg = checkpoint.config.data
     try:
-        from lstmcli.data import prepare_table, read_csv
+        from lstmcli.data import prepare_table
+        from lstmcli.reading import read_csv
 
         table = prepare_table(read_csv(cfg.path, text=[cfg.id_column]), cfg, cfg.path)
     except LstmcliError:
@@ -494,3 +497,24 @@ def importance_figure(importances: dict[str, float], metric: str) -> Figure:
     ax.grid(alpha=0.3, axis="x")
     figure.subplots_adjust(left=0.3)
     return figure
+
+
+def show_figures(figures: list[Figure]) -> bool:
+    """Open the figures in windows when a display exists; False when there is none."""
+    has_display = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not has_display:
+        return False
+    import io
+
+    import matplotlib.pyplot as plt
+
+    for figure in figures:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        buffer.seek(0)
+        window = plt.figure(figsize=figure.get_size_inches())
+        window.figimage(plt.imread(buffer), resize=True)
+    plt.show()
+    return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 from warnings import catch_warnings, simplefilter
 
 import numpy as np
@@ -19,26 +20,19 @@ from lstmcli.backtest import actual_values, backtest_frame, bound_columns, score
 from lstmcli.calendar import calendar_values
 from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.config import DataConfig
-from lstmcli.data import Table, business_days, infer_freq, median_step, prepare_table
+from lstmcli.data import Table, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
-from lstmcli.intervals import (
-    Calibration,
-    QuantileCorrection,
-    load_calibration,
-    quantile_bounds,
-    scaled_bounds,
-    window_spread,
-)
-from lstmcli.intervals import bounds as interval_bounds
-from lstmcli.model import predict_quantiles, predict_windows
-from lstmcli.windows import WindowSet, keep_series, series_anchors, target_offsets, window_need
+from lstmcli.forecaster import Forecast, Forecaster, scaled_windows
+from lstmcli.reading import read_input
+from lstmcli.times import business_days, infer_freq, median_step
+from lstmcli.windows import keep_series, series_anchors, window_need
 
 
-@dataclass
+@dataclass(frozen=True)
 class Predictor:
     checkpoint: Checkpoint
-    model: torch.nn.Module  # an LSTMForecaster or an Ensemble of them
+    forecaster: Forecaster
     device: torch.device
 
     @property
@@ -54,10 +48,22 @@ def load_predictor(run: Path, device: str | None = None) -> Predictor:
         from lstmcli.export import OnnxNetwork, OnnxSession
 
         session = OnnxSession(run)
-        return Predictor(session.checkpoint, OnnxNetwork(session), torch.device("cpu"))
+        cpu = torch.device("cpu")
+        forecaster = session.checkpoint.forecaster(cpu, network=OnnxNetwork(session))
+        return Predictor(session.checkpoint, forecaster, cpu)
     checkpoint = load_checkpoint(run)
     target = resolve_device(device) if device is not None else default_device(checkpoint)
-    return Predictor(checkpoint, checkpoint.build_model(target), target)
+    return Predictor(checkpoint, checkpoint.forecaster(target), target)
+
+
+def load_input(
+    run: Path, source: str | None, device: str | None, ids: list[str], stdin: TextIO | None
+) -> tuple[Predictor, pd.DataFrame, str]:
+    """What predict and evaluate start from: the model, the input rows (of the `ids` series
+    only, when given) and the input's name for messages."""
+    predictor = load_predictor(run, device)
+    frame, label = read_input(source, predictor.data.id_column, stdin)
+    return predictor, keep_ids(frame, predictor.data, ids, label), label
 
 
 def default_device(checkpoint: Checkpoint) -> torch.device:
@@ -258,41 +264,26 @@ def _roll_forward(
     """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
     original units, with the first horizon's interval bounds when the model has levels (NaN
     beyond it). Each block's forecast becomes the targets' inputs of the next."""
-    calibration = _calibration(predictor.checkpoint)
-    bounds = None
     cfg, checkpoint = predictor.data, predictor.checkpoint
     lookback, horizon, layout = cfg.lookback, cfg.horizon, cfg.layout
     target_inputs = layout.target_index
     as_inputs = checkpoint.input_scaler.columns(target_inputs)  # targets, scaled as inputs
     outputs: list[np.ndarray] = []
-    with torch.inference_mode():
-        for block in range(blocks):
-            start = lookback + block * horizon  # the first row this block forecasts
-            window = sequence[:, start - lookback : start]
-            future = (
-                sequence[:, start : start + horizon, layout.future] if layout.n_future else None
-            )
-            scaled = predictor.model(window, future).cpu().numpy().astype(np.float64)
-            forecast = checkpoint.target_scaler.inverse(scaled, series)
-            outputs.append(forecast)
-            if block == 0 and calibration is not None:
-                if isinstance(calibration, QuantileCorrection):
-                    quantiles = predictor.model.quantile_forward(window, future)
-                    quantiles = quantiles.cpu().numpy().astype(np.float64)
-                    scaled_bounds_ = quantile_bounds(quantiles, calibration)
-                else:
-                    spread = window_spread(window, target_inputs).cpu().numpy()
-                    scaled_bounds_ = interval_bounds(scaled, spread.astype(np.float64), calibration)
-                bounds = {
-                    level: (
-                        _pad(checkpoint.target_scaler.inverse(lo, series), blocks),
-                        _pad(checkpoint.target_scaler.inverse(hi, series), blocks),
-                    )
-                    for level, (lo, hi) in scaled_bounds_.items()
-                }
-            if block + 1 < blocks:
-                fed = torch.from_numpy(as_inputs.transform(forecast, series))
-                sequence[:, start : start + horizon, target_inputs] = fed.to(sequence.device)
+    first: Forecast | None = None
+    for block in range(blocks):
+        start = lookback + block * horizon  # the first row this block forecasts
+        window = sequence[:, start - lookback : start]
+        future = sequence[:, start : start + horizon, layout.future] if layout.n_future else None
+        forecast = predictor.forecaster.forecast_batch(window, future, series)
+        outputs.append(forecast.points)
+        first = first or forecast
+        if block + 1 < blocks:
+            fed = torch.from_numpy(as_inputs.transform(forecast.points, series))
+            sequence[:, start : start + horizon, target_inputs] = fed.to(sequence.device)
+    bounds = None
+    if first.bounds:
+        bounds = {level: (_pad(lo, blocks), _pad(hi, blocks))
+                  for level, (lo, hi) in first.bounds.items()}  # fmt: skip
     return np.concatenate(outputs, axis=1), bounds
 
 
@@ -300,14 +291,6 @@ def _pad(values: np.ndarray, blocks: int) -> np.ndarray:
     """One horizon's bounds followed by NaN for the recursive blocks after it."""
     empty = np.full((values.shape[0], values.shape[1] * (blocks - 1), values.shape[2]), np.nan)
     return np.concatenate([values, empty], axis=1)
-
-
-def _calibration(checkpoint: Checkpoint) -> Calibration | QuantileCorrection | None:
-    return load_calibration(checkpoint.calibration)
-
-
-def cfg_adaptive(checkpoint: Checkpoint) -> bool:
-    return checkpoint.config.model.adaptive
 
 
 def _forecast_frame(
@@ -497,43 +480,16 @@ def _predict_all(
         anchors = _anchors(table, cfg)
     series = _scaler_rows(cp, table, label)
     row_series = series[table.row_series()] if series is not None else None
-    inputs = torch.from_numpy(
-        cp.input_scaler.transform(table.inputs, row_series, table.input_columns)
-    )
-    offsets = target_offsets(cfg.horizon, cfg.task)
-    windows = WindowSet(
-        inputs.to(predictor.device), None, anchors, cfg.lookback, offsets, cfg.layout.future
-    )
+    windows = scaled_windows(
+        table, {"all": anchors}, cfg, cp.input_scaler, None, row_series, predictor.device
+    )["all"]
     window_series = series[table.series_of(anchors)] if series is not None else None
-    calibration = _calibration(cp)
-    unscale = cp.target_scaler.inverse
-    if isinstance(calibration, QuantileCorrection):
-        quantiles = predict_quantiles(predictor.model, windows).cpu().numpy().astype(np.float64)
-        median = quantiles[..., len(calibration.levels)]
-        bounds = {
-            level: (unscale(lo, window_series), unscale(hi, window_series))
-            for level, (lo, hi) in quantile_bounds(quantiles, calibration).items()
-        }
-        return table, anchors, unscale(median, window_series), bounds
-    if calibration is None:
-        scaled = predict_windows(predictor.model, windows).cpu().numpy().astype(np.float64)
-        return table, anchors, cp.target_scaler.inverse(scaled, window_series), None
-    index = cfg.layout.target_index or [0]
-    scaled, spread = (
-        t.cpu().numpy().astype(np.float64) for t in predict_windows(predictor.model, windows, index)
+    # what is known of the actuals adapts the intervals of a rolling backtest
+    actual = actual_values(table, anchors, cfg) if table.targets.shape[1] else None
+    forecast = predictor.forecaster.predict(
+        windows, window_series, actual=actual, series=table.series_of(anchors)
     )
-    actual = None
-    if table.targets.shape[1]:  # what is known of the actuals adapts the rolling intervals
-        actual = cp.target_scaler.transform(
-            actual_values(table, anchors, cfg), window_series
-        ).astype(np.float64)
-    order = table.series_of(anchors)
-    bounds = scaled_bounds(scaled, spread, actual, order, calibration, cfg_adaptive(cp))
-    bounds = {
-        level: (unscale(lo, window_series), unscale(hi, window_series))
-        for level, (lo, hi) in bounds.items()
-    }
-    return table, anchors, unscale(scaled, window_series), bounds
+    return table, anchors, forecast.points, forecast.bounds
 
 
 def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:

@@ -119,26 +119,8 @@ def fit(
     zero). Losses are summed across ranks, so every rank takes the same early-stopping and
     best-epoch decisions; a stop request on any rank stops all after the same batch.
     """
-    device = train.anchors.device
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
-    )
-    shuffler = torch.Generator().manual_seed(cfg.seed)
     state = state or TrainState()
-    if state.optimizer is not None:
-        optimizer.load_state_dict(state.optimizer)
-    if state.rng is not None:
-        _restore_rng(state.rng, shuffler)
-    loss_fn = loss_for(model, cfg)
-    plateau = None
-    if cfg.scheduler == "plateau":
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=max(1, (cfg.patience or 20) // 4)
-        )
-        if state.scheduler is not None:
-            plateau.load_state_dict(state.scheduler)
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
-    batch_size = cfg.batch_size or len(train)
+    loop = _Loop.start(model, cfg, state, train.anchors.device)
     result = TrainResult(state)
     started = time.perf_counter() - state.seconds
 
@@ -152,73 +134,18 @@ def fit(
         epoch_started = time.perf_counter()
         scheduled = _scheduled_rate(cfg, epoch)
         if scheduled is not None:
-            for group in optimizer.param_groups:
+            for group in loop.optimizer.param_groups:
                 group["lr"] = scheduled
-        if state.order is None:
-            state.order = torch.randperm(len(train), generator=shuffler)
-            state.next_batch, state.loss_sum, state.seen = 0, 0.0, 0
-        order = state.order.to(device)
-        n_batches = -(-len(order) // batch_size)
-        carried = state.loss_sum if dist.main else 0.0  # a resumed epoch's sum, counted once
-        loss_sum = torch.tensor(carried, device=device)
-        model.train()
-        for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
-            positions = order[index * batch_size : (index + 1) * batch_size]
-            mine, weight = _share(positions, dist)
-            inputs, future, targets = train.batch(mine)
-            with autocast:
-                loss = loss_fn(outputs(model, inputs, future).float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            (loss * weight if dist.world > 1 else loss).backward()
-            stop = should_stop()
-            if dist.world > 1:
-                stop = sum_gradients(model, stop)  # the same decision on every rank
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            loss_sum += loss.detach() * (weight * len(positions))
-            state.steps += 1
-            state.seen += len(positions)
-            if cfg.max_steps is not None and state.steps >= cfg.max_steps:
-                result.reached_max_steps = True  # this epoch ends here, evaluated as usual
-                break
-            if stop:
-                state.next_batch, state.loss_sum = index + 1, _total(loss_sum, dist)
-                result.interrupted = True
-                break
+        train_loss = _train_epoch(loop, train, cfg, state, result, should_stop, dist)
         if result.interrupted:
             break
-
-        train_loss = _total(loss_sum, dist) / state.seen  # one sync per epoch, not per batch
-        val_loss = evaluate_loss(model, val, loss_fn, dist) if val is not None else None
-        if not math.isfinite(train_loss) or (val_loss is not None and not math.isfinite(val_loss)):
-            raise LstmcliError(
-                f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} at "
-                f"epoch {epoch}; try a lower training.learning_rate or a training.grad_clip"
-            )
-        monitored = val_loss if val_loss is not None else train_loss
-        if plateau is not None and epoch > cfg.warmup_epochs:
-            plateau.step(monitored)
-            state.scheduler = plateau.state_dict()
-        if val is None or monitored < state.best_loss:
-            state.best_loss, state.best_epoch = monitored, epoch
-            state.best_weights = copy.deepcopy(model.state_dict())
-        stats = EpochStats(
-            epoch=epoch,
-            epochs=cfg.epochs,
-            train_loss=train_loss,
-            val_loss=val_loss,
-            learning_rate=optimizer.param_groups[0]["lr"],
-            seconds=time.perf_counter() - epoch_started,
-            best_epoch=state.best_epoch,
-        )
-        state.history.append(stats)
-        state.epoch, state.order = epoch, None
+        stats = _end_epoch(loop, val, cfg, state, epoch, train_loss, dist)
+        stats.seconds = time.perf_counter() - epoch_started
         state.seconds = time.perf_counter() - started
         if on_epoch is not None:
             on_epoch(stats)
         if on_checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-            on_checkpoint(_snapshot(state, model, optimizer, shuffler))
+            on_checkpoint(_snapshot(state, loop))
         if result.reached_max_steps:
             break
         if dist.world == 1 and should_stop():  # ranks agree on stopping at a batch's end
@@ -227,11 +154,134 @@ def fit(
     else:
         result.stopped_early = _patience_ran_out(state, val, cfg) and state.epoch < cfg.epochs
 
-    _snapshot(state, model, optimizer, shuffler)
+    _snapshot(state, loop)
     state.seconds = time.perf_counter() - started
     if state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return result
+
+
+@dataclass
+class _Loop:
+    """What lives in objects while training runs (the state keeps copies for last.pt)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffler: torch.Generator
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    loss_fn: nn.Module
+    autocast: torch.autocast
+    device: torch.device
+
+    @classmethod
+    def start(
+        cls, model: nn.Module, cfg: TrainingConfig, state: TrainState, device: torch.device
+    ) -> _Loop:
+        """A fresh optimizer and generators, or those of `state` when it continues a run."""
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        shuffler = torch.Generator().manual_seed(cfg.seed)
+        if state.optimizer is not None:
+            optimizer.load_state_dict(state.optimizer)
+        if state.rng is not None:
+            _restore_rng(state.rng, shuffler)
+        loss_fn = loss_for(model, cfg)
+        plateau = None
+        if cfg.scheduler == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=0.5, patience=max(1, (cfg.patience or 20) // 4)
+            )
+            if state.scheduler is not None:
+                plateau.load_state_dict(state.scheduler)
+        autocast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
+        return cls(model, optimizer, shuffler, plateau, loss_fn, autocast, device)
+
+
+def _train_epoch(
+    loop: _Loop,
+    train: WindowSet,
+    cfg: TrainingConfig,
+    state: TrainState,
+    result: TrainResult,
+    should_stop: Callable[[], bool],
+    dist: Distributed,
+) -> float:
+    """One pass over the training windows in the epoch's order (or the rest of an
+    interrupted epoch); the epoch's mean training loss. Stops after the batch where a stop is
+    requested or max_steps is reached (flagged in `result`)."""
+    model, optimizer = loop.model, loop.optimizer
+    if state.order is None:
+        state.order = torch.randperm(len(train), generator=loop.shuffler)
+        state.next_batch, state.loss_sum, state.seen = 0, 0.0, 0
+    order = state.order.to(loop.device)
+    batch_size = cfg.batch_size or len(train)
+    n_batches = -(-len(order) // batch_size)
+    carried = state.loss_sum if dist.main else 0.0  # a resumed epoch's sum, counted once
+    loss_sum = torch.tensor(carried, device=loop.device)
+    model.train()
+    for index in range(state.next_batch, n_batches):  # slices, not a list of 100k views
+        positions = order[index * batch_size : (index + 1) * batch_size]
+        mine, weight = _share(positions, dist)
+        inputs, future, targets = train.batch(mine)
+        with loop.autocast:
+            loss = loop.loss_fn(outputs(model, inputs, future).float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        (loss * weight if dist.world > 1 else loss).backward()
+        stop = should_stop()
+        if dist.world > 1:
+            stop = sum_gradients(model, stop)  # the same decision on every rank
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_sum += loss.detach() * (weight * len(positions))
+        state.steps += 1
+        state.seen += len(positions)
+        if cfg.max_steps is not None and state.steps >= cfg.max_steps:
+            result.reached_max_steps = True  # this epoch ends here, evaluated as usual
+            break
+        if stop:
+            state.next_batch, state.loss_sum = index + 1, _total(loss_sum, dist)
+            result.interrupted = True
+            return math.nan
+    return _total(loss_sum, dist) / state.seen  # one sync per epoch, not per batch
+
+
+def _end_epoch(
+    loop: _Loop,
+    val: WindowSet | None,
+    cfg: TrainingConfig,
+    state: TrainState,
+    epoch: int,
+    train_loss: float,
+    dist: Distributed,
+) -> EpochStats:
+    """Validate, step the plateau schedule, keep the best weights and record the epoch."""
+    val_loss = evaluate_loss(loop.model, val, loop.loss_fn, dist) if val is not None else None
+    if not math.isfinite(train_loss) or (val_loss is not None and not math.isfinite(val_loss)):
+        raise LstmcliError(
+            f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} at "
+            f"epoch {epoch}; try a lower training.learning_rate or a training.grad_clip"
+        )
+    monitored = val_loss if val_loss is not None else train_loss
+    if loop.plateau is not None and epoch > cfg.warmup_epochs:
+        loop.plateau.step(monitored)
+        state.scheduler = loop.plateau.state_dict()
+    if val is None or monitored < state.best_loss:
+        state.best_loss, state.best_epoch = monitored, epoch
+        state.best_weights = copy.deepcopy(loop.model.state_dict())
+    stats = EpochStats(
+        epoch=epoch,
+        epochs=cfg.epochs,
+        train_loss=train_loss,
+        val_loss=val_loss,
+        learning_rate=loop.optimizer.param_groups[0]["lr"],
+        seconds=0.0,
+        best_epoch=state.best_epoch,
+    )
+    state.history.append(stats)
+    state.epoch, state.order = epoch, None
+    return stats
 
 
 def _share(positions: torch.Tensor, dist: Distributed) -> tuple[torch.Tensor, float]:
@@ -258,16 +308,14 @@ def _patience_ran_out(state: TrainState, val: WindowSet | None, cfg: TrainingCon
     )
 
 
-def _snapshot(
-    state: TrainState, model: nn.Module, optimizer: torch.optim.Optimizer, shuffler: torch.Generator
-) -> TrainState:
+def _snapshot(state: TrainState, loop: _Loop) -> TrainState:
     """Fill the state's copies of what lives in objects: weights, optimizer, random generators."""
-    state.last_weights = copy.deepcopy(model.state_dict())
-    state.optimizer = copy.deepcopy(optimizer.state_dict())
+    state.last_weights = copy.deepcopy(loop.model.state_dict())
+    state.optimizer = copy.deepcopy(loop.optimizer.state_dict())
     state.rng = {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "shuffler": shuffler.get_state(),
+        "shuffler": loop.shuffler.get_state(),
     }
     return state
 

@@ -13,7 +13,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.blend import Blended, choose_blend, naive_in_window
+from lstmcli.blend import Blend, choose_blend, naive_in_window
 from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
 from lstmcli.model import LSTMForecaster, ModelSpec
@@ -37,7 +37,7 @@ def test_a_blend_is_the_weighted_mean_of_network_and_naive() -> None:
         alone = network(windows)
         naive = windows[:, -1:, :].expand(-1, 3, -1)
         for weight in (0.0, 0.25, 1.0):
-            blended = Blended(network, weight, "naive", None, [0])(windows)
+            blended = Blend(weight, "naive", None).apply(alone, windows, [0])
             torch.testing.assert_close(blended, weight * alone + (1 - weight) * naive)
 
 
@@ -46,8 +46,10 @@ def test_on_a_random_walk_the_validation_prefers_the_naive_forecast() -> None:
     walk = torch.from_numpy(np.cumsum(rng.normal(0, 1, 600)).astype(np.float32)).reshape(-1, 1)
     windows = WindowSet(walk, walk, np.arange(20, 590), 12, target_offsets(3, "forecast"))
     untrained = LSTMForecaster(ModelSpec(1, 1, 3, 4, 1, 0.0, (), "none", (0,)))
-    kind, weight, scores = choose_blend(untrained, windows, None, [0])
-    assert (kind, weight) == ("naive", 0.0)  # an untrained network adds only noise
+    positions = torch.arange(len(windows))
+    batches = lambda: (windows.batch(chunk) for chunk in positions.split(64))  # noqa: E731
+    blend, scores = choose_blend(untrained.eval(), batches, None, [0])
+    assert (blend.kind, blend.weight) == ("naive", 0.0)  # an untrained network adds only noise
     assert scores["naive x 1"] == min(scores.values())
 
 

@@ -92,3 +92,20 @@ def test_a_missing_column_stops_the_check_with_one_line(tmp_path: Path) -> None:
         f"data:           {tmp_path / 'data.csv'}: 60 rows, 2 columns",
         "1 problem(s): training would fail",
     ]
+
+
+def test_a_missing_column_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    """A file with a missing column AND an unparseable time and a non-number: all three."""
+    frame = seasonal_frame(60).drop(columns=["y"]).astype({"x": object, "date": object})
+    frame.loc[12, "date"] = "yesterday"
+    frame.loc[3, "x"] = "oops"
+    config = config_for(tmp_path, frame, data={"features": ["x"]})
+    csv = tmp_path / "data.csv"
+    result = invoke(["check", "-c", str(config)], tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: column(s) ['y'] not found in {csv}; available: date, x",
+        f"Error: column 'x' in {csv} has a non-numeric value 'oops' at line 5",
+        f"Error: time column 'date' in {csv}: cannot parse 'yesterday' as a time at line 14",
+    ]
+    assert result.stdout.endswith("3 problem(s): training would fail\n")

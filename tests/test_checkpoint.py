@@ -11,11 +11,11 @@ import torch
 
 from lstmcli.checkpoint import FORMAT_VERSION, load_checkpoint
 from lstmcli.config import validate_config
-from lstmcli.data import prepare_table, read_csv
+from lstmcli.data import prepare_table
 from lstmcli.errors import LstmcliError
-from lstmcli.model import predict_windows
 from lstmcli.pipeline import train_run
 from lstmcli.predict import forecast_next, load_predictor
+from lstmcli.reading import read_csv
 from lstmcli.windows import WindowSet, target_offsets
 from tests.conftest import tiny_config
 
@@ -39,9 +39,7 @@ def test_round_trip_gives_the_same_predictions(trained_run: Path) -> None:
     windows = WindowSet(
         inputs, targets, anchors, cfg.lookback, target_offsets(cfg.horizon, cfg.task)
     )
-    predicted = checkpoint.target_scaler.inverse(
-        predict_windows(checkpoint.build_model(), windows).numpy()
-    )
+    predicted = checkpoint.forecaster().predict(windows).points
     np.testing.assert_allclose(predicted.reshape(-1), saved["y"].to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(
         table.targets[anchors[:, None] + np.array([1, 2])].reshape(-1), saved["y_actual"]

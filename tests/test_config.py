@@ -6,9 +6,11 @@ import pytest
 import yaml
 
 from lstmcli.auto import resolve
-from lstmcli.config import Config, commented_defaults, load_config, validate_config
-from lstmcli.data import prepare_table, read_csv
+from lstmcli.config import Config, validate_config
+from lstmcli.config_io import commented_defaults, load_config
+from lstmcli.data import prepare_table
 from lstmcli.errors import ConfigError
+from lstmcli.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,8 @@ from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
 from lstmcli.config import validate_config
 from lstmcli.data import load_table, prepare_table
-from lstmcli.pipeline import make_windows, prepare_data, resolved_config, train_run
+from lstmcli.pipeline import resolved_config, train_run
+from lstmcli.training_data import make_windows, prepare_data
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()

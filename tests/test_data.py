@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from lstmcli.config import validate_config
-from lstmcli.data import prepare_table, read_csv
+from lstmcli.data import prepare_table
 from lstmcli.errors import LstmcliError
+from lstmcli.reading import read_csv
 from lstmcli.windows import Split, split_table
 
 

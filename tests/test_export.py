@@ -104,7 +104,7 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     original units give the forecasts (and bounds) of the PyTorch forecaster."""
     import onnxruntime
 
-    from lstmcli.export import Forecaster
+    from lstmcli.export import ExportedForecaster
 
     run, _ = trained(tmp_path, *CASES[list(CASES)[0]])
     assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0
@@ -117,7 +117,7 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     assert json.loads(meta["target_columns"]) == ["y", "z"]
     assert (meta["lookback"], meta["horizon"], meta["frequency"]) == ("12", "3", "MS")
     assert [o.name for o in session.get_outputs()] == ["forecast", "lo_80", "hi_80"]
-    forecaster = Forecaster(load_checkpoint(run)).eval()
+    forecaster = ExportedForecaster(load_checkpoint(run)).eval()
     rng = np.random.default_rng(0)
     for batch in (1, 1000):
         inputs = 10 + rng.normal(0, 1, (batch, 12, 3))
@@ -147,7 +147,7 @@ def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
     nowhere = runner.invoke(app, ["export", str(run), "-o", str(blocked / "model.onnx")])
     assert nowhere.exit_code == 1
     assert nowhere.stderr.strip().splitlines() == [
-        f"Error: cannot write {blocked / 'model.onnx'}: File exists"
+        f"Error: cannot write {blocked / 'model.onnx'}: {blocked} is a file, not a folder"
     ]
     missing = runner.invoke(app, ["export", str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: checkpoint not found")

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
 from lstmcli.config import validate_config
 from lstmcli.errors import ConfigError
-from lstmcli.intervals import Calibration, adaptive_bounds, bounds, calibrate
+from lstmcli.intervals import Calibration, adaptive_bounds, calibrate
 from lstmcli.metrics import interval_score
 from lstmcli.pipeline import train_run
 from lstmcli.plot import plot_run
@@ -77,6 +78,16 @@ def test_conformal_intervals_cover_their_level(tmp_path: Path, noise: str) -> No
     below, above = saved["y"] - saved["y_lo_95"], saved["y_hi_95"] - saved["y"]
     np.testing.assert_allclose(below, above, rtol=1e-6)
     assert (below > 0).all() and (saved["y_hi_95"] > saved["y_hi_80"]).all()
+
+
+def bounds(predicted: np.ndarray, spread: np.ndarray, calibration: Calibration) -> dict:
+    """The calibration's own (not adapted) bounds, as the forecaster computes them."""
+    tensors = {name: torch.from_numpy(v) for name, v in calibration.tensors().items()}
+    pairs = calibration.scaled_bounds(
+        torch.from_numpy(predicted), torch.from_numpy(spread), None, tensors
+    )
+    levels = calibration.levels
+    return {level: (lo.numpy(), hi.numpy()) for level, (lo, hi) in zip(levels, pairs, strict=True)}
 
 
 def test_a_drifting_validation_part_keeps_the_band_around_the_forecast() -> None:

@@ -15,7 +15,8 @@ import yaml
 from lstmcli.checkpoint import load_checkpoint
 from lstmcli.config import validate_config
 from lstmcli.errors import ConfigError, LstmcliError, TrainingInterrupted
-from lstmcli.pipeline import prepare_resume, resolved_config, train_run
+from lstmcli.pipeline import resolved_config, train_run
+from lstmcli.resume import prepare_resume
 from tests.conftest import tiny_config
 
 

@@ -152,7 +152,8 @@ def test_the_configured_loss_is_the_one_minimized_and_reported(
     from lstmcli.data import load_table
     from lstmcli.errors import ignore_warning
     from lstmcli.model import LSTMForecaster, ModelSpec
-    from lstmcli.pipeline import make_windows, prepare_data, resolved_config
+    from lstmcli.pipeline import resolved_config
+    from lstmcli.training_data import make_windows, prepare_data
 
     cfg = validate_config(
         tiny_config(csv_path, training={"loss": loss, "epochs": 1, "learning_rate": 1e-9})
@@ -219,13 +220,13 @@ def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> Non
 
     from lstmcli.checkpoint import load_checkpoint
     from lstmcli.errors import LstmcliError
-    from lstmcli.pipeline import prepare_resume
+    from lstmcli.resume import prepare_resume
 
     cfg = validate_config(tiny_config(csv_path, training={"ensemble": 3, "epochs": 2}))
     result = train_run(cfg, tmp_path / "run")
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert history["member"].tolist() == [1, 1, 2, 2, 3, 3]
-    model = load_checkpoint(tmp_path / "run").build_model()
+    model = load_checkpoint(tmp_path / "run").build_network()
     assert len(model.members) == 3
     windows = torch.randn(4, 12, 1)
     with torch.no_grad():

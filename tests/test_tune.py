@@ -15,10 +15,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli import tune as tune_module
 from lstmcli.cli import app
 from lstmcli.config import Config, validate_config
+from lstmcli.tune import plan as tune_plan
+from lstmcli.tune import study as tune_study
 from lstmcli.tune import tune_run
+from lstmcli.tune.study import open_study
 
 from .conftest import seasonal_frame, tiny_config
 
@@ -173,8 +175,8 @@ def test_the_test_rows_never_influence_the_search(tmp_path: Path) -> None:
 def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
     from lstmcli.data import load_table
 
-    monkeypatch.setattr(tune_module, "PRUNE_STARTUP_TRIALS", 2)
-    monkeypatch.setattr(tune_module, "PRUNE_WARMUP_EPOCHS", 2)
+    monkeypatch.setattr(tune_study, "PRUNE_STARTUP_TRIALS", 2)
+    monkeypatch.setattr(tune_study, "PRUNE_WARMUP_EPOCHS", 2)
     raw = study_config(csv_path, trials=3, pruner="median", sampler="random")
     raw["training"]["epochs"] = 8
     raw["tune"]["space"] = {
@@ -183,8 +185,8 @@ def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, mon
     config = validate_config(raw)
     # Two good rates first (the pruner's reference: the base config's 0.003, queued as trial
     # 0 when a study is created, and 0.02), then a hopeless one.
-    plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "study")
-    study = tune_module.open_study(plan, create=True)
+    plan, _ = tune_plan.plan_study(config, load_table(config.data, print), tmp_path / "study")
+    study = open_study(plan, create=True)
     (queued,) = study.get_trials()  # queued, not yet run
     assert queued.system_attrs["fixed_params"] == {"training.learning_rate": 0.003}
     for rate in (0.02, 1e-6):
@@ -269,16 +271,16 @@ def test_the_default_space_fits_the_data() -> None:
     config = Config.model_validate({"data": data})
     table = load_table(config.data, lambda _: None)
     base, _ = resolve(config, table)
-    space = tune_module.default_space(base, table)
+    space = tune_plan.default_space(base, table)
     lookbacks = space["data.lookback"].values
     assert base.data.lookback in lookbacks and all(v % 12 == 0 for v in lookbacks)
     assert max(lookbacks) == 48  # four seasons: 732 rows leave windows enough
     short = Config.model_validate({"data": data | {"split": 0.1}})
     short_base, _ = resolve(short, table)  # 73 training rows: 42 windows at lookback 20
-    short_space = tune_module.default_space(short_base, table)["data.lookback"].values
+    short_space = tune_plan.default_space(short_base, table)["data.lookback"].values
     assert short_space == [12, 20, 24]  # 36 would leave 26 windows, under MIN_TRAIN_WINDOWS
     assert set(space) >= {"model.hidden_size", "training.learning_rate"}
-    assert not set(space) & tune_module.LOSS_UNIT_KEYS  # so pruning stays on
+    assert not set(space) & tune_plan.LOSS_UNIT_KEYS  # so pruning stays on
 
 
 def test_the_default_metric_is_unit_free_across_series(tmp_path: Path) -> None:
@@ -287,7 +289,7 @@ def test_the_default_metric_is_unit_free_across_series(tmp_path: Path) -> None:
     data = {"path": "builtin:macrodata_long", "id_column": "series", "time_column": "date",
             "target": "value", "horizon": 4, "split": 0.75}  # fmt: skip
     config = Config.model_validate({"data": data})
-    plan, _ = tune_module.plan_study(config, load_table(config.data, print), tmp_path / "s")
+    plan, _ = tune_plan.plan_study(config, load_table(config.data, print), tmp_path / "s")
     assert plan.metric == "val_mase"  # GDP in billions and rates in percent do not pool
 
 
@@ -302,7 +304,7 @@ def test_several_validation_cuts_score_each_trial_on_their_mean(tmp_path: Path, 
     best = result.trials.loc[result.trials["val_rmse"].idxmin()]
     first = json.loads(best["fold_values"])[0]  # the split's own cut: what best/ reports
     assert result.run.metrics["validation"]["rmse"] == pytest.approx(first, rel=1e-6)
-    moved = tune_module.fold_config(config, 1).data.split
+    moved = tune_plan.fold_config(config, 1).data.split
     assert (moved.train, moved.val) == pytest.approx((0.6, 0.1))
     dated = study_config(csv_path, folds=2)
     dated["data"]["split"] = {"val_start": "2009-01-01", "test_start": "2011-01-01"}

@@ -1,0 +1,187 @@
+"""What every command shares: the app, the one error boundary, console helpers, Ctrl-C
+handling and the option declarations."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lstmcli import __version__
+from lstmcli.cli.launch import EXIT_ERROR, EXIT_SIGINT, EXIT_SIGTERM
+from lstmcli.errors import ConfigError, LstmcliError
+
+if TYPE_CHECKING:  # heavy libraries load inside the commands, so --help starts fast
+    from rich.console import Console
+
+    from lstmcli.config import Config
+
+app = typer.Typer(
+    name="lstmcli",
+    help="Train LSTM forecasting models on CSV time series, and use them.\n\n"
+    "Start with `lstmcli train --config configs/quickstart.yaml`, or `lstmcli init` "
+    "to write a commented config.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def stderr() -> Console:
+    """stderr as rich sees it; written to a file or pipe, it is wide enough for every table
+    (rich would otherwise assume 80 columns and cut names short)."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
+
+
+def say(console: Console, text: str) -> None:
+    """One plain message line: no markup parsing, no hard wrapping (scripts grep logs)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def warner(console: Console, quiet: bool = False) -> Callable[[str], None]:
+    """The `warn` callback of the core: one `Warning:` line on stderr per warning."""
+
+    def warn(message: str) -> None:
+        if not quiet:
+            say(console, f"Warning: {message}")
+
+    return warn
+
+
+def main_rank() -> bool:
+    """Whether this process speaks: the only one, or rank 0 under torchrun."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def command(function: Callable[..., None]) -> Callable[..., None]:
+    """Register a command inside the one error boundary: an expected error becomes one
+    `Error:` line per problem on stderr (from rank 0 only, under torchrun) and exit 1."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            function(*args, **kwargs)
+        except LstmcliError as error:
+            if main_rank():
+                lines = error.lines if isinstance(error, ConfigError) else [str(error)]
+                console = stderr()
+                for line in lines:
+                    say(console, f"Error: {line}")
+            raise typer.Exit(EXIT_ERROR) from None
+
+    return app.command()(guarded)
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM; training checks it after every batch and stops cleanly.
+
+    A second Ctrl-C while stopping raises KeyboardInterrupt at once, for the impatient.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SIGTERM if self.signal == signal.SIGTERM else EXIT_SIGINT
+
+
+# Options shared by several commands, declared once.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config; keys left out take their defaults (see `lstmcli init`).",
+        dir_okay=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a config key, e.g. --set training.epochs=5 (repeatable; value is YAML).",
+        metavar="KEY=VALUE",
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device", help="cpu, cuda, cuda:N, mps, auto; default: where it trained, if here."
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Only errors on stderr: no progress, tables, notes or warnings."
+    ),
+]
+RunArgument = Annotated[
+    Path, typer.Argument(help="A run folder (from `lstmcli train`) or its model.pt.")
+]
+IdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--id",
+        help="Only this series (models trained with data.id_column; repeatable).",
+        metavar="ID",
+    ),
+]
+OutputFolderOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Run folder; overrides output.dir.", file_okay=False),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lstmcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Train LSTM forecasting models on CSV time series, and use them."""
+
+
+def load_config(config: Path | None, overrides: list[str] | None) -> Config:
+    from lstmcli.config_io import load_config
+
+    return load_config(config, overrides or [])

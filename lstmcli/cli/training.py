@@ -1,0 +1,280 @@
+"""`lstmcli train` and `lstmcli tune`: commands that fit models and write run folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lstmcli.cli.common import (
+    ConfigOption,
+    OutputFolderOption,
+    QuietOption,
+    SetOption,
+    StopRequest,
+    command,
+    load_config,
+    say,
+    stderr,
+    warner,
+)
+from lstmcli.errors import TrainingInterrupted
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lstmcli.auto import Choice
+    from lstmcli.config import Config
+
+
+@command
+def train(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    output: OutputFolderOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the files of an existing run folder.")
+    ] = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved config as YAML and exit.")
+    ] = False,
+    quiet: QuietOption = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run in this folder from its last.pt (after Ctrl-C, a kill or to "
+            "train longer with --set training.epochs=N).",
+            file_okay=False,
+        ),
+    ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train with N processes on this machine (torchrun --standalone "
+            "--nproc_per_node N): one GPU each, or CPU shares.",
+        ),
+    ] = None,
+) -> None:
+    """Train a model and write a run folder.
+
+    The data is split in time order, scalers are fitted on the training rows only, and the
+    model is evaluated on the test rows against naive and seasonal-naive baselines.
+
+    The run folder holds model.pt (weights, scalers, config, columns), config.yaml,
+    history.csv, metrics.json and test_predictions.csv, all in the data's own units.
+    Its path is printed on stdout; progress and the results table go to stderr.
+
+    Examples:
+
+      lstmcli train --config configs/quickstart.yaml
+
+      lstmcli train -c run.yaml --set training.epochs=5 --set data.lookback=48 -o runs/try
+
+      lstmcli train --resume runs/try --set training.epochs=50
+
+      torchrun --nproc_per_node 4 -m lstmcli train -c run.yaml   (or: --nproc 4)
+    """
+    if nproc is not None and nproc > 1:
+        from lstmcli.cli.launch import relaunch_under_torchrun
+
+        raise typer.Exit(relaunch_under_torchrun(nproc, sys.argv[1:]))
+    if resume is not None and (config is not None or output is not None or overwrite):
+        raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
+    from lstmcli.config_io import config_to_yaml, with_output_dir
+    from lstmcli.display import EpochReporter, print_results
+    from lstmcli.distributed import from_environment
+    from lstmcli.pipeline import resolved_config, train_run
+    from lstmcli.resume import prepare_resume
+
+    main = from_environment().main
+    quiet = quiet or not main  # rank 0 alone prints; the others only train
+    last = None
+    if resume is not None:
+        last, resolved = prepare_resume(resume, set_ or [])
+    else:
+        resolved = load_config(config, set_)
+    if resume or output:  # the resolved config is what runs: its folder included
+        resolved = with_output_dir(resolved, resume or output)
+    console = stderr()
+    if print_config:  # with every `auto` chosen from the data, as train would
+        if main:
+            resolved, _ = resolved_config(resolved, warner(console, quiet=True))
+            typer.echo(config_to_yaml(resolved), nl=False)
+        return
+
+    run_dir = Path(resolved.output.dir)
+    stop = StopRequest()
+    reporter = EpochReporter(console, quiet=quiet, done=last.train_state["epoch"] if last else 0)
+
+    def starting(config: Config, choices: list[Choice]) -> None:
+        if choices and not quiet:
+            say(console, "Chosen from the data: " + "; ".join(map(str, choices)))
+        reporter.plan(config.training.epochs, config.training.ensemble)
+
+    try:
+        with stop.installed(), reporter:
+            result = train_run(
+                resolved,
+                run_dir,
+                overwrite=overwrite,
+                on_start=starting,
+                on_epoch=reporter,
+                should_stop=stop,
+                warn=warner(console, quiet=not main),
+                resume=last,
+            )
+    except (TrainingInterrupted, KeyboardInterrupt) as e:
+        if main:
+            say(console, f"Interrupted: {e or 'stopped'}")
+        raise typer.Exit(stop.exit_code) from None
+    if main:
+        if not quiet:
+            print_results(console, result.metrics)
+        typer.echo(str(run_dir))
+    if result.training.interrupted:
+        if main:
+            resumable = resolved.training.ensemble == 1
+            say(
+                console,
+                f"Interrupted after {result.training.epochs_run} complete epoch(s); the best "
+                f"model so far (epoch {result.training.best_epoch}) is saved in {run_dir}"
+                + (f"; continue with `lstmcli train --resume {run_dir}`" if resumable else ""),
+            )
+        raise typer.Exit(stop.exit_code)
+
+
+@command
+def tune(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="Trials in the study, all runs together (sets tune.trials); a continued "
+            "study runs only the missing ones.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", min=0.001, help="Seconds after which no new trial starts (tune.timeout)."
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Database URL of the study (default: sqlite in the "
+            "study folder); share one to tune on many machines.",
+            metavar="URL",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name in the storage (default lstmcli).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Study folder (default: output.dir + '-tune').", file_okay=False
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Trials run at once, each in its own process "
+            "sharing the study (threads split between them).",
+        ),
+    ] = 1,
+    quiet: QuietOption = False,
+) -> None:
+    """Search hyper-parameters with Optuna, choosing on the validation part only.
+
+    Each trial trains the config with the trial's values of the `tune.space` keys (or the
+    default space) and is scored on the val part; the test rows are never scored during the
+    search. The study lives in a database (study.db in the study folder): run the same
+    command again to continue it after Ctrl-C or a kill. At the end the best config is
+    written to best.yaml, trained once more into the `best` run folder and scored on the
+    test part like `train`. The folder also holds trials.csv and history.png (and
+    importance.png). Its path is printed on stdout.
+
+    Examples:
+
+      lstmcli tune -c run.yaml --trials 30
+
+      lstmcli tune -c run.yaml --jobs 2 --timeout 600 -o runs/study
+
+      lstmcli tune -c run.yaml --storage postgresql://user@db/optuna --study sales
+    """
+    from lstmcli.display import print_results, trials_table
+    from lstmcli.tune import tune_run
+
+    overrides = list(set_ or [])
+    overrides += [f"tune.trials={trials}"] if trials is not None else []
+    overrides += [f"tune.timeout={timeout}"] if timeout is not None else []
+    resolved = load_config(config, overrides)
+    folder = output or Path(resolved.output.dir + "-tune")
+    console = stderr()
+    stop = StopRequest()
+    listener = _TuneMessages(console, quiet)
+    try:
+        with stop.installed(), listener.progress:
+            result = tune_run(
+                resolved,
+                folder,
+                storage=storage,
+                study_name=study,
+                jobs=jobs,
+                should_stop=stop,
+                warn=warner(console, quiet),
+                listener=listener,
+                source=str(config) if config is not None else "config",
+            )
+    except (TrainingInterrupted, KeyboardInterrupt) as e:
+        say(console, f"Interrupted: {e or 'stopped'}; run the same command to continue")
+        raise typer.Exit(stop.exit_code) from None
+    if not quiet:
+        keys = [k for k in result.trials.columns if "." in k]
+        console.print(trials_table(result.trials, result.metric, keys))
+        if result.run is not None:
+            print_results(console, result.run.metrics, "test metrics of the best config")
+    typer.echo(str(folder))
+    if result.run is None:
+        say(console, f"Interrupted; trials so far are in {folder}; run the same command to "
+             "continue the study")  # fmt: skip
+        raise typer.Exit(stop.exit_code)
+
+
+class _TuneMessages:
+    """What `tune` says while a study runs: its plan, a progress line per trial, the best run."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        from lstmcli.display import EpochReporter, TrialReporter
+
+        self.console, self.quiet = console, quiet
+        self.progress = TrialReporter(console, quiet=quiet)
+        self.trial = self.progress
+        self.epoch = EpochReporter(console, quiet=True)
+
+    def planned(self, plan: Any, notes: list[str], done: int) -> None:
+        if not self.quiet:
+            for note in notes:
+                say(self.console, note)
+            left = max(0, plan.trials - done)
+            say(self.console, f"study {plan.study_name!r} in {plan.storage}: {done} trial(s) "
+                 f"done, {left} to run, chosen by {plan.metric}")  # fmt: skip
+        self.progress.plan(plan.trials, plan.metric, done)
+
+    def best(self, chosen: Config) -> None:
+        if not self.quiet:
+            say(self.console, f"training the best config into {chosen.output.dir}")

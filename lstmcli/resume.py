@@ -1,0 +1,64 @@
+"""`lstmcli train --resume`: what a run folder needs to continue, and what may change.
+
+A resumed run takes its config, scalers, weights and training state from last.pt; only the
+length, saving and place of training may change (RESUMABLE_KEYS), so config.yaml keeps
+saying what ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lstmcli.checkpoint import LAST_FILE, Checkpoint, load_checkpoint
+from lstmcli.config import Config, TrainingConfig
+from lstmcli.config_io import override_config
+from lstmcli.errors import LstmcliError
+
+# What `--resume` may change: the length and saving of training, and where it runs.
+RESUMABLE_KEYS = {
+    "training.epochs",
+    "training.max_steps",
+    "training.threads",
+    "training.precision",
+    "training.patience",
+    "training.checkpoint_every",
+    "training.device",
+}
+
+
+def prepare_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[Checkpoint, Config]:
+    """The run's last.pt and its config with overrides (only RESUMABLE_KEYS may change);
+    pass both to `train_run(config, run_dir, resume=checkpoint)`."""
+    last = load_checkpoint(run_dir, LAST_FILE)
+    if last.train_state is None:
+        reason = " (ensembles cannot be resumed)" if last.config.training.ensemble > 1 else ""
+        raise LstmcliError(f"{run_dir / LAST_FILE} holds no training state to resume from{reason}")
+    config = override_config(last.config, list(overrides), RESUMABLE_KEYS, "--resume")
+    _refuse_finished(last.train_state, config.training, run_dir)
+    return last, config
+
+
+def _refuse_finished(state: dict, cfg: TrainingConfig, run_dir: Path) -> None:
+    """A run that ended (all its epochs, early stopping, max_steps) has nothing to continue:
+    resuming it would only re-evaluate, under a config.yaml that no longer says what ran."""
+    if state.get("order") is not None:
+        return  # stopped in the middle of an epoch: there is an epoch to finish
+    done, best = state["epoch"], state["best_epoch"]
+    history = state.get("history") or []
+    has_val = bool(history) and history[-1].get("val_loss") is not None
+    if done >= cfg.epochs:
+        raise LstmcliError(
+            f"{run_dir} already ran {done} epoch(s) (training.epochs {cfg.epochs}); to train "
+            f"longer, resume with --set training.epochs=N for some N above {done}"
+        )
+    if has_val and cfg.patience is not None and done - best >= cfg.patience:
+        raise LstmcliError(
+            f"{run_dir} stopped early at epoch {done}: no better validation loss for "
+            f"{done - best} epoch(s) (training.patience {cfg.patience}); to go on, resume "
+            f"with --set training.patience=N for some N above {done - best}"
+        )
+    if cfg.max_steps is not None and state["steps"] >= cfg.max_steps:
+        raise LstmcliError(
+            f"{run_dir} reached training.max_steps ({cfg.max_steps}); resume with a higher "
+            "--set training.max_steps=N"
+        )

@@ -1,0 +1,138 @@
+"""The data as training sees it: usable series, their split, scalers fitted on the training
+rows, and the facts about the data that model.pt keeps for predict and evaluate.
+
+`prepare_data` makes it once per data config (a tune study reuses it across trials); it is
+never changed afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcli.config import DataConfig
+from lstmcli.data import Table
+from lstmcli.errors import LstmcliError, Warn
+from lstmcli.forecaster import scaled_windows
+from lstmcli.intervals import baseline_quantiles
+from lstmcli.metrics import baseline_predictions, mase_scales, series_mase_scales
+from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
+from lstmcli.times import business_days, infer_freq, median_step
+from lstmcli.windows import (
+    Split,
+    WindowSet,
+    part_rows,
+    split_table,
+    target_offsets,
+    training_series,
+)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The usable series, their split, the scalers fitted on the training rows, and what
+    model.pt keeps about the data."""
+
+    table: Table
+    split: Split
+    input_scaler: Scaler
+    target_scaler: Scaler
+    mase_scales: list[float | None]  # the training rows' in-sample naive error, per target
+    series_mase_scales: np.ndarray | None  # the same per series (series, targets)
+    time_freq: str | None  # the frequency of the longest series, to continue its times
+    time_step: float | None  # the same for a numeric time column
+    time_zone: str | None  # the times' zone (UTC when offsets changed); None: naive or numbers
+    baseline_intervals: dict | None = None  # the seasonal-naive baseline's interval quantiles
+
+    def row_series(self) -> np.ndarray | None:
+        """Each row's series, for per-series scalers and scores; None for one series."""
+        return self.table.row_series() if self.table.ids is not None else None
+
+
+def prepare_data(
+    table: Table,
+    cfg: DataConfig,
+    warn: Warn,
+    levels: list[float] = (),
+    scalers: tuple[Scaler, Scaler] | None = None,
+    expected_rows: int | None = None,
+) -> TrainingData:
+    """The usable series of a table, their split, and scalers fitted on the training rows
+    (or `scalers`, a resumed run's, whose data had `expected_rows`). With interval `levels`,
+    also the seasonal-naive baseline's intervals. `cfg` is resolved: no `auto` left."""
+    table = training_series(table, cfg, warn)
+    split = split_table(table, cfg)
+    train_rows = part_rows(split.bounds["train"])
+    row_series = table.row_series() if table.ids is not None else None
+    train_series = row_series[train_rows] if row_series is not None else None
+    if expected_rows is not None and expected_rows != len(table.inputs):
+        raise LstmcliError(
+            f"{cfg.path} has {len(table.inputs)} rows but the run started with "
+            f"{expected_rows}; the data changed, so start a new run"
+        )
+    if scalers is not None:
+        input_scaler, target_scaler = scalers
+    else:
+        n, by = table.n_series, train_series if cfg.scale_by == "series" else None
+        input_scaler = fit_scaler(cfg.scaler, table.inputs[train_rows], by, n)
+        target_scaler = fit_scaler(cfg.scaler, table.targets[train_rows], by, n)
+        input_scaler = input_scaler.without_scaling(cfg.layout.calendar_slice)  # sin/cos
+    warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
+    train_targets = table.actual_targets()[train_rows]  # made-up values are no naive errors
+    series_scales = None
+    if table.ids is not None:
+        series_scales = series_mase_scales(train_targets, cfg.season, train_series, table.n_series)
+    longest = int(np.argmax(table.lengths))
+    time = table.time
+    if time is not None:
+        time = time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    return TrainingData(
+        table=table,
+        split=split,
+        input_scaler=input_scaler,
+        target_scaler=target_scaler,
+        mase_scales=mase_scales(train_targets, cfg.season, train_series),
+        series_mase_scales=series_scales,
+        time_freq=(infer_freq(time) or business_days(time)) if time is not None else None,
+        time_step=median_step(time) if time is not None else None,
+        time_zone=_zone(time),
+        baseline_intervals=_baseline_intervals(table, split, cfg, levels) if levels else None,
+    )
+
+
+def _zone(time: pd.Series | None) -> str | None:
+    if time is None or not pd.api.types.is_datetime64_any_dtype(time) or time.dt.tz is None:
+        return None
+    return str(time.dt.tz)
+
+
+def _baseline_intervals(
+    table: Table, split: Split, cfg: DataConfig, levels: list[float]
+) -> dict | None:
+    """The seasonal-naive (else naive) baseline's intervals: quantiles of its own residuals on
+    the training windows, to compare the model's intervals with."""
+    train = split.anchors["train"]
+    offsets = target_offsets(cfg.horizon, cfg.task)
+    season = cfg.season if isinstance(cfg.season, int) else None
+    forecasts = baseline_predictions(table.targets, train, offsets, cfg.task, season)
+    name = "seasonal_naive" if "seasonal_naive" in forecasts else "naive"
+    if name not in forecasts:
+        return None
+    residuals = table.actual_targets()[train[:, None] + offsets] - forecasts[name]
+    return {"baseline": name, **baseline_quantiles(residuals, list(levels))}
+
+
+def make_windows(data: TrainingData, cfg: DataConfig, device: torch.device) -> dict[str, WindowSet]:
+    """Each part's windows over the scaled series (float32 tensors on the device)."""
+    return scaled_windows(
+        data.table,
+        data.split.anchors,
+        cfg,
+        data.input_scaler,
+        data.target_scaler,
+        data.row_series(),
+        device,
+    )

@@ -1,0 +1,119 @@
+"""`lstmcli tune`: a hyper-parameter search with Optuna, chosen on the val part only.
+
+The jobs, one module each: `plan` (what is searched and how it decides, checked before any
+trial), `study` (the database, sampler, pruner and trial counts), `trial` (one trial: train's
+own stages without the writing ones, scored on the val part), `workers` (trials in this and
+`--jobs` processes) and `outputs` (trials.csv, best.yaml, figures). `tune_run` strings them
+together; at the end the best trial's config is trained once more, from the same seed, into a
+run folder like `train`'s, and only that run meets the test part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstmcli.config import Config
+from lstmcli.data import load_table
+from lstmcli.errors import Warn, ignore_warning
+from lstmcli.pipeline import RunResult, train_run
+from lstmcli.tune.outputs import BEST_RUN, best_config, finish, trials_frame
+from lstmcli.tune.plan import StudyPlan, plan_study
+from lstmcli.tune.study import counted, open_study, require_optuna
+from lstmcli.tune.workers import Workers, work
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import optuna
+    import pandas as pd
+
+    from lstmcli.train import EpochStats
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    folder: Path
+    trials: pd.DataFrame
+    best: dict  # number, value, params, config (YAML)
+    run: RunResult | None  # the best config trained and tested; None when interrupted
+    metric: str
+    notes: list[str]
+
+
+class TuneListener:
+    """What a study tells whoever watches it (the CLI's progress and messages); every method
+    does nothing here."""
+
+    def planned(self, plan: StudyPlan, notes: list[str], done: int) -> None:
+        """The study is checked and open: its plan, notes on it, trials already done."""
+
+    def trial(self, trials: pd.DataFrame, counted: int) -> None:
+        """A trial finished (trials.csv's rows so far)."""
+
+    def best(self, config: Config) -> None:
+        """The best config is about to be trained into its run folder."""
+
+    def epoch(self, stats: EpochStats) -> None:
+        """An epoch of the best config's training finished."""
+
+
+def tune_run(
+    config: Config,
+    folder: Path,
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    jobs: int = 1,
+    should_stop: Callable[[], bool] = lambda: False,
+    warn: Warn = ignore_warning,
+    listener: TuneListener | None = None,
+    source: str = "config",
+) -> TuneResult:
+    """The whole study: plan and check, run the trials (in this process, plus `jobs` - 1
+    worker processes), write trials.csv, best.yaml and the figures, then train the best
+    config into `folder/best` and score it on the test part. `config.tune.trials` and
+    `config.tune.timeout` say how many trials and for how long."""
+    require_optuna()
+    listener = listener or TuneListener()
+    table = load_table(config.data, warn)
+    plan, notes = plan_study(config, table, folder, storage, study_name, source)
+    study = open_study(plan, create=True)
+    listener.planned(plan, notes, counted(study))
+    threads = config.training.threads
+    if jobs > 1 and threads is None:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def report(study: optuna.Study) -> None:
+        listener.trial(trials_frame(study, plan), counted(study))
+
+    workers = Workers(plan, threads, jobs)
+    try:
+        work(plan, table, should_stop, report, worker=0)
+        problems = workers.wait(study, report)
+    finally:
+        workers.join()
+    for problem in problems:
+        warn(problem)
+    frame, best = finish(study, plan, folder)
+    if should_stop():
+        return TuneResult(folder, frame, best, None, plan.metric, notes)
+    # The best config, trained once more from its seed (the same model as its trial) into a
+    # run folder like train's; only this run is scored on the test part.
+    chosen = best_config(best, folder)
+    listener.best(chosen)
+    run = train_run(
+        chosen,
+        folder / BEST_RUN,
+        overwrite=True,
+        on_epoch=listener.epoch,
+        should_stop=should_stop,
+        warn=warn,
+    )
+    return TuneResult(folder, frame, best, run, plan.metric, notes)

@@ -1,0 +1,136 @@
+"""One trial: the trial's config, fitted as `train` fits it, scored on the val part.
+
+A trial runs train's own stages (resolve, prepare, fit; see fitting.py) without the ones
+that write; the data is read and checked once per study, and the prepared data and windows
+are reused while no data key changes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lstmcli.auto import resolve
+from lstmcli.config import Config
+from lstmcli.config_io import config_to_yaml
+from lstmcli.data import Table
+from lstmcli.device import resolve_device
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
+from lstmcli.fitting import fit_forecaster
+from lstmcli.train import EpochStats
+from lstmcli.training_data import TrainingData, make_windows, prepare_data
+from lstmcli.tune.plan import StudyPlan, fold_config, trial_config
+from lstmcli.tune.study import one_line, require_optuna, suggest, surplus
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class TrialFailed(Exception):
+    """A trial that cannot run (its config or data says why); the study goes on."""
+
+
+class TrialSurplus(Exception):
+    """The study already has its trials: this one is not run (see `study.surplus`)."""
+
+
+class TrialStopped(Exception):
+    """Ctrl-C or SIGTERM arrived during the trial."""
+
+
+class Objective:
+    """One trial: the trial's config, trained as `train` would, scored on the val part."""
+
+    def __init__(
+        self,
+        plan: StudyPlan,
+        table: Table,
+        should_stop: Callable[[], bool],
+        warn: Warn = ignore_warning,
+    ) -> None:
+        self.plan, self.table, self.should_stop, self.warn = plan, table, should_stop, warn
+        self.prepared: dict[str, tuple] = {}  # data config (JSON) -> (TrainingData, windows)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        optuna = require_optuna()
+        plan = self.plan
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        if surplus(trial.study, trial.number, plan.trials):
+            trial.set_user_attr("surplus", True)
+            raise TrialSurplus
+        started = time.perf_counter()
+        params = suggest(trial, plan.space)
+        seen = {"epochs": 0, "first_member": True}
+
+        def on_epoch(stats: EpochStats) -> None:
+            seen["epochs"] += 1
+            if stats.epoch == 1 and seen["epochs"] > 1:  # the next member of an ensemble
+                seen["first_member"] = False
+            if plan.prune and seen["first_member"] and stats.val_loss is not None:
+                trial.report(stats.val_loss, stats.epoch)  # the pruner compares first members
+                if trial.should_prune():
+                    trial.set_user_attr("epochs", seen["epochs"])
+                    trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+                    raise optuna.TrialPruned
+
+        values, configs, epochs = [], [], 0
+        try:
+            config = trial_config(plan.config, params)
+            for fold in range(plan.folds):  # fold 0: the split itself; then earlier val parts
+                resolved, _ = resolve(fold_config(config, fold), self.table)
+                data, windows = self._prepare(resolved)
+                fitted = fit_forecaster(
+                    resolved,
+                    data,
+                    windows,
+                    windows["train"].anchors.device,
+                    on_epoch=on_epoch if fold == 0 else None,
+                    should_stop=self.should_stop,
+                )
+                epochs += fitted.training.epochs_run
+                if fitted.training.interrupted or self.should_stop():
+                    break
+                values.append(metric_value(fitted.validation, plan.metric))
+                configs.append(resolved)
+        except TrainingInterrupted:
+            trial.set_user_attr("interrupted", True)
+            raise TrialStopped from None
+        except (LstmcliError, ValueError, RuntimeError) as e:
+            trial.set_user_attr("error", one_line(e))
+            raise TrialFailed(str(e)) from None
+        trial.set_user_attr("epochs", epochs)
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+        if len(values) < plan.folds:
+            trial.set_user_attr("interrupted", True)
+            raise TrialStopped
+        if any(v is None for v in values):
+            trial.set_user_attr("error", f"the val part gives no {plan.metric}")
+            raise TrialFailed(plan.metric)
+        if plan.folds > 1:
+            trial.set_user_attr("folds", values)
+        trial.set_user_attr("config", config_to_yaml(configs[0]))
+        return float(np.mean(values))
+
+    def _prepare(self, config: Config) -> tuple[TrainingData, dict]:
+        """The data and windows for a data config: made once, reused by later trials."""
+        key = config.data.model_dump_json()
+        if key not in self.prepared:
+            if len(self.prepared) >= 4 * self.plan.folds:  # memory stays bounded
+                self.prepared.pop(next(iter(self.prepared)))
+            data = prepare_data(self.table, config.data, self.warn, config.model.levels)
+            device = resolve_device(config.training.device)
+            self.prepared[key] = (data, make_windows(data, config.data, device))
+        return self.prepared[key]
+
+
+def metric_value(validation: dict | None, metric: str) -> float | None:
+    if validation is None:
+        return None
+    value = validation.get(metric.removeprefix("val_"))
+    return None if value is None or not np.isfinite(value) else float(value)

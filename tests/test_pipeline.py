@@ -1,0 +1,70 @@
+"""`train` as straight stages: what each returns, the order of events, and that a tune
+trial runs the same stages without the writing ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from lstmcli.config import config_value, validate_config
+from lstmcli.errors import LstmcliError
+from lstmcli.fitting import fit_forecaster
+from lstmcli.pipeline import prepare_run, train_run
+from lstmcli.training_data import make_windows
+
+from .conftest import tiny_config
+
+AUTO_KEYS = (
+    "data.lookback",
+    "data.season",
+    "data.window_norm",
+    "model.hidden_size",
+    "model.head",
+    "training.epochs",
+    "training.ensemble",
+    "training.batch_size",
+)
+
+
+def test_prepare_resolves_every_auto_and_freezes_the_data(csv_path: Path) -> None:
+    raw = tiny_config(csv_path)
+    for key in AUTO_KEYS:
+        section, name = key.split(".")
+        raw[section][name] = "auto"
+    raw["training"]["epochs"] = 2  # keep it quick; the rest is chosen from the data
+    config, choices, data = prepare_run(validate_config(raw), print)
+    assert {c.key for c in choices} >= set(AUTO_KEYS) - {"training.epochs"}
+    assert all(config_value(config, key) != "auto" for key in AUTO_KEYS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.split = None  # stages return values; none edits another's
+    assert data.input_scaler.center.shape == (1,)
+
+
+def test_a_trial_runs_trains_stages_and_writes_nothing(tmp_path: Path, csv_path: Path) -> None:
+    raw = tiny_config(csv_path, model={"levels": [80], "blend": "auto"})
+    result = train_run(validate_config(raw), tmp_path / "run")
+    config, _, data = prepare_run(validate_config(raw), print)
+    windows = make_windows(data, config.data, torch.device("cpu"))
+    before = set(tmp_path.rglob("*"))
+    fitted = fit_forecaster(config, data, windows, torch.device("cpu"))
+    assert set(tmp_path.rglob("*")) == before  # no saver: nothing written
+    assert fitted.validation == result.metrics["validation"]
+    assert fitted.blend == result.metrics["blend"]
+    assert fitted.forecaster.levels == [80]
+
+
+def test_the_run_folder_opens_only_after_every_check(tmp_path: Path, csv_path: Path) -> None:
+    seen = []
+
+    def on_start(config: object, choices: list) -> None:  # told once the checks passed
+        seen.append(sorted(p.name for p in (tmp_path / "run").iterdir()))
+
+    train_run(validate_config(tiny_config(csv_path)), tmp_path / "run", on_start=on_start)
+    assert seen == [[".lock"]]  # the folder exists and is held; nothing trained yet
+    bad = tiny_config(csv_path, data={"lookback": 500})
+    with pytest.raises(LstmcliError, match="too few for one window"):
+        train_run(validate_config(bad), tmp_path / "other", on_start=on_start)
+    assert not (tmp_path / "other").exists() and len(seen) == 1
