@@ -19,7 +19,7 @@ from lstmcli.backtest import actual_values
 from lstmcli.blend import choose_blend
 from lstmcli.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
 from lstmcli.config import Config, TrainingConfig, no_val_part_for_intervals
-from lstmcli.distributed import SINGLE, Distributed, gather
+from lstmcli.distributed import SINGLE, Distributed
 from lstmcli.errors import LstmcliError, TrainingInterrupted
 from lstmcli.forecaster import Forecaster
 from lstmcli.intervals import METHODS
@@ -54,7 +54,7 @@ class CheckpointSaver:
 
     def checkpoint(
         self, spec: ModelSpec, weights: dict, calibration: dict | None = None,
-        state: TrainState | None = None,
+        state: dict | None = None,
     ) -> Checkpoint:  # fmt: skip
         data, table = self.data, self.data.table
         return Checkpoint(
@@ -71,23 +71,24 @@ class CheckpointSaver:
             time_step=data.time_step,
             time_zone=data.time_zone,
             data_rows=len(table.inputs),
-            train_state=state.to_dict() if state is not None else None,
+            train_state=state,
             series_ids=table.id_labels() if table.ids is not None else None,
             series_mase_scales=_plain(data.series_mase_scales),
             calibration=calibration,
             baseline_intervals=data.baseline_intervals,
         )
 
-    def save_progress(self, spec: ModelSpec, state: TrainState) -> None:
-        """last.pt to continue from, and model.pt with the best weights so far."""
-        save_checkpoint(self.checkpoint(spec, state.last_weights, state=state), self.last)
-        if state.best_weights is not None:
-            save_checkpoint(self.checkpoint(spec, state.best_weights), self.model)
-
-    def save_final(self, spec: ModelSpec, weights: dict) -> None:
-        """The same weights as model.pt and as last.pt (without a state: not resumable)."""
-        for path in (self.last, self.model):
-            save_checkpoint(self.checkpoint(spec, weights), path)
+    def save_members(self, spec: ModelSpec, states: list[TrainState]) -> None:
+        """last.pt with every started member's state (the latest weights, optimizer, random
+        generators, position in its epoch) to continue from, and model.pt with the best
+        weights so far of the members that finished an epoch."""
+        plain = [state.to_dict() for state in states]
+        resumable = plain[0] if len(plain) == 1 and spec.members == 1 else {"members": plain}
+        last_spec, last_weights = members_of(spec, [s.last_weights for s in states])
+        save_checkpoint(self.checkpoint(last_spec, last_weights, state=resumable), self.last)
+        best = [s.best_weights for s in states if s.best_weights is not None]
+        if best:
+            save_checkpoint(self.checkpoint(*members_of(spec, best)), self.model)
 
     def save_forecaster(self, forecaster: Forecaster) -> None:
         """model.pt: the forecaster with its blend and calibration."""
@@ -122,22 +123,15 @@ def fit_forecaster(
 ) -> Fitted:
     """Train, blend, calibrate and score the val part, in that order. `config` is resolved;
     with `saver` the checkpoints are written as training goes and once more at the end."""
-    # The network(s): one (resumable, saved as it goes) or an ensemble of them.
+    # The network(s): one, or an ensemble of members trained one after another; either way
+    # resumable and saved as training goes.
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
-    torch.manual_seed(config.training.seed)
     spec = ModelSpec.for_config(config.data, config.model)
-    if config.training.ensemble > 1:
-        network, training, history = train_ensemble(
-            spec, windows, config.training, device, on_epoch, should_stop, dist
-        )
-        spec = replace(spec, members=len(network.members))  # fewer than asked if interrupted
-        if saver is not None:
-            saver.save_final(spec, network.state_dict())
-    else:
-        network, training, history = train_single(
-            spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist
-        )
+    network, training, history = train_members(
+        spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist
+    )
+    spec = replace(spec, members=len(network.members) if isinstance(network, Ensemble) else 1)
     data_cfg, model_cfg = config.data, config.model
     forecaster = Forecaster(spec, network, data.input_scaler, data.target_scaler,
                             adaptive=model_cfg.adaptive)  # fmt: skip
@@ -196,7 +190,7 @@ def validation_scores(
     }
 
 
-def train_single(
+def train_members(
     spec: ModelSpec,
     windows: dict[str, WindowSet],
     cfg: TrainingConfig,
@@ -206,93 +200,67 @@ def train_single(
     saver: CheckpointSaver | None,
     resume: Checkpoint | None,
     dist: Distributed = SINGLE,
-) -> tuple[LSTMForecaster, TrainResult, pd.DataFrame]:
-    """One network, from a resumed state when given, saved every checkpoint_every epochs and
-    at the end (also when interrupted, so `--resume` can continue)."""
-    model = LSTMForecaster(spec).to(device)
-    state = None
-    if resume is not None:
-        model.load_state_dict(resume.state_dict)
-        state = TrainState.from_dict(resume.train_state)
-    save = (lambda progress: saver.save_progress(spec, progress)) if saver else None
-    training = fit(
-        model, windows["train"], windows.get("val"), cfg, on_epoch, should_stop,
-        state=state, on_checkpoint=save, dist=dist,
-    )  # fmt: skip
-    if save is not None:
-        save(training.state)
-    if training.epochs_run == 0:
-        where = f"; continue with --resume {saver.run_dir}" if saver else ""
-        raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
-    return model, training, pd.DataFrame([asdict(s) for s in training.history])
+) -> tuple[torch.nn.Module, TrainResult, pd.DataFrame]:
+    """`cfg.ensemble` networks trained one after another from seeds seed, seed+1, ... (one
+    network: an ensemble of one), each from its saved state when resuming. After every
+    `checkpoint_every` epochs and at the end (also when interrupted) last.pt holds every
+    started member's state, so `--resume` continues exactly where training stopped: finished
+    members are kept, the running one continues mid-epoch, and the result equals an
+    uninterrupted run. Under torchrun every rank trains each member on its share of each
+    batch (see train.fit), so the members are those one process trains.
 
-
-def train_ensemble(
-    spec: ModelSpec,
-    windows: dict[str, WindowSet],
-    cfg: TrainingConfig,
-    device: torch.device,
-    on_epoch: OnEpoch,
-    should_stop: Callable[[], bool],
-    dist: Distributed = SINGLE,
-) -> tuple[Ensemble, TrainResult, pd.DataFrame]:
-    """Train `cfg.ensemble` members from seeds seed, seed+1, ...; stop early on Ctrl-C with
-    the members that have at least one epoch. Returns the ensemble, the last member's result
-    (its flags: interrupted, ...) and all members' history with a `member` column.
-
-    Under torchrun the members train in parallel, member i on rank i mod N, each on all of
-    its windows (no gradients to share), and every rank gathers them all in member order."""
-    trained: list[tuple[int, dict, TrainResult, pd.DataFrame]] = []
-    for index in range(dist.rank, cfg.ensemble, dist.world):
-        torch.manual_seed(cfg.seed + index)
-        member = LSTMForecaster(spec).to(device)
+    Returns the network (one, or the Ensemble of the members with at least one epoch), the
+    last member's result (interrupted when any was) and the history (`member` column for an
+    ensemble)."""
+    saved = member_states(resume.train_state) if resume is not None else []
+    states: list[TrainState] = []
+    networks, histories, result = [], [], None
+    for index in range(cfg.ensemble):
         member_cfg = cfg.model_copy(update={"seed": cfg.seed + index})
+        torch.manual_seed(member_cfg.seed)
+        network = LSTMForecaster(spec).to(device)
+        state = saved[index] if index < len(saved) else None
+        if state is not None:
+            network.load_state_dict(state.last_weights)
+
+        def save(progress: TrainState, done: list[TrainState] = states) -> None:
+            saver.save_members(spec, [*done, progress])
+
         result = fit(
-            member, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop
-        )
+            network, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop,
+            state=state, on_checkpoint=save if saver is not None else None, dist=dist,
+        )  # fmt: skip
+        states.append(result.state)
         if result.epochs_run:
-            rows = pd.DataFrame([asdict(s) for s in result.history]).assign(member=index + 1)
-            weights = {k: v.cpu() for k, v in member.state_dict().items()}
-            trained.append((index, weights, result, rows))
+            rows = pd.DataFrame([asdict(s) for s in result.history])
+            histories.append(rows.assign(member=index + 1) if cfg.ensemble > 1 else rows)
+            networks.append(network)
         if result.interrupted:
             break
-    if dist.world > 1:  # every rank's members, in member order, on every rank
-        gathered = gather([(i, w, _plain_result(r), h) for i, w, r, h in trained], dist)
-        trained = sorted(
-            ((i, w, _result_from(r), h) for part in gathered for i, w, r, h in part),
-            key=lambda m: m[0],
-        )
-    if not trained:
-        raise TrainingInterrupted("interrupted before the first epoch finished; nothing saved")
-    members = []
-    for _, weights, _, _ in trained:
-        member = LSTMForecaster(spec).to(device)
-        member.load_state_dict(weights)
-        members.append(member)
-    last = trained[-1][2]
-    last.interrupted = any(m[2].interrupted for m in trained)
-    history = pd.concat([m[3] for m in trained], ignore_index=True)
-    return Ensemble(members), last, history
+    if saver is not None:
+        saver.save_members(spec, states)
+    if not networks:
+        where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
+        raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
+    network = networks[0] if len(networks) == 1 else Ensemble(networks)
+    return network, result, pd.concat(histories, ignore_index=True)
 
 
-def _plain_result(result: TrainResult) -> dict:
-    """A member's result without its weights (sent apart), to send to the other ranks."""
-    state = result.state.to_dict() | {"best_weights": None, "last_weights": None}
-    return {
-        "state": state | {"optimizer": None, "order": None},
-        "stopped_early": result.stopped_early,
-        "interrupted": result.interrupted,
-        "reached_max_steps": result.reached_max_steps,
+def member_states(train_state: dict) -> list[TrainState]:
+    """The states of a last.pt's members: one network's, or an ensemble's one per member."""
+    plain = train_state["members"] if "members" in train_state else [train_state]
+    return [TrainState.from_dict(state) for state in plain]
+
+
+def members_of(spec: ModelSpec, weights: list[dict]) -> tuple[ModelSpec, dict]:
+    """The spec and weights of a model made of these members' weights (one: the network
+    itself; several: an Ensemble)."""
+    if len(weights) == 1 and spec.members == 1:
+        return replace(spec, members=1), weights[0]
+    stacked = {
+        f"members.{k}.{name}": value for k, w in enumerate(weights) for name, value in w.items()
     }
-
-
-def _result_from(plain: dict) -> TrainResult:
-    return TrainResult(
-        TrainState.from_dict(plain["state"]),
-        plain["stopped_early"],
-        plain["interrupted"],
-        plain["reached_max_steps"],
-    )
+    return replace(spec, members=len(weights)), stacked
 
 
 def _plain(values: np.ndarray | None) -> list | None:

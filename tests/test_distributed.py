@@ -81,15 +81,36 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path: Path) -> Non
     np.testing.assert_allclose(va, vb, rtol=1e-4)
 
 
-def test_an_ensemble_trains_one_member_per_process(tmp_path: Path) -> None:
-    path = config_file(tmp_path, ensemble=2)
+def test_an_ensemble_under_two_processes_resumes_like_one(tmp_path: Path) -> None:
+    """Each member is trained by both processes (its share of every batch), so Ctrl-C under
+    --nproc leaves every member's state in last.pt and one process continues it: the result
+    is the uninterrupted one-process ensemble, up to the order of float32 sums."""
+    path = config_file(tmp_path, ensemble=2, epochs=30, checkpoint_every=1, patience=None)
     one = lstmcli("train", "-c", str(path), "-o", str(tmp_path / "one"), "-q")
-    two = lstmcli("train", "-c", str(path), "-o", str(tmp_path / "two"), "-q", processes=2)
-    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert one.returncode == 0, one.stderr
+    run = tmp_path / "two"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lstmcli", "train", "-c", str(path), "-o", str(run), "-q",
+         "--nproc", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if len(load_checkpoint(run, "last.pt").train_state.get("members", [])) == 2:
+                break
+        except Exception:  # noqa: BLE001 - not written yet
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    resumed = lstmcli("train", "--resume", str(run), "-q")
+    assert resumed.returncode == 0, resumed.stderr
     a, b = (load_checkpoint(tmp_path / name) for name in ("one", "two"))
     assert b.spec.members == 2
-    for key in a.state_dict:  # each member trained alone, from its own seed: the same
-        torch.testing.assert_close(a.state_dict[key], b.state_dict[key], rtol=1e-5, atol=1e-6)
+    for key in a.state_dict:
+        torch.testing.assert_close(a.state_dict[key], b.state_dict[key], rtol=1e-4, atol=1e-5)
 
 
 def test_a_bad_data_file_fails_on_every_rank_at_once(tmp_path: Path) -> None:

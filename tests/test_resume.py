@@ -69,6 +69,69 @@ def test_interrupted_and_resumed_equals_uninterrupted(
     pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
 
 
+def resumed_until_done(config: object, folder: Path, stops: list[int]) -> object:
+    """Train with Ctrl-C after `stops[0]` batches, then resume (stopping again after each
+    further count) until training ends; the last run's result."""
+    try:
+        first = train_run(config, folder, should_stop=stop_after(stops[0]))
+        assert first.training.interrupted
+    except TrainingInterrupted:  # stopped inside the first epoch: only last.pt was saved
+        assert (folder / "last.pt").is_file()
+    for stop in [*stops[1:], None]:
+        last, resumed_config = prepare_resume(folder)
+        kwargs = {"should_stop": stop_after(stop)} if stop else {}
+        result = train_run(resumed_config, folder, resume=last, **kwargs)
+        assert result.training.interrupted == (stop is not None)
+    return result
+
+
+@pytest.mark.parametrize("stops", [[3], [9, 12], [16, 2, 20]])
+def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
+    tmp_path: Path, csv_path: Path, stops: list[int]
+) -> None:
+    """Ctrl-C in the first member, between members, in the middle of an epoch of a later
+    member: finished members are kept, the running one continues where it stopped, and the
+    ensemble, its metrics and history end as if never interrupted."""
+    config = validate_config(
+        tiny_config(
+            csv_path,
+            model={"dropout": 0.3, "num_layers": 2, "levels": [80], "blend": "auto"},
+            training={"epochs": 3, "ensemble": 3, "patience": None, "checkpoint_every": 1},
+        )
+    )
+    straight = train_run(config, tmp_path / "straight")
+    result = resumed_until_done(config, tmp_path / "resumed", stops)
+    for name in ("model.pt", "last.pt"):
+        a, b = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
+        assert a.keys() == b.keys() and any(k.startswith("members.2.") for k in a)
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    assert result.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
+    assert result.metrics["intervals"]["model"]["80"] == pytest.approx(
+        straight.metrics["intervals"]["model"]["80"], rel=1e-6
+    )
+    columns = ["member", "epoch", "train_loss", "val_loss"]
+    history = [pd.read_csv(tmp_path / n / "history.csv")[columns] for n in ("straight", "resumed")]
+    pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
+
+
+def test_a_finished_ensemble_trains_each_member_longer(tmp_path: Path, csv_path: Path) -> None:
+    config = validate_config(
+        tiny_config(csv_path, training={"epochs": 2, "ensemble": 2, "patience": None})
+    )
+    train_run(config, tmp_path / "run")
+    last, longer = prepare_resume(tmp_path / "run", ["training.epochs=3"])
+    train_run(longer, tmp_path / "run", resume=last)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(zip(history["member"], history["epoch"], strict=True)) == [
+        (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)
+    ]  # fmt: skip
+    straight = train_run(longer, tmp_path / "straight")
+    for key, value in weights(tmp_path / "straight" / "model.pt").items():
+        torch.testing.assert_close(value, weights(tmp_path / "run" / "model.pt")[key])
+    assert straight.training.epochs_run == 3
+
+
 def test_resume_can_train_longer_but_not_change_the_model(tmp_path: Path, csv_path: Path) -> None:
     config = validate_config(tiny_config(csv_path, training={"epochs": 2}))
     train_run(config, tmp_path / "run")
@@ -165,3 +228,41 @@ def test_sigkill_at_any_moment_leaves_loadable_files(tmp_path: Path, csv_path: P
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == epochs[-1] + 1
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_killed_ensemble_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    """kill -9 while the second member trains: last.pt holds the first member and the second
+    one's last saved epoch, and --resume ends where an uninterrupted run ends."""
+    raw = tiny_config(
+        csv_path,
+        training={"epochs": 40, "ensemble": 2, "patience": None, "checkpoint_every": 1},
+    )
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        ["lstmcli", "train", "-c", str(path), "-o", str(out), "-q"],
+        stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            members = load_checkpoint(out, "last.pt").train_state.get("members", [])
+        except LstmcliError:
+            members = []  # not written yet
+        if len(members) == 2 and members[1]["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    process.kill()
+    process.wait(timeout=30)
+    assert not (out / "metrics.json").exists()  # killed mid-training, not at the end
+    resumed = subprocess.run(["lstmcli", "train", "--resume", str(out), "-q"],
+                             capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    straight = train_run(validate_config(raw), tmp_path / "straight")
+    for key, value in weights(tmp_path / "straight" / "model.pt").items():
+        torch.testing.assert_close(weights(out / "model.pt")[key], value, rtol=1e-6, atol=1e-7)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["rmse"] == pytest.approx(straight.metrics["model"]["rmse"], rel=1e-6)

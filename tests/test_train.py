@@ -237,8 +237,8 @@ def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> Non
         validate_config(tiny_config(csv_path, training={"epochs": 2})), tmp_path / "one"
     )
     assert result.metrics["model"]["rmse"] != single.metrics["model"]["rmse"]
-    with pytest.raises(LstmcliError, match="ensembles cannot be resumed"):
-        prepare_resume(tmp_path / "run")
+    with pytest.raises(LstmcliError, match=r"already ran 2 epoch\(s\)"):
+        prepare_resume(tmp_path / "run")  # finished: every member ran its epochs
 
 
 def test_an_ensemble_stopped_in_its_first_epoch_saves_no_model(

@@ -89,7 +89,7 @@ def train(
     from lstmcli.display import EpochReporter, print_results
     from lstmcli.distributed import from_environment
     from lstmcli.pipeline import resolved_config, train_run
-    from lstmcli.resume import prepare_resume
+    from lstmcli.resume import epochs_done, prepare_resume
 
     main = from_environment().main
     quiet = quiet or not main  # rank 0 alone prints; the others only train
@@ -109,7 +109,8 @@ def train(
 
     run_dir = Path(resolved.output.dir)
     stop = StopRequest()
-    reporter = EpochReporter(console, quiet=quiet, done=last.train_state["epoch"] if last else 0)
+    done = epochs_done(last.train_state) if last is not None else 0
+    reporter = EpochReporter(console, quiet=quiet, done=done)
 
     def starting(config: Config, choices: list[Choice]) -> None:
         if choices and not quiet:
@@ -138,12 +139,11 @@ def train(
         typer.echo(str(run_dir))
     if result.training.interrupted:
         if main:
-            resumable = resolved.training.ensemble == 1
             say(
                 console,
                 f"Interrupted after {result.training.epochs_run} complete epoch(s); the best "
-                f"model so far (epoch {result.training.best_epoch}) is saved in {run_dir}"
-                + (f"; continue with `lstmcli train --resume {run_dir}`" if resumable else ""),
+                f"model so far is saved in {run_dir}; continue with "
+                f"`lstmcli train --resume {run_dir}`",
             )
         raise typer.Exit(stop.exit_code)
 
