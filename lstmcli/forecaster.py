@@ -19,7 +19,7 @@ from torch import nn
 from lstmcli.blend import Blend
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
-from lstmcli.intervals import Intervals, ScaledOutputs, window_spread
+from lstmcli.intervals import Intervals, ScaledOutputs, nested, window_spread
 from lstmcli.model import ModelSpec, inference_batch
 from lstmcli.scaling import Scaler
 from lstmcli.windows import WindowSet, target_offsets
@@ -90,8 +90,9 @@ class Forecaster(nn.Module):
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor]:
         """Scaled windows (batch, lookback, inputs) and known-ahead inputs in; the point
         forecast (after the blend; a quantile model's median), each level's (lower, upper)
-        bounds in `dtype` (default: the network's), each window's spread of its targets and
-        the quantile head's outputs (None without one) out, all in scaled units."""
+        bounds in `dtype` (default: the network's; nested: a wider level's band holds the
+        narrower ones'), each window's spread of its targets and the quantile head's outputs
+        (None without one) out, all in scaled units."""
         quantiles = None
         if self.spec.quantile_levels:
             quantiles = self.network.quantile_forward(window, future)
@@ -105,11 +106,13 @@ class Forecaster(nn.Module):
         if self.calibration is not None:
             dtype = dtype or point.dtype
             tensors = {name: getattr(self, f"interval_{name}") for name in self._interval_names}
-            bounds = self.calibration.scaled_bounds(
-                point.to(dtype),
-                spread.to(dtype),
-                quantiles.to(dtype) if quantiles is not None else None,
-                tensors,
+            bounds = nested(
+                self.calibration.scaled_bounds(
+                    point.to(dtype),
+                    spread.to(dtype),
+                    quantiles.to(dtype) if quantiles is not None else None,
+                    tensors,
+                )
             )
         return point, bounds, spread, quantiles
 

@@ -83,7 +83,8 @@ class Calibration:
         self, point: np.ndarray, spread: np.ndarray, actual: np.ndarray, series: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The bounds of a rolling backtest, adapted to misses as actuals arrive."""
-        return list(adaptive_bounds(point, spread, actual, series, self).values())
+        bounds = adaptive_bounds(point, spread, actual, series, self)
+        return [bounds[level] for level in self.levels]
 
     def quantile(self, share: float) -> np.ndarray:
         """The pooled quantile at `share` in [0, 1], per target (interpolated on the grid)."""
@@ -232,6 +233,17 @@ def conformalize(
     return QuantileCorrection(list(levels), np.stack(correction), len(actual))
 
 
+def nested(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> list:
+    """Bounds of ascending levels made to nest on every row: each level's band contains the
+    narrower ones' (a quantile correction or an adaptation per level could cross them)."""
+    out = []
+    for lower, upper in bounds:
+        if out:
+            lower, upper = torch.minimum(lower, out[-1][0]), torch.maximum(upper, out[-1][1])
+        out.append((lower, upper))
+    return out
+
+
 def window_spread(inputs: torch.Tensor, target_index: list[int]) -> torch.Tensor:
     """(batch, 1, targets): each window's standard deviation of its target values."""
     values = inputs[..., target_index].float()
@@ -265,32 +277,39 @@ def adaptive_bounds(
     series (`series`: each window's); step h of window j is known at window j + h + 1, and from
     then on a miss widens that step's intervals and a hit narrows them, at ADAPT_RATE. Only
     actuals known at a window's origin move it; NaN actuals (unknown, made up) move nothing;
-    each series starts from the calibration."""
+    each series starts from the calibration. Each level adapts on its own, but the bands stay
+    nested on every row: a level's half width is at least the narrower levels' (a wider level
+    that hits have narrowed is held at the narrower one), and each level's misses are counted
+    on the bands as given."""
     n, steps, targets = predicted.shape
     rms = calibration.rms[:steps]
-    out = {}
-    for level in calibration.levels:
-        alpha = 1 - level / 100
-        base = calibration.share(level)  # where every series starts
-        lower, upper = np.empty_like(predicted), np.empty_like(predicted)
-        missed = np.full(predicted.shape, np.nan)
-        shift = np.zeros((steps, targets))
-        start = 0
-        for i in range(n):
-            if i and series[i] != series[i - 1]:
-                shift[:], start = 0.0, i
-            for h in range(steps):  # the actuals that became known at this origin
-                j = i - h - 1
-                if j >= start and np.isfinite(missed[j, h]).any():
-                    known = np.isfinite(missed[j, h])
-                    shift[h, known] += ADAPT_RATE * (missed[j, h, known] - alpha)
-            # misses move the share up (wider bounds), hits down
-            half = calibration.quantile_at(np.clip(base + shift, 0, 1)) * rms * spread[i]
-            lower[i], upper[i] = predicted[i] - half, predicted[i] + half
-            outside = (actual[i] < lower[i]) | (actual[i] > upper[i])
-            missed[i] = np.where(np.isfinite(actual[i]), outside, np.nan)
-        out[level] = (lower, upper)
-    return out
+    levels = sorted(calibration.levels)
+    alphas = np.array([1 - level / 100 for level in levels])[:, None]
+    base = np.array([calibration.share(level) for level in levels])[:, None, None]
+    halves = np.empty((len(levels), *predicted.shape))
+    missed = np.full((len(levels), *predicted.shape), np.nan)
+    shift = np.zeros((len(levels), steps, targets))
+    start = 0
+    for i in range(n):
+        if i and series[i] != series[i - 1]:
+            shift[:], start = 0.0, i
+        for h in range(steps):  # the actuals that became known at this origin
+            j = i - h - 1
+            if j >= start:
+                known = np.isfinite(missed[:, j, h])
+                if known.any():
+                    moved = ADAPT_RATE * (np.nan_to_num(missed[:, j, h]) - alphas)
+                    shift[:, h] += np.where(known, moved, 0.0)
+        # misses move the share up (wider bounds), hits down; nested across levels
+        shares = np.clip(base + shift, 0, 1)
+        half = np.stack([calibration.quantile_at(share) for share in shares]) * rms * spread[i]
+        half = np.maximum.accumulate(half, axis=0)
+        halves[:, i] = half
+        outside = (actual[i] < predicted[i] - half) | (actual[i] > predicted[i] + half)
+        missed[:, i] = np.where(np.isfinite(actual[i]), outside, np.nan)
+    return {
+        level: (predicted - halves[k], predicted + halves[k]) for k, level in enumerate(levels)
+    }
 
 
 def baseline_quantiles(residuals: np.ndarray, levels: list[float]) -> dict[str, list]:

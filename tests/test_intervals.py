@@ -255,3 +255,32 @@ def test_quantile_intervals_train_score_and_predict(tmp_path: Path) -> None:
         }
     )
     assert plain.model.conformalize is False
+
+
+def test_adaptive_bands_stay_nested_on_every_row() -> None:
+    """Actuals just outside the 80% band but inside the 95% one widen the 80% level and
+    narrow the 95% one until, adapting on their own, they would cross; they never do."""
+    rng = np.random.default_rng(3)
+    calibration = calibrate(rng.normal(0, 1, (300, 2, 1)), [80, 95])
+    n = 400
+    predicted, spread = np.zeros((n, 2, 1)), np.ones((n, 1, 1))
+    half80 = calibration.quantile(calibration.share(80))[0] * calibration.rms[:, 0]
+    actual = np.broadcast_to((half80 * 1.05)[None, :, None], (n, 2, 1)).copy()
+    bands = adaptive_bounds(predicted, spread, actual, np.zeros(n, int), calibration)
+    (lo80, hi80), (lo95, hi95) = bands[80], bands[95]
+    assert (lo95 <= lo80).all() and (hi80 <= hi95).all()
+    # without the nesting the levels would have crossed here: 80% kept widening
+    assert (hi80[-1] > half80[None, :, None]).all()
+    assert np.isclose(hi80[-50:], hi95[-50:]).any()  # held at the narrower level's width
+
+
+def test_corrected_quantile_bands_stay_nested() -> None:
+    from lstmcli.intervals import QuantileCorrection, nested
+
+    correction = QuantileCorrection([80, 95], np.array([[0.6], [-0.6]]), 10)
+    quantiles = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).reshape(1, 1, 1, 5)
+    tensors = {"correction": torch.from_numpy(correction.correction)}
+    raw = correction.scaled_bounds(quantiles[..., 2], None, quantiles, tensors)
+    assert raw[0][1].item() > raw[1][1].item()  # 80%: 1 + 0.6 above 95%: 2 - 0.6
+    (lo80, hi80), (lo95, hi95) = nested(raw)
+    assert lo95.item() <= lo80.item() and hi80.item() <= hi95.item()
