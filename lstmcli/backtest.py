@@ -15,15 +15,15 @@ from lstmcli.data import Table
 from lstmcli.errors import LstmcliError
 from lstmcli.intervals import level_name
 from lstmcli.metrics import (
+    Bounds,
     baseline_predictions,
     compare,
     compare_intervals,
+    pinball,
     scored_windows,
     series_report,
 )
 from lstmcli.windows import target_offsets
-
-Bounds = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), like predicted
 
 
 def bound_columns(name: str, j: int, bounds: Bounds | None) -> dict[str, np.ndarray]:
@@ -127,8 +127,35 @@ def score_backtest(
         result["intervals"] = compare_intervals(
             actual, ours, theirs, table.target_columns, mase_scales
         )
+        result["intervals"] |= _pinball(actual, predicted, ours, table, window_series,
+                                        mase_scales, series_mase_scales)  # fmt: skip
     result["windows_skipped"] = int((~scored).sum())
     return result
+
+
+def _pinball(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    bounds: Bounds,
+    table: Table,
+    window_series: np.ndarray,
+    mase_scales: list[float | None],
+    series_mase_scales: np.ndarray | None,
+) -> dict:
+    """The mean pinball loss of the stated quantiles (median and bounds): `scaled_pinball`
+    in each series' and target's naive-error units (comparable across series, like MASE and
+    MSIS), and `pinball` in the data's units when there is one series and one target."""
+    if table.ids is not None:
+        scales = series_mase_scales
+        if scales is None:
+            scales = np.full((table.n_series, len(table.target_columns)), np.nan)
+        per_window = np.asarray(scales, np.float64)[window_series][:, None, :]
+    else:
+        per_window = np.array([np.nan if v is None else v for v in mase_scales])[None, None]
+    out = {"scaled_pinball": pinball(actual, predicted, bounds, per_window)}
+    if table.ids is None and len(table.target_columns) == 1:
+        out["pinball"] = pinball(actual, predicted, bounds)
+    return out
 
 
 def _baseline_bounds(baselines: dict[str, np.ndarray], intervals: dict | None) -> dict:

@@ -517,11 +517,13 @@ def validate_config(
         for err in e.errors():
             where, text = _describe(err)
             problems.append(f"{where}: {text}" if where else text)
-            sources.append(by if _set_by_override(where, overridden) else source)
+            sources.append(by if set_by_override(where, overridden) else source)
         raise ConfigError(problems, source, sources) from None
 
 
-def _set_by_override(where: str, overridden: list[str]) -> bool:
+def set_by_override(where: str, overridden: list[str]) -> bool:
+    """Whether an override of one of `overridden` set the key path `where` (or a section
+    holding it, or a key inside it)."""
     return any(
         where == key or where.startswith(key + ".") or key.startswith(where + ".")
         for key in overridden

@@ -36,7 +36,7 @@ class ConfigError(LstmcliError):
 
     def __init__(
         self, problems: list[str], source: str = "config", sources: list[str] | None = None
-    ) -> None:
+    ) -> None:  # `sources`: each problem's own, when they differ
         self.problems = problems
         self.sources = sources or [source] * len(problems)
         super().__init__("; ".join(self.lines))

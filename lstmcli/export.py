@@ -143,7 +143,8 @@ def metadata(checkpoint: Checkpoint) -> dict[str, str]:
         "lstmcli_version": __version__,
         "torch_version": str(torch.__version__),
         "input_columns": json.dumps(checkpoint.input_columns),
-        "future_columns": json.dumps(data.known_features),
+        # every column of the `future` input, in order: known features, then calendar sin/cos
+        "future_columns": json.dumps(data.layout.inputs[data.layout.future]),
         "target_columns": json.dumps(checkpoint.target_columns),
         "lookback": str(data.lookback),
         "horizon": str(data.horizon),

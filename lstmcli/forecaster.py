@@ -20,11 +20,10 @@ from lstmcli.blend import Blend
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
 from lstmcli.intervals import Intervals, ScaledOutputs, nested, window_spread
+from lstmcli.metrics import Bounds
 from lstmcli.model import ModelSpec, inference_batch
 from lstmcli.scaling import Scaler
 from lstmcli.windows import WindowSet, target_offsets
-
-Bounds = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), like the points
 
 
 @dataclass(frozen=True)

@@ -307,9 +307,7 @@ def adaptive_bounds(
         halves[:, i] = half
         outside = (actual[i] < predicted[i] - half) | (actual[i] > predicted[i] + half)
         missed[:, i] = np.where(np.isfinite(actual[i]), outside, np.nan)
-    return {
-        level: (predicted - halves[k], predicted + halves[k]) for k, level in enumerate(levels)
-    }
+    return {level: (predicted - halves[k], predicted + halves[k]) for k, level in enumerate(levels)}
 
 
 def baseline_quantiles(residuals: np.ndarray, levels: list[float]) -> dict[str, list]:

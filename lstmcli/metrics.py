@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 Metrics = dict[str, float | None]
+Bounds = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), like the forecasts
 
 
 def score(actual: np.ndarray, predicted: np.ndarray, mase_scale: float | None) -> Metrics:
@@ -468,19 +469,26 @@ def _pair(bounds: tuple[np.ndarray, np.ndarray], j: int) -> tuple[np.ndarray, np
 
 
 def pinball(
-    actual: np.ndarray, points: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]
+    actual: np.ndarray,
+    points: np.ndarray,
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+    scales: np.ndarray | None = None,
 ) -> float | None:
     """The mean pinball loss of the quantiles a forecast states: the point as the median and
-    each level's bounds as its lower and upper quantiles, in the data's units."""
+    each level's bounds as its lower and upper quantiles. With `scales` (broadcast against
+    the cells: each series' and target's in-sample naive error) every cell's loss is in
+    units of its own series, so series of different sizes can be averaged; cells without a
+    scale or an actual are left out."""
     quantiles = [(0.5, points)]
     for level, (lower, upper) in bounds.items():
         alpha = 1 - level / 100
         quantiles += [(alpha / 2, lower), (1 - alpha / 2, upper)]
-    real = np.isfinite(actual)
+    divide = np.ones_like(actual) if scales is None else np.broadcast_to(scales, actual.shape)
+    real = np.isfinite(actual) & np.isfinite(divide) & (divide > 0)
     if not real.any():
         return None
     losses = []
     for q, values in sorted(quantiles, key=lambda item: item[0]):
-        error = actual[real] - values[real]
+        error = (actual[real] - values[real]) / divide[real]
         losses.append(np.mean(np.maximum(q * error, (q - 1) * error)))
     return float(np.mean(losses))

@@ -31,7 +31,7 @@ from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_t
 from lstmcli.fitting import CheckpointSaver, Fitted, fit_forecaster
 from lstmcli.forecaster import Forecaster
 from lstmcli.lock import run_folder_lock
-from lstmcli.metrics import json_safe, pinball
+from lstmcli.metrics import json_safe
 from lstmcli.train import EpochStats, TrainResult
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.windows import WindowSet
@@ -150,8 +150,6 @@ def score_test(
         forecast.bounds,
         data.baseline_intervals,
     )
-    if forecast.bounds and forecaster.calibration.from_quantiles:
-        metrics["intervals"]["pinball"] = pinball(actual, forecast.points, forecast.bounds)
     return metrics, backtest_frame(table, anchors, forecast.points, actual, cfg, forecast.bounds)
 
 

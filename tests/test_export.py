@@ -155,3 +155,20 @@ def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
     bad = runner.invoke(app, ["predict", str(tmp_path / "other.onnx"), str(tmp_path / "data.csv")])
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> None:
+    """A calendar makes a `future` input even without known features: its columns (the sin
+    and cos of the forecast rows) are named, in order, so a client can build it."""
+    import onnxruntime
+
+    sections = {"data": {"known_features": ["x"], "calendar": ["month"], "horizon": 2}}
+    run, _ = trained(tmp_path, seasonal_frame, sections)
+    assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0
+    session = onnxruntime.InferenceSession(str(run / "model.onnx"))
+    meta = session.get_modelmeta().custom_metadata_map
+    future = json.loads(meta["future_columns"])
+    assert future == ["x", "month_sin", "month_cos"]
+    assert json.loads(meta["input_columns"])[-3:] == future  # the same columns, in order
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    assert shapes["future"][1:] == [2, 3]

@@ -232,7 +232,7 @@ def test_quantile_intervals_train_score_and_predict(tmp_path: Path) -> None:
     config = interval_config(csv, intervals="quantile")
     config["training"]["epochs"] = 15
     metrics = train_run(validate_config(config), tmp_path / "run").metrics
-    assert metrics["intervals"]["pinball"] > 0
+    assert metrics["intervals"]["pinball"] > 0 and metrics["intervals"]["scaled_pinball"] > 0
     for level in ("80", "95"):  # conformalized on the val part: near the level
         assert abs(metrics["intervals"]["model"][level]["coverage"] - int(level) / 100) <= 0.1
     saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
@@ -284,3 +284,29 @@ def test_corrected_quantile_bands_stay_nested() -> None:
     assert raw[0][1].item() > raw[1][1].item()  # 80%: 1 + 0.6 above 95%: 2 - 0.6
     (lo80, hi80), (lo95, hi95) = nested(raw)
     assert lo95.item() <= lo80.item() and hi80.item() <= hi95.item()
+
+
+def test_the_scaled_pinball_puts_series_of_any_size_on_one_footing() -> None:
+    """A series in the thousands and one near one, with errors in proportion: scaled by each
+    series' naive error their pinball losses are equal, so the pool is not the large one's."""
+    from lstmcli.metrics import pinball
+
+    rng = np.random.default_rng(0)
+    actual = rng.normal(0, 1, (50, 2, 1))
+    points = actual + rng.normal(0, 0.5, (50, 2, 1))
+    bounds = {80.0: (points - 0.6, points + 0.6)}
+    small = pinball(actual, points, bounds, np.full((50, 1, 1), 0.8))
+    scale = np.array([0.8, 800.0])[:, None, None, None]
+    pooled = pinball(
+        np.concatenate([actual, actual * 1000]),
+        np.concatenate([points, points * 1000]),
+        {80.0: tuple(np.concatenate([b, b * 1000]) for b in bounds[80.0])},
+        np.repeat(scale, 50, axis=0)[:, 0],
+    )
+    assert pooled == pytest.approx(small)
+    unscaled = pinball(
+        np.concatenate([actual, actual * 1000]),
+        np.concatenate([points, points * 1000]),
+        {80.0: tuple(np.concatenate([b, b * 1000]) for b in bounds[80.0])},
+    )
+    assert unscaled > 400 * small  # in the data's units the large series is all there is

@@ -4,6 +4,7 @@ stops trials early, and best.yaml trains to the figure the study reported."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -89,6 +90,12 @@ def test_a_bad_space_is_an_error_before_any_trial(
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [f"Error: {path}: {message}"]
     assert not (tmp_path / "study").exists()  # nothing written
+    # The same space given with --set is blamed on --set, not on the file.
+    del config["tune"]["space"]
+    path = write(tmp_path, config)
+    given = f"tune.space={json.dumps(space)}"
+    result = runner.invoke(app, ["tune", "-c", str(path), "--set", given, "-o", "study"])
+    assert result.stderr.splitlines() == [f"Error: --set: {message}"]
 
 
 def test_val_loss_across_loss_units_and_a_split_without_val_are_refused(

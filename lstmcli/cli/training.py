@@ -216,6 +216,7 @@ def tune(
 
       lstmcli tune -c run.yaml --storage postgresql://user@db/optuna --study sales
     """
+    from lstmcli.config_io import parse_overrides
     from lstmcli.display import print_results, trials_table
     from lstmcli.tune import tune_run
 
@@ -239,6 +240,7 @@ def tune(
                 warn=warner(console, quiet),
                 listener=listener,
                 source=str(config) if config is not None else "config",
+                overridden=list(parse_overrides(overrides)),
             )
     except (TrainingInterrupted, KeyboardInterrupt) as e:
         say(console, f"Interrupted: {e or 'stopped'}; run the same command to continue")

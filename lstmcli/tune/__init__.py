@@ -20,7 +20,7 @@ from lstmcli.data import load_table
 from lstmcli.errors import Warn, ignore_warning
 from lstmcli.pipeline import RunResult, train_run
 from lstmcli.tune.outputs import BEST_RUN, best_config, finish, trials_frame
-from lstmcli.tune.plan import StudyPlan, plan_study
+from lstmcli.tune.plan import Origin, StudyPlan, plan_study
 from lstmcli.tune.study import counted, open_study, require_optuna
 from lstmcli.tune.workers import Workers, work
 
@@ -71,15 +71,18 @@ def tune_run(
     warn: Warn = ignore_warning,
     listener: TuneListener | None = None,
     source: str = "config",
+    overridden: list[str] = (),
 ) -> TuneResult:
     """The whole study: plan and check, run the trials (in this process, plus `jobs` - 1
     worker processes), write trials.csv, best.yaml and the figures, then train the best
     config into `folder/best` and score it on the test part. `config.tune.trials` and
-    `config.tune.timeout` say how many trials and for how long."""
+    `config.tune.timeout` say how many trials and for how long. `source` (the config file)
+    and `overridden` (the keys `--set` gave) say where a problem's key came from."""
     require_optuna()
     listener = listener or TuneListener()
     table = load_table(config.data, warn)
-    plan, notes = plan_study(config, table, folder, storage, study_name, source)
+    origin = Origin(source, tuple(overridden))
+    plan, notes = plan_study(config, table, folder, storage, study_name, origin)
     study = open_study(plan, create=True)
     listener.planned(plan, notes, counted(study))
     threads = config.training.threads

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli.auto import MIN_TRAIN_WINDOWS, resolve
-from lstmcli.config import Config, SearchRange, edit_config
+from lstmcli.config import Config, SearchRange, edit_config, set_by_override
 from lstmcli.data import Table
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.windows import split_rows
@@ -34,6 +34,18 @@ LOSS_UNIT_KEYS = {
     "training.loss", "data.scaler", "data.scale_by", "data.window_norm", "model.intervals",
     "model.conformalize",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a config key came from, for messages: `--set` when an override set it (or the
+    section holding it), else the config file."""
+
+    source: str = "config"
+    overridden: tuple[str, ...] = ()
+
+    def __call__(self, key: str) -> str:
+        return "--set" if set_by_override(key, list(self.overridden)) else self.source
 
 
 @dataclass(frozen=True)
@@ -59,12 +71,14 @@ def plan_study(
     folder: Path,
     storage: str | None = None,
     study_name: str | None = None,
-    source: str = "config",
+    origin: Origin | None = None,
 ) -> tuple[StudyPlan, list[str]]:
     """Check everything a study needs before any trial runs: the val part, the space (each
     key and bound validated like --set), the metric. Returns the plan and notes for the user
     (what the space is, when pruning is off and why). The number of trials and the time
-    limit are the config's `tune.trials` and `tune.timeout`."""
+    limit are the config's `tune.trials` and `tune.timeout`. `origin` says where a key came
+    from (the config file or `--set`), for the messages."""
+    origin = origin or Origin()
     tune = config.tune
     base, _ = resolve(config, table)
     if not base.data.has_val_part:
@@ -78,7 +92,7 @@ def plan_study(
     if space is None:
         space = default_space(base, table)
         notes.append("space (the default): " + describe_space(space))
-    check_space(base, space, source)
+    check_space(base, space, origin)
     metric = tune.metric
     several = len(base.data.target) > 1
     if metric == "auto":  # errors in one unit for one series; unit-free across many
@@ -89,7 +103,7 @@ def plan_study(
                 f"tune.metric: {metric} is in a target's units and this config has "
                 f"{len(base.data.target)} targets; use val_mase or val_loss"
             ],
-            source,
+            origin("tune.metric"),
         )
     unit_keys = sorted(LOSS_UNIT_KEYS & set(space))
     if metric == "val_loss" and unit_keys:
@@ -98,7 +112,7 @@ def plan_study(
                 f"tune.metric: val_loss is not comparable across trials that change "
                 f"{', '.join(unit_keys)}; use val_rmse, val_mae or val_mase"
             ],
-            source,
+            origin("tune.metric"),
         )
     prune = tune.pruner == "median"
     if prune and unit_keys:
@@ -110,10 +124,10 @@ def plan_study(
             raise ConfigError(
                 [f"tune.space.{key}: the grid sampler needs a step for a float range"
                  for key in open_keys],
-                source,
+                sources=[origin(f"tune.space.{key}") for key in open_keys],
             )  # fmt: skip
     if tune.folds > 1:
-        _check_folds(base, table, tune.folds, source)
+        _check_folds(base, table, tune.folds, origin("tune.folds"))
         notes.append(
             f"each trial is scored on {tune.folds} validation cuts (the val part and the "
             f"{tune.folds - 1} of the same length before it); the metric is their mean"
@@ -208,19 +222,26 @@ def describe_space(space: dict[str, SearchRange]) -> str:
     return "; ".join(parts)
 
 
-def check_space(config: Config, space: dict[str, SearchRange], source: str = "config") -> None:
+def check_space(
+    config: Config, space: dict[str, SearchRange], origin: Origin | None = None
+) -> None:
     """Every key a config key that may be searched, every bound and choice a value the
-    schema accepts for it: all problems at once, before any trial."""
-    problems = []
+    schema accepts for it: all problems at once, before any trial, each blamed on where its
+    key came from."""
+    origin = origin or Origin()
+    problems, sources = [], []
     for key, r in space.items():
+        where = origin(f"tune.space.{key}")
         if key.split(".")[0] not in ("data", "model", "training"):
             problems.append(f"tune.space.{key}: only data, model and training keys can be searched")
+            sources.append(where)
             continue
         if key in FIXED_KEYS:
             problems.append(
                 f"tune.space.{key}: cannot be searched (it changes what is read, forecast or "
                 "saved, not how well)"
             )
+            sources.append(where)
             continue
         candidates = r.values if r.type == "choice" else [r.low, r.high]
         for value in candidates or []:
@@ -229,13 +250,15 @@ def check_space(config: Config, space: dict[str, SearchRange], source: str = "co
             try:
                 edit_config(config, {key: value})
             except ConfigError as e:
-                problems.extend(f"tune.space.{problem}" for problem in e.problems[:1])
+                problems.append(f"tune.space.{e.problems[0]}")
+                sources.append(where)
                 break
             except LstmcliError as e:
                 problems.append(f"tune.space.{key}: {e}")
+                sources.append(where)
                 break
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems, sources=sources)
 
 
 def trial_config(config: Config, params: dict[str, Any]) -> Config:
