@@ -20,9 +20,9 @@ from lstmcli.blend import choose_blend
 from lstmcli.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
 from lstmcli.config import Config, TrainingConfig, no_val_part_for_intervals
 from lstmcli.distributed import SINGLE, Distributed
-from lstmcli.errors import LstmcliError, TrainingInterrupted
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.forecaster import Forecaster
-from lstmcli.intervals import METHODS
+from lstmcli.intervals import METHODS, unsupported_levels
 from lstmcli.metrics import report
 from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
@@ -120,6 +120,7 @@ def fit_forecaster(
     saver: CheckpointSaver | None = None,
     resume: Checkpoint | None = None,
     dist: Distributed = SINGLE,
+    warn: Warn = ignore_warning,
 ) -> Fitted:
     """Train, blend, calibrate and score the val part, in that order. `config` is resolved;
     with `saver` the checkpoints are written as training goes and once more at the end."""
@@ -156,6 +157,8 @@ def fit_forecaster(
             outputs, actual = forecaster.scaled_outputs(val)
         method = METHODS[model_cfg.intervals]
         calibration = method.fit(model_cfg.levels, spec.n_targets, outputs, actual)
+        for problem in unsupported_levels(calibration, spec.steps):
+            warn(problem)
         forecaster = forecaster.with_calibration(calibration)
     if saver is not None:
         saver.save_forecaster(forecaster)

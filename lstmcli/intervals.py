@@ -136,6 +136,7 @@ class QuantileCorrection:
     levels: list[float]
     correction: np.ndarray  # (levels, targets)
     windows: int
+    samples: int = 0  # conformity scores pooled (windows x steps); 0: not conformalized
 
     from_quantiles: ClassVar[bool] = True
     adapts: ClassVar[bool] = False
@@ -174,6 +175,7 @@ class QuantileCorrection:
             "levels": list(self.levels),
             "correction": self.correction.tolist(),
             "windows": self.windows,
+            "samples": self.samples,
         }
 
     @classmethod
@@ -182,6 +184,7 @@ class QuantileCorrection:
             [float(v) for v in d["levels"]],
             np.asarray(d["correction"], np.float64),
             int(d["windows"]),
+            int(d.get("samples", d["windows"])),
         )
 
 
@@ -230,7 +233,7 @@ def conformalize(
         m = len(ordered)
         k = min(m, math.ceil((m + 1) * level / 100))
         correction.append(ordered[k - 1])
-    return QuantileCorrection(list(levels), np.stack(correction), len(actual))
+    return QuantileCorrection(list(levels), np.stack(correction), len(actual), len(ordered))
 
 
 def nested(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> list:
@@ -241,6 +244,35 @@ def nested(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> list:
         if out:
             lower, upper = torch.minimum(lower, out[-1][0]), torch.maximum(upper, out[-1][1])
         out.append((lower, upper))
+    return out
+
+
+def scores_needed(level: float) -> int:
+    """The fewest conformity scores whose split-conformal quantile supports `level` percent:
+    the k-th smallest of m with k = ceil((m + 1) level) must exist (k <= m); with fewer, the
+    bound is only the largest score seen and the coverage may fall short."""
+    m = max(1, math.floor(level / (100 - level)) - 1)
+    while math.ceil((m + 1) * level / 100) > m:  # as `Calibration.share` counts
+        m += 1
+    return m
+
+
+def unsupported_levels(calibration: Intervals, steps: int) -> list[str]:
+    """One sentence per level the calibration has too few scores for."""
+    pooled = calibration.samples
+    if not pooled:
+        return []
+    out = []
+    for level in calibration.levels:
+        need = scores_needed(level)
+        if pooled < need:
+            out.append(
+                f"model.levels: {level:g}% needs at least {need} calibration scores (val "
+                f"windows x {steps} horizon step(s): {math.ceil(need / steps)} windows), and "
+                f"the val part gives {pooled} ({calibration.windows} windows), so its bound is "
+                "the largest error seen there and its coverage may fall short; use a lower "
+                "level or a longer val part"
+            )
     return out
 
 

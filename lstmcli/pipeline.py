@@ -84,7 +84,7 @@ def train_run(
         saver = CheckpointSaver(config, data, device, run_dir) if dist.main else None
         fitted = fit_forecaster(
             config, data, windows, device, on_epoch=on_epoch, should_stop=should_stop,
-            saver=saver, resume=resume, dist=dist,
+            saver=saver, resume=resume, dist=dist, warn=warn,
         )  # fmt: skip
         if not dist.main:  # rank 0 scores and writes
             return RunResult(run_dir, {}, fitted.training)

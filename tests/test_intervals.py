@@ -310,3 +310,19 @@ def test_the_scaled_pinball_puts_series_of_any_size_on_one_footing() -> None:
         {80.0: tuple(np.concatenate([b, b * 1000]) for b in bounds[80.0])},
     )
     assert unscaled > 400 * small  # in the data's units the large series is all there is
+
+
+def test_a_level_the_val_part_cannot_support_is_named(tmp_path: Path) -> None:
+    """99.9% from a few dozen scores would silently be the largest error seen: a warning
+    says how many scores (and windows) the level needs and how many there are."""
+    from lstmcli.intervals import scores_needed
+
+    assert [scores_needed(level) for level in (80, 95, 99, 99.9)] == [4, 19, 99, 999]
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 300)
+    config = interval_config(csv, levels=[80, 99.9])
+    config["training"]["epochs"] = 2
+    warnings: list[str] = []
+    train_run(validate_config(config), tmp_path / "run", warn=warnings.append)
+    (message,) = [w for w in warnings if w.startswith("model.levels")]
+    assert message.startswith("model.levels: 99.9% needs at least 999 calibration scores")
+    assert "coverage may fall short" in message
