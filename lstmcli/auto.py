@@ -31,7 +31,7 @@ from lstmcli.config import (
 from lstmcli.data import Table
 from lstmcli.errors import LstmcliError
 from lstmcli.reading import read_csv
-from lstmcli.times import business_days, infer_freq, parse_time
+from lstmcli.times import frequency, parse_time
 from lstmcli.windows import split_rows
 
 # Rows per season for each kind of regular frequency (pandas offset names, without anchors).
@@ -116,7 +116,7 @@ def infer_season(table: Table) -> tuple[int | None, str]:
     time = table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
     if not pd.api.types.is_datetime64_any_dtype(time):
         return None, "numeric times have no calendar season"
-    freq = infer_freq(time) or business_days(time)
+    freq = frequency(time)
     if freq is None:
         return None, "irregular times"
     offset = pd.tseries.frequencies.to_offset(freq)
@@ -241,10 +241,13 @@ def starter_config(
     as config paths resolve against their file's folder."""
     frame = read_csv(path)
     time_column = _time_column(frame)
+    time = parse_time(frame[time_column], time_column, path) if time_column else None
+    id_column = _id_column(frame, time_column, time, path)
+    frame = read_csv(path, text=[id_column]) if id_column else frame  # ids are labels
     numeric = [
         c
         for c in frame.columns
-        if c != time_column
+        if c not in (time_column, id_column)
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
     ]
@@ -258,10 +261,14 @@ def starter_config(
         raise LstmcliError(f"--target {target!r} is not a column of {path}; available: {available}")
     notes = [f"target: {target}" + (" (the first numeric column)" if picked else "")]
     season = None
-    if time_column is not None:
-        time = parse_time(frame[time_column], time_column, path).sort_values()
-        table = Table(np.zeros((len(time), 0)), np.zeros((len(time), 0)), [], [], time)
-        season, why = infer_season(table)
+    if id_column is not None:
+        counts = frame[id_column].value_counts()
+        notes.append(
+            f"id column: {id_column} ({len(counts)} series of {counts.min()} to {counts.max()} "
+            "rows; the times repeat once per series)"
+        )
+    if time is not None:
+        season, why = infer_season(_times_table(time, frame[id_column] if id_column else None))
         notes.append(f"time column: {time_column}; season: {season} ({why})")
     else:
         notes.append("no time column found: rows are taken in file order, without a season")
@@ -272,6 +279,7 @@ def starter_config(
             "data": {
                 "path": _path_from(path, config_folder),
                 "time_column": time_column,
+                "id_column": id_column,
                 "target": [target],
                 "season": season,
                 "horizon": horizon,
@@ -281,6 +289,47 @@ def starter_config(
         "init",
     )
     return config, notes
+
+
+ID_NAMES = ("id", "series", "unique_id", "series_id", "key", "store", "item", "sku", "name")
+
+
+def _id_column(frame: pd.DataFrame, time_column: str | None, time: pd.Series | None,
+               path: str) -> str | None:  # fmt: skip
+    """When the times repeat (several series in one file): the text column whose values tell
+    the series apart (each id with each time once), preferring a name like `id` or `series`;
+    an error naming data.id_column when no column does."""
+    if time is None or not time.duplicated().any():
+        return None
+    text = [
+        c
+        for c in frame.columns
+        if c != time_column and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    text.sort(key=lambda c: str(c).strip().lower() not in ID_NAMES)  # named ones first
+    for column in text:
+        pairs = pd.DataFrame({"id": frame[column].astype(str), "time": time})
+        if frame[column].notna().all() and not pairs.duplicated().any():
+            return column
+    repeated = int(time.duplicated().sum())
+    raise LstmcliError(
+        f"{path}: the time column {time_column!r} repeats {repeated} time(s) and no text column "
+        "tells the series apart; if the file holds several series, set data.id_column to the "
+        "column that names them (ids are read as text), else remove the repeated rows"
+    )
+
+
+def _times_table(time: pd.Series, ids: pd.Series | None) -> Table:
+    """A table of times only, in (series, time) order, for inferring the season."""
+    if ids is None:
+        time = time.sort_values().reset_index(drop=True)
+        return Table(np.zeros((len(time), 0)), np.zeros((len(time), 0)), [], [], time)
+    codes, uniques = pd.factorize(ids.astype(str), sort=True)
+    order = np.lexsort([time.to_numpy(), codes])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(codes))]).astype(np.int64)
+    ordered = time.iloc[order].reset_index(drop=True)
+    empty = np.zeros((len(time), 0))
+    return Table(empty, empty, [], [], ordered, offsets, list(uniques))
 
 
 def _path_from(path: str, folder: Path | None) -> str:

@@ -21,7 +21,8 @@ from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
 from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
-from lstmcli.times import infer_freq, parse_time
+from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
+from lstmcli.training_data import longest_series_time, warn_missing_rows
 from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
 
@@ -63,6 +64,8 @@ def check(config: Config, run_dir: Path) -> CheckReport:
             for choice in choices:
                 report.facts.append(("auto", str(choice)))
             table = training_series(prepared, cfg, warn)
+            time = longest_series_time(table)
+            warn_missing_rows(table, frequency(time) if time is not None else None, cfg, warn)
         except LstmcliError as e:
             report.problems.append(str(e))
     else:
@@ -163,10 +166,19 @@ def _describe_time(column: pd.Series, name: str, label: str, report: CheckReport
 
 def describe_frequency(time: pd.Series) -> str:
     """The frequency of sorted times (a pandas alias for dates, the step for numbers such as
-    years or seconds), or `irregular` with the gaps wider than 1.5 steps."""
+    years or seconds): regular, regular with missing rows, or `irregular` with the gaps
+    wider than 1.5 steps."""
     freq = infer_freq(time)
     if freq is not None:
         return f"{freq} (regular)"
+    freq = frequency(time)
+    if freq is not None:
+        gaps = missing_steps(time, freq)
+        first = time.iloc[int(np.flatnonzero(gaps)[0])] if gaps.any() else None
+        return (
+            f"{freq} with rows missing: {int(gaps.sum())} gap(s), the first after {first} "
+            "(rows are read in order; data.missing fills empty cells, not missing rows)"
+        )
     steps = time.diff().iloc[1:].reset_index(drop=True)
     if steps.empty:
         return "unknown (one row)"

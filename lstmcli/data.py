@@ -525,7 +525,12 @@ def _refuse_duplicate_times(
     if len(repeated):
         first = repeated[0]
         where = f" in series {ids[codes[first]]!r}" if ids is not None else ""
+        several = (
+            " (several series in one file? set data.id_column to the column that names them)"
+            if ids is None
+            else ""
+        )
         raise LstmcliError(
             f"time column {name!r} in {label} has duplicate time {time.iloc[first]!s}{where}; "
-            "each row must be one time step of its series"
+            f"each row must be one time step of its series{several}"
         )

@@ -124,6 +124,53 @@ def infer_freq(time: pd.Series) -> str | None:
     return to_offset(freq).freqstr if freq is not None else None
 
 
+MAX_MISSING_SHARE = 0.2  # a regular grid with at most this share of its steps missing
+
+
+def frequency(time: pd.Series) -> str | None:
+    """The frequency of sorted datetimes: pandas' own for regular ones, business days for
+    trading days, else the frequency most steps follow when a few rows are missing."""
+    return infer_freq(time) or business_days(time) or dominant_freq(time)
+
+
+def dominant_freq(time: pd.Series) -> str | None:
+    """The frequency of datetimes with a few missing rows (a daily file with 5 missing days
+    in 400): the one whose grid from the first time holds every time, with at most
+    MAX_MISSING_SHARE of the grid's steps absent; None when there is no such frequency."""
+    if len(time) < 8 or not pd.api.types.is_datetime64_any_dtype(time):
+        return None
+    stamps = pd.DatetimeIndex(time)
+    votes: dict[str, int] = {}
+    starts = np.unique(np.linspace(0, len(stamps) - 5, num=min(25, len(stamps) - 4)).astype(int))
+    for start in starts:  # the frequencies of short gap-free stretches
+        freq = infer_freq(pd.Series(stamps[start : start + 5]))
+        if freq is not None:
+            votes[freq] = votes.get(freq, 0) + 1
+    for freq in sorted(votes, key=votes.get, reverse=True)[:3]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                grid = pd.date_range(stamps[0], stamps[-1], freq=freq)
+            except (ValueError, OverflowError):
+                continue
+        if len(grid) > len(stamps) / (1 - MAX_MISSING_SHARE):
+            continue
+        if stamps.isin(grid).all():
+            return freq
+    return None
+
+
+def missing_steps(time: pd.Series, freq: str, series: np.ndarray | None = None) -> np.ndarray:
+    """For each pair of consecutive rows (of one series), whether they are more than one step
+    of `freq` apart: where rows are missing."""
+    stamps = pd.DatetimeIndex(time)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets without numpy
+        expected = np.asarray(stamps[:-1] + to_offset(freq))
+    apart = expected < np.asarray(stamps[1:])
+    return apart if series is None else apart & (np.diff(series) == 0)
+
+
 def business_days(time: pd.Series) -> str | None:
     """ "B" for daily data that never falls on a weekend (a stock's trading days, with
     holidays missing, so pandas infers no frequency): its next row is a Monday, not a

@@ -20,7 +20,7 @@ from lstmcli.forecaster import scaled_windows
 from lstmcli.intervals import baseline_quantiles
 from lstmcli.metrics import baseline_predictions, mase_scales, series_mase_scales
 from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
-from lstmcli.times import business_days, infer_freq, median_step
+from lstmcli.times import frequency, median_step, missing_steps
 from lstmcli.windows import (
     Split,
     WindowSet,
@@ -85,10 +85,9 @@ def prepare_data(
     series_scales = None
     if table.ids is not None:
         series_scales = series_mase_scales(train_targets, cfg.season, train_series, table.n_series)
-    longest = int(np.argmax(table.lengths))
-    time = table.time
-    if time is not None:
-        time = time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    time = longest_series_time(table)
+    freq = frequency(time) if time is not None else None
+    warn_missing_rows(table, freq, cfg, warn)
     return TrainingData(
         table=table,
         split=split,
@@ -96,11 +95,35 @@ def prepare_data(
         target_scaler=target_scaler,
         mase_scales=mase_scales(train_targets, cfg.season, train_series),
         series_mase_scales=series_scales,
-        time_freq=(infer_freq(time) or business_days(time)) if time is not None else None,
+        time_freq=freq,
         time_step=median_step(time) if time is not None else None,
         time_zone=_zone(time),
         baseline_intervals=_baseline_intervals(table, split, cfg, levels) if levels else None,
     )
+
+
+def longest_series_time(table: Table) -> pd.Series | None:
+    """The times of the longest series: what its frequency and step are read from."""
+    if table.time is None:
+        return None
+    longest = int(np.argmax(table.lengths))
+    return table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+
+
+def warn_missing_rows(table: Table, freq: str | None, cfg: DataConfig, warn: Warn) -> None:
+    """Rows absent from a regular series (a daily file missing a few days): say where, and
+    that the model reads rows, so a window across a gap covers more time than it seems."""
+    if freq is None:
+        return
+    gaps = missing_steps(table.time, freq, table.row_series())
+    if gaps.any():
+        first = table.time.iloc[int(np.flatnonzero(gaps)[0])]
+        warn(
+            f"{cfg.path}: {int(gaps.sum())} gap(s) of missing rows in the {freq} times, the "
+            f"first after {first}; the model reads rows, not times, so a window across a gap "
+            "spans more time than its rows (data.missing fills empty cells, not missing rows: "
+            "add the missing rows with empty values to have them filled)"
+        )
 
 
 def _zone(time: pd.Series | None) -> str | None:

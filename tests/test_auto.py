@@ -175,3 +175,54 @@ def test_starter_config_without_a_time_column() -> None:
     assert config.data.time_column == "date" and config.data.season == 4
     assert config.data.horizon == 4 and config.data.target == ["infl"]
     assert notes[0] == "target: infl"
+
+
+def test_init_finds_the_id_column_of_a_file_of_several_series(tmp_path: Path) -> None:
+    """store, date, sales for three stores: the dates repeat once per store, so the text
+    column that tells the rows apart is the id; the season comes from one store's dates."""
+    parts = []
+    for k, store in enumerate(["s07", "s7", "north"]):
+        one = seasonal_frame(40, seed=k).rename(columns={"y": "sales"})
+        parts.append(one.assign(store=store)[["store", "date", "sales"]])
+    pd.concat(parts).sample(frac=1, random_state=0).to_csv(tmp_path / "stores.csv", index=False)
+    result = run("init", "--data", str(tmp_path / "stores.csv"), str(tmp_path / "s.yaml"))
+    assert result.exit_code == 0, result.stderr
+    assert "id column: store (3 series of 40 to 40 rows" in result.stderr
+    config = yaml.safe_load((tmp_path / "s.yaml").read_text())["data"]
+    assert config["id_column"] == "store" and config["target"] == ["sales"]
+    assert config["season"] == 12 and config["horizon"] == 12
+    checked = run("check", "-c", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "new"))
+    assert checked.exit_code == 0, checked.stderr
+    assert "series:         3 (rows per series 40..40)" in checked.stdout
+
+
+def test_init_refuses_repeated_times_no_column_explains(tmp_path: Path) -> None:
+    frame = seasonal_frame(30)
+    pd.concat([frame, frame]).to_csv(tmp_path / "twice.csv", index=False)
+    result = run("init", "--data", str(tmp_path / "twice.csv"), "-")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: {tmp_path / 'twice.csv'}: the time column 'date' repeats 30 time(s) and no "
+        "text column tells the series apart; if the file holds several series, set "
+        "data.id_column"
+    )
+
+
+def test_a_few_missing_days_keep_the_weekly_season(tmp_path: Path) -> None:
+    """400 days with 5 missing: the step is the dominant one (a day), the season a week;
+    check and train say where rows are missing and what data.missing does (nothing)."""
+    days = pd.date_range("2021-01-01", periods=400, freq="D")
+    values = 10 + np.sin(np.arange(400) * 2 * np.pi / 7)
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "y": values.round(4)})
+    frame.drop(index=[30, 31, 150, 220, 300]).to_csv(tmp_path / "daily.csv", index=False)
+    init = run("init", "--data", str(tmp_path / "daily.csv"), str(tmp_path / "d.yaml"))
+    assert "season: 7 (daily times (D): one week)" in init.stderr
+    assert yaml.safe_load((tmp_path / "d.yaml").read_text())["data"]["horizon"] == 7
+    checked = run("check", "-c", str(tmp_path / "d.yaml"), "-o", str(tmp_path / "new"))
+    assert (
+        "frequency:      D with rows missing: 4 gap(s), the first after 2021-01-30 00:00:00"
+        in checked.stdout
+    )
+    assert "Warning: " in checked.stderr and "4 gap(s) of missing rows in the D times" in (
+        checked.stderr
+    )

@@ -19,10 +19,10 @@ def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
     result = invoke(["check", "-c", str(config)], tmp_path)
     assert result.exit_code == 1
     assert "missing values: y 2 (error)" in result.stdout
-    assert "frequency:      irregular; usual step 31 days" in result.stdout
-    assert "1 gap(s) wider than 1.5 steps, the widest 92 days 00:00:00 after 2001-08-01" in (
-        result.stdout
-    )
+    assert (
+        "frequency:      MS with rows missing: 1 gap(s), the first after 2001-08-01 00:00:00 "
+        "(rows are read in order; data.missing fills empty cells, not missing rows)"
+    ) in result.stdout
     assert result.stderr.splitlines() == [
         f"Error: column 'y' in {tmp_path / 'data.csv'} has a missing value at line 6; set "
         "data.missing to drop, ffill or interpolate to accept gaps",
@@ -75,7 +75,8 @@ def test_check_and_train_word_a_problem_the_same_way(tmp_path: Path) -> None:
         == trained.stderr
         == (
             f"Error: time column 'date' in {tmp_path / 'data.csv'} has duplicate time "
-            "2000-11-01 00:00:00; each row must be one time step of its series\n"
+            "2000-11-01 00:00:00; each row must be one time step of its series (several "
+            "series in one file? set data.id_column to the column that names them)\n"
         )
     )
 
