@@ -84,7 +84,8 @@ def test_rows_are_ordered_by_time_and_values_kept() -> None:
                 {"date": ["2020-01-02", "2020-01-01", "2020-01-02"], "y": [1.0, 2.0, 3.0]}
             ),
             "time column 'date' in t.csv has duplicate time 2020-01-02 00:00:00; each row must be "
-            "one time step of its series",
+            "one time step of its series (several series in one file? set data.id_column to "
+            "the column that names them)",
         ),
     ],
 )
