@@ -148,14 +148,18 @@ def choose_lookback(
     season: int | None, horizon: int, train_rows: int, forecast: bool
 ) -> tuple[int, str]:
     """Two seasons (or two horizons, whichever is longer, at least 8 rows), as long as the
-    training part keeps enough windows: at most a third of its rows."""
+    training part keeps enough windows: at most a third of its rows less the horizon (a
+    window's targets need those rows after it)."""
     wanted = max(2 * (season or 0), 2 * horizon, 8)
     why = "two seasons" if season and 2 * season >= 2 * horizon else "two horizons"
     if wanted == 8 and why == "two horizons" and 2 * horizon < 8:
         why = "the shortest lookback used"
-    room = max(1, (train_rows - (horizon if forecast else 0)) // 3)
+    ahead = horizon if forecast else 0
+    room = max(1, (train_rows - ahead) // 3)
     if wanted > room:
-        return room, f"{why} would be {wanted} rows; a third of the training rows is {room}"
+        rows = f"({train_rows} - {ahead}) / 3" if ahead else f"{train_rows} / 3"
+        cap = "a third of the training rows less the horizon" if ahead else "a third of them"
+        return room, f"{why} would be {wanted} rows; at most {cap}, {rows} = {room}"
     return wanted, why
 
 
@@ -302,9 +306,7 @@ def _id_column(frame: pd.DataFrame, time_column: str | None, time: pd.Series | N
     if time is None or not time.duplicated().any():
         return None
     text = [
-        c
-        for c in frame.columns
-        if c != time_column and not pd.api.types.is_numeric_dtype(frame[c])
+        c for c in frame.columns if c != time_column and not pd.api.types.is_numeric_dtype(frame[c])
     ]
     text.sort(key=lambda c: str(c).strip().lower() not in ID_NAMES)  # named ones first
     for column in text:

@@ -426,9 +426,11 @@ class SearchRange(_Section):
                 raise ValueError("a choice takes values only (no low, high, step or log)")
             return self
         if self.values is not None:
-            raise ValueError(f"an {self.type} range takes low and high, not values")
+            raise ValueError(
+                f"{_article(self.type)} {self.type} range takes low and high, not values"
+            )
         if self.low is None or self.high is None:
-            raise ValueError(f"an {self.type} range needs low and high")
+            raise ValueError(f"{_article(self.type)} {self.type} range needs low and high")
         if self.low > self.high:
             raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
         if self.log and (self.low <= 0 or self.step is not None):
@@ -449,6 +451,10 @@ class SearchRange(_Section):
         count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
         values = [self.low + k * step for k in range(count)]
         return [int(v) for v in values] if self.type == "int" else values
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 class TuneConfig(_Section):

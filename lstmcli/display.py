@@ -197,8 +197,11 @@ class TrialReporter:
         self.total, self.metric = 0, ""
         self.started = time.perf_counter()
 
-    def plan(self, total: int, metric: str, done: int) -> None:
+    def plan(self, total: int, metric: str, done: int, earlier: list[int] = ()) -> None:
+        """The study's size and metric, the trials counted so far, and the numbers of the
+        trials a continued study already has (reported then, not again now)."""
         self.total, self.metric = total, metric
+        self.reported.update(earlier)
         if self.progress is not None:
             self.progress.update(self.task, total=total, completed=done)
 
@@ -221,18 +224,14 @@ class TrialReporter:
             self.progress.stop()
 
     def __call__(self, trials: pd.DataFrame, counted: int) -> None:
-        """`trials`: trials.csv's rows so far; `counted`: trials towards the total."""
+        """`trials`: trials.csv's rows so far; `counted`: trials towards the total. Each new
+        finished trial gets a line with its own seconds and the best of the trials up to it."""
         if self.quiet or not len(trials):
             return
-        done = trials[trials["state"] == "complete"]
-        best = ""
-        if len(done):
-            row = done.loc[done[self.metric].idxmin()]
-            best = f"best {self.metric} {row[self.metric]:.4g} (trial {int(row['number'])})"
         if self.progress is not None:
-            self.progress.update(self.task, completed=counted, best=best)
+            self.progress.update(self.task, completed=counted, best=self._best(trials))
             return
-        for _, row in trials.iterrows():
+        for _, row in trials.sort_values("number").iterrows():
             number = int(row["number"])
             if number in self.reported or row["state"] == "running":
                 continue
@@ -241,13 +240,22 @@ class TrialReporter:
             outcome = f"{self.metric} {value:.4g}" if row["state"] == "complete" else row["state"]
             if isinstance(row.get("error"), str):
                 outcome += f": {row['error']}"
-            elapsed = time.perf_counter() - self.started
+            best = self._best(trials[trials["number"] <= number])
+            seconds = row.get("seconds")
+            took = f"  {seconds:.1f}s" if isinstance(seconds, float) and seconds == seconds else ""
             self.console.print(
-                f"trial {number}  {outcome}  {best}  {elapsed:.1f}s",
+                f"trial {number}  {outcome}  {best}{took}",
                 markup=False,
                 soft_wrap=True,
                 highlight=False,
             )
+
+    def _best(self, trials: pd.DataFrame) -> str:
+        done = trials[trials["state"] == "complete"]
+        if not len(done):
+            return ""
+        row = done.loc[done[self.metric].idxmin()]
+        return f"best {self.metric} {row[self.metric]:.4g} (trial {int(row['number'])})"
 
 
 def trials_table(trials: pd.DataFrame, metric: str, keys: list[str], show: int = 10) -> Table:

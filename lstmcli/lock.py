@@ -23,6 +23,10 @@ LOCK_FILE = ".lock"
 NO_LOCK_VARIABLE = "LSTMCLI_NO_LOCK"  # =1: write without a lock (file systems without locks)
 
 
+class RunFolderBusy(LstmcliError):
+    """Another process holds the run folder's lock (it is writing the folder)."""
+
+
 @contextlib.contextmanager
 def run_folder_lock(folder: Path, warn: Warn = ignore_warning) -> Iterator[None]:
     """Hold the run folder's lock for the block; an error at once when another process holds
@@ -78,7 +82,7 @@ def _acquire(path: Path, fcntl: object) -> int:
         except BlockingIOError:
             holder = _holder(descriptor)
             os.close(descriptor)
-            raise LstmcliError(_held_message(path.parent, holder)) from None
+            raise RunFolderBusy(_held_message(path.parent, holder)) from None
         except OSError as e:  # no locks on this file system (some network mounts)
             os.close(descriptor)
             raise LstmcliError(

@@ -41,7 +41,7 @@ from lstmcli.windows import WindowSet
 class RunResult:
     run_dir: Path
     metrics: dict
-    training: TrainResult
+    training: TrainResult | None  # None: a finished run read back (another process trained it)
 
 
 def train_run(

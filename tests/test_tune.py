@@ -132,8 +132,12 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     assert list(before["base"]) == [True, False]
     assert before.loc[0, "model.hidden_size"] == 8
     assert before.loc[0, "training.learning_rate"] == pytest.approx(0.003)
-    more = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "-q", "--trials", "3"])
+    more = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "--trials", "3"])
     assert more.exit_code == 0, more.output
+    # the continued study reports its new trial only, with that trial's own time
+    lines = [line for line in more.stderr.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 1 and lines[0].startswith("trial 2  val_rmse ")
+    assert lines[0].endswith(f"{trials(study)['seconds'].iloc[2]:.1f}s")
     after = trials(study)
     assert list(after["number"]) == [0, 1, 2]  # the total counts, the first two are kept
     pd.testing.assert_frame_equal(after.iloc[:2].drop(columns="seconds"),
@@ -152,6 +156,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     assert retrained["validation"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-6)
     chosen = yaml.safe_load((study / "best.yaml").read_text())
     assert chosen["model"]["hidden_size"] == best["model.hidden_size"]
+    assert chosen["output"]["dir"] == str(tmp_path / "study-best")  # a folder of its own
     # Another config cannot continue this study.
     changed = study_config(csv_path, trials=4)
     changed["training"]["epochs"] = 4
@@ -335,3 +340,54 @@ def test_a_storage_url_that_cannot_work_is_one_error_at_once(tmp_path: Path, csv
         assert lines[-1].startswith(f"Error: cannot open the study in {url}: ")
         assert message in lines[-1] and not any("Traceback" in line for line in lines)
         assert time.perf_counter() - started < 5  # no retries for what no retry mends
+
+
+def test_trial_0_says_which_base_values_lie_outside_the_space(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    raw = study_config(csv_path, trials=1)
+    raw["model"]["hidden_size"] = 16  # the space offers 4 and 8
+    path = write(tmp_path, raw)
+    result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    note = (
+        "the config's model.hidden_size 16 lie(s) outside the space: trial 0 takes a value "
+        "from the space there"
+    )
+    assert note in result.stderr.splitlines()
+    frame = trials(tmp_path / "s")
+    assert frame.loc[0, "base"] and frame.loc[0, "note"] == note
+    assert frame.loc[0, "model.hidden_size"] in (4, 8)
+    raw["tune"]["space"] = {"training.learning_rate": {"type": "float", "values": [0.1]}}
+    bad = runner.invoke(app, ["tune", "-c", str(write(tmp_path, raw)), "-o", "x"])
+    assert "a float range takes low and high, not values" in bad.stderr
+
+
+def test_the_best_run_is_trained_once_for_commands_sharing_a_study(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    """A command that finds the best config's run already written (by another command of the
+    same study, or by itself before) uses it; while another writes it, it waits."""
+    import threading
+
+    from lstmcli.lock import run_folder_lock
+
+    config = validate_config(study_config(csv_path, trials=2))
+    first = tune_run(config, tmp_path / "study")
+    assert first.run.training is not None  # trained here
+    model = tmp_path / "study" / "best" / "model.pt"
+    written = model.stat().st_mtime_ns
+    held = threading.Event()
+
+    def writer() -> None:  # another process writing the folder for a moment
+        with run_folder_lock(tmp_path / "study" / "best"):
+            held.set()
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait()
+    again = tune_run(config, tmp_path / "study")
+    thread.join()
+    assert again.run.training is None and again.run.metrics == first.run.metrics
+    assert model.stat().st_mtime_ns == written  # not trained a second time

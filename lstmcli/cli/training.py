@@ -268,14 +268,14 @@ class _TuneMessages:
         self.trial = self.progress
         self.epoch = EpochReporter(console, quiet=True)
 
-    def planned(self, plan: Any, notes: list[str], done: int) -> None:
+    def planned(self, plan: Any, notes: list[str], done: int, earlier: list[int]) -> None:
         if not self.quiet:
             for note in notes:
                 say(self.console, note)
             left = max(0, plan.trials - done)
             say(self.console, f"study {plan.study_name!r} in {plan.storage}: {done} trial(s) "
                  f"done, {left} to run, chosen by {plan.metric}")  # fmt: skip
-        self.progress.plan(plan.trials, plan.metric, done)
+        self.progress.plan(plan.trials, plan.metric, done, earlier)
 
     def best(self, chosen: Config) -> None:
         if not self.quiet:

@@ -10,18 +10,22 @@ run folder like `train`'s, and only that run meets the test part.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstmcli.config import Config
+from lstmcli.config_io import config_from_yaml
 from lstmcli.data import load_table
-from lstmcli.errors import Warn, ignore_warning
+from lstmcli.errors import LstmcliError, Warn, ignore_warning
+from lstmcli.lock import LOCK_FILE, RunFolderBusy
 from lstmcli.pipeline import RunResult, train_run
 from lstmcli.tune.outputs import BEST_RUN, best_config, finish, trials_frame
 from lstmcli.tune.plan import Origin, StudyPlan, plan_study
-from lstmcli.tune.study import counted, open_study, require_optuna
+from lstmcli.tune.study import counted, open_study, outside_space, require_optuna
 from lstmcli.tune.workers import Workers, work
 
 if TYPE_CHECKING:
@@ -47,8 +51,9 @@ class TuneListener:
     """What a study tells whoever watches it (the CLI's progress and messages); every method
     does nothing here."""
 
-    def planned(self, plan: StudyPlan, notes: list[str], done: int) -> None:
-        """The study is checked and open: its plan, notes on it, trials already done."""
+    def planned(self, plan: StudyPlan, notes: list[str], done: int, earlier: list[int]) -> None:
+        """The study is checked and open: its plan, notes on it, the trials counted so far
+        and the numbers of those a continued study already has."""
 
     def trial(self, trials: pd.DataFrame, counted: int) -> None:
         """A trial finished (trials.csv's rows so far)."""
@@ -83,8 +88,11 @@ def tune_run(
     table = load_table(config.data, warn)
     origin = Origin(source, tuple(overridden))
     plan, notes = plan_study(config, table, folder, storage, study_name, origin)
+    if outside_space(plan):
+        notes.append(outside_space(plan))
     study = open_study(plan, create=True)
-    listener.planned(plan, notes, counted(study))
+    earlier = [t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    listener.planned(plan, notes, counted(study), earlier)
     threads = config.training.threads
     if jobs > 1 and threads is None:
         threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -111,12 +119,31 @@ def tune_run(
     # run folder like train's; only this run is scored on the test part.
     chosen = best_config(best, folder)
     listener.best(chosen)
-    run = train_run(
-        chosen,
-        folder / BEST_RUN,
-        overwrite=True,
-        on_epoch=listener.epoch,
-        should_stop=should_stop,
-        warn=warn,
-    )
+    run = finished_run(folder / BEST_RUN, chosen)  # a continued study whose best is the same
+    while run is None and not should_stop():
+        try:
+            run = train_run(
+                chosen,
+                folder / BEST_RUN,
+                overwrite=True,
+                on_epoch=listener.epoch,
+                should_stop=should_stop,
+                warn=warn,
+            )
+        except RunFolderBusy:  # another command of this study is training its best config
+            time.sleep(1.0)
+            run = finished_run(folder / BEST_RUN, chosen)
     return TuneResult(folder, frame, best, run, plan.metric, notes)
+
+
+def finished_run(run_dir: Path, config: Config) -> RunResult | None:
+    """The run in `run_dir` when it is finished and ran `config` (as another command of the
+    same study leaves it), else None."""
+    try:
+        ran = config_from_yaml((run_dir / "config.yaml").read_text(), str(run_dir))
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError, LstmcliError):
+        return None
+    if ran != config or metrics.get("interrupted") or (run_dir / LOCK_FILE).exists():
+        return None
+    return RunResult(run_dir, metrics, None)

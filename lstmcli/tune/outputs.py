@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from lstmcli.config import Config
-from lstmcli.config_io import config_from_yaml
+from lstmcli.config_io import config_from_yaml, config_to_yaml
 from lstmcli.errors import LstmcliError
 from lstmcli.files import csv_text, write_text
 from lstmcli.tune.plan import StudyPlan
@@ -44,6 +44,7 @@ def trials_frame(study: optuna.Study, plan: StudyPlan) -> pd.DataFrame:
         row["epochs"] = t.user_attrs.get("epochs")
         row["seconds"] = t.user_attrs.get("seconds")
         row["error"] = t.user_attrs.get("error")
+        row["note"] = t.user_attrs.get("moved") or None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -72,7 +73,11 @@ def finish(study: optuna.Study, plan: StudyPlan, folder: Path) -> tuple[pd.DataF
         reasons = frame["error"].dropna().unique().tolist() if len(frame) else []
         why = f": {reasons[0]}" if reasons else ""
         raise LstmcliError(f"no trial of the study completed{why} (see {folder / TRIALS_FILE})")
-    write_text(folder / BEST_CONFIG, best["config"])
+    # best.yaml's own run folder, next to the study: `train -c best.yaml` writes there, not
+    # into the folder the base config named (another run's, such as the quick start's).
+    retrain = folder.parent / f"{folder.name}-best"
+    chosen = config_from_yaml(best["config"], "tune", {"output.dir": str(retrain)})
+    write_text(folder / BEST_CONFIG, config_to_yaml(chosen))
     write_figures(study, frame, plan, folder)
     return frame, best
 

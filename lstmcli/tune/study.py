@@ -107,7 +107,8 @@ def _open_study(plan: StudyPlan, create: bool) -> optuna.Study:
     if fresh:
         given = base_values(plan)
         if given:  # trial 0: the config as `train` would run it, so the search starts there
-            study.enqueue_trial(given, user_attrs={"base": True})
+            moved = outside_space(plan)
+            study.enqueue_trial(given, user_attrs={"base": True, "moved": moved})
     return study
 
 
@@ -128,6 +129,19 @@ def base_values(plan: StudyPlan) -> dict[str, Any]:
             if inside and (on_step or r.log) and (r.type == "float" or float(node).is_integer()):
                 values[key] = int(node) if r.type == "int" else float(node)
     return values
+
+
+def outside_space(plan: StudyPlan) -> str:
+    """The base config's values that lie outside the space (trial 0 takes values from the
+    space for them), as a note; empty when there are none."""
+    given = base_values(plan)
+    moved = [f"{key} {config_value(plan.config, key)!r}" for key in plan.space if key not in given]
+    return (
+        f"the config's {', '.join(moved)} lie(s) outside the space: trial 0 takes a value "
+        "from the space there"
+        if moved
+        else ""
+    )
 
 
 def _engine_args(url: str) -> dict:
