@@ -241,12 +241,16 @@ def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> Non
         prepare_resume(tmp_path / "run")  # finished: every member ran its epochs
 
 
-def test_an_ensemble_stopped_in_its_first_epoch_saves_no_model(
+def test_an_ensemble_stopped_in_its_first_epoch_can_resume(
     tmp_path: Path, csv_path: Path
 ) -> None:
     from lstmcli.errors import TrainingInterrupted
+    from lstmcli.resume import prepare_resume
 
     cfg = validate_config(tiny_config(csv_path, training={"ensemble": 2}))
-    with pytest.raises(TrainingInterrupted, match="nothing saved"):
+    with pytest.raises(TrainingInterrupted, match="continue with --resume"):
         train_run(cfg, tmp_path / "run", should_stop=lambda: True)
-    assert not (tmp_path / "run").exists()  # the folder it made, empty, is gone too
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["last.pt"]  # no model yet
+    last, config = prepare_resume(tmp_path / "run")
+    result = train_run(config, tmp_path / "run", resume=last)
+    assert result.metrics["members"] == 2 and not result.training.interrupted

@@ -198,7 +198,7 @@ def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, mon
     # Two good rates first (the pruner's reference: the base config's 0.003, queued as trial
     # 0 when a study is created, and 0.02), then a hopeless one.
     plan, _ = tune_plan.plan_study(config, load_table(config.data, print), tmp_path / "study")
-    study = open_study(plan, create=True)
+    study, _ = open_study(plan, create=True)
     (queued,) = study.get_trials()  # queued, not yet run
     assert queued.system_attrs["fixed_params"] == {"training.learning_rate": 0.003}
     for rate in (0.02, 1e-6):

@@ -90,7 +90,7 @@ def tune_run(
     plan, notes = plan_study(config, table, folder, storage, study_name, origin)
     if outside_space(plan):
         notes.append(outside_space(plan))
-    study = open_study(plan, create=True)
+    study, created = open_study(plan, create=True)
     earlier = [t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     listener.planned(plan, notes, counted(study), earlier)
     threads = config.training.threads
@@ -106,7 +106,7 @@ def tune_run(
 
     workers = Workers(plan, threads, jobs)
     try:
-        work(plan, table, should_stop, report, worker=0)
+        work(plan, table, should_stop, report, worker=0, created=created)
         problems = workers.wait(study, report)
     finally:
         workers.join()

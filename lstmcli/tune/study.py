@@ -52,8 +52,9 @@ def suggest(trial: optuna.Trial, space: dict[str, SearchRange]) -> dict[str, Any
     return params
 
 
-def open_study(plan: StudyPlan, *, create: bool) -> optuna.Study:
-    """The study in its database, created when `create` (the command's first worker).
+def open_study(plan: StudyPlan, *, create: bool) -> tuple[optuna.Study, bool]:
+    """The study in its database, created when `create` (the command's first worker), and
+    whether this call created it.
 
     Processes that meet a new database at the same moment race to create its tables; the
     loser sees an integrity error and simply tries again, when the tables are there."""
@@ -78,7 +79,7 @@ def open_study(plan: StudyPlan, *, create: bool) -> optuna.Study:
     raise AssertionError("unreachable")
 
 
-def _open_study(plan: StudyPlan, create: bool) -> optuna.Study:
+def _open_study(plan: StudyPlan, create: bool) -> tuple[optuna.Study, bool]:
     optuna = require_optuna()
     storage = optuna.storages.RDBStorage(
         plan.storage,
@@ -94,7 +95,8 @@ def _open_study(plan: StudyPlan, create: bool) -> optuna.Study:
         else optuna.pruners.NopPruner()
     )
     if not create:
-        return optuna.load_study(study_name=plan.study_name, storage=storage, pruner=pruner)
+        study = optuna.load_study(study_name=plan.study_name, storage=storage, pruner=pruner)
+        return study, False
     try:  # the database lets exactly one process create a study of this name
         study = optuna.create_study(
             study_name=plan.study_name, storage=storage, pruner=pruner, direction="minimize"
@@ -109,7 +111,7 @@ def _open_study(plan: StudyPlan, create: bool) -> optuna.Study:
         if given:  # trial 0: the config as `train` would run it, so the search starts there
             moved = outside_space(plan)
             study.enqueue_trial(given, user_attrs={"base": True, "moved": moved})
-    return study
+    return study, fresh
 
 
 def base_values(plan: StudyPlan) -> dict[str, Any]:

@@ -28,16 +28,20 @@ def work(
     on_trial: Callable[[optuna.Study], None] | None = None,
     *,
     worker: int = 0,
+    created: bool = False,
 ) -> None:
     """One worker: run trials until the study has its total, the deadline passes or a stop
     is requested. Workers in other processes or machines may share the study; worker 0
-    creates it. Each worker's sampler is seeded from tune.seed, its index and the trials
-    already in the study, so a continued study does not propose its first values again."""
+    creates it (`created`: this command did). Each worker's sampler is seeded from tune.seed,
+    its index and the trials already in the study, so a continued study does not propose its
+    first values again; a command that joins a study another one is running (or has just
+    created) adds its process id, so the two do not propose the same values."""
     tune = plan.config.tune
-    study = open_study(plan, create=worker == 0)
+    study, _ = open_study(plan, create=worker == 0)
     trials = study.get_trials(deepcopy=False)
     others = any(t.state.name == "RUNNING" for t in trials)  # another machine is at work
-    seed = tune.seed + 1000 * worker + len(trials) + (os.getpid() if others else 0)
+    joined = worker == 0 and not created and not any(t.state.is_finished() for t in trials)
+    seed = tune.seed + 1000 * worker + len(trials) + (os.getpid() if others or joined else 0)
     study.sampler = make_sampler(plan, seed)
     objective = Objective(plan, table, should_stop)
     catch = (TrialFailed, TrialSurplus, TrialStopped)
