@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcli.config import (
+    AUTO,
     BUILTIN_PREFIX,
     Config,
     SplitDates,
@@ -30,6 +31,14 @@ from lstmcli.config import (
 )
 from lstmcli.data import Table
 from lstmcli.errors import LstmcliError
+from lstmcli.prior import (
+    AUTO_MAX_WINDOWS,
+    auto_priors,
+    check_fits,
+    load_prior,
+    mismatches,
+    prior_settings,
+)
 from lstmcli.reading import read_csv
 from lstmcli.times import frequency, parse_time
 from lstmcli.windows import split_rows
@@ -70,18 +79,41 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         season, why = infer_season(table)
         choose("data.season", season, why)
     horizon = data.horizon if forecast else 1
-    if is_auto(data.window_norm):
+    train_rows = _typical_train_rows(table, config)
+    prior = _choose_init(config, table, season, choose)
+    if prior is None and training.epochs == 0:
+        raise LstmcliError(
+            "training.epochs: 0 uses a prior as is, and no builtin prior fits this run "
+            "(see model.init in the README); set model.init to a run folder or builtin:NAME"
+        )
+    if prior is not None:  # the network's shape, its lookback and normalization: the prior's
+        for key, value in prior_settings(prior).items():
+            section, name = key.split(".")
+            if is_auto(getattr(getattr(config, section), name)):
+                choose(key, value, f"the prior's ({config_init(choices, model)})")
+    if is_auto(data.window_norm) and prior is None:
         norm = "standard" if forecast else "none"
         why = "each window in its own units" if forecast else "regression"
         choose("data.window_norm", norm, why)
-    train_rows = _typical_train_rows(table, config)
-    lookback = data.lookback
+    lookback = data.lookback if not is_auto(data.lookback) else _chosen(choices, "data.lookback")
     if is_auto(lookback):
         lookback, why = choose_lookback(season, horizon, train_rows, forecast)
         choose("data.lookback", lookback, why)
-    # Intervals are calibrated on a val part: for them, a carve may leave fewer windows.
+    quiet: dict[str, Any] = {}  # resolved without a word: the usual case needs none
+    if is_auto(data.min_history):
+        if prior is not None:
+            why = "a short history is padded up to the prior's lookback"
+            choose("data.min_history", PRIOR_MIN_HISTORY, why)
+        else:
+            quiet["data.min_history"] = None
+    if is_auto(model.init) and prior is None:
+        quiet["model.init"] = "none"
+    # Intervals are calibrated on a val part: for them, a carve may leave fewer windows. A
+    # prior needs no training window: the val part (several origins) decides what is kept.
     needs_val = model.needs_val_part
     minimum = MIN_INTERVAL_WINDOWS if needs_val else MIN_TRAIN_WINDOWS
+    if prior is not None:
+        minimum = -lookback  # windows may be padded: any val part with a window will do
     split = data.split.model_dump()
     val = None
     if not has_val_part(split) and data.validation == "auto":
@@ -94,18 +126,66 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
             f"would leave fewer than {minimum} training windows)"
         )
         raise LstmcliError(no_val_part_for_intervals(model, why))
-    values = {c.key: c.value for c in choices}
+    values = {c.key: c.value for c in choices} | quiet
     if val is None:
         values["data.validation"] = "none"  # what ran: no val part was carved
     windows = _train_windows(table, edit_config(config, values, "auto"))
     size = model_size(windows)
     for name in ("hidden_size", "num_layers", "head"):
-        if is_auto(getattr(model, name)):
+        if is_auto(getattr(model, name)) and prior is None:
             choose(f"model.{name}", size[name], f"{windows} training windows")
+    if prior is not None:  # fine-tuning, the prior itself a candidate at every epoch
+        size |= {"epochs": FINE_TUNE_EPOCHS if (val is not None or has_val_part(split)) else 0,
+                 "ensemble": prior.spec.members, "batch_size": 32}  # fmt: skip
+        why = f"fine-tuning the prior on {windows} training windows"
+    else:
+        why = f"{windows} training windows"
     for name in ("epochs", "ensemble", "batch_size"):
         if is_auto(getattr(training, name)):
-            choose(f"training.{name}", size[name], f"{windows} training windows")
+            choose(f"training.{name}", size[name], why)
     return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
+
+
+PRIOR_MIN_HISTORY = 3  # real rows a window needs when the model starts from a prior
+FINE_TUNE_EPOCHS = 30  # at most, fine-tuning a prior (the val part picks the epoch, 0 included)
+
+
+def _chosen(choices: list[Choice], key: str) -> Any:
+    return next((c.value for c in choices if c.key == key), AUTO)
+
+
+def config_init(choices: list[Choice], model: Any) -> str:
+    """`model.init` as resolved (chosen, or as given)."""
+    return _chosen(choices, "model.init") if is_auto(model.init) else model.init
+
+
+def _choose_init(config: Config, table: Table, season: int | None, choose: Any) -> Any:
+    """The checkpoint the run starts from, or None (from scratch); `init: auto` takes the
+    builtin prior of the season when it fits the run and the data is short."""
+    init = config.model.init
+    if init == "none":
+        return None
+    if init != "auto":
+        prior = load_prior(init)
+        check_fits(prior, edit_config(config, {"data.season": season}, "auto"), init)
+        return prior
+    trial = edit_config(config, {"data.season": season}, "auto")
+    fitting = [n for n in auto_priors(season) if not mismatches(load_prior(n), trial)]
+    if not fitting:
+        return None
+    name = fitting[0]
+    prior = load_prior(name)
+    lookback = config.data.lookback if isinstance(config.data.lookback, int) else None
+    if lookback is not None and lookback > _typical_train_rows(table, config):
+        return None  # a lookback set beyond the training part: train's own error says so
+    lookback = lookback or prior.config.data.lookback
+    trial = edit_config(trial, {"data.lookback": lookback}, "auto")
+    windows = _train_windows(table, trial)
+    if windows >= AUTO_MAX_WINDOWS:
+        return None
+    why = f"{windows} windows of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
+    choose("model.init", name, f"{why}: start from the prior")
+    return prior
 
 
 def infer_season(table: Table) -> tuple[int | None, str]:

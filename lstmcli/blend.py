@@ -1,5 +1,5 @@
 """The network's forecast blended with the better naive forecast, the weight chosen on the
-validation part.
+validation part (or, for a network started from a prior, combined with Theta's).
 
 On small or noisy series a network can lose to "the same as last time" or "the same as one
 season ago". After training, the validation windows (never the test part) show which naive
@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import torch
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's share; a short list keeps the choice stable
+# A prior's forecast is combined with Theta's in equal parts; the val part overrules that only
+# for a naive forecast at least this many times better (RMSE) than the combination.
+FALLBACK_MARGIN = 1.5
 
 
 def naive_in_window(
@@ -36,21 +39,35 @@ class Blend:
     """weight x network + (1 - weight) x naive forecast, in scaled units."""
 
     weight: float
-    kind: str  # naive or seasonal
+    kind: str  # naive, seasonal, or theta (from the series' history: see theta.py)
     season: int | None
 
+    @property
+    def reads_history(self) -> bool:
+        """Whether the mixed-in forecast needs the series' whole history, not the window."""
+        return self.weight != 1.0 and self.kind == "theta"
+
     def apply(
-        self, point: torch.Tensor, windows: torch.Tensor, target_index: list[int]
+        self,
+        point: torch.Tensor,
+        windows: torch.Tensor,
+        target_index: list[int],
+        history_forecast: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The blend of `point` (scaled units) with the naive forecast read off the windows,
+        or with `history_forecast` (the Theta forecast of each window's history)."""
         if self.weight == 1.0:
             return point
-        naive = naive_in_window(windows, self.kind, self.season, point.shape[1], target_index)
-        return self.weight * point + (1 - self.weight) * naive.to(point.dtype)
+        if self.kind == "theta":
+            other = history_forecast
+        else:
+            other = naive_in_window(windows, self.kind, self.season, point.shape[1], target_index)
+        return self.weight * point + (1 - self.weight) * other.to(point.dtype)
 
     def report(self, scores: dict[str, float]) -> dict:
         """What metrics.json says about the choice."""
         return {
-            "baseline": "seasonal_naive" if self.kind == "seasonal" else "naive",
+            "baseline": {"seasonal": "seasonal_naive"}.get(self.kind, self.kind),
             "model_weight": self.weight,
             "val_rmse_scaled": scores,
         }
@@ -64,9 +81,18 @@ def choose_blend(
     batches: Batches,
     season: int | None,
     target_index: list[int],
+    others: dict[str, torch.Tensor] | None = None,
+    combine: str | None = None,
 ) -> tuple[Blend, dict[str, float]]:
-    """The naive forecast and the network's weight with the lowest validation MSE, and the
-    validation RMSE (scaled units) of each candidate, for metrics.json."""
+    """The forecast to mix in and the network's weight with the lowest validation MSE, and
+    the validation RMSE (scaled units) of each candidate, for metrics.json. Candidates: the
+    naive forecasts read off the windows, and `others` (e.g. `theta`: a forecast per
+    validation window, in scaled units).
+
+    With `combine` (a kind of `others`) the forecast is the network's and that one in equal
+    parts, unless a naive forecast alone is FALLBACK_MARGIN times better on the val part: a
+    short series' few val windows choose a weight worse than equal parts do (the forecast
+    combination puzzle; measured on M3, see benchmarks/README.md), but still show a runaway."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
     with torch.inference_mode():
@@ -85,6 +111,8 @@ def choose_blend(
     baselines = {"naive": torch.cat(naive).float()}
     if seasonal:
         baselines["seasonal"] = torch.cat(seasonal).float()
+    for kind, values in (others or {}).items():
+        baselines[kind] = values.to(model.device).float()
     scores: dict[str, float] = {}
     best = ("naive", 1.0, float("inf"))
     for kind, values in baselines.items():
@@ -93,4 +121,10 @@ def choose_blend(
             scores[f"{kind} x {1 - weight:g}"] = mse**0.5
             if mse < best[2] - 1e-12:
                 best = (kind, weight, mse)
+    if combine is not None:
+        combination = scores[f"{combine} x 0.5"]
+        naive_rmse, kind = min((scores[f"{k} x 1"], k) for k in baselines if k != combine)
+        if naive_rmse * FALLBACK_MARGIN < combination:
+            return Blend(0.0, kind, season), scores
+        return Blend(0.5, combine, season), scores
     return Blend(best[1], best[0], season), scores

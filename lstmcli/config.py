@@ -171,6 +171,12 @@ class DataConfig(_Section):
         description="when data.split has no val part: auto carves one from the end of the "
         "training part (early stopping, best epoch) if there are enough windows; none: no val",
     )
+    min_history: int | Literal["auto"] | None = Field(
+        AUTO,
+        description="fewest real rows a window needs: a shorter history is padded with its "
+        "first value up to the lookback (null: the whole lookback); auto: null, or 3 when the "
+        "model starts from a prior",
+    )
     scaler: Literal["minmax", "standard", "robust", "none"] = Field(
         "minmax", description="fit on the training rows only; one for inputs, one for targets"
     )
@@ -189,6 +195,19 @@ class DataConfig(_Section):
     @classmethod
     def _season(cls, value: Any) -> Any:
         return optional_auto_or_int(value, 1)
+
+    @field_validator("min_history", mode="before")
+    @classmethod
+    def _min_history(cls, value: Any) -> Any:
+        return optional_auto_or_int(value, 1)
+
+    @property
+    def history_rows(self) -> int:
+        """Real rows a window needs (the lookback unless min_history pads shorter ones)."""
+        lookback = self.lookback if isinstance(self.lookback, int) else 1
+        if isinstance(self.min_history, int):
+            return min(self.min_history, lookback)
+        return lookback
 
     @field_validator("split", mode="before")
     @classmethod
@@ -286,7 +305,15 @@ class ModelConfig(_Section):
     blend: Literal["auto", "none"] = Field(
         AUTO,
         description="auto: mix the better naive forecast into the network's, at the weight "
-        "(1, 0.75, 0.5, 0.25 or 0) the validation part prefers (forecast task, with a val part)",
+        "(1, 0.75, 0.5, 0.25 or 0) the validation part prefers (forecast task, with a val "
+        "part); a network started from a prior is combined with the Theta forecast in equal "
+        "parts instead, unless the val part finds a naive forecast far better",
+    )
+    init: str = Field(
+        AUTO,
+        description="start from another model's network: a run folder, its model.pt or "
+        "builtin:NAME (a prior shipped with lstmcli), fine-tuned or, with training.epochs 0, "
+        "as is; none: from scratch; auto: a builtin prior for short series it fits",
     )
     linear_skip: bool = Field(
         True,
@@ -336,8 +363,8 @@ class ModelConfig(_Section):
 class TrainingConfig(_Section):
     epochs: int | Literal["auto"] = Field(
         AUTO,
-        description="passes over the training windows (the most, with early stopping); auto: "
-        "from the amount of data",
+        description="passes over the training windows (the most, with early stopping); 0: "
+        "model.init's network as is; auto: from the amount of data",
     )
     batch_size: int | Literal["auto"] | None = Field(
         AUTO, description="windows per step; null = full batch; auto: from the training windows"
@@ -375,9 +402,14 @@ class TrainingConfig(_Section):
         10, ge=1, description="save last.pt and model.pt every N epochs; null = at the end only"
     )
 
-    @field_validator("epochs", "ensemble", mode="before")
+    @field_validator("epochs", mode="before")
     @classmethod
-    def _counts(cls, value: Any) -> Any:
+    def _epochs(cls, value: Any) -> Any:
+        return auto_or_int(value, 0)
+
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _members(cls, value: Any) -> Any:
         return auto_or_int(value, 1)
 
     @field_validator("batch_size", mode="before")
@@ -492,6 +524,15 @@ class Config(_Section):
         if self.model.needs_val_part and not self.data.has_val_part:
             if self.data.validation == "none":
                 raise ValueError(no_val_part_for_intervals(self.model, "data.validation is none"))
+        return self
+
+    @model_validator(mode="after")
+    def _as_is_needs_a_model(self) -> Config:
+        if self.training.epochs == 0 and self.model.init == "none":
+            raise ValueError(
+                "training.epochs: 0 uses model.init's network as is, and model.init is none; "
+                "name a run folder or builtin:NAME"
+            )
         return self
 
 

@@ -26,12 +26,14 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
     if path is not None:
         source = str(path)
         raw = _read_yaml(path)
-        data_path = raw.get("data", {}).get("path") if isinstance(raw.get("data"), dict) else None
-        if isinstance(data_path, str):
-            raw["data"]["path"] = resolve_data_path(data_path, path.parent)
+        for section, key in PATH_KEYS:
+            value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+            if isinstance(value, str):
+                raw[section][key] = resolve_data_path(value, path.parent)
     values = parse_overrides(overrides)
-    if isinstance(values.get("data.path"), str):
-        values["data.path"] = resolve_data_path(values["data.path"], Path.cwd())
+    for section, key in PATH_KEYS:
+        if isinstance(values.get(f"{section}.{key}"), str):
+            values[f"{section}.{key}"] = resolve_data_path(values[f"{section}.{key}"], Path.cwd())
     return edit_config(raw, values, source, by="--set")
 
 
@@ -48,8 +50,12 @@ def with_output_dir(config: Config, folder: Path) -> Config:
     return edit_config(config, {"output.dir": str(folder)})
 
 
+PATH_KEYS = (("data", "path"), ("model", "init"))  # paths relative to the config's folder
+NOT_PATHS = ("auto", "none")
+
+
 def resolve_data_path(value: str, base: Path) -> str:
-    if value.startswith(BUILTIN_PREFIX):
+    if value.startswith(BUILTIN_PREFIX) or value in NOT_PATHS:
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())

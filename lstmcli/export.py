@@ -172,6 +172,14 @@ def export_onnx(checkpoint: Checkpoint, path: Path, dynamo: bool = True) -> Path
     """Write the forecaster to `path` (atomically) with torch's recommended exporter (the
     torch.export-based one; `dynamo=False`: the older TorchScript one)."""
     onnx, _ = require_onnx()
+    spec = checkpoint.spec
+    if spec.blend_weight != 1.0 and spec.blend_baseline == "theta":
+        raise LstmcliError(
+            f"this model blends its forecast with the Theta forecast of each series' whole "
+            f"history (model.blend chose theta x {1 - spec.blend_weight:g}), which a graph of "
+            "windows cannot compute; `lstmcli predict` runs it, or export a model trained with "
+            "model.blend: none"
+        )
     module = ExportedForecaster(checkpoint).eval()
     inputs = example_inputs(checkpoint)
     names = input_names(checkpoint)

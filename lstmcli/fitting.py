@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from lstmcli.backtest import actual_values
-from lstmcli.blend import choose_blend
+from lstmcli.blend import Blend, choose_blend
 from lstmcli.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
 from lstmcli.config import Config, TrainingConfig, no_val_part_for_intervals
 from lstmcli.distributed import SINGLE, Distributed
@@ -25,6 +25,7 @@ from lstmcli.forecaster import Forecaster
 from lstmcli.intervals import METHODS, unsupported_levels
 from lstmcli.metrics import report
 from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec
+from lstmcli.prior import adapted_weights, is_prior, load_prior
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
 from lstmcli.training_data import TrainingData
 from lstmcli.windows import WindowSet
@@ -129,24 +130,41 @@ def fit_forecaster(
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
     spec = ModelSpec.for_config(config.data, config.model)
+    start = None
+    if is_prior(config.model.init) and resume is None:  # fine-tuned from the prior's weights
+        start = adapted_weights(load_prior(config.model.init), spec)
     network, training, history = train_members(
-        spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist
-    )
+        spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist,
+        start=start,
+    )  # fmt: skip
     spec = replace(spec, members=len(network.members) if isinstance(network, Ensemble) else 1)
     data_cfg, model_cfg = config.data, config.model
     forecaster = Forecaster(spec, network, data.input_scaler, data.target_scaler,
                             adaptive=model_cfg.adaptive)  # fmt: skip
     val = windows.get("val")
     has_val = val is not None and len(val) > 0
+    val_rows = None
+    if has_val and data.table.ids is not None:
+        val_rows = data.table.series_of(data.split.anchors["val"])
 
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
     if model_cfg.blend == "auto" and has_val and blendable:
         network.eval()
-        batches = lambda: forecaster.batches(val)  # noqa: E731 - the val windows, in chunks
-        chosen, scores = choose_blend(network, batches, data_cfg.season, spec.target_columns)
+        batches = lambda: (batch for _, batch in forecaster.batches(val))  # noqa: E731
+        others = {}
+        if is_prior(model_cfg.init):  # short series: Theta on each window's history too
+            histories = val.histories(np.arange(len(val)), spec.target_columns[0])
+            others["theta"] = forecaster.history_forecasts(histories, val_rows, data_cfg.season)
+        chosen, scores = choose_blend(
+            network, batches, data_cfg.season, spec.target_columns, others,
+            combine="theta" if others else None,
+        )  # fmt: skip
         forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores)
+    elif model_cfg.blend == "auto" and blendable and is_prior(model_cfg.init):
+        chosen = Blend(0.5, "theta", data_cfg.season)  # no val part: the combination as is
+        forecaster, blend = forecaster.with_blend(chosen), chosen.report({})
 
     # Interval bounds, calibrated on the val part (a quantile head's own, unconformalized).
     if model_cfg.levels:
@@ -154,7 +172,7 @@ def fit_forecaster(
         if model_cfg.needs_val_part:
             if not has_val:
                 raise LstmcliError(no_val_part_for_intervals(model_cfg, "this split has none"))
-            outputs, actual = forecaster.scaled_outputs(val)
+            outputs, actual = forecaster.scaled_outputs(val, val_rows)
         method = METHODS[model_cfg.intervals]
         calibration = method.fit(model_cfg.levels, spec.n_targets, outputs, actual)
         for problem in unsupported_levels(calibration, spec.steps):
@@ -203,6 +221,7 @@ def train_members(
     saver: CheckpointSaver | None,
     resume: Checkpoint | None,
     dist: Distributed = SINGLE,
+    start: list[dict] | None = None,
 ) -> tuple[torch.nn.Module, TrainResult, pd.DataFrame]:
     """`cfg.ensemble` networks trained one after another from seeds seed, seed+1, ... (one
     network: an ensemble of one), each from its saved state when resuming. After every
@@ -211,6 +230,11 @@ def train_members(
     members are kept, the running one continues mid-epoch, and the result equals an
     uninterrupted run. Under torchrun every rank trains each member on its share of each
     batch (see train.fit), so the members are those one process trains.
+
+    With `start` (a prior's weights, one dict per member of the prior) member i starts from
+    start[i mod len(start)] instead of random weights, and those weights are a candidate
+    like every epoch: the val part keeps them when no epoch of fine-tuning beats them (and
+    with training.epochs 0 or no training window they are the model as is).
 
     Returns the network (one, or the Ensemble of the members with at least one epoch), the
     last member's result (interrupted when any was) and the history (`member` column for an
@@ -225,6 +249,8 @@ def train_members(
         state = saved[index] if index < len(saved) else None
         if state is not None:
             network.load_state_dict(state.last_weights)
+        elif start is not None:
+            network.load_state_dict(start[index % len(start)])
 
         def save(progress: TrainState, done: list[TrainState] = states) -> None:
             saver.save_members(spec, [*done, progress])
@@ -232,11 +258,13 @@ def train_members(
         result = fit(
             network, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop,
             state=state, on_checkpoint=save if saver is not None else None, dist=dist,
+            start_is_candidate=start is not None,
         )  # fmt: skip
         states.append(result.state)
         if result.epochs_run:
             rows = pd.DataFrame([asdict(s) for s in result.history])
             histories.append(rows.assign(member=index + 1) if cfg.ensemble > 1 else rows)
+        if result.epochs_run or result.state.best_weights is not None:
             networks.append(network)
         if result.interrupted:
             break
@@ -246,7 +274,15 @@ def train_members(
         where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
         raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
     network = networks[0] if len(networks) == 1 else Ensemble(networks)
-    return network, result, pd.concat(histories, ignore_index=True)
+    columns = ["epoch", "epochs", "train_loss", "val_loss", "learning_rate", "seconds"]
+    history = (
+        pd.concat(histories, ignore_index=True)
+        if histories
+        else pd.DataFrame(
+            columns=[*columns, "best_epoch"] + (["member"] if cfg.ensemble > 1 else [])
+        )
+    )
+    return network, result, history
 
 
 def member_states(train_state: dict) -> list[TrainState]:

@@ -23,6 +23,7 @@ from lstmcli.intervals import Intervals, ScaledOutputs, nested, window_spread
 from lstmcli.metrics import Bounds
 from lstmcli.model import ModelSpec, inference_batch
 from lstmcli.scaling import Scaler
+from lstmcli.theta import theta_forecast
 from lstmcli.windows import WindowSet, target_offsets
 
 
@@ -85,13 +86,18 @@ class Forecaster(nn.Module):
                           calibration, self.adaptive)  # fmt: skip
 
     def forward(
-        self, window: torch.Tensor, future: torch.Tensor | None = None, dtype: torch.dtype = None
+        self,
+        window: torch.Tensor,
+        future: torch.Tensor | None = None,
+        dtype: torch.dtype = None,
+        history_forecast: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor]:
         """Scaled windows (batch, lookback, inputs) and known-ahead inputs in; the point
         forecast (after the blend; a quantile model's median), each level's (lower, upper)
         bounds in `dtype` (default: the network's; nested: a wider level's band holds the
         narrower ones'), each window's spread of its targets and the quantile head's outputs
-        (None without one) out, all in scaled units."""
+        (None without one) out, all in scaled units. A blend with the Theta forecast takes it
+        as `history_forecast` (it reads the series' whole history, not the window)."""
         quantiles = None
         if self.spec.quantile_levels:
             quantiles = self.network.quantile_forward(window, future)
@@ -99,7 +105,7 @@ class Forecaster(nn.Module):
         else:
             point = self.network(window, future)
             if self.blend is not None:
-                point = self.blend.apply(point, window, self.target_index)
+                point = self.blend.apply(point, window, self.target_index, history_forecast)
         spread = window_spread(window, self.target_index)
         bounds = []
         if self.calibration is not None:
@@ -115,14 +121,17 @@ class Forecaster(nn.Module):
             )
         return point, bounds, spread, quantiles
 
-    def scaled_outputs(self, windows: WindowSet) -> tuple[ScaledOutputs, torch.Tensor | None]:
+    def scaled_outputs(
+        self, windows: WindowSet, scaler_rows: np.ndarray | None = None
+    ) -> tuple[ScaledOutputs, torch.Tensor | None]:
         """Every window's scaled outputs (float32, on the device) and targets: what the
         blend, the calibration and the validation scores are chosen from."""
         self.eval()
         points, spreads, quantiles, targets = [], [], [], []
         with torch.inference_mode():
-            for inputs, future, target in self.batches(windows):
-                point, _, spread, quantile = self(inputs, future)
+            for positions, (inputs, future, target) in self.batches(windows):
+                history = self._history_forecast(windows, positions, scaler_rows, inputs)
+                point, _, spread, quantile = self(inputs, future, None, history)
                 points.append(point)
                 spreads.append(spread)
                 quantiles.append(quantile)
@@ -153,8 +162,9 @@ class Forecaster(nn.Module):
         self.eval()
         points, spreads, bound_parts = [], [], []
         with torch.inference_mode():
-            for inputs, future, _ in self.batches(windows):
-                point, bounds, spread, _ = self(inputs, future, torch.float64)
+            for positions, (inputs, future, _) in self.batches(windows):
+                history = self._history_forecast(windows, positions, scaler_rows, inputs)
+                point, bounds, spread, _ = self(inputs, future, torch.float64, history)
                 points.append(point.double())
                 spreads.append(spread.double())
                 bound_parts.append(bounds)
@@ -174,13 +184,21 @@ class Forecaster(nn.Module):
         return self._original_units(point, bounds, scaler_rows)
 
     def forecast_batch(
-        self, window: torch.Tensor, future: torch.Tensor | None, scaler_rows: np.ndarray | None
+        self,
+        window: torch.Tensor,
+        future: torch.Tensor | None,
+        scaler_rows: np.ndarray | None,
+        histories: list[np.ndarray] | None = None,
     ) -> Forecast:
         """One batch of scaled windows (batch, lookback, inputs) forecast at once, in original
-        units (a recursive forecast feeds these back as the next windows' inputs)."""
+        units (a recursive forecast feeds these back as the next windows' inputs); a Theta
+        blend reads `histories` (each window's whole scaled history of its target input)."""
         self.eval()
+        history = None
+        if self.blend is not None and self.blend.reads_history:
+            history = self.history_forecasts(histories, scaler_rows).to(window.device)
         with torch.inference_mode():
-            point, bounds, _, _ = self(window, future, torch.float64)
+            point, bounds, _, _ = self(window, future, torch.float64, history)
         point = point.double().cpu().numpy()
         bounds = [(lo.cpu().numpy(), hi.cpu().numpy()) for lo, hi in bounds]
         return self._original_units(point, bounds, scaler_rows)
@@ -196,11 +214,56 @@ class Forecaster(nn.Module):
         )  # fmt: skip
 
     def batches(self, windows: WindowSet) -> Iterator[tuple]:
-        """The windows in chunks sized to keep the LSTM's activations bounded."""
+        """The windows in chunks sized to keep the LSTM's activations bounded: each chunk's
+        positions and its batch (inputs, future, targets)."""
         size = inference_batch(self.network, len(windows.input_offsets))
         positions = torch.arange(len(windows), device=windows.anchors.device)
         for chunk in positions.split(size):
-            yield windows.batch(chunk)
+            yield chunk, windows.batch(chunk)
+
+    def _history_forecast(
+        self,
+        windows: WindowSet,
+        positions: torch.Tensor,
+        scaler_rows: np.ndarray | None,
+        inputs: torch.Tensor,
+    ) -> torch.Tensor | None:
+        if self.blend is None or not self.blend.reads_history:
+            return None
+        chunk = positions.cpu().numpy()
+        histories = windows.histories(chunk, self.target_index[0])
+        rows = scaler_rows[chunk] if scaler_rows is not None else None
+        return self.history_forecasts(histories, rows).to(inputs.device)
+
+    def history_forecasts(
+        self, histories: list[np.ndarray], scaler_rows: np.ndarray | None, season: int = 0
+    ) -> torch.Tensor:
+        """The Theta forecast of each history (scaled values of the target's input column),
+        in the target's scaled units (windows, steps, 1): computed in the data's units, as
+        its seasonal indices are ratios."""
+        season = season or (self.blend.season if self.blend is not None else None)
+        column = self.target_index[0]
+        out = np.empty((len(histories), self.spec.steps, 1))
+        for i, history in enumerate(histories):
+            row = scaler_rows[i] if scaler_rows is not None else None
+            values = _unscaled(self.input_scaler, history, column, row)
+            forecast = theta_forecast(values, self.spec.steps, season)
+            out[i, :, 0] = _scaled(self.target_scaler, forecast, 0, row)
+        return torch.from_numpy(out.astype(np.float32))
+
+
+def _unscaled(scaler: Scaler, values: np.ndarray, column: int, row: int | None) -> np.ndarray:
+    center, scale = scaler.center, scaler.scale
+    if scaler.per_series:
+        center, scale = center[row], scale[row]
+    return values * scale[column] + center[column]
+
+
+def _scaled(scaler: Scaler, values: np.ndarray, column: int, row: int | None) -> np.ndarray:
+    center, scale = scaler.center, scaler.scale
+    if scaler.per_series:
+        center, scale = center[row], scale[row]
+    return (values - center[column]) / scale[column]
 
 
 def scaled_windows(
@@ -224,6 +287,7 @@ def scaled_windows(
     offsets = target_offsets(cfg.horizon, cfg.task)
     future = cfg.layout.future
     return {
-        name: WindowSet(inputs, targets, part, cfg.lookback, offsets, future)
+        name: WindowSet(inputs, targets, part, cfg.lookback, offsets, future,
+                        table.offsets[table.series_of(part)])
         for name, part in anchors.items()
-    }
+    }  # fmt: skip

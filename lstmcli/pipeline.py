@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +33,10 @@ from lstmcli.fitting import CheckpointSaver, Fitted, fit_forecaster
 from lstmcli.forecaster import Forecaster
 from lstmcli.lock import run_folder_lock
 from lstmcli.metrics import json_safe
+from lstmcli.prior import is_prior
 from lstmcli.train import EpochStats, TrainResult
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
-from lstmcli.windows import WindowSet
+from lstmcli.windows import Split, WindowSet
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def train_run(
 
         # Score the test part against the baselines, then write the rest of the run folder.
         metrics, predictions = score_test(fitted.forecaster, data, windows["test"], config.data)
-        metrics.update(run_facts(fitted, data, device, choices))
+        metrics.update(run_facts(fitted, data, device, choices, config.model.init))
         write_run(run_dir, config, metrics, fitted.history, predictions)
         return RunResult(run_dir, metrics, fitted.training)
 
@@ -110,6 +112,7 @@ def prepare_run(
         config.model.levels,
         scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
         expected_rows=resume.data_rows if resume is not None else None,
+        from_prior=is_prior(config.model.init),
     )
     return config, choices, data
 
@@ -154,7 +157,7 @@ def score_test(
 
 
 def run_facts(
-    fitted: Fitted, data: TrainingData, device: torch.device, choices: list[Choice]
+    fitted: Fitted, data: TrainingData, device: torch.device, choices: list[Choice], init: str
 ) -> dict:
     """What metrics.json says about the run besides the test scores."""
     split, training = data.split, fitted.training
@@ -179,7 +182,23 @@ def run_facts(
         "members": fitted.forecaster.spec.members,
         "auto": {c.key: {"value": c.value, "why": c.why} for c in choices},
     }
+    if is_prior(init):
+        facts["init"] = init_report(init, training, split)
     return facts
+
+
+def init_report(init: str, training: TrainResult, split: Split) -> dict:
+    """What the val part chose for a run started from another model: its network as is
+    (epoch 0) or fine-tuned (the best epoch), with the val loss of each, over how many
+    forecast origins (the val part's windows; the last member's, in an ensemble)."""
+    state = training.state
+    return {
+        "from": init,
+        "kept": "as is" if state.best_epoch == 0 else f"fine-tuned ({state.best_epoch} epochs)",
+        "val_origins": int(len(split.anchors.get("val", []))),
+        "val_loss_as_is": state.start_loss,
+        "val_loss_kept": state.best_loss if math.isfinite(state.best_loss) else None,
+    }
 
 
 def write_run(

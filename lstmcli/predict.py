@@ -124,8 +124,9 @@ def forecast_next(
         last_rows=lookback,
         missing_advice=_missing_advice(cfg),
     )
-    why = f"shorter than the lookback ({lookback} rows)"
-    table = keep_series(table, _history_rows(table) >= lookback, why, label, warn)
+    need = cfg.history_rows  # the lookback, or fewer when data.min_history pads windows
+    why = f"shorter than the {'lookback' if need == lookback else 'data.min_history'} ({need} rows)"
+    table = keep_series(table, _history_rows(table) >= need, why, label, warn)
     warn_time_zone(table, checkpoint, label, warn)
     warn_irregular_steps(table, checkpoint, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
@@ -143,7 +144,8 @@ def forecast_next(
     )
     history_end = table.offsets[:-1] + _history_rows(table)  # first row after the history
     rows = history_end[:, None] + np.arange(-lookback, future_rows)[None, :]
-    sequence = scaled[np.minimum(rows, table.offsets[1:, None] - 1)]  # (series, rows, inputs)
+    rows = np.clip(rows, table.offsets[:-1, None], table.offsets[1:, None] - 1)  # pad short ones
+    sequence = scaled[rows]  # (series, rows, inputs)
     given = table.future >= future_rows
     times = _forecast_times(table, history_end, future_rows, given, checkpoint)
     if cfg.calendar and not given.all():  # placeholder rows: their calendar from their times
@@ -158,7 +160,9 @@ def forecast_next(
         calendar = calendar.reshape(table.n_series, future_rows, -1)
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
     sequence = torch.from_numpy(sequence).to(predictor.device)
-    predicted, bounds = _roll_forward(predictor, sequence, blocks, series)
+    column = cfg.layout.target_index[0]
+    histories = [scaled[a:b, column] for a, b in zip(table.offsets[:-1], history_end, strict=True)]
+    predicted, bounds = _roll_forward(predictor, sequence, blocks, series, histories)
     if bounds is not None and steps > horizon:
         warn(
             f"interval bounds cover the model's horizon ({horizon} steps); the recursive steps "
@@ -259,11 +263,16 @@ def _require_rows_to_forecast(table: Table, rows: int, cfg: DataConfig, label: s
 
 
 def _roll_forward(
-    predictor: Predictor, sequence: torch.Tensor, blocks: int, series: np.ndarray | None
+    predictor: Predictor,
+    sequence: torch.Tensor,
+    blocks: int,
+    series: np.ndarray | None,
+    histories: list[np.ndarray],
 ) -> tuple[np.ndarray, dict | None]:
     """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
     original units, with the first horizon's interval bounds when the model has levels (NaN
-    beyond it). Each block's forecast becomes the targets' inputs of the next."""
+    beyond it). Each block's forecast becomes the targets' inputs of the next (and extends
+    the histories a Theta blend reads)."""
     cfg, checkpoint = predictor.data, predictor.checkpoint
     lookback, horizon, layout = cfg.lookback, cfg.horizon, cfg.layout
     target_inputs = layout.target_index
@@ -274,12 +283,15 @@ def _roll_forward(
         start = lookback + block * horizon  # the first row this block forecasts
         window = sequence[:, start - lookback : start]
         future = sequence[:, start : start + horizon, layout.future] if layout.n_future else None
-        forecast = predictor.forecaster.forecast_batch(window, future, series)
+        forecast = predictor.forecaster.forecast_batch(window, future, series, histories)
         outputs.append(forecast.points)
         first = first or forecast
         if block + 1 < blocks:
-            fed = torch.from_numpy(as_inputs.transform(forecast.points, series))
-            sequence[:, start : start + horizon, target_inputs] = fed.to(sequence.device)
+            fed = as_inputs.transform(forecast.points, series)
+            sequence[:, start : start + horizon, target_inputs] = torch.from_numpy(fed).to(
+                sequence.device
+            )
+            histories = [np.r_[h, f[:, 0]] for h, f in zip(histories, fed, strict=True)]
     bounds = None
     if first.bounds:
         bounds = {level: (_pad(lo, blocks), _pad(hi, blocks))
@@ -496,4 +508,4 @@ def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:
     """Every complete window of every series, none reaching into rows to forecast."""
     starts = table.offsets[:-1]
     stops = table.offsets[1:] - table.future
-    return series_anchors(starts, stops, starts, cfg.lookback, cfg.horizon, cfg.task)
+    return series_anchors(starts, stops, starts, cfg.history_rows, cfg.horizon, cfg.task)

@@ -52,6 +52,7 @@ class TrainState:
     best_loss: float = math.inf
     best_epoch: int = 0
     best_weights: dict[str, torch.Tensor] | None = None
+    start_loss: float | None = None  # the val loss of the starting weights (from a prior)
     last_weights: dict[str, torch.Tensor] | None = None
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None  # ReduceLROnPlateau's state
@@ -104,8 +105,13 @@ def fit(
     state: TrainState | None = None,
     on_checkpoint: Callable[[TrainState], None] | None = None,
     dist: Distributed = SINGLE,
+    start_is_candidate: bool = False,
 ) -> TrainResult:
     """Train with Adam on MSE of scaled targets; return with the best weights loaded.
+
+    With `start_is_candidate` (weights from a prior) the starting weights count as epoch 0:
+    kept unless an epoch's validation loss beats theirs, and kept as they are when there is
+    nothing to train on (no training window, or training.epochs 0).
 
     With a validation part the best epoch is the one with the lowest validation loss, and
     `patience` epochs without improvement stop training; without one it is the last epoch.
@@ -119,12 +125,18 @@ def fit(
     zero). Losses are summed across ranks, so every rank takes the same early-stopping and
     best-epoch decisions; a stop request on any rank stops all after the same batch.
     """
+    fresh = state is None
     state = state or TrainState()
     loop = _Loop.start(model, cfg, state, train.anchors.device)
     result = TrainResult(state)
     started = time.perf_counter() - state.seconds
+    if fresh and start_is_candidate:  # epoch 0: the starting weights as they are
+        if val is not None and len(val):
+            state.best_loss = state.start_loss = evaluate_loss(model, val, loop.loss_fn, dist)
+        state.best_epoch, state.best_weights = 0, copy.deepcopy(model.state_dict())
+    epochs = cfg.epochs if len(train) else 0  # nothing to train on: no epoch
 
-    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+    for epoch in range(state.epoch + 1, epochs + 1):
         if _patience_ran_out(state, val, cfg):
             result.stopped_early = True
             break
@@ -194,8 +206,25 @@ class _Loop:
             )
             if state.scheduler is not None:
                 plateau.load_state_dict(state.scheduler)
+        if cfg.precision == "bf16" and not bf16_supported(device):
+            raise LstmcliError(
+                f"training.precision: bf16 is not supported on this {device.type} (its LSTM "
+                "kernels have no bfloat16 version here); use precision 32"
+            )
         autocast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
         return cls(model, optimizer, shuffler, plateau, loss_fn, autocast, device)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether an LSTM runs under bfloat16 autocast on `device` (some CPUs' oneDNN builds
+    have no bfloat16 LSTM and fail inside the kernel)."""
+    lstm = nn.LSTM(1, 2, batch_first=True).to(device)
+    try:
+        with torch.autocast(device.type, torch.bfloat16), torch.no_grad():
+            lstm(torch.zeros(1, 2, 1, device=device))
+    except RuntimeError:
+        return False
+    return True
 
 
 def _train_epoch(

@@ -59,12 +59,14 @@ def prepare_data(
     levels: list[float] = (),
     scalers: tuple[Scaler, Scaler] | None = None,
     expected_rows: int | None = None,
+    from_prior: bool = False,
 ) -> TrainingData:
     """The usable series of a table, their split, and scalers fitted on the training rows
     (or `scalers`, a resumed run's, whose data had `expected_rows`). With interval `levels`,
-    also the seasonal-naive baseline's intervals. `cfg` is resolved: no `auto` left."""
+    also the seasonal-naive baseline's intervals. A run `from_prior` may have no training or
+    val window (the prior forecasts as it is). `cfg` is resolved: no `auto` left."""
     table = training_series(table, cfg, warn)
-    split = split_table(table, cfg)
+    split = split_table(table, cfg, optional=("train", "val") if from_prior else ())
     train_rows = part_rows(split.bounds["train"])
     row_series = table.row_series() if table.ids is not None else None
     train_series = row_series[train_rows] if row_series is not None else None

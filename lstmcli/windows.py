@@ -52,7 +52,7 @@ def split_rows(table: Table | int, cfg: DataConfig, time: pd.Series | None = Non
             continue
         split.bounds[name] = (part_start, part_stop)
         split.anchors[name] = series_anchors(
-            part_start, part_stop, starts, cfg.lookback, cfg.horizon, cfg.task
+            part_start, part_stop, starts, cfg.history_rows, cfg.horizon, cfg.task
         )
     return split
 
@@ -96,14 +96,15 @@ def _date_edges(
     return val, test - val, True
 
 
-def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
-    """One message per part without a window in any series, saying how many rows it needs."""
+def empty_parts(split: Split, cfg: DataConfig, optional: tuple = ()) -> list[str]:
+    """One message per part without a window in any series, saying how many rows it needs
+    (none for the parts in `optional`)."""
     n_series = len(split.bounds["train"][0])
     n_rows = int(max(stops.max() for _, stops in split.bounds.values()))
     messages = []
     advice = "use more data or change data.split, data.lookback or data.horizon"
     for name, (starts, stops) in split.bounds.items():
-        if len(split.anchors[name]):
+        if len(split.anchors[name]) or name in optional:
             continue
         need = rows_needed(name, cfg)
         rows = int((stops - starts).sum())
@@ -129,10 +130,13 @@ def empty_parts(split: Split, cfg: DataConfig) -> list[str]:
     return messages
 
 
-def split_table(table: Table | int, cfg: DataConfig, time: pd.Series | None = None) -> Split:
-    """`split_rows`, refusing a split where some part has no complete window."""
+def split_table(
+    table: Table | int, cfg: DataConfig, time: pd.Series | None = None, optional: tuple = ()
+) -> Split:
+    """`split_rows`, refusing a split where some part has no complete window (the parts in
+    `optional` may have none: a prior needs no training window)."""
     split = split_rows(table, cfg, time)
-    problems = empty_parts(split, cfg)
+    problems = empty_parts(split, cfg, optional)
     if problems:
         raise LstmcliError(problems[0])
     return split
@@ -143,15 +147,19 @@ def rows_needed(part: str, cfg: DataConfig) -> int:
     target_rows = cfg.horizon if cfg.task == "forecast" else 1
     if part != "train":
         return target_rows
-    return cfg.lookback + target_rows if cfg.task == "forecast" else cfg.lookback
+    history = cfg.history_rows  # the lookback, unless data.min_history pads shorter windows
+    return history + target_rows if cfg.task == "forecast" else history
 
 
 def window_need(cfg: DataConfig) -> str:
     """What one window needs, for messages: `lookback 24 and horizon 6 need 30 rows`."""
     rows = rows_needed("train", cfg)
+    lookback = f"lookback {cfg.lookback}"
+    if cfg.history_rows < cfg.lookback:
+        lookback = f"data.min_history {cfg.history_rows}"
     if cfg.task == "forecast":
-        return f"lookback {cfg.lookback} and horizon {cfg.horizon} need {rows} rows"
-    return f"lookback {cfg.lookback} needs {rows} rows"
+        return f"{lookback} and horizon {cfg.horizon} need {rows} rows"
+    return f"{lookback} needs {rows} rows"
 
 
 def keep_series(table: Table, keep: np.ndarray, why: str, label: str, warn: Warn) -> Table:
@@ -243,7 +251,8 @@ class WindowSet:
     """Windows over scaled series tensors, gathered per batch by index arithmetic.
 
     The `future` input columns are known in advance (known features, calendar): their values
-    at the target rows are gathered too, as the model's `future` input.
+    at the target rows are gathered too, as the model's `future` input. With `starts` (each
+    window's series' first row) a window that reaches before its series repeats that row.
     """
 
     def __init__(
@@ -254,6 +263,7 @@ class WindowSet:
         lookback: int,
         offsets: np.ndarray,
         future: slice | None = None,
+        starts: np.ndarray | None = None,
     ) -> None:
         import torch
 
@@ -263,11 +273,23 @@ class WindowSet:
         has_future = future is not None and future.start != future.stop
         self.future_columns = future if has_future else None
         self.anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
+        # each window's series' first row: a window longer than its history repeats that row
+        # (data.min_history), and the history a Theta blend reads starts there
+        self.starts = None if starts is None else torch.as_tensor(starts, dtype=torch.long,
+                                                                    device=device)  # fmt: skip
         self.input_offsets = torch.arange(-lookback + 1, 1, device=device)
         self.target_offsets = torch.as_tensor(offsets, dtype=torch.long, device=device)
 
     def __len__(self) -> int:
         return len(self.anchors)
+
+    def histories(self, positions: np.ndarray, column: int) -> list[np.ndarray]:
+        """Each window's whole history of one input column (from its series' first row to
+        its last input row), scaled: what a Theta blend reads."""
+        anchors = self.anchors.cpu().numpy()[positions]
+        starts = self.starts.cpu().numpy()[positions] if self.starts is not None else anchors * 0
+        values = self.inputs[:, column].cpu().numpy()
+        return [values[a : b + 1] for a, b in zip(starts, anchors, strict=True)]
 
     def batch(
         self, positions: torch.Tensor
@@ -275,7 +297,10 @@ class WindowSet:
         """Inputs (B, lookback, n_inputs), future inputs (B, steps, n_future) or None, and
         targets (B, steps, n_targets) of some windows (None without known targets)."""
         anchors = self.anchors[positions].unsqueeze(1)
-        inputs = self.inputs[anchors + self.input_offsets]
+        rows = anchors + self.input_offsets
+        if self.starts is not None:
+            rows = rows.maximum(self.starts[positions].unsqueeze(1))
+        inputs = self.inputs[rows]
         future = None
         if self.future_columns is not None:
             future = self.inputs[anchors + self.target_offsets][..., self.future_columns]

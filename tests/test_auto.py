@@ -83,7 +83,9 @@ def monthly(n: int = 200) -> pd.DataFrame:
 
 def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
     frame = monthly()
-    config = validate_config({"data": {"target": "y", "horizon": 6, "split": 0.75}})
+    config = validate_config(
+        {"data": {"target": "y", "horizon": 6, "split": 0.75}, "model": {"init": "none"}}
+    )
     table = prepare_table(frame, config.data, "f")
     resolved, choices = resolve(config, table)
     dumped = resolved.model_dump(mode="json")
@@ -110,9 +112,16 @@ def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
 
 def test_no_val_part_is_carved_from_too_little_data() -> None:
     frame = monthly(60)
-    config = validate_config({"data": {"target": "y", "horizon": 12, "split": 0.75}})
+    data = {"target": "y", "horizon": 12, "split": 0.75}
+    config = validate_config({"data": data, "model": {"init": "none"}})
     resolved, _ = resolve(config, prepare_table(frame, config.data, "f"))
     assert resolved.data.split.val == 0  # 45 training rows: a val part would leave too few
+    # From the prior, windows are padded: the last two horizons are 13 forecast origins
+    config = validate_config({"data": data})
+    resolved, choices = resolve(config, prepare_table(frame, config.data, "f"))
+    assert resolved.model.init == "builtin:m3-monthly"
+    assert resolved.data.split.val == pytest.approx(0.75 * 24 / 45)
+    assert resolved.data.min_history == 3 and resolved.training.epochs == 30
 
 
 def test_a_date_split_gets_a_val_start_before_its_test_start() -> None:
@@ -133,6 +142,7 @@ def test_print_config_metrics_and_check_show_the_chosen_numbers(tmp_path: Path) 
         yaml.safe_dump(
             {
                 "data": {"path": str(csv), "target": "y", "horizon": 3, "split": 0.75},
+                "model": {"init": "none"},  # from scratch: the rules for a network's size
                 "training": {"epochs": 2, "ensemble": 2, "device": "cpu"},
             }
         )

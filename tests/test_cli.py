@@ -77,7 +77,7 @@ def test_bad_config_fails_with_one_line_per_problem(config_path: Path) -> None:
         (["--set", "data.lookback=500"], "Error: the train part has "),
         (
             ["--set", "training.epochs=oops"],
-            "Error: --set: training.epochs: must be a whole number of at least 1 or 'auto'",
+            "Error: --set: training.epochs: must be a whole number of at least 0 or 'auto'",
         ),
     ],
 )

@@ -38,7 +38,7 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
     found = problems({"training": {"epochs": "many", "device": "gpu"}, "model": {"hidden_size": 0}})
     assert len(found) == 3
     assert found[0] == "model.hidden_size: must be a whole number of at least 1 or 'auto', got 0"
-    assert found[1] == "training.epochs: must be a whole number of at least 1 or 'auto', got 'many'"
+    assert found[1] == "training.epochs: must be a whole number of at least 0 or 'auto', got 'many'"
     assert found[2] == "training.device: must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"
 
 
@@ -109,7 +109,7 @@ def test_overrides_are_parsed_as_yaml_and_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training.epochs=-1"])
     assert info.value.problems == [
-        "training.epochs: must be a whole number of at least 1 or 'auto', got -1"
+        "training.epochs: must be a whole number of at least 0 or 'auto', got -1"
     ]
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training"])

