@@ -117,7 +117,10 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
     split = data.split.model_dump()
     val = None
     if not has_val_part(split) and data.validation == "auto":
-        val = _carve_validation(split, train_rows, lookback, horizon, table, minimum)
+        purpose = "for early stopping and the best epoch"
+        if prior is not None:
+            purpose = "forecast origins that choose the epoch (0: the prior as is)"
+        val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose)
     if val is not None:
         choose("data.split", *val)
     elif needs_val and not has_val_part(split):
@@ -277,6 +280,7 @@ def _carve_validation(
     horizon: int,
     table: Table,
     minimum: int = MIN_TRAIN_WINDOWS,
+    purpose: str = "for early stopping and the best epoch",
 ) -> tuple[dict, str] | None:
     """A val part from the end of the training part of a split without one, when the
     training part keeps at least `minimum` windows; None when there is nothing to carve."""
@@ -284,7 +288,7 @@ def _carve_validation(
     left = train_rows - val_rows - lookback - horizon + 1
     if left < minimum:
         return None
-    why = f"the last {val_rows} training rows, for early stopping and the best epoch"
+    why = f"the last {val_rows} training rows, {purpose}"
     if "train" in split:
         share = split["train"] * val_rows / max(train_rows, 1)
         new = {"train": split["train"] - share, "val": share, "test": split["test"]}

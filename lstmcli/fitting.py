@@ -150,11 +150,12 @@ def fit_forecaster(
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
+    with_theta = is_prior(model_cfg.init) and spec.n_targets == 1  # Theta: one target's
     if model_cfg.blend == "auto" and has_val and blendable:
         network.eval()
         batches = lambda: (batch for _, batch in forecaster.batches(val))  # noqa: E731
         others = {}
-        if is_prior(model_cfg.init):  # short series: Theta on each window's history too
+        if with_theta:  # short series: Theta on each window's history too
             histories = val.histories(np.arange(len(val)), spec.target_columns[0])
             others["theta"] = forecaster.history_forecasts(histories, val_rows, data_cfg.season)
         chosen, scores = choose_blend(
@@ -162,7 +163,7 @@ def fit_forecaster(
             combine="theta" if others else None,
         )  # fmt: skip
         forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores)
-    elif model_cfg.blend == "auto" and blendable and is_prior(model_cfg.init):
+    elif model_cfg.blend == "auto" and blendable and with_theta:
         chosen = Blend(0.5, "theta", data_cfg.season)  # no val part: the combination as is
         forecaster, blend = forecaster.with_blend(chosen), chosen.report({})
 

@@ -188,3 +188,41 @@ def test_a_theta_blended_model_is_not_exported(tmp_path: Path, csv_path: Path) -
     with pytest.raises(LstmcliError, match="Theta forecast of each series' whole history"):
         export_onnx(checkpoint, tmp_path / "a.onnx")
     assert not (tmp_path / "a.onnx").exists()
+
+
+def test_theta_is_combined_only_with_a_single_target(tmp_path: Path, csv_path: Path) -> None:
+    """Theta forecasts one target's history: a prior of two targets keeps the naive blend."""
+    two = tiny_config(csv_path, data={"target": ["y", "x"]})
+    train_run(validate_config(two), tmp_path / "a")
+    tuned = tiny_config(csv_path, data={"target": ["y", "x"]},
+                        model={"init": str(tmp_path / "a"), "blend": "auto"})  # fmt: skip
+    blend = train_run(validate_config(tuned), tmp_path / "b").metrics["blend"]
+    assert not any(key.startswith("theta") for key in blend["val_rmse_scaled"])
+    one = tiny_config(csv_path, model={"init": str(tmp_path / "c0"), "blend": "auto"})
+    train_run(validate_config(tiny_config(csv_path)), tmp_path / "c0")
+    blend = train_run(validate_config(one), tmp_path / "c").metrics["blend"]
+    scores = blend["val_rmse_scaled"]  # equal parts, unless a naive forecast is 1.5x better
+    naive = min(v for k, v in scores.items() if k.endswith(" x 1") and not k.startswith("theta"))
+    if naive * 1.5 < scores["theta x 0.5"]:
+        assert blend["model_weight"] == 0 and blend["baseline"] != "theta"
+    else:
+        assert (blend["baseline"], blend["model_weight"]) == ("theta", 0.5)
+
+
+def test_the_combination_gives_way_only_to_a_far_better_naive_forecast() -> None:
+    from lstmcli.blend import choose_blend
+
+    truth = torch.ones(4, 3, 1)
+    theta = torch.ones(4, 3, 1)
+
+    def chosen(network_value: float, last_value: float) -> tuple[str, float]:
+        windows = torch.full((4, 5, 1), last_value)
+        network = lambda *_: torch.full((4, 3, 1), network_value)  # noqa: E731
+        blend, _ = choose_blend(
+            network, lambda: iter([(windows, None, truth)]), None, [0], {"theta": theta}, "theta"
+        )
+        return blend.kind, blend.weight
+
+    assert chosen(3.0, 1.0) == ("naive", 0.0)  # a runaway network; the last value is exact
+    assert chosen(1.2, 1.1) == ("theta", 0.5)  # naive as good as the combination: combined
+    assert chosen(1.0, 1.0) == ("theta", 0.5)  # no better than equal parts by the margin
