@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,9 @@ def warner(console: Console, quiet: bool = False) -> Callable[[str], None]:
     return warn
 
 
+OTHER_RANKS_GRACE_S = 3  # an error every rank meets is reported by rank 0 within this
+
+
 def main_rank() -> bool:
     """Whether this process speaks: the only one, or rank 0 under torchrun."""
     return os.environ.get("RANK", "0") == "0"
@@ -79,6 +83,8 @@ def command(function: Callable[..., None]) -> Callable[..., None]:
                 console = stderr()
                 for line in lines:
                     say(console, f"Error: {line}")
+            else:  # torchrun stops every rank when one exits: let rank 0 say it first
+                time.sleep(OTHER_RANKS_GRACE_S)
             raise typer.Exit(EXIT_ERROR) from None
 
     return app.command()(guarded)
