@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from lstmcli.prior import (
 from lstmcli.reading import read_csv
 from lstmcli.times import frequency, parse_time
 from lstmcli.windows import split_rows
+
+if TYPE_CHECKING:
+    from lstmcli.checkpoint import Checkpoint
 
 # Rows per season for each kind of regular frequency (pandas offset names, without anchors).
 SEASONS = {"W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "D": 7, "B": 5}
@@ -80,7 +83,7 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         choose("data.season", season, why)
     horizon = data.horizon if forecast else 1
     train_rows = _typical_train_rows(table, config)
-    prior = _choose_init(config, table, season, choose)
+    init, prior = _choose_init(config, table, season, train_rows, choose)
     if prior is None and training.epochs == 0:
         raise LstmcliError(
             "training.epochs: 0 uses a prior as is, and no builtin prior fits this run "
@@ -90,7 +93,7 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         for key, value in prior_settings(prior).items():
             section, name = key.split(".")
             if is_auto(getattr(getattr(config, section), name)):
-                choose(key, value, f"the prior's ({config_init(choices, model)})")
+                choose(key, value, f"the prior's ({init})")
     if is_auto(data.window_norm) and prior is None:
         norm = "standard" if forecast else "none"
         why = "each window in its own units" if forecast else "regression"
@@ -112,8 +115,8 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
     # prior needs no training window: the val part (several origins) decides what is kept.
     needs_val = model.needs_val_part
     minimum = MIN_INTERVAL_WINDOWS if needs_val else MIN_TRAIN_WINDOWS
-    if prior is not None:
-        minimum = -lookback  # windows may be padded: any val part with a window will do
+    if prior is not None:  # windows are padded and the training part may keep none: only
+        minimum = -lookback  # horizon - 1 rows must be left before the val part
     split = data.split.model_dump()
     val = None
     if not has_val_part(split) and data.validation == "auto":
@@ -157,38 +160,35 @@ def _chosen(choices: list[Choice], key: str) -> Any:
     return next((c.value for c in choices if c.key == key), AUTO)
 
 
-def config_init(choices: list[Choice], model: Any) -> str:
-    """`model.init` as resolved (chosen, or as given)."""
-    return _chosen(choices, "model.init") if is_auto(model.init) else model.init
-
-
-def _choose_init(config: Config, table: Table, season: int | None, choose: Any) -> Any:
-    """The checkpoint the run starts from, or None (from scratch); `init: auto` takes the
-    builtin prior of the season when it fits the run and the data is short."""
+def _choose_init(
+    config: Config, table: Table, season: int | None, train_rows: int, choose: Any
+) -> tuple[str, Checkpoint | None]:
+    """`model.init` as it runs, and the checkpoint it names (None: from scratch); `auto`
+    takes the first builtin prior of the season that fits the run, when the data is short."""
     init = config.model.init
+    trial = edit_config(config, {"data.season": season}, "auto")
     if init == "none":
-        return None
+        return init, None
     if init != "auto":
         prior = load_prior(init)
-        check_fits(prior, edit_config(config, {"data.season": season}, "auto"), init)
-        return prior
-    trial = edit_config(config, {"data.season": season}, "auto")
-    fitting = [n for n in auto_priors(season) if not mismatches(load_prior(n), trial)]
-    if not fitting:
-        return None
-    name = fitting[0]
-    prior = load_prior(name)
+        check_fits(prior, trial, init)
+        return init, prior
     lookback = config.data.lookback if isinstance(config.data.lookback, int) else None
-    if lookback is not None and lookback > _typical_train_rows(table, config):
-        return None  # a lookback set beyond the training part: train's own error says so
+    if lookback is not None and lookback > train_rows:
+        return "none", None  # a lookback set beyond the training part: train's error says so
+    for name in auto_priors(season):
+        prior = load_prior(name)
+        if not mismatches(prior, trial):
+            break
+    else:
+        return "none", None
     lookback = lookback or prior.config.data.lookback
-    trial = edit_config(trial, {"data.lookback": lookback}, "auto")
-    windows = _train_windows(table, trial)
+    windows = _train_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
     if windows >= AUTO_MAX_WINDOWS:
-        return None
+        return "none", None
     why = f"{windows} windows of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")
-    return prior
+    return name, prior
 
 
 def infer_season(table: Table) -> tuple[int | None, str]:

@@ -19,7 +19,7 @@ from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, 
 from lstmcli.device import resolve_device
 from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
-from lstmcli.prior import is_prior
+from lstmcli.prior import windowless_parts
 from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
@@ -87,8 +87,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
                 rows = int((stops - starts).sum())
                 text = f"{rows} rows in {len(starts)} series, {windows} windows"
             report.facts.append((name, text))
-        optional = ("train", "val") if is_prior(config.model.init) else ()
-        report.problems += empty_parts(split, cfg, optional)
+        report.problems += empty_parts(split, cfg, windowless_parts(config.model.init))
         if table is not None:
             train_rows = part_rows(split.bounds["train"])
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)

@@ -8,7 +8,7 @@ a tune trial runs the same stages without one and reads the validation scores.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,9 +143,7 @@ def fit_forecaster(
                             adaptive=model_cfg.adaptive)  # fmt: skip
     val = windows.get("val")
     has_val = val is not None and len(val) > 0
-    val_rows = None
-    if has_val and data.table.ids is not None:
-        val_rows = data.table.series_of(data.split.anchors["val"])
+    val_rows = data.window_series("val") if has_val else None
 
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
@@ -198,8 +196,7 @@ def validation_scores(
     median of a quantile model). What `tune` selects on and metrics.json reports as
     `validation`."""
     anchors = data.split.anchors["val"]
-    series = data.table.series_of(anchors) if data.table.ids is not None else None
-    predicted = forecaster.predict(val, series).points
+    predicted = forecaster.predict(val, data.window_series("val")).points
     actual = actual_values(data.table, anchors, config.data)
     scores = report(actual, predicted, data.table.target_columns, data.mase_scales)
     best_loss = training.state.best_loss
@@ -275,15 +272,10 @@ def train_members(
         where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
         raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
     network = networks[0] if len(networks) == 1 else Ensemble(networks)
-    columns = ["epoch", "epochs", "train_loss", "val_loss", "learning_rate", "seconds"]
-    history = (
-        pd.concat(histories, ignore_index=True)
-        if histories
-        else pd.DataFrame(
-            columns=[*columns, "best_epoch"] + (["member"] if cfg.ensemble > 1 else [])
-        )
-    )
-    return network, result, history
+    if not histories:  # the starting weights kept, no epoch run: an empty history.csv
+        columns = [f.name for f in fields(EpochStats)] + (["member"] if cfg.ensemble > 1 else [])
+        histories = [pd.DataFrame(columns=columns)]
+    return network, result, pd.concat(histories, ignore_index=True)
 
 
 def member_states(train_state: dict) -> list[TrainState]:

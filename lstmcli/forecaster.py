@@ -195,8 +195,9 @@ class Forecaster(nn.Module):
         blend reads `histories` (each window's whole scaled history of its target input)."""
         self.eval()
         history = None
-        if self.blend is not None and self.blend.reads_history:
-            history = self.history_forecasts(histories, scaler_rows).to(window.device)
+        if self.reads_history:
+            history = self.history_forecasts(histories, scaler_rows, self.blend.season)
+            history = history.to(window.device)
         with torch.inference_mode():
             point, bounds, _, _ = self(window, future, torch.float64, history)
         point = point.double().cpu().numpy()
@@ -228,42 +229,38 @@ class Forecaster(nn.Module):
         scaler_rows: np.ndarray | None,
         inputs: torch.Tensor,
     ) -> torch.Tensor | None:
-        if self.blend is None or not self.blend.reads_history:
+        if not self.reads_history:
             return None
         chunk = positions.cpu().numpy()
         histories = windows.histories(chunk, self.target_index[0])
         rows = scaler_rows[chunk] if scaler_rows is not None else None
-        return self.history_forecasts(histories, rows).to(inputs.device)
+        return self.history_forecasts(histories, rows, self.blend.season).to(inputs.device)
+
+    @property
+    def reads_history(self) -> bool:
+        """Whether a forecast needs each series' whole history (a Theta blend), not only
+        its window."""
+        return self.blend is not None and self.blend.reads_history
 
     def history_forecasts(
-        self, histories: list[np.ndarray], scaler_rows: np.ndarray | None, season: int = 0
+        self, histories: list[np.ndarray], scaler_rows: np.ndarray | None, season: int | None
     ) -> torch.Tensor:
         """The Theta forecast of each history (scaled values of the target's input column),
         in the target's scaled units (windows, steps, 1): computed in the data's units, as
         its seasonal indices are ratios."""
-        season = season or (self.blend.season if self.blend is not None else None)
-        column = self.target_index[0]
-        out = np.empty((len(histories), self.spec.steps, 1))
+        as_input = self.input_scaler.columns([self.target_index[0]])
+        out = np.empty((len(histories), self.spec.steps, 1), dtype=np.float32)
         for i, history in enumerate(histories):
             row = scaler_rows[i] if scaler_rows is not None else None
-            values = _unscaled(self.input_scaler, history, column, row)
+            values = as_input.inverse(history[:, None], _repeated(row, len(history)))[:, 0]
             forecast = theta_forecast(values, self.spec.steps, season)
-            out[i, :, 0] = _scaled(self.target_scaler, forecast, 0, row)
-        return torch.from_numpy(out.astype(np.float32))
+            out[i] = self.target_scaler.transform(forecast[:, None], _repeated(row, len(forecast)))
+        return torch.from_numpy(out)
 
 
-def _unscaled(scaler: Scaler, values: np.ndarray, column: int, row: int | None) -> np.ndarray:
-    center, scale = scaler.center, scaler.scale
-    if scaler.per_series:
-        center, scale = center[row], scale[row]
-    return values * scale[column] + center[column]
-
-
-def _scaled(scaler: Scaler, values: np.ndarray, column: int, row: int | None) -> np.ndarray:
-    center, scale = scaler.center, scaler.scale
-    if scaler.per_series:
-        center, scale = center[row], scale[row]
-    return (values - center[column]) / scale[column]
+def _repeated(row: int | None, count: int) -> np.ndarray | None:
+    """A per-series scaler's row for each of `count` values of one series (None: global)."""
+    return None if row is None else np.full(count, row)
 
 
 def scaled_windows(

@@ -33,7 +33,7 @@ from lstmcli.fitting import CheckpointSaver, Fitted, fit_forecaster
 from lstmcli.forecaster import Forecaster
 from lstmcli.lock import run_folder_lock
 from lstmcli.metrics import json_safe
-from lstmcli.prior import is_prior
+from lstmcli.prior import is_prior, windowless_parts
 from lstmcli.train import EpochStats, TrainResult
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.windows import Split, WindowSet
@@ -112,7 +112,7 @@ def prepare_run(
         config.model.levels,
         scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
         expected_rows=resume.data_rows if resume is not None else None,
-        from_prior=is_prior(config.model.init),
+        windowless=windowless_parts(config.model.init),
     )
     return config, choices, data
 
@@ -138,10 +138,9 @@ def score_test(
     when the model has levels) and the rows of test_predictions.csv, in original units. The
     test part is a rolling backtest: adaptive intervals follow the misses as actuals arrive."""
     table, anchors = data.table, data.split.anchors["test"]
-    series = table.series_of(anchors)
     actual = actual_values(table, anchors, cfg)
-    scaler_rows = series if table.ids is not None else None
-    forecast = forecaster.predict(test, scaler_rows, actual=actual, series=series)
+    series = table.series_of(anchors)
+    forecast = forecaster.predict(test, data.window_series("test"), actual=actual, series=series)
     metrics = score_backtest(
         table,
         anchors,

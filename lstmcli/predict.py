@@ -121,7 +121,8 @@ def forecast_next(
         label,
         targets="future",
         warn=warn,
-        last_rows=lookback,
+        # a Theta blend reads each series' whole history, as it did in training
+        last_rows=None if predictor.forecaster.reads_history else lookback,
         missing_advice=_missing_advice(cfg),
     )
     need = cfg.history_rows  # the lookback, or fewer when data.min_history pads windows
@@ -160,8 +161,11 @@ def forecast_next(
         calendar = calendar.reshape(table.n_series, future_rows, -1)
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
     sequence = torch.from_numpy(sequence).to(predictor.device)
-    column = cfg.layout.target_index[0]
-    histories = [scaled[a:b, column] for a, b in zip(table.offsets[:-1], history_end, strict=True)]
+    histories = None
+    if predictor.forecaster.reads_history:
+        column = cfg.layout.target_index[0]
+        ends = zip(table.offsets[:-1], history_end, strict=True)
+        histories = [scaled[start:end, column] for start, end in ends]
     predicted, bounds = _roll_forward(predictor, sequence, blocks, series, histories)
     if bounds is not None and steps > horizon:
         warn(
@@ -267,7 +271,7 @@ def _roll_forward(
     sequence: torch.Tensor,
     blocks: int,
     series: np.ndarray | None,
-    histories: list[np.ndarray],
+    histories: list[np.ndarray] | None,
 ) -> tuple[np.ndarray, dict | None]:
     """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
     original units, with the first horizon's interval bounds when the model has levels (NaN
@@ -291,7 +295,8 @@ def _roll_forward(
             sequence[:, start : start + horizon, target_inputs] = torch.from_numpy(fed).to(
                 sequence.device
             )
-            histories = [np.r_[h, f[:, 0]] for h, f in zip(histories, fed, strict=True)]
+            if histories is not None:
+                histories = [np.r_[h, f[:, 0]] for h, f in zip(histories, fed, strict=True)]
     bounds = None
     if first.bounds:
         bounds = {level: (_pad(lo, blocks), _pad(hi, blocks))

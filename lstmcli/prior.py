@@ -13,19 +13,23 @@ LSTM reads any length; its linear skip keeps the weights of the most recent rows
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from lstmcli.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.config import BUILTIN_PREFIX, Config, is_auto
 from lstmcli.errors import LstmcliError
-from lstmcli.model import ModelSpec
+
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read: `lstmcli init` needs none
+    import torch
+
+    from lstmcli.checkpoint import Checkpoint
+    from lstmcli.model import ModelSpec
 
 # The builtin priors, one per kind of season, and those `init: auto` tries for a season, in
 # order (the first whose horizon and inputs fit the run).
-BUILTIN = {"m3-yearly": None, "m3-quarterly": 4, "m3-monthly": 12, "m3-other": None}
+BUILTIN = ("m3-yearly", "m3-quarterly", "m3-monthly", "m3-other")
 AUTO_BY_SEASON = {
     None: ("m3-yearly", "m3-other"),
     1: ("m3-yearly", "m3-other"),
@@ -45,6 +49,12 @@ def is_prior(init: str) -> bool:
     return init not in ("none", "auto")
 
 
+def windowless_parts(init: str) -> tuple[str, ...]:
+    """The split's parts that may have no window: starting from a prior, none in the training
+    part (nothing to fine-tune: the prior as is) or the val part (nothing to choose)."""
+    return ("train", "val") if is_prior(init) else ()
+
+
 def load_prior(init: str) -> Checkpoint:
     """The checkpoint `model.init` names: builtin:NAME, a run folder or a model.pt."""
     if init.startswith(BUILTIN_PREFIX):
@@ -54,13 +64,23 @@ def load_prior(init: str) -> Checkpoint:
                 f"model.init: unknown builtin prior {name!r}; available: "
                 f"{', '.join(f'builtin:{n}' for n in builtin_priors())}"
             )
-        path = Path(str(resources.files("lstmcli") / "priors" / f"{name}.pt"))
-        return load_checkpoint(path)
+        return _builtin(name)
     path = Path(init)
     if not path.exists():
         raise LstmcliError(f"model.init: {init} not found (give a run folder, its model.pt or "
                            "builtin:NAME)")  # fmt: skip
+    from lstmcli.checkpoint import load_checkpoint
+
     return load_checkpoint(path)
+
+
+@functools.cache
+def _builtin(name: str) -> Checkpoint:
+    """A builtin prior, read once per process (resolve and fitting both need it; callers
+    only read it: adapted_weights copies)."""
+    from lstmcli.checkpoint import load_checkpoint
+
+    return load_checkpoint(Path(str(resources.files("lstmcli") / "priors" / f"{name}.pt")))
 
 
 def auto_priors(season: int | None) -> list[str]:
@@ -158,6 +178,8 @@ def _adapt(weights: dict, old: ModelSpec, new: ModelSpec) -> dict[str, torch.Ten
         if columns <= skip.shape[1]:
             skip = skip[:, skip.shape[1] - columns :]
         else:  # a longer lookback than the prior's: the older rows start at zero weight
+            import torch
+
             skip = torch.cat([skip.new_zeros(outputs, columns - skip.shape[1]), skip], dim=1)
         out["skip.weight"] = skip.clone()
         out["skip.bias"] = weights["skip.bias"][:outputs].clone()

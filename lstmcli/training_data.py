@@ -51,6 +51,11 @@ class TrainingData:
         """Each row's series, for per-series scalers and scores; None for one series."""
         return self.table.row_series() if self.table.ids is not None else None
 
+    def window_series(self, part: str) -> np.ndarray | None:
+        """Each window's series in a part, for per-series scalers; None for one series."""
+        anchors = self.split.anchors[part]
+        return self.table.series_of(anchors) if self.table.ids is not None else None
+
 
 def prepare_data(
     table: Table,
@@ -59,14 +64,14 @@ def prepare_data(
     levels: list[float] = (),
     scalers: tuple[Scaler, Scaler] | None = None,
     expected_rows: int | None = None,
-    from_prior: bool = False,
+    windowless: tuple[str, ...] = (),
 ) -> TrainingData:
     """The usable series of a table, their split, and scalers fitted on the training rows
     (or `scalers`, a resumed run's, whose data had `expected_rows`). With interval `levels`,
-    also the seasonal-naive baseline's intervals. A run `from_prior` may have no training or
-    val window (the prior forecasts as it is). `cfg` is resolved: no `auto` left."""
+    also the seasonal-naive baseline's intervals. The parts in `windowless` may have no window
+    (see prior.windowless_parts). `cfg` is resolved: no `auto` left."""
     table = training_series(table, cfg, warn)
-    split = split_table(table, cfg, optional=("train", "val") if from_prior else ())
+    split = split_table(table, cfg, optional=windowless)
     train_rows = part_rows(split.bounds["train"])
     row_series = table.row_series() if table.ids is not None else None
     train_series = row_series[train_rows] if row_series is not None else None

@@ -251,8 +251,9 @@ class WindowSet:
     """Windows over scaled series tensors, gathered per batch by index arithmetic.
 
     The `future` input columns are known in advance (known features, calendar): their values
-    at the target rows are gathered too, as the model's `future` input. With `starts` (each
-    window's series' first row) a window that reaches before its series repeats that row.
+    at the target rows are gathered too, as the model's `future` input. `starts` holds each
+    window's series' first row (None: one series from row 0): a window that reaches before its
+    series repeats that row (data.min_history), and a Theta blend's history starts there.
     """
 
     def __init__(
@@ -273,8 +274,6 @@ class WindowSet:
         has_future = future is not None and future.start != future.stop
         self.future_columns = future if has_future else None
         self.anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
-        # each window's series' first row: a window longer than its history repeats that row
-        # (data.min_history), and the history a Theta blend reads starts there
         self.starts = None if starts is None else torch.as_tensor(starts, dtype=torch.long,
                                                                     device=device)  # fmt: skip
         self.input_offsets = torch.arange(-lookback + 1, 1, device=device)
@@ -287,7 +286,7 @@ class WindowSet:
         """Each window's whole history of one input column (from its series' first row to
         its last input row), scaled: what a Theta blend reads."""
         anchors = self.anchors.cpu().numpy()[positions]
-        starts = self.starts.cpu().numpy()[positions] if self.starts is not None else anchors * 0
+        starts = self.starts.cpu().numpy()[positions] if self.starts is not None else 0 * anchors
         values = self.inputs[:, column].cpu().numpy()
         return [values[a : b + 1] for a, b in zip(starts, anchors, strict=True)]
 

@@ -145,6 +145,13 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
     forecast = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert len(forecast) == 4 and forecast["sales"].notna().all()
 
+    # predict from the training rows forecasts what the run scored (Theta reads them all)
+    (tmp_path / "train.csv").write_text(yearly(24).head(20).to_csv(index=False))
+    again = run("predict", str(tmp_path / "run"), str(tmp_path / "train.csv"))
+    assert again.exit_code == 0, again.stderr
+    rows = pd.read_csv(__import__("io").StringIO(again.stdout))
+    assert rows["sales"].to_numpy() == pytest.approx(forecast["sales"].to_numpy(), rel=1e-9)
+
     # Five rows of history are fewer than the lookback of 10: padded, still a forecast
     (tmp_path / "new.csv").write_text(yearly(5).to_csv(index=False))
     predicted = run("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"))

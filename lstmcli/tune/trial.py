@@ -22,7 +22,7 @@ from lstmcli.data import Table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.fitting import fit_forecaster
-from lstmcli.prior import is_prior
+from lstmcli.prior import windowless_parts
 from lstmcli.train import EpochStats
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.tune.plan import StudyPlan, fold_config, trial_config
@@ -125,7 +125,7 @@ class Objective:
             if len(self.prepared) >= 4 * self.plan.folds:  # memory stays bounded
                 self.prepared.pop(next(iter(self.prepared)))
             data = prepare_data(self.table, config.data, self.warn, config.model.levels,
-                                from_prior=is_prior(config.model.init))  # fmt: skip
+                                windowless=windowless_parts(config.model.init))  # fmt: skip
             device = resolve_device(config.training.device)
             self.prepared[key] = (data, make_windows(data, config.data, device))
         return self.prepared[key]
