@@ -131,8 +131,8 @@ def fit_forecaster(
         torch.set_num_threads(config.training.threads)
     spec = ModelSpec.for_config(config.data, config.model)
     start = None
-    if is_prior(config.model.init) and resume is None:  # fine-tuned from the prior's weights
-        start = adapted_weights(load_prior(config.model.init), spec)
+    if is_prior(config.model.init):  # fine-tuned from the prior's weights (a member not yet
+        start = adapted_weights(load_prior(config.model.init), spec)  # started when resuming)
     network, training, history = train_members(
         spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist,
         start=start,

@@ -266,3 +266,28 @@ def test_a_killed_ensemble_resumes_to_the_uninterrupted_result(
         torch.testing.assert_close(weights(out / "model.pt")[key], value, rtol=1e-6, atol=1e-7)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"]["rmse"] == pytest.approx(straight.metrics["model"]["rmse"], rel=1e-6)
+
+
+@pytest.mark.parametrize("stops", [[3], [9, 12]])
+def test_a_run_from_a_prior_resumes_like_an_uninterrupted_one(
+    tmp_path: Path, csv_path: Path, stops: list[int]
+) -> None:
+    """Every member of a run started from another run's network starts from it, also a
+    member that had not started when the run was stopped."""
+    train_run(validate_config(tiny_config(csv_path)), tmp_path / "prior")
+    config = validate_config(
+        tiny_config(
+            csv_path,
+            model={"init": str(tmp_path / "prior"), "blend": "auto"},
+            training={"epochs": 2, "ensemble": 2, "patience": None, "checkpoint_every": 1},
+        )
+    )
+    straight = train_run(config, tmp_path / "straight")
+    resumed = resumed_until_done(config, tmp_path / "resumed", stops)
+    a, b = weights(tmp_path / "straight" / "model.pt"), weights(tmp_path / "resumed" / "model.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    assert resumed.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
+    kept, uninterrupted = resumed.metrics["init"], straight.metrics["init"]
+    assert kept["kept"] == uninterrupted["kept"]
+    assert kept["val_loss_kept"] == pytest.approx(uninterrupted["val_loss_kept"], rel=1e-6)
