@@ -11,6 +11,18 @@ prediction intervals scored on those origins, next to the model's on the same or
 
   python benchmarks/intervals.py --set dev
   python benchmarks/intervals.py --set fresh --only nottem
+
+With `--collection m3` (or m1, tourism) it scores competition series the M-competition way
+instead (benchmarks/competition.py's protocol: one CSV per series, the data keys a new user
+writes, one origin at the end of the training part, the competition's horizon), each with
+`model.levels: [80, 95]`, beside damped-trend ETS's intervals (statsmodels, fitted on the
+training part) and seasonal naive's (empirical quantiles of its own residuals at each step
+over the training part, as lstmcli's baseline). Coverage is pooled over series and steps per
+group; the interval score (Winkler) is in MASE units (over the in-sample seasonal-naive
+error, as MSIS), a mean over series. Series lstmcli refuses are counted and left out of every
+column. M3 is the development collection; M1 and Tourism are only ever scored.
+
+  python benchmarks/intervals.py --collection m3 --sample 300 --json m3-intervals.json
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import competition  # noqa: E402
 from accuracy_suite import SERIES, Series, last_error, train_series  # noqa: E402
 
 LEVELS = (80, 95)
@@ -119,6 +132,137 @@ def _versus_ets(series: Series, frame: pd.DataFrame, folder: Path, ets_origins: 
     return out
 
 
+def competition_series(s, overrides: list[str], seed: int) -> dict:
+    """One competition series: lstmcli's, damped ETS's and seasonal naive's 80% and 95%
+    bounds at the origin ending the training part, scored against the test part."""
+    x, actual, h = np.asarray(s.x, float), np.asarray(s.xx, float), int(s.h)
+    season = competition.season_of(s)
+    lag = season if season and len(x) > season else 1
+    scale = float(np.mean(np.abs(x[lag:] - x[:-lag])))
+    row: dict = {"sn": s.sn, "group": s.type, "rows": len(x), "horizon": h}
+    bounds = {"seasonal_naive": naive_bounds(x, h, lag)}
+    bounds["ets"] = {level: (lo[0], hi[0]) for level, (lo, hi) in
+                     ets_intervals(x, np.array([len(x) - 1]), h, season).items()}  # fmt: skip
+    predictions, row["error"] = competition_run(s, overrides, seed)
+    if predictions is not None:
+        row["point_mase"] = float(np.mean(np.abs(predictions["value"] - actual)) / scale)
+        bounds["lstmcli"] = {
+            level: (predictions[f"value_lo_{level}"], predictions[f"value_hi_{level}"])
+            for level in LEVELS
+        }
+    for method, by_level in bounds.items():
+        row[method] = {}
+        for level, (lo, hi) in by_level.items():
+            inside = (actual >= lo) & (actual <= hi)
+            row[method][str(level)] = {
+                "covered": int(inside.sum()),
+                "steps": h,
+                "msis": winkler(actual, lo, hi, level) / scale,
+            }
+    return row
+
+
+def competition_run(s, overrides: list[str], seed: int) -> tuple[pd.DataFrame | None, str]:
+    """lstmcli's test predictions (one origin, `horizon` steps) with 80% and 95% bounds."""
+    import tempfile
+
+    from lstmcli.config import edit_config, validate_config
+    from lstmcli.errors import LstmcliError
+    from lstmcli.pipeline import train_run
+
+    frame, test_start = competition.frame_of(s)
+    with tempfile.TemporaryDirectory(prefix="intervals-") as tmp:
+        csv = Path(tmp) / "data.csv"
+        frame.to_csv(csv, index=False)
+        data = {"path": str(csv), "time_column": "date", "target": "value",
+                "horizon": int(s.h), "split": {"test_start": test_start}}  # fmt: skip
+        if s.type not in competition.FREQ:
+            data["season"] = competition.season_of(s)
+        config = validate_config(
+            {"data": data, "model": {"levels": list(LEVELS)}, "training": {"seed": seed}}
+        )
+        if overrides:
+            config = edit_config(config, dict(o.split("=", 1) for o in overrides), "--set")
+        try:
+            train_run(config, Path(tmp) / "run")
+        except LstmcliError as error:
+            return None, str(error)
+        predictions = pd.read_csv(Path(tmp) / "run" / "test_predictions.csv")
+    return predictions.sort_values("step").head(int(s.h)).reset_index(drop=True), ""
+
+
+def naive_bounds(x: np.ndarray, h: int, lag: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Seasonal naive's bounds: its forecast plus the empirical quantiles of its own
+    residuals at each step over the training part (a step without two residuals takes the
+    last such step's, widened by the square root of the steps)."""
+    steps = np.arange(1, h + 1)
+    back = lag * np.ceil(steps / lag).astype(int)  # how far back each step's value lies
+    forecast = x[len(x) - back]
+    out = {}
+    for level in LEVELS:
+        alpha = 1 - level / 100
+        lo, hi, last = np.full(h, np.nan), np.full(h, np.nan), None
+        for k, step in enumerate(steps):
+            origins = np.arange(back[k] - 1, len(x) - step)
+            residuals = x[origins + step] - x[origins + step - back[k]]
+            if len(residuals) >= 2:
+                lo[k], hi[k] = np.quantile(residuals, [alpha / 2, 1 - alpha / 2])
+                last = k
+            elif last is not None:
+                widen = math.sqrt(step / steps[last])
+                lo[k], hi[k] = lo[last] * widen, hi[last] * widen
+        out[level] = (forecast + lo, forecast + hi)
+    return out
+
+
+def competition_summary(rows: list[dict]) -> None:
+    """Coverage (pooled over series and steps) and mean MSIS per group, per method."""
+    methods = ("lstmcli", "ets", "seasonal_naive")
+    print("\ncoverage (pooled over series and steps) / mean interval score in MASE units; "
+          "lstmcli's refusals left out of every column")  # fmt: skip
+    head = f"{'group':<10}{'n':>5}{'refused':>8}"
+    for level in LEVELS:
+        head += "".join(f"{m + ' ' + str(level):>22}" for m in methods)
+    print(head)
+    for group in (*competition.GROUPS, "all"):
+        members = [r for r in rows if group in ("all", r["group"])]
+        scored = [r for r in members if "lstmcli" in r]
+        if not members:
+            continue
+        line = f"{group:<10}{len(members):>5}{len(members) - len(scored):>8}"
+        for level in LEVELS:
+            for method in methods:
+                cells = [r[method][str(level)] for r in scored]
+                if not cells:
+                    line += f"{'-':>22}"
+                    continue
+                covered = sum(c["covered"] for c in cells) / sum(c["steps"] for c in cells)
+                msis = np.mean([c["msis"] for c in cells])
+                line += f"{covered:>13.3f} {msis:>8.2f}"
+        print(line)
+
+
+def competition_main(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    series = competition.collection(args.collection)
+    series = competition.sample(series, args.sample, args.seed)
+    rows = []
+    for k, s in enumerate(series, 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = competition_series(s, args.override, args.seed)
+        rows.append(row)
+        shown = row["error"] or " ".join(
+            f"{level}% {row['lstmcli'][str(level)]['covered']}/{row['horizon']}" for level in LEVELS
+        )
+        print(f"[{k}/{len(series)}] {s.sn} {s.type} {row['rows']} rows: {shown}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"series": rows}, indent=1))
+    competition_summary(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="group", default="dev")
@@ -126,7 +270,13 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[])
     parser.add_argument("--ets-origins", type=int, default=30)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--collection", choices=["m3", "m1", "tourism"])
+    parser.add_argument("--sample", type=int, help="with --collection: a stratified sample")
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    if args.collection:
+        competition_main(args)
+        return
     chosen = [
         s
         for s in SERIES

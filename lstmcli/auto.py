@@ -21,6 +21,7 @@ from lstmcli.config import (
     AUTO,
     BUILTIN_PREFIX,
     Config,
+    ModelConfig,
     SplitDates,
     SplitFractions,
     edit_config,
@@ -37,6 +38,7 @@ from lstmcli.prior import (
     check_fits,
     load_prior,
     mismatches,
+    prior_errors,
     prior_settings,
 )
 from lstmcli.reading import read_csv
@@ -126,11 +128,14 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose)
     if val is not None:
         choose("data.split", *val)
-    elif needs_val and not has_val_part(split):
-        why = (
-            f"the {train_rows} training rows of {data.path} are too few to spare one (it "
-            f"would leave fewer than {minimum} training windows)"
-        )
+    elif needs_val and not has_val_part(split) and not _calibrates_alone(prior, model):
+        why = f"the {train_rows} training rows of {data.path} are too few to spare one"
+        if data.validation == "none":
+            why = "data.validation is none"
+        elif prior is None:
+            why += f" (it would leave fewer than {minimum} training windows)"
+        if prior is not None:
+            why += f", and {init} has no calibration of its own errors"
         raise LstmcliError(no_val_part_for_intervals(model, why))
     values = {c.key: c.value for c in choices} | quiet
     if val is None:
@@ -150,6 +155,11 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         if is_auto(getattr(training, name)):
             choose(f"training.{name}", size[name], why)
     return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
+
+
+def _calibrates_alone(prior: Checkpoint | None, model: ModelConfig) -> bool:
+    """Whether the prior's own errors can calibrate conformal intervals without a val part."""
+    return prior is not None and model.intervals == "conformal" and prior_errors(prior) is not None
 
 
 PRIOR_MIN_HISTORY = 3  # real rows a window needs when the model starts from a prior

@@ -19,7 +19,7 @@ from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, 
 from lstmcli.device import resolve_device
 from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
-from lstmcli.prior import windowless_parts
+from lstmcli.prior import is_prior, windowless_parts
 from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
@@ -95,11 +95,11 @@ def check(config: Config, run_dir: Path) -> CheckReport:
     if config.model.levels:
         levels = ", ".join(f"{level:g}%" for level in config.model.levels)
         adaptive = "; adapted to misses in rolling backtests" if config.model.adaptive else ""
+        origins = "the val part's origins"
+        if is_prior(config.model.init) and config.model.intervals == "conformal":
+            origins += f" pooled with {config.model.init}'s own errors"
         report.facts.append(
-            (
-                "intervals",
-                f"{levels} ({config.model.intervals}, calibrated on the val part{adaptive})",
-            )
+            ("intervals", f"{levels} ({config.model.intervals}, calibrated on {origins}{adaptive})")
         )
     try:
         report.facts.append(("device", str(resolve_device(config.training.device))))

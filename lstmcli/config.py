@@ -289,7 +289,8 @@ class ModelConfig(_Section):
     )
     intervals: Literal["conformal", "quantile"] = Field(
         "conformal",
-        description="conformal: split-conformal bounds calibrated on the val part's windows; "
+        description="conformal: split-conformal bounds calibrated on the val part's forecast "
+        "origins (pooled with a prior's own errors when starting from one); "
         "quantile: the network forecasts the bounds' quantiles (pinball loss)",
     )
     conformalize: bool = Field(
@@ -522,7 +523,9 @@ class Config(_Section):
     @model_validator(mode="after")
     def _intervals_need_a_val_part(self) -> Config:
         if self.model.needs_val_part and not self.data.has_val_part:
-            if self.data.validation == "none":
+            # (a prior's own errors calibrate conformal intervals: see auto.resolve)
+            alone = self.model.init != "none" and self.model.intervals == "conformal"
+            if self.data.validation == "none" and not alone:
                 raise ValueError(no_val_part_for_intervals(self.model, "data.validation is none"))
         return self
 

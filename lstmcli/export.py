@@ -29,7 +29,7 @@ from lstmcli import __version__
 from lstmcli.checkpoint import Checkpoint, checkpoint_from_payload, checkpoint_payload
 from lstmcli.errors import LstmcliError
 from lstmcli.files import atomic_path
-from lstmcli.intervals import QuantileCorrection, load_calibration
+from lstmcli.intervals import QuantileCorrection, load_calibration, window_scale
 
 EXPORT_FORMAT = "lstmcli-onnx"
 EXPORT_VERSION = 1
@@ -270,6 +270,8 @@ class OnnxNetwork(nn.Module):
             if isinstance(calibration, QuantileCorrection)
             else None
         )
+        self.correction_scale = getattr(calibration, "scale", "none")
+        self.targets = checkpoint.spec.target_columns
 
     def _raw(self, window: torch.Tensor, future: torch.Tensor | None) -> list[np.ndarray]:
         window = window.double().numpy()
@@ -300,7 +302,9 @@ class OnnxNetwork(nn.Module):
         """A quantile model's quantiles, from the graph's median and corrected bounds with
         the correction taken off again (predict applies it itself)."""
         outputs = [self._scaled(o) for o in self.onnx.run(*self._raw(window, future))]
-        correction = self.correction
+        correction = self.correction[:, None, None] * window_scale(window, self.targets, "naive")
+        if self.correction_scale == "none":  # written before corrections were scale-free
+            correction = self.correction[:, None, None].expand_as(correction)
         lows = [outputs[1 + 2 * k] + correction[k] for k in range(len(self.quantile_levels))]
         highs = [outputs[2 + 2 * k] - correction[k] for k in range(len(self.quantile_levels))]
         return torch.stack([*reversed(lows), outputs[0], *highs], dim=-1)

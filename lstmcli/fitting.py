@@ -25,7 +25,7 @@ from lstmcli.forecaster import Forecaster
 from lstmcli.intervals import METHODS, unsupported_levels
 from lstmcli.metrics import report
 from lstmcli.model import Ensemble, LSTMForecaster, ModelSpec
-from lstmcli.prior import adapted_weights, is_prior, load_prior
+from lstmcli.prior import adapted_weights, is_prior, load_prior, prior_errors
 from lstmcli.train import EpochStats, TrainResult, TrainState, fit
 from lstmcli.training_data import TrainingData
 from lstmcli.windows import WindowSet
@@ -165,15 +165,22 @@ def fit_forecaster(
         chosen = Blend(0.5, "theta", data_cfg.season)  # no val part: the combination as is
         forecaster, blend = forecaster.with_blend(chosen), chosen.report({})
 
-    # Interval bounds, calibrated on the val part (a quantile head's own, unconformalized).
+    # Interval bounds, calibrated on the val part's origins (pooled with a prior's own
+    # errors when starting from one; those alone when there is no val window).
     if model_cfg.levels:
+        method = METHODS[model_cfg.intervals]
+        errors = None
+        if is_prior(model_cfg.init) and not method.from_quantiles:
+            errors = prior_errors(load_prior(model_cfg.init))
         outputs = actual = None
         if model_cfg.needs_val_part:
-            if not has_val:
+            if has_val:
+                outputs, actual = forecaster.scaled_outputs(val, val_rows)
+            elif errors is None:
                 raise LstmcliError(no_val_part_for_intervals(model_cfg, "this split has none"))
-            outputs, actual = forecaster.scaled_outputs(val, val_rows)
-        method = METHODS[model_cfg.intervals]
-        calibration = method.fit(model_cfg.levels, spec.n_targets, outputs, actual)
+        calibration = method.fit(
+            model_cfg.levels, spec.n_targets, outputs, actual, errors, steps=spec.steps
+        )
         for problem in unsupported_levels(calibration, spec.steps):
             warn(problem)
         forecaster = forecaster.with_calibration(calibration)

@@ -19,7 +19,7 @@ from torch import nn
 from lstmcli.blend import Blend
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
-from lstmcli.intervals import Intervals, ScaledOutputs, nested, window_spread
+from lstmcli.intervals import Intervals, ScaledOutputs, nested, window_scale
 from lstmcli.metrics import Bounds
 from lstmcli.model import ModelSpec, inference_batch
 from lstmcli.scaling import Scaler
@@ -67,6 +67,11 @@ class Forecaster(nn.Module):
             self._interval_names.append(name)
 
     @property
+    def scale(self) -> str:
+        """What the calibration divides a window's residuals by (a new one: "naive")."""
+        return self.calibration.scale if self.calibration is not None else "naive"
+
+    @property
     def levels(self) -> list[float]:
         return list(self.calibration.levels) if self.calibration is not None else []
 
@@ -95,7 +100,8 @@ class Forecaster(nn.Module):
         """Scaled windows (batch, lookback, inputs) and known-ahead inputs in; the point
         forecast (after the blend; a quantile model's median), each level's (lower, upper)
         bounds in `dtype` (default: the network's; nested: a wider level's band holds the
-        narrower ones'), each window's spread of its targets and the quantile head's outputs
+        narrower ones'), each window's scale (what the calibration divides its residuals by:
+        see intervals.window_scale) and the quantile head's outputs
         (None without one) out, all in scaled units. A blend with the Theta forecast takes it
         as `history_forecast` (it reads the series' whole history, not the window)."""
         quantiles = None
@@ -106,7 +112,7 @@ class Forecaster(nn.Module):
             point = self.network(window, future)
             if self.blend is not None:
                 point = self.blend.apply(point, window, self.target_index, history_forecast)
-        spread = window_spread(window, self.target_index)
+        spread = window_scale(window, self.target_index, self.scale)
         bounds = []
         if self.calibration is not None:
             dtype = dtype or point.dtype

@@ -1,11 +1,16 @@
-"""Prediction intervals: split-conformal bounds calibrated on the validation windows.
+"""Prediction intervals: split-conformal bounds calibrated on many forecast origins.
 
 A forecast's error grows with how restless its series is, so the residuals are measured in
-units of each window's own spread (the standard deviation of the target over the window, in
-scaled units): the sizes of the validation windows' standardized residuals, per horizon step
-and target, give a quantile, and a new window's bounds are its forecast plus and minus that
-quantile times its spread. The quantile uses the finite-sample correction of split conformal
-prediction, so the stated coverage holds for exchangeable windows; the test part plays no part.
+scale-free units: each divided by its window's naive error (the mean absolute change of the
+target from row to row over the lookback, in scaled units), as MASE divides by the in-sample
+naive error. The sizes of the calibration origins' scale-free residuals, per horizon step and
+target, give a quantile, and a new window's bounds are its forecast plus and minus that
+quantile times its naive error. The origins are every window of the val part (each series'
+consecutive forecast origins; a panel's pooled across its series) and, for a run started from
+a prior, the prior's own errors on its pretraining series, weighted as PRIOR_WINDOWS windows,
+so a short series with a few origins, or none, still gets an honest band. The quantile uses
+the finite-sample correction of split conformal prediction, so the stated coverage holds for
+exchangeable windows; the test part plays no part.
 
 The bounds are symmetric (the absolute residual is the conformity score): a validation part
 is short and often drifts one way, and signed quantiles from it put the whole band on one side
@@ -22,6 +27,11 @@ import numpy as np
 import torch
 
 SPREAD_FLOOR = 1e-6  # a flat window (scaled units) must not give zero-width bounds
+# What a window's residuals are divided by: "naive" (its mean absolute row-to-row change);
+# calibrations written before it divided by the target's standard deviation ("spread"), and a
+# quantile correction by nothing ("none"); each keeps the scale it was fitted in.
+SCALES = ("naive", "spread", "none")
+PRIOR_WINDOWS = 20  # the weight of a prior's errors beside the run's own val windows
 
 
 def level_name(level: float) -> str:
@@ -31,41 +41,56 @@ def level_name(level: float) -> str:
 
 GRID = 201  # stored quantiles of the pooled absolute standardized residuals (0%, 0.5%, ...)
 ADAPT_RATE = 0.05  # adaptive conformal inference: how fast a miss moves the level
+ROUNDING = 1e-6  # relative: how close to a bound float32 forecasts leave an actual undecided
 
 
 @dataclass
 class Calibration:
     """Conformal bounds (`model.intervals: conformal`): quantiles of the pooled absolute
-    standardized residuals (GRID, targets), each step's root mean square (steps, targets),
+    standardized residuals (GRID, targets), each step's size (steps, targets),
     the samples pooled.
 
     Every interval method offers what this class does: `fit` from the val part's scaled
     outputs, `tensors` (its constants, which the forecaster keeps as buffers so that an ONNX
     export holds them), `scaled_bounds` in torch, `to_dict` / `from_dict` for the checkpoint;
     `from_quantiles` says whether it reads a quantile head, `adapts` whether rolling
-    backtests adapt it (`adaptive_bounds`)."""
+    backtests adapt it (`adaptive_bounds`), `scale` what its widths are in units of (the
+    window's scale the forecaster passes to `scaled_bounds`: see SCALES)."""
 
     levels: list[float]
     grid: np.ndarray
-    rms: np.ndarray
+    size: np.ndarray  # each step's size (steps, targets): mean absolute scale-free residual
     samples: int
-    windows: int  # validation windows they came from
+    windows: int  # validation windows (forecast origins) they came from
+    scale: str = "spread"  # what residuals are divided by (SCALES); older checkpoints: spread
+    prior_windows: int = 0  # the weight, in windows, of a prior's errors pooled in
 
     from_quantiles: ClassVar[bool] = False
     adapts: ClassVar[bool] = True
 
     @classmethod
     def fit(
-        cls, levels: list[float], n_targets: int, outputs: ScaledOutputs, actual: torch.Tensor
+        cls,
+        levels: list[float],
+        n_targets: int,
+        outputs: ScaledOutputs | None,
+        actual: torch.Tensor | None,
+        prior: Calibration | None = None,
+        steps: int | None = None,
     ) -> Calibration:
-        """From the val windows' residuals in units of each window's spread."""
-        standardized = ((actual - outputs.point.float()) / outputs.spread).cpu().numpy()
-        return calibrate(standardized, levels)
+        """From the val windows' residuals in units of each window's naive error, pooled
+        with a prior's errors when there is one (its errors alone, for `steps` horizon
+        steps, without val windows)."""
+        if outputs is None or actual is None:
+            standardized = np.empty((0, steps or prior.size.shape[0], n_targets))
+        else:
+            standardized = ((actual - outputs.point.float()) / outputs.spread).cpu().numpy()
+        return calibrate(standardized, levels, prior)
 
     def tensors(self) -> dict[str, np.ndarray]:
         """Each level's half width (levels, steps, targets) in units of a window's spread."""
         return {
-            "half": np.stack([self.quantile(self.share(level))[None, :] * self.rms
+            "half": np.stack([self.quantile(self.share(level))[None, :] * self.size
                               for level in self.levels])
         }  # fmt: skip
 
@@ -106,14 +131,26 @@ class Calibration:
         k = min(m, math.ceil((m + 1) * level / 100))
         return (k - 1) / max(m - 1, 1)
 
+    def report(self) -> dict[str, Any]:
+        """What metrics.json says about the calibration: its origins and weights."""
+        return {
+            "method": "conformal",
+            "scale": self.scale,
+            "val_origins": self.windows,
+            "scores": self.samples,
+            "prior_windows": self.prior_windows,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": "conformal",
             "levels": list(self.levels),
             "grid": self.grid.tolist(),
-            "rms": self.rms.tolist(),
+            "rms": self.size.tolist(),  # the step sizes, under the key versions before wrote
             "samples": self.samples,
             "windows": self.windows,
+            "scale": self.scale,
+            "prior_windows": self.prior_windows,
         }
 
     @classmethod
@@ -124,19 +161,23 @@ class Calibration:
             np.asarray(d["rms"], np.float64),
             int(d["samples"]),
             int(d["windows"]),
+            str(d.get("scale", "spread")),
+            int(d.get("prior_windows", 0)),
         )
 
 
 @dataclass
 class QuantileCorrection:
     """For a quantile model: how much to widen (or narrow, when negative) each level's
-    bounds, per target, in scaled units: conformalized quantile regression (Romano et al.
-    2019) on the validation windows; zeros when not conformalized."""
+    bounds, per target, in units of each window's naive error (scaled units in checkpoints
+    written before: `scale` none): conformalized quantile regression (Romano et al. 2019) on
+    the validation windows, every origin and step pooled; zeros when not conformalized."""
 
     levels: list[float]
     correction: np.ndarray  # (levels, targets)
     windows: int
     samples: int = 0  # conformity scores pooled (windows x steps); 0: not conformalized
+    scale: str = "none"  # what the conformity scores are divided by (SCALES)
 
     from_quantiles: ClassVar[bool] = True
     adapts: ClassVar[bool] = False
@@ -148,13 +189,16 @@ class QuantileCorrection:
         n_targets: int,
         outputs: ScaledOutputs | None,
         actual: torch.Tensor | None,
+        prior: Calibration | None = None,
+        steps: int | None = None,
     ) -> QuantileCorrection:
         """Conformalized on the val windows; zeros (the quantiles as the head gives them)
-        without them."""
+        without them. (A prior's errors are a point forecast's: they do not apply.)"""
         if outputs is None or actual is None:
-            return cls(list(levels), np.zeros((len(levels), n_targets)), 0)
+            return cls(list(levels), np.zeros((len(levels), n_targets)), 0, 0, "naive")
         quantiles = outputs.quantiles.float().cpu().numpy()
-        return conformalize(quantiles, actual.float().cpu().numpy(), list(levels))
+        scale = outputs.spread.float().cpu().numpy()
+        return conformalize(quantiles, actual.float().cpu().numpy(), list(levels), scale)
 
     def tensors(self) -> dict[str, np.ndarray]:
         return {"correction": self.correction}
@@ -163,11 +207,16 @@ class QuantileCorrection:
         self, point: torch.Tensor, spread: torch.Tensor, quantiles: torch.Tensor | None,
         tensors: dict[str, torch.Tensor],
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
-        """Each level's quantiles, widened (or narrowed) by its correction."""
-        correction = tensors["correction"].to(quantiles.dtype)
+        """Each level's quantiles, widened (or narrowed) by its correction times the
+        window's naive error."""
+        correction = tensors["correction"].to(quantiles.dtype)[:, None, None] * spread[None]
         pairs = quantile_pairs(quantiles, self.levels).values()
         return [(lower - correction[k], upper + correction[k])
                 for k, (lower, upper) in enumerate(pairs)]  # fmt: skip
+
+    def report(self) -> dict[str, Any]:
+        return {"method": "quantile", "scale": self.scale, "val_origins": self.windows,
+                "scores": self.samples}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +225,7 @@ class QuantileCorrection:
             "correction": self.correction.tolist(),
             "windows": self.windows,
             "samples": self.samples,
+            "scale": self.scale,
         }
 
     @classmethod
@@ -185,6 +235,7 @@ class QuantileCorrection:
             np.asarray(d["correction"], np.float64),
             int(d["windows"]),
             int(d.get("samples", d["windows"])),
+            str(d.get("scale", "none")),
         )
 
 
@@ -195,7 +246,7 @@ METHODS: dict[str, type[Intervals]] = {"conformal": Calibration, "quantile": Qua
 @dataclass(frozen=True)
 class ScaledOutputs:
     """A forecaster's outputs over windows in scaled units: the point forecast (after the
-    blend), each window's spread of its targets (windows, 1, targets), and the quantile
+    blend), each window's scale (windows, 1, targets: see window_scale), and the quantile
     head's outputs (windows, steps, targets, 2 x levels + 1) when it has one."""
 
     point: torch.Tensor
@@ -221,19 +272,23 @@ def quantile_pairs(quantiles: np.ndarray, levels: list[float]) -> dict:
 
 
 def conformalize(
-    quantiles: np.ndarray, actual: np.ndarray, levels: list[float]
+    quantiles: np.ndarray, actual: np.ndarray, levels: list[float], scale: np.ndarray
 ) -> QuantileCorrection:
-    """Conformity scores max(lower - y, y - upper) of the validation windows (pooled over
-    windows and steps, per target); the correction of each level is their quantile at the
-    level with split conformal's finite-sample correction."""
+    """Conformity scores max(lower - y, y - upper) of the validation windows in units of
+    each window's naive error `scale` (windows, 1, targets), pooled over windows and steps
+    per target (a panel's series together); the correction of each level is their quantile
+    at the level with split conformal's finite-sample correction."""
     correction = []
     for level, (lower, upper) in quantile_pairs(quantiles, levels).items():
-        scores = np.maximum(lower - actual, actual - upper).reshape(-1, actual.shape[-1])
+        scores = np.maximum(lower - actual, actual - upper) / scale
+        scores = scores.reshape(-1, actual.shape[-1])
         ordered = np.sort(scores, axis=0)
         m = len(ordered)
         k = min(m, math.ceil((m + 1) * level / 100))
         correction.append(ordered[k - 1])
-    return QuantileCorrection(list(levels), np.stack(correction), len(actual), len(ordered))
+    return QuantileCorrection(
+        list(levels), np.stack(correction), len(actual), len(ordered), "naive"
+    )
 
 
 def nested(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> list:
@@ -276,25 +331,65 @@ def unsupported_levels(calibration: Intervals, steps: int) -> list[str]:
     return out
 
 
-def window_spread(inputs: torch.Tensor, target_index: list[int]) -> torch.Tensor:
-    """(batch, 1, targets): each window's standard deviation of its target values."""
+def window_scale(inputs: torch.Tensor, target_index: list[int], kind: str) -> torch.Tensor:
+    """(batch, 1, targets): what each window's residuals are divided by (see SCALES): its
+    mean absolute change from row to row of the target ("naive"), its standard deviation
+    ("spread", older calibrations) or 1 ("none")."""
     values = inputs[..., target_index].float()
-    return values.std(dim=1, unbiased=False, keepdim=True).clamp_min(SPREAD_FLOOR)
+    if kind == "none":
+        return torch.ones_like(values[:, :1])
+    if kind == "spread":
+        return values.std(dim=1, unbiased=False, keepdim=True).clamp_min(SPREAD_FLOOR)
+    change = (values[:, 1:] - values[:, :-1]).abs().mean(dim=1, keepdim=True)
+    return change.clamp_min(SPREAD_FLOOR)
 
 
-def calibrate(standardized: np.ndarray, levels: list[float]) -> Calibration:
-    """A calibration from standardized residuals (windows, steps, targets).
+def calibrate(
+    standardized: np.ndarray, levels: list[float], prior: Calibration | None = None
+) -> Calibration:
+    """A calibration from scale-free residuals (windows, steps, targets), pooled with a
+    prior's calibration (weighted as PRIOR_WINDOWS windows) when given.
 
     A validation part holds few windows (13 of 12 months in a 144-month series): too few for
-    the tails of each step on its own. So each step's residuals are divided by their own root
-    mean square, the steps are pooled (windows x steps samples per target), and a bound is a
-    pooled quantile times the step's root mean square: the shape of the error is shared, its
-    size grows with the step."""
-    rms = np.sqrt(np.mean(standardized**2, axis=0))  # (steps, targets)
-    rms = np.where(rms > 0, rms, 1.0)
-    pooled = np.abs(standardized / rms[None]).reshape(-1, standardized.shape[2])
-    grid = np.quantile(pooled, np.linspace(0, 1, GRID), axis=0)  # (GRID, targets)
-    return Calibration(list(levels), grid, rms, len(pooled), len(standardized))
+    the tails of each step on its own. So each step's residuals are divided by the step's
+    size (their mean absolute value: robust to the heavy tails of errors pooled over many
+    series, where a root mean square follows a few runaways), the steps are pooled (windows x
+    steps samples per target), and a bound is a pooled quantile times the step's size: the
+    shape of the error is shared, its size grows with the step. A prior's errors join as a
+    weighted sample (its grid at each step's size), so each step's size and the pooled shape
+    are the weighted mix of the run's and the prior's."""
+    windows, steps, targets = standardized.shape
+    finite = np.isfinite(standardized)
+    counts = finite.sum(axis=0)  # (steps, targets): own windows per step
+    own_size = np.abs(np.where(finite, standardized, 0.0)).sum(axis=0)
+    weight = PRIOR_WINDOWS if prior is not None else 0
+    prior_size = prior.size[:steps] if prior is not None else np.zeros((steps, targets))
+    size = (own_size + weight * prior_size) / np.maximum(counts + weight, 1)
+    size = np.where(size > 0, size, 1.0)
+    grid = np.empty((GRID, targets))
+    shares = np.linspace(0, 1, GRID)
+    for j in range(targets):
+        values = [np.abs(standardized[:, :, j] / size[None, :, j])[finite[:, :, j]]]
+        weights = [np.ones(len(values[0]))]
+        if prior is not None:  # the prior's grid at each step, as weight x steps samples
+            for h in range(steps):
+                values.append(prior.grid[:, j] * prior_size[h, j] / size[h, j])
+                weights.append(np.full(len(prior.grid), weight / len(prior.grid)))
+        grid[:, j] = weighted_quantiles(np.concatenate(values), np.concatenate(weights), shares)
+    samples = int(counts.sum(axis=0).min()) + weight * steps
+    return Calibration(list(levels), grid, size, samples, windows, "naive", weight)
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Quantiles of a weighted sample (interpolated between the sorted values, as
+    np.quantile's default is for equal weights)."""
+    order = np.argsort(values)
+    values, weights = values[order], weights[order]
+    cumulative = np.cumsum(weights) - weights / 2  # each value at the middle of its weight
+    positions = (cumulative - cumulative[0]) / max(cumulative[-1] - cumulative[0], 1e-12)
+    if len(values) == 1:
+        return np.full_like(shares, values[0])
+    return np.interp(shares, positions, values)
 
 
 def adaptive_bounds(
@@ -314,7 +409,7 @@ def adaptive_bounds(
     that hits have narrowed is held at the narrower one), and each level's misses are counted
     on the bands as given."""
     n, steps, targets = predicted.shape
-    rms = calibration.rms[:steps]
+    size = calibration.size[:steps]
     levels = sorted(calibration.levels)
     alphas = np.array([1 - level / 100 for level in levels])[:, None]
     base = np.array([calibration.share(level) for level in levels])[:, None, None]
@@ -334,10 +429,15 @@ def adaptive_bounds(
                     shift[:, h] += np.where(known, moved, 0.0)
         # misses move the share up (wider bounds), hits down; nested across levels
         shares = np.clip(base + shift, 0, 1)
-        half = np.stack([calibration.quantile_at(share) for share in shares]) * rms * spread[i]
+        half = np.stack([calibration.quantile_at(share) for share in shares]) * size * spread[i]
         half = np.maximum.accumulate(half, axis=0)
         halves[:, i] = half
-        outside = (actual[i] < predicted[i] - half) | (actual[i] > predicted[i] + half)
+        # an actual within float32's rounding of a bound counts as inside: a miss decided by
+        # rounding would steer every later band (and differ between torch and ONNX)
+        slack = ROUNDING * (1 + np.abs(predicted[i]))
+        outside = (actual[i] < predicted[i] - half - slack) | (
+            actual[i] > predicted[i] + half + slack
+        )
         missed[:, i] = np.where(np.isfinite(actual[i]), outside, np.nan)
     return {level: (predicted - halves[k], predicted + halves[k]) for k, level in enumerate(levels)}
 

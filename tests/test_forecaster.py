@@ -74,10 +74,10 @@ def test_conformal_bounds_are_centred_nested_and_scaled_back() -> None:
     (lo80, hi80), (lo95, hi95) = forecast.bounds[80], forecast.bounds[95]
     np.testing.assert_allclose(forecast.points - lo80, hi80 - forecast.points, rtol=1e-9)
     assert ((lo95 < lo80) & (hi80 < hi95)).all()
-    # half width = calibrated quantile x the step's rms x the window's spread, in data units
+    # half width = calibrated quantile x the step's size x the window's scale, in data units
     inputs, _, _ = windows.batch(torch.arange(len(windows)))
-    spread = inputs.std(dim=1, unbiased=False, keepdim=True).double().numpy()
-    half = calibration.quantile(calibration.share(80))[None, :] * calibration.rms
+    spread = (inputs[:, 1:] - inputs[:, :-1]).abs().mean(dim=1, keepdim=True).double().numpy()
+    half = calibration.quantile(calibration.share(80))[None, :] * calibration.size
     np.testing.assert_allclose(hi80 - forecast.points, 3.0 * half[None] * spread, rtol=1e-6)
 
 
@@ -100,6 +100,7 @@ class FixedWidth:
     width: np.ndarray  # (levels,) in scaled units
     from_quantiles: ClassVar[bool] = False
     adapts: ClassVar[bool] = False
+    scale: ClassVar[str] = "none"  # what its widths are in units of (intervals.SCALES)
 
     def tensors(self) -> dict[str, np.ndarray]:
         return {"width": self.width}

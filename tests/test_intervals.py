@@ -123,7 +123,8 @@ def test_calibration_quantiles_and_misses_widen_adaptive_bounds() -> None:
     rng = np.random.default_rng(1)
     residuals = rng.normal(0, 1, (400, 3, 1)) * np.array([1.0, 2.0, 3.0])[None, :, None]
     calibration = Calibration.from_dict(calibrate(residuals, [90]).to_dict())
-    assert calibration.rms[:, 0] == pytest.approx([1.0, 2.0, 3.0], rel=0.1)
+    # each step's size: its mean absolute residual (a normal's is 0.80 sigma)
+    assert calibration.size[:, 0] == pytest.approx(0.798 * np.array([1.0, 2.0, 3.0]), rel=0.1)
     low, high = bounds(np.zeros((1, 3, 1)), np.ones((1, 1, 1)), calibration)[90]
     assert high[0, :, 0] == pytest.approx(1.645 * np.array([1, 2, 3]), rel=0.15)
     assert low[0, :, 0] == pytest.approx(-1.645 * np.array([1, 2, 3]), rel=0.15)
@@ -186,13 +187,17 @@ def test_a_model_without_levels_writes_no_bounds(tmp_path: Path) -> None:
 
 def test_levels_need_a_validation_part_and_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="conformal intervals are calibrated on a val part"):
-        validate_config({"data": {"validation": "none", "split": 0.8}, "model": {"levels": [90]}})
+        validate_config(
+            {"data": {"validation": "none", "split": 0.8},
+             "model": {"levels": [90], "init": "none"}}
+        )  # fmt: skip
     with pytest.raises(ConfigError, match="interval levels are percents between 0 and 100"):
         validate_config({"model": {"levels": [0.9, 100]}})
     csv = noisy_series(tmp_path / "noise.csv", "gaussian", 200)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(interval_config(csv)))
     checked = run("check", "-c", str(tmp_path / "run.yaml"))
-    assert "intervals:      80%, 95% (conformal, calibrated on the val part;" in checked.stdout
+    line = "intervals:      80%, 95% (conformal, calibrated on the val part's origins;"
+    assert line in checked.stdout
 
 
 def test_quantile_outputs_never_cross() -> None:
@@ -264,7 +269,7 @@ def test_adaptive_bands_stay_nested_on_every_row() -> None:
     calibration = calibrate(rng.normal(0, 1, (300, 2, 1)), [80, 95])
     n = 400
     predicted, spread = np.zeros((n, 2, 1)), np.ones((n, 1, 1))
-    half80 = calibration.quantile(calibration.share(80))[0] * calibration.rms[:, 0]
+    half80 = calibration.quantile(calibration.share(80))[0] * calibration.size[:, 0]
     actual = np.broadcast_to((half80 * 1.05)[None, :, None], (n, 2, 1)).copy()
     bands = adaptive_bounds(predicted, spread, actual, np.zeros(n, int), calibration)
     (lo80, hi80), (lo95, hi95) = bands[80], bands[95]
@@ -280,7 +285,8 @@ def test_corrected_quantile_bands_stay_nested() -> None:
     correction = QuantileCorrection([80, 95], np.array([[0.6], [-0.6]]), 10)
     quantiles = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).reshape(1, 1, 1, 5)
     tensors = {"correction": torch.from_numpy(correction.correction)}
-    raw = correction.scaled_bounds(quantiles[..., 2], None, quantiles, tensors)
+    scale = torch.ones(1, 1, 1)  # each window's naive error: the correction's unit
+    raw = correction.scaled_bounds(quantiles[..., 2], scale, quantiles, tensors)
     assert raw[0][1].item() > raw[1][1].item()  # 80%: 1 + 0.6 above 95%: 2 - 0.6
     (lo80, hi80), (lo95, hi95) = nested(raw)
     assert lo95.item() <= lo80.item() and hi80.item() <= hi95.item()
@@ -326,3 +332,161 @@ def test_a_level_the_val_part_cannot_support_is_named(tmp_path: Path) -> None:
     (message,) = [w for w in warnings if w.startswith("model.levels")]
     assert message.startswith("model.levels: 99.9% needs at least 999 calibration scores")
     assert "coverage may fall short" in message
+
+
+# --- many origins, scale-free units, a prior's errors (short series) ----------------------
+
+
+def _half_width(calibration: Calibration, level: float) -> np.ndarray:
+    return calibration.tensors()["half"][calibration.levels.index(level)][:, 0]  # per step
+
+
+def test_a_prior_alone_calibrates_and_own_origins_outweigh_it_as_they_grow() -> None:
+    rng = np.random.default_rng(0)
+    prior = calibrate(rng.normal(0, 3.0, (4000, 3, 1)), [80, 95])  # wide errors
+    alone = calibrate(np.empty((0, 3, 1)), [80, 95], prior)
+    # no val origin: the prior's own bounds (its finite-sample share aside)
+    assert _half_width(alone, 80) == pytest.approx(_half_width(prior, 80), rel=0.03)
+    assert alone.windows == 0 and alone.prior_windows > 0 and alone.samples > 0
+    few = calibrate(rng.normal(0, 1.0, (5, 3, 1)), [80, 95], prior)
+    draws = rng.normal(0, 1.0, (5000, 3, 1))
+    many, own = calibrate(draws, [80, 95], prior), calibrate(draws, [80, 95])
+    # a few calm origins narrow the prior's band a little; thousands make it their own
+    assert (_half_width(few, 80) < _half_width(alone, 80)).all()
+    assert (_half_width(few, 80) > 1.5 * _half_width(own, 80)).all()
+    assert _half_width(many, 80) == pytest.approx(_half_width(own, 80), rel=0.05)
+    # at a level: a normal's 80% half width is 1.28 sigma
+    assert _half_width(own, 80) == pytest.approx(np.full(3, 1.2816), rel=0.05)
+
+
+def test_weighted_quantiles_of_equal_weights_are_numpys() -> None:
+    from lstmcli.intervals import weighted_quantiles
+
+    values = np.random.default_rng(1).normal(size=37)
+    shares = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(
+        weighted_quantiles(values, np.ones(37), shares), np.quantile(values, shares)
+    )
+
+
+def test_a_windows_scale_is_its_naive_error_in_its_own_units() -> None:
+    from lstmcli.intervals import window_scale
+
+    line = torch.arange(10, dtype=torch.float32)[None, :, None] * 2.0  # a steady trend
+    assert window_scale(line, [0], "naive").item() == pytest.approx(2.0)  # steps, not spread
+    assert window_scale(line, [0], "spread").item() == pytest.approx(
+        float(line.std(unbiased=False))
+    )
+    assert window_scale(line * 1000 + 7, [0], "naive").item() == pytest.approx(2000.0)
+    assert window_scale(line, [0], "none").item() == 1.0
+
+
+def test_a_calibration_written_before_scale_free_units_keeps_its_own() -> None:
+    old = calibrate(np.random.default_rng(2).normal(size=(50, 2, 1)), [80]).to_dict()
+    del old["scale"], old["prior_windows"]
+    assert Calibration.from_dict(old).scale == "spread"
+    from lstmcli.intervals import QuantileCorrection
+
+    corrected = {"method": "quantile", "levels": [80], "correction": [[0.1]], "windows": 5}
+    assert QuantileCorrection.from_dict(corrected).scale == "none"
+
+
+def test_quantile_conformity_scores_are_in_each_windows_units() -> None:
+    from lstmcli.intervals import conformalize
+
+    rng = np.random.default_rng(3)
+    actual = rng.normal(0, 1, (40, 2, 1))
+    quantiles = np.zeros((40, 2, 1, 3)) + np.array([-0.5, 0.0, 0.5])  # 80% level: +-0.5
+    scale = np.ones((40, 1, 1))
+    base = conformalize(quantiles, actual, [80], scale).correction
+    # the same series 1000 times larger: the same correction in its windows' units
+    larger = conformalize(quantiles * 1000, actual * 1000, [80], scale * 1000).correction
+    np.testing.assert_allclose(base, larger)
+    assert base[0, 0] > 0  # +-0.5 covers a standard normal too rarely: widened
+
+
+def yearly_sales(path: Path, n: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    y = 500 + 12 * np.arange(n) + rng.normal(0, 15, n)
+    dates = pd.date_range("1990-01-01", periods=n, freq="YS").strftime("%Y-%m-%d")
+    pd.DataFrame({"year": dates, "sales": y.round(2)}).to_csv(path, index=False)
+    return path
+
+
+def short_interval_config(csv: Path, test_start: str, **model: object) -> dict:
+    return {
+        "data": {"path": str(csv), "time_column": "year", "target": "sales", "horizon": 4,
+                 "split": {"test_start": test_start}},
+        "model": {"levels": [80, 95], **model},
+        "training": {"device": "cpu"},
+    }  # fmt: skip
+
+
+def test_a_short_series_gets_bands_from_its_origins_and_the_priors_errors(tmp_path: Path) -> None:
+    csv = yearly_sales(tmp_path / "sales.csv", 24)  # 20 training rows
+    metrics = train_run(
+        validate_config(short_interval_config(csv, "2010-01-01")), tmp_path / "run"
+    ).metrics
+    calibration = metrics["calibration"]
+    assert calibration["val_origins"] >= 2 and calibration["prior_windows"] > 0
+    assert calibration["scale"] == "naive"
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert (saved["sales_lo_95"] <= saved["sales_lo_80"]).all()
+    assert (saved["sales_lo_80"] < saved["sales"]).all() and (
+        saved["sales"] < saved["sales_hi_80"]
+    ).all()
+    assert (saved["sales_hi_80"] <= saved["sales_hi_95"]).all()
+    # in the data's units: a trend of 12 a year with noise of 15 gives bands of tens, not 1000s
+    width = (saved["sales_hi_80"] - saved["sales_lo_80"]).to_numpy()
+    assert (width > 10).all() and (width < 600).all()
+
+
+def test_a_series_too_short_for_any_val_origin_gets_the_priors_bands(tmp_path: Path) -> None:
+    csv = yearly_sales(tmp_path / "sales.csv", 24)
+    config = short_interval_config(csv, "1997-01-01")  # 7 training rows: no val part
+    metrics = train_run(validate_config(config), tmp_path / "run").metrics
+    assert metrics["calibration"]["val_origins"] == 0 and metrics["init"]["kept"] == "as is"
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert saved[["sales_lo_80", "sales_hi_95"]].notna().all().all()
+    # from scratch there is nothing to calibrate on: one error line, no run folder
+    config["model"]["init"] = "none"
+    (tmp_path / "none.yaml").write_text(yaml.safe_dump(config))
+    refused = run("train", "-c", str(tmp_path / "none.yaml"), "-o", str(tmp_path / "none"))
+    assert refused.exit_code == 1 and refused.stderr.startswith("Error:")
+    assert "conformal intervals are calibrated on a val part" in refused.stderr
+    assert "too few to spare one" in refused.stderr and "fewer than -" not in refused.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_no_val_part_on_long_data_names_the_setting(tmp_path: Path) -> None:
+    csv = noisy_series(tmp_path / "noise.csv", "gaussian", 400)
+    config = interval_config(csv)
+    config["data"] |= {"split": 0.8, "validation": "none"}  # long data: no prior
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    refused = run("train", "-c", str(tmp_path / "run.yaml"), "-o", str(tmp_path / "run"))
+    assert refused.exit_code == 1
+    assert "calibrated on a val part, and data.validation is none" in refused.stderr
+
+
+def test_a_panels_series_pool_their_errors_and_get_bands_in_their_own_units(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(4)
+    n, parts = 300, []
+    for name, size in (("small", 1.0), ("large", 1000.0)):
+        t = np.arange(n)
+        y = size * (10 + np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, n))
+        dates = pd.date_range("2000-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+        parts.append(pd.DataFrame({"id": name, "date": dates, "y": y}))
+    csv = tmp_path / "panel.csv"
+    pd.concat(parts).to_csv(csv, index=False)
+    config = interval_config(csv)
+    config["data"] |= {"id_column": "id", "time_column": "date", "scale_by": "global"}
+    train_run(validate_config(config), tmp_path / "run")
+    saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    width = (saved["y_hi_80"] - saved["y_lo_80"]).groupby(saved["id"]).median()
+    # one global scaler, one pooled calibration: each band in its series' units
+    assert 300 < width["large"] / width["small"] < 3000
+    for name, rows in saved.groupby("id"):
+        inside = rows["y_actual"].between(rows["y_lo_80"], rows["y_hi_80"]).mean()
+        assert 0.6 < inside <= 1.0, name
