@@ -152,6 +152,8 @@ def _baseline_intervals(
     if name not in forecasts:
         return None
     residuals = table.actual_targets()[train[:, None] + offsets] - forecasts[name]
+    if not np.isfinite(residuals).any():  # no training window (a run from a prior): none
+        return None
     return {"baseline": name, **baseline_quantiles(residuals, list(levels))}
 
 

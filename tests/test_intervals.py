@@ -446,6 +446,10 @@ def test_a_series_too_short_for_any_val_origin_gets_the_priors_bands(tmp_path: P
     config = short_interval_config(csv, "1997-01-01")  # 7 training rows: no val part
     metrics = train_run(validate_config(config), tmp_path / "run").metrics
     assert metrics["calibration"]["val_origins"] == 0 and metrics["init"]["kept"] == "as is"
+    # a baseline band only where it has residuals (none: no band, never a NaN one at 0%)
+    for band in metrics["intervals"]["baselines"].values():
+        assert np.isfinite(band["80"]["interval_score"])
+    assert 0 <= metrics["intervals"]["model"]["80"]["coverage"] <= 1
     saved = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert saved[["sales_lo_80", "sales_hi_95"]].notna().all().all()
     # from scratch there is nothing to calibrate on: one error line, no run folder
@@ -490,3 +494,11 @@ def test_a_panels_series_pool_their_errors_and_get_bands_in_their_own_units(
     for name, rows in saved.groupby("id"):
         inside = rows["y_actual"].between(rows["y_lo_80"], rows["y_hi_80"]).mean()
         assert 0.6 < inside <= 1.0, name
+
+
+def test_a_run_without_training_windows_reports_no_baseline_band(tmp_path: Path) -> None:
+    csv = yearly_sales(tmp_path / "sales.csv", 20)  # 14 training rows, horizon 4
+    config = short_interval_config(csv, "2004-01-01")  # a val part of 8 rows leaves 6
+    metrics = train_run(validate_config(config), tmp_path / "run").metrics
+    assert metrics["windows"]["train"] == 0 and metrics["calibration"]["val_origins"] > 0
+    assert metrics["intervals"]["baselines"] == {}  # was a NaN band covering 0%
