@@ -271,7 +271,7 @@ class OnnxNetwork(nn.Module):
             else None
         )
         self.correction_scale = getattr(calibration, "scale", "none")
-        self.targets = checkpoint.spec.target_columns
+        self.targets, self.season = checkpoint.spec.target_columns, checkpoint.spec.season
 
     def _raw(self, window: torch.Tensor, future: torch.Tensor | None) -> list[np.ndarray]:
         window = window.double().numpy()
@@ -302,7 +302,8 @@ class OnnxNetwork(nn.Module):
         """A quantile model's quantiles, from the graph's median and corrected bounds with
         the correction taken off again (predict applies it itself)."""
         outputs = [self._scaled(o) for o in self.onnx.run(*self._raw(window, future))]
-        correction = self.correction[:, None, None] * window_scale(window, self.targets, "naive")
+        scale = window_scale(window, self.targets, "naive", self.season)
+        correction = self.correction[:, None, None] * scale
         if self.correction_scale == "none":  # written before corrections were scale-free
             correction = self.correction[:, None, None].expand_as(correction)
         lows = [outputs[1 + 2 * k] + correction[k] for k in range(len(self.quantile_levels))]

@@ -112,7 +112,7 @@ class Forecaster(nn.Module):
             point = self.network(window, future)
             if self.blend is not None:
                 point = self.blend.apply(point, window, self.target_index, history_forecast)
-        spread = window_scale(window, self.target_index, self.scale)
+        spread = window_scale(window, self.target_index, self.scale, self.spec.season)
         bounds = []
         if self.calibration is not None:
             dtype = dtype or point.dtype

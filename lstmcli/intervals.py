@@ -2,8 +2,10 @@
 
 A forecast's error grows with how restless its series is, so the residuals are measured in
 scale-free units: each divided by its window's naive error (the mean absolute change of the
-target from row to row over the lookback, in scaled units), as MASE divides by the in-sample
-naive error. The sizes of the calibration origins' scale-free residuals, per horizon step and
+target from one season to the next over the lookback, from row to row without a season or
+with a lookback of one season or less; in scaled units), as MASE divides by the in-sample
+seasonal naive error. A season's swing is no error a seasonal forecast makes, so it stays out
+of the unit. The sizes of the calibration origins' scale-free residuals, per horizon step and
 target, give a quantile, and a new window's bounds are its forecast plus and minus that
 quantile times its naive error. The origins are every window of the val part (each series'
 consecutive forecast origins; a panel's pooled across its series) and, for a run started from
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 SPREAD_FLOOR = 1e-6  # a flat window (scaled units) must not give zero-width bounds
-# What a window's residuals are divided by: "naive" (its mean absolute row-to-row change);
+# What a window's residuals are divided by: "naive" (its mean absolute seasonal change);
 # calibrations written before it divided by the target's standard deviation ("spread"), and a
 # quantile correction by nothing ("none"); each keeps the scale it was fitted in.
 SCALES = ("naive", "spread", "none")
@@ -331,16 +333,20 @@ def unsupported_levels(calibration: Intervals, steps: int) -> list[str]:
     return out
 
 
-def window_scale(inputs: torch.Tensor, target_index: list[int], kind: str) -> torch.Tensor:
+def window_scale(
+    inputs: torch.Tensor, target_index: list[int], kind: str, season: int | None = None
+) -> torch.Tensor:
     """(batch, 1, targets): what each window's residuals are divided by (see SCALES): its
-    mean absolute change from row to row of the target ("naive"), its standard deviation
-    ("spread", older calibrations) or 1 ("none")."""
+    mean absolute change of the target from one season to the next ("naive"; from row to row
+    without a season or a window longer than one), its standard deviation ("spread", older
+    calibrations) or 1 ("none")."""
     values = inputs[..., target_index].float()
     if kind == "none":
         return torch.ones_like(values[:, :1])
     if kind == "spread":
         return values.std(dim=1, unbiased=False, keepdim=True).clamp_min(SPREAD_FLOOR)
-    change = (values[:, 1:] - values[:, :-1]).abs().mean(dim=1, keepdim=True)
+    lag = season if season and values.shape[1] > season else 1
+    change = (values[:, lag:] - values[:, :-lag]).abs().mean(dim=1, keepdim=True)
     return change.clamp_min(SPREAD_FLOOR)
 
 

@@ -50,6 +50,7 @@ class ModelSpec:
             n_future=layout.n_future,
             linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
             quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
+            season=data.season if isinstance(data.season, int) else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -379,6 +379,13 @@ def test_a_windows_scale_is_its_naive_error_in_its_own_units() -> None:
     )
     assert window_scale(line * 1000 + 7, [0], "naive").item() == pytest.approx(2000.0)
     assert window_scale(line, [0], "none").item() == 1.0
+    # a season's swing is no error: a season repeated with a trend of 1 a season has a
+    # seasonal change of 1, far below its row-to-row swings
+    season = torch.tensor([0.0, 10.0, -10.0, 5.0] * 3) + torch.arange(12) // 4
+    assert window_scale(season[None, :, None], [0], "naive", 4).item() == pytest.approx(1.0)
+    assert window_scale(season[None, :, None], [0], "naive").item() > 10
+    # a window of one season or less: from row to row
+    assert window_scale(line[:, :4], [0], "naive", 4).item() == pytest.approx(2.0)
 
 
 def test_a_calibration_written_before_scale_free_units_keeps_its_own() -> None:
