@@ -79,6 +79,17 @@ def frame_of(s) -> tuple[pd.DataFrame, object]:
 
 def lstmcli_forecast(s, overrides: list[str], seed: int) -> tuple[np.ndarray | None, float, str]:
     """lstmcli's forecast of the test part from its one origin, seconds, and an error line."""
+    predictions, seconds, error = lstmcli_predictions(s, overrides, seed)
+    if predictions is None:
+        return None, seconds, error
+    return predictions["value"].to_numpy(), seconds, ""
+
+
+def lstmcli_predictions(
+    s, overrides: list[str], seed: int, model: dict | None = None
+) -> tuple[pd.DataFrame | None, float, str]:
+    """The rows of the run's test_predictions.csv for the one origin (`horizon` steps, in
+    order; with bounds when `model` asks for levels), seconds, and an error line."""
     from lstmcli.config import edit_config, validate_config
     from lstmcli.errors import LstmcliError
     from lstmcli.pipeline import train_run
@@ -91,7 +102,7 @@ def lstmcli_forecast(s, overrides: list[str], seed: int) -> tuple[np.ndarray | N
                 "horizon": int(s.h), "split": {"test_start": test_start}}  # fmt: skip
         if s.type not in FREQ:
             data["season"] = season_of(s)  # numbered rows: the season is the collection's
-        config = validate_config({"data": data, "training": {"seed": seed}})
+        config = validate_config({"data": data, "model": model or {}, "training": {"seed": seed}})
         if overrides:
             config = edit_config(config, dict(o.split("=", 1) for o in overrides), "--set")
         started = time.perf_counter()
@@ -101,8 +112,8 @@ def lstmcli_forecast(s, overrides: list[str], seed: int) -> tuple[np.ndarray | N
             return None, time.perf_counter() - started, str(error)
         seconds = time.perf_counter() - started
         predictions = pd.read_csv(Path(tmp) / "run" / "test_predictions.csv")
-    forecast = predictions.sort_values("step")["value"].to_numpy()
-    return forecast[: int(s.h)], seconds, ""
+    predictions = predictions.sort_values("step").head(int(s.h)).reset_index(drop=True)
+    return predictions, seconds, ""
 
 
 def naive(x: np.ndarray, h: int, lag: int) -> np.ndarray:

@@ -143,7 +143,8 @@ def competition_series(s, overrides: list[str], seed: int) -> dict:
     bounds = {"seasonal_naive": naive_bounds(x, h, lag)}
     bounds["ets"] = {level: (lo[0], hi[0]) for level, (lo, hi) in
                      ets_intervals(x, np.array([len(x) - 1]), h, season).items()}  # fmt: skip
-    predictions, row["error"] = competition_run(s, overrides, seed)
+    model = {"levels": list(LEVELS)}
+    predictions, _, row["error"] = competition.lstmcli_predictions(s, overrides, seed, model)
     if predictions is not None:
         row["point_mase"] = float(np.mean(np.abs(predictions["value"] - actual)) / scale)
         bounds["lstmcli"] = {
@@ -162,42 +163,13 @@ def competition_series(s, overrides: list[str], seed: int) -> dict:
     return row
 
 
-def competition_run(s, overrides: list[str], seed: int) -> tuple[pd.DataFrame | None, str]:
-    """lstmcli's test predictions (one origin, `horizon` steps) with 80% and 95% bounds."""
-    import tempfile
-
-    from lstmcli.config import edit_config, validate_config
-    from lstmcli.errors import LstmcliError
-    from lstmcli.pipeline import train_run
-
-    frame, test_start = competition.frame_of(s)
-    with tempfile.TemporaryDirectory(prefix="intervals-") as tmp:
-        csv = Path(tmp) / "data.csv"
-        frame.to_csv(csv, index=False)
-        data = {"path": str(csv), "time_column": "date", "target": "value",
-                "horizon": int(s.h), "split": {"test_start": test_start}}  # fmt: skip
-        if s.type not in competition.FREQ:
-            data["season"] = competition.season_of(s)
-        config = validate_config(
-            {"data": data, "model": {"levels": list(LEVELS)}, "training": {"seed": seed}}
-        )
-        if overrides:
-            config = edit_config(config, dict(o.split("=", 1) for o in overrides), "--set")
-        try:
-            train_run(config, Path(tmp) / "run")
-        except LstmcliError as error:
-            return None, str(error)
-        predictions = pd.read_csv(Path(tmp) / "run" / "test_predictions.csv")
-    return predictions.sort_values("step").head(int(s.h)).reset_index(drop=True), ""
-
-
 def naive_bounds(x: np.ndarray, h: int, lag: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Seasonal naive's bounds: its forecast plus the empirical quantiles of its own
     residuals at each step over the training part (a step without two residuals takes the
     last such step's, widened by the square root of the steps)."""
     steps = np.arange(1, h + 1)
     back = lag * np.ceil(steps / lag).astype(int)  # how far back each step's value lies
-    forecast = x[len(x) - back]
+    forecast = competition.naive(x, h, lag)
     out = {}
     for level in LEVELS:
         alpha = 1 - level / 100

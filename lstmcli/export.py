@@ -302,10 +302,8 @@ class OnnxNetwork(nn.Module):
         """A quantile model's quantiles, from the graph's median and corrected bounds with
         the correction taken off again (predict applies it itself)."""
         outputs = [self._scaled(o) for o in self.onnx.run(*self._raw(window, future))]
-        scale = window_scale(window, self.targets, "naive", self.season)
-        correction = self.correction[:, None, None] * scale
-        if self.correction_scale == "none":  # written before corrections were scale-free
-            correction = self.correction[:, None, None].expand_as(correction)
+        scale = window_scale(window, self.targets, self.correction_scale, self.season)
+        correction = self.correction[:, None, None] * scale  # in its window's units
         lows = [outputs[1 + 2 * k] + correction[k] for k in range(len(self.quantile_levels))]
         highs = [outputs[2 + 2 * k] - correction[k] for k in range(len(self.quantile_levels))]
         return torch.stack([*reversed(lows), outputs[0], *highs], dim=-1)

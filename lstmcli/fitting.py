@@ -130,9 +130,10 @@ def fit_forecaster(
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
     spec = ModelSpec.for_config(config.data, config.model)
-    start = None
+    start = prior = None
     if is_prior(config.model.init):  # fine-tuned from the prior's weights (a member not yet
-        start = adapted_weights(load_prior(config.model.init), spec)  # started when resuming)
+        prior = load_prior(config.model.init)  # started when resuming)
+        start = adapted_weights(prior, spec)
     network, training, history = train_members(
         spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist,
         start=start,
@@ -169,9 +170,7 @@ def fit_forecaster(
     # errors when starting from one; those alone when there is no val window).
     if model_cfg.levels:
         method = METHODS[model_cfg.intervals]
-        errors = None
-        if is_prior(model_cfg.init) and not method.from_quantiles:
-            errors = prior_errors(load_prior(model_cfg.init))
+        errors = prior_errors(prior) if prior is not None and not method.from_quantiles else None
         outputs = actual = None
         if model_cfg.needs_val_part:
             if has_val:

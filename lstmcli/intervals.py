@@ -90,7 +90,7 @@ class Calibration:
         return calibrate(standardized, levels, prior)
 
     def tensors(self) -> dict[str, np.ndarray]:
-        """Each level's half width (levels, steps, targets) in units of a window's spread."""
+        """Each level's half width (levels, steps, targets) in units of a window's scale."""
         return {
             "half": np.stack([self.quantile(self.share(level))[None, :] * self.size
                               for level in self.levels])

@@ -28,7 +28,7 @@ class ModelSpec:
     linear_skip: int = 0  # > 0: a linear map from the targets' last rows to the output
     blend_weight: float = 1.0  # the network's share of the forecast (see blend.py)
     blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
-    season: int | None = None  # for the seasonal naive forecast of a blend
+    season: int | None = None  # a blend's seasonal naive forecast; the intervals' unit
     quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
 
     @classmethod
