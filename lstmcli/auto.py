@@ -154,7 +154,58 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
     for name in ("epochs", "ensemble", "batch_size"):
         if is_auto(getattr(training, name)):
             choose(f"training.{name}", size[name], why)
+    if is_auto(model.lstm_rows):
+        rows, why = choose_lstm_rows(lookback, horizon, model.linear_skip and forecast)
+        if rows is None:
+            values["model.lstm_rows"] = None  # the whole window, as always: no word
+        else:
+            choose("model.lstm_rows", rows, why)
+    if is_auto(training.workers):
+        ensemble = _resolved(training.ensemble, choices, "training.ensemble")
+        layers = _resolved(model.num_layers, choices, "model.num_layers")
+        workers, why = choose_workers(ensemble, training.threads, layers, model.dropout)
+        values["training.workers"] = workers
+        if workers > 1:
+            choose("training.workers", workers, why)
     return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
+
+
+LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)
+
+
+def choose_lstm_rows(lookback: int, horizon: int, skip: bool) -> tuple[int | None, str]:
+    """None (the whole window) up to LSTM_ROWS rows or two horizons; beyond, those last rows,
+    since a recurrence's cost grows with its length and a long season's lags reach the
+    forecast through the linear skip over the whole window (without a skip: all rows)."""
+    rows = max(LSTM_ROWS, 2 * horizon)
+    if not skip or lookback <= rows:
+        return None, "the whole window"
+    return rows, (
+        f"the last {rows} of the {lookback}-row window; the linear skip reads them all "
+        f"({'two horizons' if rows > LSTM_ROWS else f'at most {LSTM_ROWS} rows'} through the LSTM)"
+    )
+
+
+def choose_workers(
+    ensemble: int, threads: int | None, num_layers: int, dropout: float
+) -> tuple[int, str]:
+    """Members trained at once: one per CPU thread of the run (training.threads, else torch's
+    current count), up to the ensemble's size. One when training draws random numbers
+    (dropout between LSTM layers: one global generator, so threads would make it depend on
+    timing) or under torchrun (each rank trains every member in step with the others)."""
+    import torch
+
+    from lstmcli.distributed import from_environment
+
+    if ensemble <= 1:
+        return 1, "one network"
+    if num_layers > 1 and dropout > 0:
+        return 1, "dropout draws random numbers"
+    if from_environment().world > 1:
+        return 1, "torchrun"
+    budget = threads or torch.get_num_threads()
+    workers = max(1, min(ensemble, budget))
+    return workers, f"{ensemble} members on {budget} CPU threads"
 
 
 def _calibrates_alone(prior: Checkpoint | None, model: ModelConfig) -> bool:
@@ -168,6 +219,11 @@ FINE_TUNE_EPOCHS = 30  # at most, fine-tuning a prior (the val part picks the ep
 
 def _chosen(choices: list[Choice], key: str) -> Any:
     return next((c.value for c in choices if c.key == key), AUTO)
+
+
+def _resolved(value: Any, choices: list[Choice], key: str) -> Any:
+    """A config value, or what was chosen for it when it is `auto`."""
+    return _chosen(choices, key) if is_auto(value) else value
 
 
 def _choose_init(

@@ -326,6 +326,13 @@ class ModelConfig(_Section):
         description="MLP widths (ReLU) after the LSTM; [] = one linear layer; auto: sized to "
         "the training windows",
     )
+    lstm_rows: int | Literal["auto"] | None = Field(
+        AUTO,
+        description="at most this many of the window's last rows go through the LSTM (the "
+        "linear skip and the window's normalization still see the whole lookback); null: "
+        "all; auto: all up to 104 rows (or two horizons), so a long season's lags reach the "
+        "forecast through the linear skip instead of a recurrence hundreds of steps long",
+    )
 
     @property
     def needs_val_part(self) -> bool:
@@ -345,6 +352,11 @@ class ModelConfig(_Section):
     @classmethod
     def _sizes(cls, value: Any) -> Any:
         return auto_or_int(value, 1)
+
+    @field_validator("lstm_rows", mode="before")
+    @classmethod
+    def _lstm_rows(cls, value: Any) -> Any:
+        return value if value is None else auto_or_int(value, 1)
 
     @field_validator("head", mode="before")
     @classmethod
@@ -396,7 +408,16 @@ class TrainingConfig(_Section):
         "32", description="32 (float32) or bf16 (bfloat16 autocast, for recent GPUs)"
     )
     threads: int | None = Field(
-        None, ge=1, description="CPU threads for torch; null = torch's default (the cores)"
+        None,
+        ge=1,
+        description="CPU threads for torch's operations; null: the cores shared among the "
+        "members training at once (training.workers)",
+    )
+    workers: int | Literal["auto"] = Field(
+        AUTO,
+        description="ensemble members trained at the same time, each in its own thread; auto: "
+        "one per CPU core, up to the ensemble's size (one when training draws random numbers: "
+        "dropout, or under torchrun)",
     )
     seed: int = Field(42, ge=0, description="seed for weights and batch order")
     checkpoint_every: int | None = Field(
@@ -407,6 +428,11 @@ class TrainingConfig(_Section):
     @classmethod
     def _epochs(cls, value: Any) -> Any:
         return auto_or_int(value, 0)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        return auto_or_int(value, 1)
 
     @field_validator("ensemble", mode="before")
     @classmethod

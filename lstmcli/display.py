@@ -34,6 +34,7 @@ class EpochReporter:
         self.console, self.quiet = console, quiet
         self.done = done
         self.epochs: int | None = None
+        self.members = 1
         self.every = 1
         self.progress: Progress | None = None
         self.started = time.perf_counter()
@@ -42,7 +43,7 @@ class EpochReporter:
 
     def plan(self, epochs: int, members: int = 1) -> None:
         """How many epochs to expect: `epochs` for each of `members`."""
-        self.epochs = epochs * members
+        self.epochs, self.members = epochs * members, members
         self.every = max(1, epochs // PLAIN_LINES)
         if self.progress is not None:
             self.progress.update(self.task, total=self.epochs)
@@ -77,8 +78,9 @@ class EpochReporter:
             self.progress.update(self.task, completed=self.done, losses=losses)
         elif stats.epoch == 1 or stats.epoch % self.every == 0 or stats.epoch == stats.epochs:
             elapsed = time.perf_counter() - self.started
+            member = f"member {stats.member}/{self.members}  " if self.members > 1 else ""
             self.console.print(
-                f"epoch {stats.epoch}/{stats.epochs}  {losses}  {elapsed:.1f}s",
+                f"{member}epoch {stats.epoch}/{stats.epochs}  {losses}  {elapsed:.1f}s",
                 markup=False,
                 soft_wrap=True,
                 highlight=False,

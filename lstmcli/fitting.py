@@ -7,7 +7,10 @@ a tune trial runs the same stages without one and reads the validation scores.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -79,15 +82,14 @@ class CheckpointSaver:
             baseline_intervals=data.baseline_intervals,
         )
 
-    def save_members(self, spec: ModelSpec, states: list[TrainState]) -> None:
-        """last.pt with every started member's state (the latest weights, optimizer, random
-        generators, position in its epoch) to continue from, and model.pt with the best
-        weights so far of the members that finished an epoch."""
-        plain = [state.to_dict() for state in states]
+    def save_members(self, spec: ModelSpec, plain: list[dict]) -> None:
+        """last.pt with every started member's state (TrainState.to_dict: the latest weights,
+        optimizer, random generators, position in its epoch) to continue from, and model.pt
+        with the best weights so far of the members that finished an epoch."""
         resumable = plain[0] if len(plain) == 1 and spec.members == 1 else {"members": plain}
-        last_spec, last_weights = members_of(spec, [s.last_weights for s in states])
+        last_spec, last_weights = members_of(spec, [s["last_weights"] for s in plain])
         save_checkpoint(self.checkpoint(last_spec, last_weights, state=resumable), self.last)
-        best = [s.best_weights for s in states if s.best_weights is not None]
+        best = [s["best_weights"] for s in plain if s["best_weights"] is not None]
         if best:
             save_checkpoint(self.checkpoint(*members_of(spec, best)), self.model)
 
@@ -227,13 +229,18 @@ def train_members(
     dist: Distributed = SINGLE,
     start: list[dict] | None = None,
 ) -> tuple[torch.nn.Module, TrainResult, pd.DataFrame]:
-    """`cfg.ensemble` networks trained one after another from seeds seed, seed+1, ... (one
-    network: an ensemble of one), each from its saved state when resuming. After every
-    `checkpoint_every` epochs and at the end (also when interrupted) last.pt holds every
-    started member's state, so `--resume` continues exactly where training stopped: finished
-    members are kept, the running one continues mid-epoch, and the result equals an
-    uninterrupted run. Under torchrun every rank trains each member on its share of each
-    batch (see train.fit), so the members are those one process trains.
+    """`cfg.ensemble` networks from seeds seed, seed+1, ..., `cfg.workers` of them training
+    at once (each in its own thread with its share of the CPU threads: a small network's
+    kernels use one core well, and two cores poorly), each from its saved state when
+    resuming. A member's training depends on nothing but its own seed, weights and window
+    order, so the result is the same whatever the number of workers and whichever member
+    finishes first. After every `checkpoint_every` epochs of any member and at the end (also
+    when interrupted) last.pt holds every started member's state, so `--resume` continues
+    exactly where training stopped: finished members are kept, running ones continue
+    mid-epoch, and the result equals an uninterrupted run. A stop request stops every running
+    member after its current batch; members not yet started wait for the resume. Under
+    torchrun every rank trains each member on its share of each batch (see train.fit), one
+    member at a time.
 
     With `start` (a prior's weights, one dict per member of the prior) member i starts from
     start[i mod len(start)] instead of random weights, and those weights are a candidate
@@ -241,47 +248,118 @@ def train_members(
     with training.epochs 0 or no training window they are the model as is).
 
     Returns the network (one, or the Ensemble of the members with at least one epoch), the
-    last member's result (interrupted when any was) and the history (`member` column for an
-    ensemble)."""
+    last started member's result (interrupted when any was) and the history (`member` column
+    for an ensemble)."""
     saved = member_states(resume.train_state) if resume is not None else []
-    states: list[TrainState] = []
-    networks, histories, result = [], [], None
-    for index in range(cfg.ensemble):
-        member_cfg = cfg.model_copy(update={"seed": cfg.seed + index})
-        torch.manual_seed(member_cfg.seed)
+    workers = members_at_once(cfg, dist)
+    latest: list[dict | None] = [s.to_dict() for s in saved[: cfg.ensemble]]
+    latest += [None] * (cfg.ensemble - len(latest))  # each member's last consistent state
+    lock, halt = threading.Lock(), threading.Event()
+
+    def build(index: int) -> LSTMForecaster:
+        torch.manual_seed(cfg.seed + index)  # its initial weights (and its dropout, alone)
         network = LSTMForecaster(spec).to(device)
-        state = saved[index] if index < len(saved) else None
-        if state is not None:
-            network.load_state_dict(state.last_weights)
+        if index < len(saved):
+            network.load_state_dict(saved[index].last_weights)
         elif start is not None:
             network.load_state_dict(start[index % len(start)])
+        return network
 
-        def save(progress: TrainState, done: list[TrainState] = states) -> None:
-            saver.save_members(spec, [*done, progress])
+    def stop() -> bool:  # one member's stop request stops them all
+        if not halt.is_set() and should_stop():
+            halt.set()
+        return halt.is_set()
 
-        result = fit(
-            network, windows["train"], windows.get("val"), member_cfg, on_epoch, should_stop,
-            state=state, on_checkpoint=save if saver is not None else None, dist=dist,
-            start_is_candidate=start is not None,
-        )  # fmt: skip
-        states.append(result.state)
+    def keep(index: int, state: TrainState) -> None:
+        with lock:
+            latest[index] = state.to_dict()  # in the member's own thread: consistent
+            if saver is not None and _started(latest):
+                saver.save_members(spec, _started(latest))
+
+    def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
+        if halt.is_set():
+            return None  # stopped before this member started
+        network = network or build(index)
+        report = None
+        if on_epoch is not None:
+            report = lambda stats: on_epoch(replace(stats, member=index + 1))  # noqa: E731
+        try:
+            result = fit(
+                network, windows["train"], windows.get("val"),
+                cfg.model_copy(update={"seed": cfg.seed + index}), report, stop,
+                state=saved[index] if index < len(saved) else None,
+                on_checkpoint=(lambda state: keep(index, state)) if saver is not None else None,
+                dist=dist, start_is_candidate=start is not None,
+            )  # fmt: skip
+        except BaseException:
+            halt.set()  # the others stop after their batch; the error goes to the caller
+            raise
+        with lock:
+            latest[index] = result.state.to_dict()
+        trained[index] = network
+        return result
+
+    trained: list[LSTMForecaster | None] = [None] * cfg.ensemble
+    if workers == 1:
+        results = [train(index, None) for index in range(cfg.ensemble)]
+    else:  # built here, in order: the global generator is not shared between threads
+        networks = [build(index) for index in range(cfg.ensemble)]
+        per_member = max(1, (cfg.threads or torch.get_num_threads()) // workers)
+        with cpu_threads(per_member), ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(train, i, net) for i, net in enumerate(networks)]
+            try:
+                results = [future.result() for future in futures]
+            finally:
+                halt.set()  # a second Ctrl-C or an error: no member goes on alone
+    if saver is not None and _started(latest):
+        saver.save_members(spec, _started(latest))
+    started = [(i, r) for i, r in enumerate(results) if r is not None]
+    networks, histories = [], []
+    for index, result in started:
         if result.epochs_run:
-            rows = pd.DataFrame([asdict(s) for s in result.history])
+            rows = pd.DataFrame([asdict(s) for s in result.history]).drop(columns="member")
             histories.append(rows.assign(member=index + 1) if cfg.ensemble > 1 else rows)
         if result.epochs_run or result.state.best_weights is not None:
-            networks.append(network)
-        if result.interrupted:
-            break
-    if saver is not None:
-        saver.save_members(spec, states)
+            networks.append(trained[index])
     if not networks:
         where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
         raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
+    result = started[-1][1]
+    result.interrupted = any(r.interrupted for _, r in started)
     network = networks[0] if len(networks) == 1 else Ensemble(networks)
     if not histories:  # the starting weights kept, no epoch run: an empty history.csv
-        columns = [f.name for f in fields(EpochStats)] + (["member"] if cfg.ensemble > 1 else [])
-        histories = [pd.DataFrame(columns=columns)]
+        columns = [f.name for f in fields(EpochStats) if f.name != "member"]
+        histories = [pd.DataFrame(columns=columns + (["member"] if cfg.ensemble > 1 else []))]
     return network, result, pd.concat(histories, ignore_index=True)
+
+
+def members_at_once(cfg: TrainingConfig, dist: Distributed) -> int:
+    """training.workers, at most the ensemble; one under torchrun (the ranks train each
+    member's batches in step)."""
+    workers = cfg.workers if isinstance(cfg.workers, int) else 1
+    return 1 if dist.world > 1 else max(1, min(workers, cfg.ensemble))
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """torch's CPU threads set to `count` for a while, then back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _started(latest: list[dict | None]) -> list[dict]:
+    """The states of the members started in order (the first unsaved member ends the list:
+    last.pt lists members by position, and a member left out restarts from its seed)."""
+    out = []
+    for state in latest:
+        if state is None:
+            break
+        out.append(state)
+    return out
 
 
 def member_states(train_state: dict) -> list[TrainState]:

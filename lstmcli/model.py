@@ -30,6 +30,7 @@ class ModelSpec:
     blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
     season: int | None = None  # a blend's seasonal naive forecast; the intervals' unit
     quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
+    lstm_rows: int = 0  # > 0: the LSTM reads only the window's last lstm_rows rows
 
     @classmethod
     def for_config(cls, data: Any, model: Any) -> ModelSpec:
@@ -51,6 +52,7 @@ class ModelSpec:
             linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
             quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
             season=data.season if isinstance(data.season, int) else None,
+            lstm_rows=_lstm_rows(model.lstm_rows, data.lookback),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +87,13 @@ class ModelSpec:
     def target_columns(self) -> list[int]:
         """Each target's input column (the first input for regression, which has none)."""
         return list(self.target_index) if self.target_index is not None else [0]
+
+
+def _lstm_rows(rows: Any, lookback: Any) -> int:
+    """model.lstm_rows as the spec keeps it: 0 (the whole window) unless it cuts the window."""
+    if not isinstance(rows, int) or not isinstance(lookback, int) or rows >= lookback:
+        return 0
+    return rows
 
 
 class LSTMForecaster(nn.Module):
@@ -128,6 +137,7 @@ class LSTMForecaster(nn.Module):
         # lie, as sums of positive steps from the inner level outwards: ordered by
         # construction, so they never cross.
         self.quantile_levels = tuple(spec.quantile_levels)
+        self.lstm_rows = spec.lstm_rows
         pairs = len(self.quantile_levels)
         self.offsets = nn.Linear(width, spec.steps * spec.n_targets * 2 * pairs) if pairs else None
 
@@ -161,7 +171,10 @@ class LSTMForecaster(nn.Module):
     def _network(
         self, windows: torch.Tensor, future: torch.Tensor | None, quantiles: bool = False
     ) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(windows)
+        # A long window's far rows reach the output through the linear skip only: the
+        # recurrence, whose cost grows with its length, reads the last lstm_rows.
+        lstm_input = windows[:, -self.lstm_rows :] if self.lstm_rows else windows
+        _, (h_n, _) = self.lstm(lstm_input)
         # h_n is (num_layers, batch, hidden): the last layer's state, whatever the depth.
         state = h_n[-1]
         if self.n_future:

@@ -19,6 +19,7 @@ RESUMABLE_KEYS = {
     "training.epochs",
     "training.max_steps",
     "training.threads",
+    "training.workers",
     "training.precision",
     "training.patience",
     "training.checkpoint_every",

@@ -114,3 +114,21 @@ def test_the_linear_skip_alone_can_be_the_seasonal_naive_forecast() -> None:
             model.skip.weight[h, 2 + h] = 1.0
         windows = torch.randn(5, 6, 1)
         torch.testing.assert_close(model(windows)[:, :, 0], windows[:, 2:5, 0])
+
+
+def test_the_lstm_reads_only_the_last_lstm_rows_and_the_skip_reads_them_all() -> None:
+    """A long window's far rows reach the forecast through the linear skip alone."""
+    spec = ModelSpec(1, 1, 2, 4, 1, 0.0, (), "none", (0,), linear_skip=20, lstm_rows=5)
+    model = LSTMForecaster(spec)
+    windows = torch.randn(3, 20, 1)
+    far_changed = windows.clone()
+    far_changed[:, :15] += 1.0
+    with torch.no_grad():
+        weights = model.skip.weight.clone()
+        model.skip.weight.zero_()
+        torch.testing.assert_close(model(windows), model(far_changed), rtol=0, atol=0)
+        model.skip.weight.copy_(weights)
+        assert not torch.allclose(model(windows), model(far_changed))
+        whole = LSTMForecaster(ModelSpec(1, 1, 2, 4, 1, 0.0, (), "none", (0,), linear_skip=20))
+        whole.skip.weight.zero_()
+        assert not torch.allclose(whole(windows), whole(far_changed))  # all 20 rows: recurred

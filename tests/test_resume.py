@@ -115,6 +115,39 @@ def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
     pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("stops", [[3], [9, 12]])
+def test_members_trained_at_once_resume_to_the_uninterrupted_result(
+    tmp_path: Path, csv_path: Path, stops: list[int]
+) -> None:
+    """Two members training at once (two threads): a stop request stops both after their
+    batch, last.pt holds both, and the resumed ensemble ends as an uninterrupted one."""
+    config = validate_config(
+        tiny_config(
+            csv_path,
+            model={"levels": [80], "blend": "auto"},
+            training={
+                "epochs": 3,
+                "ensemble": 3,
+                "workers": 2,
+                "threads": 1,
+                "patience": None,
+                "checkpoint_every": 1,
+            },
+        )  # fmt: skip
+    )
+    straight = train_run(config, tmp_path / "straight")
+    result = resumed_until_done(config, tmp_path / "resumed", stops)
+    for name in ("model.pt", "last.pt"):
+        a, b = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
+        assert a.keys() == b.keys() and any(k.startswith("members.2.") for k in a)
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    assert result.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
+    columns = ["member", "epoch", "train_loss", "val_loss"]
+    history = [pd.read_csv(tmp_path / n / "history.csv")[columns] for n in ("straight", "resumed")]
+    pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
+
+
 def test_a_finished_ensemble_trains_each_member_longer(tmp_path: Path, csv_path: Path) -> None:
     config = validate_config(
         tiny_config(csv_path, training={"epochs": 2, "ensemble": 2, "patience": None})

@@ -259,3 +259,69 @@ def test_an_ensemble_stopped_in_its_first_epoch_can_resume(tmp_path: Path, csv_p
     last, config = prepare_resume(tmp_path / "run")
     result = train_run(config, tmp_path / "run", resume=last)
     assert result.metrics["members"] == 2 and not result.training.interrupted
+
+
+def test_members_trained_at_once_equal_members_trained_one_after_another(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    """A member depends on nothing but its seed, weights and window order: two workers (two
+    threads) give the weights, history and metrics that one gives."""
+    import threading
+
+    import torch
+
+    from lstmcli.checkpoint import load_checkpoint
+
+    runs, threads = {}, {}
+    for workers in (1, 2):
+        cfg = validate_config(
+            tiny_config(
+                csv_path, training={"ensemble": 3, "epochs": 3, "workers": workers, "threads": 1}
+            )
+        )
+        seen: set[int] = set()
+        runs[workers] = train_run(
+            cfg, tmp_path / f"w{workers}", on_epoch=lambda _, s=seen: s.add(threading.get_ident())
+        )
+        threads[workers] = len(seen)
+    assert threads == {1: 1, 2: 2}
+    one, two = (load_checkpoint(tmp_path / f"w{w}").state_dict for w in (1, 2))
+    assert one.keys() == two.keys() and any(k.startswith("members.2.") for k in one)
+    for key in one:
+        torch.testing.assert_close(one[key], two[key], rtol=0, atol=0)
+    history = [pd.read_csv(tmp_path / f"w{w}" / "history.csv") for w in (1, 2)]
+    assert history[0]["member"].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    pd.testing.assert_frame_equal(*(h.drop(columns="seconds") for h in history))
+    assert runs[1].metrics["model"] == runs[2].metrics["model"]
+    assert torch.get_num_threads() == 1  # training.threads, as set; back after the workers
+
+
+def test_training_does_not_import_the_compiler() -> None:
+    """torch.optim's compiler guards would import torch._dynamo (seconds of start-up) on the
+    optimizer's first calls; lstmcli steps around them, and the optimizer works the same."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from lstmcli.startup import optimizer_step, skip_compiler_import
+skip = sys.argv[1] == "skip"
+if skip:
+    skip_compiler_import()
+weight = torch.nn.Parameter(torch.ones(3))
+optimizer = torch.optim.Adam([weight], lr=0.1)
+for _ in range(2):
+    optimizer.zero_grad()
+    (weight ** 2).sum().backward()
+    optimizer_step(optimizer) if skip else optimizer.step()
+optimizer.load_state_dict(optimizer.state_dict())
+print("torch._dynamo" in sys.modules, round(float(weight[0]), 6))
+"""
+    out = {}
+    for mode in ("skip", "plain"):
+        done = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        out[mode] = done.stdout.split()
+    assert out["skip"][0] == "False" and out["plain"][0] == "True"
+    assert out["skip"][1] == out["plain"][1]  # the same two Adam steps
+    assert float(out["skip"][1]) == pytest.approx(0.8, abs=1e-3)  # of about 0.1 each, from 1

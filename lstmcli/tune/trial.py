@@ -67,13 +67,11 @@ class Objective:
             raise TrialSurplus
         started = time.perf_counter()
         params = suggest(trial, plan.space)
-        seen = {"epochs": 0, "first_member": True}
+        seen = {"epochs": 0}
 
         def on_epoch(stats: EpochStats) -> None:
             seen["epochs"] += 1
-            if stats.epoch == 1 and seen["epochs"] > 1:  # the next member of an ensemble
-                seen["first_member"] = False
-            if plan.prune and seen["first_member"] and stats.val_loss is not None:
+            if plan.prune and stats.member == 1 and stats.val_loss is not None:
                 trial.report(stats.val_loss, stats.epoch)  # the pruner compares first members
                 if trial.should_prune():
                     trial.set_user_attr("epochs", seen["epochs"])
