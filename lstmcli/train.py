@@ -175,12 +175,6 @@ def fit(
     return result
 
 
-# Adam as one kernel per step where torch has one (the same arithmetic as its per-parameter
-# Python loop): members training at once in threads wait for each other wherever Python runs,
-# and on small networks that loop was a tenth of a step.
-FUSED_ADAM = ("cpu", "cuda")
-
-
 @dataclass
 class _Loop:
     """What lives in objects while training runs (the state keeps copies for last.pt)."""
@@ -200,9 +194,8 @@ class _Loop:
         """A fresh optimizer and generators, or those of `state` when it continues a run."""
         skip_compiler_import()
         optimizer = torch.optim.Adam(
-            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
-            fused=device.type in FUSED_ADAM,  # one kernel instead of a Python loop
-        )  # fmt: skip
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
         shuffler = torch.Generator().manual_seed(cfg.seed)
         if state.optimizer is not None:
             optimizer.load_state_dict(state.optimizer)
