@@ -168,6 +168,18 @@ def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
     return checkpoint
 
 
+def _config_as_run(payload: dict) -> dict:
+    """The stored config, with `model.lstm_rows` as its network reads: a config written
+    before that key existed would take `auto` and, resumed, cut a long window its network
+    was trained on whole."""
+    config = dict(payload["config"])
+    model = dict(config.get("model") or {})
+    if "lstm_rows" not in model:
+        model["lstm_rows"] = dict(payload["model_args"]).get("lstm_rows") or None
+        config["model"] = model
+    return config
+
+
 def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     """A checkpoint from what `checkpoint_payload` made (refusing anything else)."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
@@ -179,7 +191,7 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
             f"version {' and '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
-        config = validate_config(payload["config"], str(path))
+        config = validate_config(_config_as_run(payload), str(path))
         checkpoint = Checkpoint(
             config=config,
             spec=ModelSpec.from_dict(dict(payload["model_args"])),

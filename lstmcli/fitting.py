@@ -127,7 +127,7 @@ def fit_forecaster(
 ) -> Fitted:
     """Train, blend, calibrate and score the val part, in that order. `config` is resolved;
     with `saver` the checkpoints are written as training goes and once more at the end."""
-    # The network(s): one, or an ensemble of members trained one after another; either way
+    # The network(s): one, or an ensemble of members (several at once, training.workers);
     # resumable and saved as training goes.
     if config.training.threads is not None:
         torch.set_num_threads(config.training.threads)
@@ -254,6 +254,7 @@ def train_members(
     workers = members_at_once(cfg, dist)
     latest: list[dict | None] = [s.to_dict() for s in saved[: cfg.ensemble]]
     latest += [None] * (cfg.ensemble - len(latest))  # each member's last consistent state
+    trained: list[LSTMForecaster | None] = [None] * cfg.ensemble  # each member's network
     lock, halt = threading.Lock(), threading.Event()
 
     def build(index: int) -> LSTMForecaster:
@@ -273,8 +274,8 @@ def train_members(
     def keep(index: int, state: TrainState) -> None:
         with lock:
             latest[index] = state.to_dict()  # in the member's own thread: consistent
-            if saver is not None and _started(latest):
-                saver.save_members(spec, _started(latest))
+            if saver is not None and (started := _started(latest)):
+                saver.save_members(spec, started)
 
     def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
         if halt.is_set():
@@ -299,7 +300,6 @@ def train_members(
         trained[index] = network
         return result
 
-    trained: list[LSTMForecaster | None] = [None] * cfg.ensemble
     if workers == 1:
         results = [train(index, None) for index in range(cfg.ensemble)]
     else:  # built here, in order: the global generator is not shared between threads
@@ -311,8 +311,8 @@ def train_members(
                 results = [future.result() for future in futures]
             finally:
                 halt.set()  # a second Ctrl-C or an error: no member goes on alone
-    if saver is not None and _started(latest):
-        saver.save_members(spec, _started(latest))
+    if saver is not None and (saved_states := _started(latest)):
+        saver.save_members(spec, saved_states)
     started = [(i, r) for i, r in enumerate(results) if r is not None]
     networks, histories = [], []
     for index, result in started:

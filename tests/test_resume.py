@@ -17,7 +17,7 @@ from lstmcli.config import validate_config
 from lstmcli.errors import ConfigError, LstmcliError, TrainingInterrupted
 from lstmcli.pipeline import resolved_config, train_run
 from lstmcli.resume import prepare_resume
-from tests.conftest import tiny_config
+from tests.conftest import seasonal_frame, tiny_config
 
 
 def stop_after(batches: int) -> Callable[[], bool]:
@@ -85,21 +85,40 @@ def resumed_until_done(config: object, folder: Path, stops: list[int]) -> object
     return result
 
 
+# How an ensemble's members train: one at a time (dropout between layers draws from the one
+# global generator, so training.workers resolves to 1), or two at once in threads.
+ENSEMBLES = {
+    "one at a time": ({"dropout": 0.3, "num_layers": 2}, {}),
+    "two at once": ({}, {"workers": 2, "threads": 1}),
+}
+
+
 @pytest.mark.parametrize("stops", [[3], [9, 12], [16, 2, 20]])
+@pytest.mark.parametrize("kind", list(ENSEMBLES))
 def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
-    tmp_path: Path, csv_path: Path, stops: list[int]
+    tmp_path: Path, csv_path: Path, stops: list[int], kind: str
 ) -> None:
     """Ctrl-C in the first member, between members, in the middle of an epoch of a later
-    member: finished members are kept, the running one continues where it stopped, and the
-    ensemble, its metrics and history end as if never interrupted."""
+    member (with two at once, both stop after their batch): finished members are kept, the
+    running ones continue where they stopped, and the ensemble, its metrics and history end
+    as if never interrupted."""
+    model, training = ENSEMBLES[kind]
     config = validate_config(
         tiny_config(
             csv_path,
-            model={"dropout": 0.3, "num_layers": 2, "levels": [80], "blend": "auto"},
-            training={"epochs": 3, "ensemble": 3, "patience": None, "checkpoint_every": 1},
-        )
+            model={**model, "levels": [80], "blend": "auto"},
+            training={
+                "epochs": 3,
+                "ensemble": 3,
+                "patience": None,
+                "checkpoint_every": 1,
+                **training,
+            },
+        )  # fmt: skip
     )
     straight = train_run(config, tmp_path / "straight")
+    workers = resolved_config(config)[0].training.workers
+    assert workers == (2 if kind == "two at once" else 1)
     result = resumed_until_done(config, tmp_path / "resumed", stops)
     for name in ("model.pt", "last.pt"):
         a, b = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
@@ -115,37 +134,33 @@ def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
     pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("stops", [[3], [9, 12]])
-def test_members_trained_at_once_resume_to_the_uninterrupted_result(
-    tmp_path: Path, csv_path: Path, stops: list[int]
-) -> None:
-    """Two members training at once (two threads): a stop request stops both after their
-    batch, last.pt holds both, and the resumed ensemble ends as an uninterrupted one."""
+def test_a_run_saved_before_lstm_rows_resumes_reading_its_whole_window(tmp_path: Path) -> None:
+    """A last.pt whose config has no model.lstm_rows (written before the key existed) holds a
+    network trained on whole windows: resumed, it keeps reading them whole instead of taking
+    the `auto` cut of a long window."""
+    csv_path = tmp_path / "long.csv"
+    seasonal_frame(400).to_csv(csv_path, index=False)
     config = validate_config(
         tiny_config(
             csv_path,
-            model={"levels": [80], "blend": "auto"},
-            training={
-                "epochs": 3,
-                "ensemble": 3,
-                "workers": 2,
-                "threads": 1,
-                "patience": None,
-                "checkpoint_every": 1,
-            },
-        )  # fmt: skip
+            data={"lookback": 120, "split": {"train": 0.8, "val": 0.1, "test": 0.1}},
+            model={"lstm_rows": None},
+            training={"epochs": 2, "patience": None},
+        )
     )
-    straight = train_run(config, tmp_path / "straight")
-    result = resumed_until_done(config, tmp_path / "resumed", stops)
-    for name in ("model.pt", "last.pt"):
-        a, b = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
-        assert a.keys() == b.keys() and any(k.startswith("members.2.") for k in a)
-        for key in a:
-            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
-    assert result.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
-    columns = ["member", "epoch", "train_loss", "val_loss"]
-    history = [pd.read_csv(tmp_path / n / "history.csv")[columns] for n in ("straight", "resumed")]
-    pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
+    try:
+        train_run(config, tmp_path / "run", should_stop=stop_after(9))
+    except TrainingInterrupted:
+        pass
+    path = tmp_path / "run" / "last.pt"
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["model"]["lstm_rows"]
+    torch.save(payload, path)
+    last, resumed_config = prepare_resume(tmp_path / "run")
+    assert resumed_config.model.lstm_rows is None and last.spec.lstm_rows == 0
+    assert resolved_config(resumed_config)[0].model.lstm_rows is None  # not auto's 104
+    fresh = resolved_config(validate_config(tiny_config(csv_path, data={"lookback": 120})))
+    assert fresh[0].model.lstm_rows == 104  # what `auto` would have cut it to
 
 
 def test_a_finished_ensemble_trains_each_member_longer(tmp_path: Path, csv_path: Path) -> None:
