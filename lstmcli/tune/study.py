@@ -160,7 +160,9 @@ def make_sampler(plan: StudyPlan, seed: int) -> optuna.samplers.BaseSampler:
     if sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     startup = min(10, plan.trials // 3 + 1)  # random trials before TPE models the space
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    # constant_liar: a trial running in another worker counts as a poor one, so parallel
+    # workers do not propose the same point (alone, a study samples as without it).
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
 def _same_study(study: optuna.Study, plan: StudyPlan) -> None:

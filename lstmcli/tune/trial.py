@@ -26,7 +26,7 @@ from lstmcli.prior import windowless_parts
 from lstmcli.train import EpochStats
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.tune.plan import StudyPlan, fold_config, trial_config
-from lstmcli.tune.study import one_line, require_optuna, suggest, surplus
+from lstmcli.tune.study import make_sampler, one_line, require_optuna, suggest, surplus
 
 if TYPE_CHECKING:
     import optuna
@@ -66,6 +66,10 @@ class Objective:
             trial.set_user_attr("surplus", True)
             raise TrialSurplus
         started = time.perf_counter()
+        if plan.config.tune.sampler != "grid":
+            # Each trial number draws from its own seed: numbers are unique in a study, so
+            # processes sharing one never propose the same values, and one alone reproduces.
+            trial.study.sampler = make_sampler(plan, plan.config.tune.seed + trial.number)
         params = suggest(trial, plan.space)
         seen = {"epochs": 0}
 

@@ -32,10 +32,10 @@ def work(
 ) -> None:
     """One worker: run trials until the study has its total, the deadline passes or a stop
     is requested. Workers in other processes or machines may share the study; worker 0
-    creates it (`created`: this command did). Each worker's sampler is seeded from tune.seed,
-    its index and the trials already in the study, so a continued study does not propose its
-    first values again; a command that joins a study another one is running (or has just
-    created) adds its process id, so the two do not propose the same values."""
+    creates it (`created`: this command did). The grid sampler's order is seeded from
+    tune.seed, the worker's index and the trials already in the study (plus the process id
+    when another command is at work), so a continued study does not start its grid again;
+    the other samplers draw each trial from a seed of its own number (see Objective)."""
     tune = plan.config.tune
     study, _ = open_study(plan, create=worker == 0)
     trials = study.get_trials(deepcopy=False)
