@@ -19,10 +19,12 @@ from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, 
 from lstmcli.device import resolve_device
 from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
+from lstmcli.manifest import MANIFEST_FILE, file_fingerprint, read_manifest
 from lstmcli.prior import is_prior, windowless_parts
-from lstmcli.reading import read_csv
+from lstmcli.reading import data_file, read_csv
 from lstmcli.scaling import warn_constant_columns
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
+from lstmcli.tracking import require_mlflow, tracked
 from lstmcli.training_data import longest_series_time, warn_missing_rows
 from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
@@ -38,8 +40,9 @@ class CheckReport:
         return not self.problems
 
 
-def check(config: Config, run_dir: Path) -> CheckReport:
-    """Read the data as `train` would and report rows, time, gaps, missing values and splits."""
+def check(config: Config, run_dir: Path | None) -> CheckReport:
+    """Read the data as `train` would and report rows, time, gaps, missing values and splits
+    (and whether `run_dir`, the folder train would write, is free; None: not asked)."""
     report = CheckReport()
     cfg, warn = config.data, report.warnings.append
     try:
@@ -101,6 +104,11 @@ def check(config: Config, run_dir: Path) -> CheckReport:
         report.facts.append(
             ("intervals", f"{levels} ({config.model.intervals}, calibrated on {origins}{adaptive})")
         )
+    if tracked(config):
+        try:
+            require_mlflow()
+        except LstmcliError as e:
+            report.problems.append(str(e))
     try:
         report.facts.append(("device", str(resolve_device(config.training.device))))
         distributed = describe(from_environment())
@@ -108,7 +116,7 @@ def check(config: Config, run_dir: Path) -> CheckReport:
             report.facts.append(("distributed", distributed))
     except LstmcliError as e:
         report.problems.append(str(e))
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if run_dir is not None and run_dir.is_dir() and any(run_dir.iterdir()):
         warn(f"run folder {run_dir} is not empty: train needs --overwrite or another --output")
     return report
 
@@ -195,3 +203,26 @@ def describe_frequency(time: pd.Series) -> str:
             f", {len(gaps)} gap(s) wider than 1.5 steps, the widest {gaps.iloc[widest]} after {at}"
         )
     return text
+
+
+def compare_data(source: str, run_dir: Path) -> tuple[str, str | None]:
+    """What `run_dir` was trained on (from its manifest), and why `source` is not that file
+    (None: it is, byte for byte)."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise LstmcliError(
+            f"{run_dir} has no {MANIFEST_FILE}: not a run folder, or written before lstmcli "
+            "kept manifests; nothing to compare with"
+        )
+    ran = manifest["data"]
+    span = f", {ran['first']} .. {ran['last']}" if ran.get("first") else ""
+    trained = (
+        f"{ran['path']}: {ran['bytes']} bytes, {ran['rows']} rows{span}, SHA-256 {ran['sha256']}"
+    )
+    now = file_fingerprint(data_file(source))
+    if now["sha256"] == ran["sha256"]:
+        return trained, None
+    return trained, (
+        f"{source} is not the data {run_dir} was trained on: SHA-256 {now['sha256'][:16]}... "
+        f"({now['bytes']} bytes) vs {ran['sha256'][:16]}... ({ran['bytes']} bytes)"
+    )

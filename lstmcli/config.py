@@ -459,6 +459,16 @@ class TrainingConfig(_Section):
 
 class OutputConfig(_Section):
     dir: str = Field("runs/quickstart", description="run folder (relative to the current folder)")
+    track: Literal["none", "mlflow"] = Field(
+        "none",
+        description="also log the run to a tracker: none | mlflow (needs lstmcli[mlflow])",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; null: MLFLOW_TRACKING_URI, else MLflow's default "
+        "(sqlite:///mlflow.db in the current folder)",
+    )
+    experiment: str = Field("lstmcli", min_length=1, description="MLflow experiment name")
 
 
 SCALAR = (type(None), bool, int, float, str)

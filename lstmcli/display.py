@@ -288,3 +288,28 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def runs_table(summaries: list, differing: list[str]) -> Table:
+    """`lstmcli runs`: one row per run folder, the settings that differ between them as
+    `key=value` lines, scores with the skill against the better naive baseline."""
+    table = Table(
+        title_justify="left",
+        caption="skill = 1 - model rmse / rmse of the better naive baseline on the test part",
+        caption_justify="left",
+    )
+    for name in ("run", "when", "status", "data", "rows", "settings"):
+        table.add_column(name, overflow="fold")
+    for name in ("val_rmse", "test_rmse", "test_mase", "skill", "seconds"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for summary in summaries:
+        v = summary.values
+        when = (v["when"] or "")[:16].replace("T", " ") or "-"
+        settings = "\n".join(f"{k}={summary.settings.get(k, '-')}" for k in differing)
+        skill = "-" if v["skill"] is None else f"{v['skill']:.3f} vs {v['vs']}"
+        table.add_row(
+            v["run"], when, v["status"], _cell(v["data"]), _cell(v["rows"]), settings or "-",
+            _cell(v["val_rmse"]), _cell(v["test_rmse"]), _cell(v["test_mase"]), skill,
+            "-" if v["seconds"] is None else f"{v['seconds']:.1f}",
+        )  # fmt: skip
+    return table

@@ -27,13 +27,22 @@ from lstmcli.config_io import config_to_yaml
 from lstmcli.data import load_table
 from lstmcli.device import resolve_device
 from lstmcli.distributed import checked_together, device_for, from_environment, process_group
-from lstmcli.errors import Warn, ignore_warning
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.fitting import CheckpointSaver, Fitted, fit_forecaster
 from lstmcli.forecaster import Forecaster
 from lstmcli.lock import run_folder_lock
+from lstmcli.manifest import RunRecord, StageClock, data_facts
 from lstmcli.metrics import json_safe
 from lstmcli.prior import is_prior, windowless_parts
+from lstmcli.tracking import (
+    LiveLosses,
+    abandon,
+    finish_tracking,
+    require_mlflow,
+    start_tracking,
+    tracked,
+)
 from lstmcli.train import EpochStats, TrainResult
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.windows import Split, WindowSet
@@ -56,46 +65,108 @@ def train_run(
     should_stop: Callable[[], bool] = lambda: False,
     warn: Warn = ignore_warning,
     resume: Checkpoint | None = None,
+    command: list[str] | None = None,
+    tracking_parent: str | None = None,
 ) -> RunResult:
     """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
 
     Every `auto` in the config is chosen from the data first; `on_start` hears the config
     that will run and the choices, once every check has passed. With `resume` (a last.pt),
     its scalers, weights and training state are used instead, and training continues exactly
-    where it stopped.
+    where it stopped. `command` (the command line) goes into manifest.json, with the data
+    file's fingerprint, versions, machine and the wall time of each stage. With
+    `output.track: mlflow` the run is also logged to MLflow (nested under `tracking_parent`,
+    a tune study's MLflow run, when given).
 
     Under torchrun every rank calls this: each reads the data and trains its share of each
     batch (see train.fit); rank 0 alone writes the run folder and scores the test part.
     """
     dist = from_environment()
     device = device_for(dist, resolve_device(config.training.device))
+    clock = StageClock()
+    tracker = None
     with process_group(dist, device), contextlib.ExitStack() as held:
         # Checks, on every rank: the folder's lock first (a second writer fails before any
-        # work), then the data, the `auto` choices, the split and scalers, the folder.
-        with checked_together(dist, device):
+        # work), then the data, the `auto` choices, the split and scalers, the folder, the
+        # tracking store.
+        with checked_together(dist, device), clock.stage("prepare"):
             if dist.main:
                 held.enter_context(run_folder_lock(run_dir, warn))
+                if tracked(config):
+                    require_mlflow()
             config, choices, data = prepare_run(config, warn, resume)
             if dist.main:
                 open_run_folder(run_dir, overwrite, resumed=resume is not None)
+                record = open_record(run_dir, config, data, str(device), dist.world, command,
+                                     clock, resume is not None, warn)  # fmt: skip
+                tracker = start_tracking(config, run_dir, record.earlier, tracking_parent)
+                if tracker is not None:
+                    record.extra["mlflow"] = tracker.record()
+                record.save(finished=False)
         if on_start is not None:
             on_start(config, choices)
+        if tracker is not None:  # the losses reach MLflow while training runs
+            on_epoch = each(on_epoch, LiveLosses(tracker, config.training.ensemble, warn))
 
-        # Fit: the network(s) on the training windows, blend and intervals on the val part.
-        windows = make_windows(data, config.data, device)
-        saver = CheckpointSaver(config, data, device, run_dir) if dist.main else None
-        fitted = fit_forecaster(
-            config, data, windows, device, on_epoch=on_epoch, should_stop=should_stop,
-            saver=saver, resume=resume, dist=dist, warn=warn,
-        )  # fmt: skip
-        if not dist.main:  # rank 0 scores and writes
-            return RunResult(run_dir, {}, fitted.training)
+        try:
+            # Fit: the network(s) on the training windows, blend and intervals on the val part.
+            with clock.stage("fit"):
+                windows = make_windows(data, config.data, device)
+                saver = CheckpointSaver(config, data, device, run_dir) if dist.main else None
+                fitted = fit_forecaster(
+                    config, data, windows, device, on_epoch=on_epoch, should_stop=should_stop,
+                    saver=saver, resume=resume, dist=dist, warn=warn,
+                )  # fmt: skip
+            if not dist.main:  # rank 0 scores and writes
+                return RunResult(run_dir, {}, fitted.training)
 
-        # Score the test part against the baselines, then write the rest of the run folder.
-        metrics, predictions = score_test(fitted.forecaster, data, windows["test"], config.data)
-        metrics.update(run_facts(fitted, data, device, choices, config.model.init))
-        write_run(run_dir, config, metrics, fitted.history, predictions)
+            # Score the test part against the baselines, then write the rest of the run folder.
+            with clock.stage("score"):
+                metrics, predictions = score_test(
+                    fitted.forecaster, data, windows["test"], config.data
+                )
+                metrics.update(run_facts(fitted, data, device, choices, config.model.init))
+            with clock.stage("write"):
+                write_run(run_dir, config, metrics, fitted.history, predictions)
+        except (TrainingInterrupted, KeyboardInterrupt):
+            abandon(tracker, "KILLED")
+            raise
+        except BaseException:
+            abandon(tracker)
+            raise
+        manifest = record.save(finished=True, interrupted=fitted.training.interrupted)
+        if tracker is not None:  # last: the run folder is complete whatever the store does
+            try:
+                finish_tracking(tracker, run_dir, metrics, fitted.history, manifest,
+                                config.training.ensemble)  # fmt: skip
+            except LstmcliError as e:
+                abandon(tracker)
+                raise LstmcliError(f"{e} (the run folder {run_dir} is complete)") from None
+            record.extra["mlflow"] = tracker.record()  # the epochs logged, for a resume
+            record.save(finished=True, interrupted=fitted.training.interrupted)
         return RunResult(run_dir, metrics, fitted.training)
+
+
+def each(*listeners: Callable[[EpochStats], None] | None) -> Callable[[EpochStats], None]:
+    """One `on_epoch` listener that calls every given one in turn."""
+    present = [listener for listener in listeners if listener is not None]
+
+    def call(stats: EpochStats) -> None:
+        for listener in present:
+            listener(stats)
+
+    return call
+
+
+def open_record(
+    run_dir: Path, config: Config, data: TrainingData, device: str, world: int,
+    command: list[str] | None, clock: StageClock, resumed: bool, warn: Warn,
+) -> RunRecord:  # fmt: skip
+    """The manifest of this session, with the fingerprint of the data it read."""
+    table = data.table
+    facts = data_facts(config.data.path, table.time, len(table.targets), table.n_series)
+    return RunRecord.open(run_dir, facts, config.training.seed, device, world, command, clock,
+                          resumed, warn)  # fmt: skip
 
 
 def prepare_run(

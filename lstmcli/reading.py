@@ -23,6 +23,16 @@ def builtin_datasets() -> list[str]:
     return sorted(p.name.removesuffix(".csv") for p in folder.iterdir() if p.name.endswith(".csv"))
 
 
+def data_file(source: str) -> Path:
+    """The file behind a data path: `builtin:NAME` is a CSV inside the package."""
+    if not source.startswith(BUILTIN_PREFIX):
+        return Path(source)
+    name = source.removeprefix(BUILTIN_PREFIX)
+    if name not in builtin_datasets():
+        raise LstmcliError(f"unknown built-in dataset {name!r}; available: {builtin_datasets()}")
+    return Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
+
+
 def read_csv(
     source: str | Path | TextIO,
     label: str | None = None,
@@ -36,13 +46,8 @@ def read_csv(
     `7`. Duplicate column names are refused (pandas would rename the second to `y.1`).
     """
     label = label or str(source)
-    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
-        name = source.removeprefix(BUILTIN_PREFIX)
-        if name not in builtin_datasets():
-            raise LstmcliError(
-                f"unknown built-in dataset {name!r}; available: {builtin_datasets()}"
-            )
-        source = Path(str(resources.files("lstmcli") / "datasets" / f"{name}.csv"))
+    if isinstance(source, str):
+        source = data_file(source)
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() in PARQUET_SUFFIXES:
         return read_parquet(Path(source), label, columns, text)
     dtype = {name: str for name in text if name} or None

@@ -14,8 +14,12 @@ from lstmcli.config import Config, TrainingConfig
 from lstmcli.config_io import override_config
 from lstmcli.errors import LstmcliError
 
-# What `--resume` may change: the length and saving of training, and where it runs.
+# What `--resume` may change: the length and saving of training, where it runs and where
+# it is tracked.
 RESUMABLE_KEYS = {
+    "output.track",
+    "output.tracking_uri",
+    "output.experiment",
     "training.epochs",
     "training.max_steps",
     "training.threads",

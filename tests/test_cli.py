@@ -37,6 +37,7 @@ def test_train_end_to_end(tmp_path: Path, config_path: Path) -> None:
         "history.csv",
         "metrics.json",
         "test_predictions.csv",
+        "manifest.json",
     }
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 3 and metrics["device"] == "cpu"

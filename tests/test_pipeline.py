@@ -63,7 +63,7 @@ def test_the_run_folder_opens_only_after_every_check(tmp_path: Path, csv_path: P
         seen.append(sorted(p.name for p in (tmp_path / "run").iterdir()))
 
     train_run(validate_config(tiny_config(csv_path)), tmp_path / "run", on_start=on_start)
-    assert seen == [[".lock"]]  # the folder exists and is held; nothing trained yet
+    assert seen == [[".lock", "manifest.json"]]  # held, and says what runs; nothing trained
     bad = tiny_config(csv_path, data={"lookback": 500})
     with pytest.raises(LstmcliError, match="too few for one window"):
         train_run(validate_config(bad), tmp_path / "other", on_start=on_start)

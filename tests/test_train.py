@@ -118,7 +118,7 @@ def test_run_files_have_ordinary_permissions(tmp_path: Path, csv_path: Path) -> 
         os.umask(umask)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
     assert set(modes.values()) == {0o644}, modes  # and no temporary file left behind
-    assert len(modes) == 6
+    assert len(modes) == 7
 
 
 def test_max_steps_caps_optimizer_steps(tmp_path: Path, csv_path: Path) -> None:
@@ -255,7 +255,8 @@ def test_an_ensemble_stopped_in_its_first_epoch_can_resume(tmp_path: Path, csv_p
     cfg = validate_config(tiny_config(csv_path, training={"ensemble": 2}))
     with pytest.raises(TrainingInterrupted, match="continue with --resume"):
         train_run(cfg, tmp_path / "run", should_stop=lambda: True)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["last.pt"]  # no model yet
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["last.pt", "manifest.json"]  # no model yet
     last, config = prepare_resume(tmp_path / "run")
     result = train_run(config, tmp_path / "run", resume=last)
     assert result.metrics["members"] == 2 and not result.training.interrupted

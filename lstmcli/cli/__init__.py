@@ -4,8 +4,8 @@ Only this package prints, exits, or touches signals; the core never does. Every 
 inside one error boundary (`common.command`): an `LstmcliError` from the core becomes
 `Error:` lines on stderr and exit 1. Heavy libraries (torch, pandas, matplotlib) are imported
 inside the commands, so `lstmcli --help` starts instantly. Commands live by what they do:
-`training` (train, tune), `using` (predict, evaluate, plot, export), `setup` (init, check);
-`launch` runs `train --nproc` under torchrun.
+`training` (train, tune), `using` (predict, evaluate, plot, export), `setup` (init, check),
+`comparing` (runs); `launch` runs `train --nproc` under torchrun.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lstmcli.cli.launch import EXIT_SIGINT
 from lstmcli.cli import training  # noqa: F401, E402
 from lstmcli.cli import using  # noqa: F401, E402
 from lstmcli.cli import setup  # noqa: F401, E402
+from lstmcli.cli import comparing  # noqa: F401, E402
 # isort: on
 
 __all__ = ["app", "main"]

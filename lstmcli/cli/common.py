@@ -3,6 +3,7 @@ handling and the option declarations."""
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import signal
@@ -163,6 +164,21 @@ IdOption = Annotated[
         metavar="ID",
     ),
 ]
+
+
+class Tracking(str, enum.Enum):
+    mlflow = "mlflow"
+    none = "none"
+
+
+TrackOption = Annotated[
+    Tracking | None,
+    typer.Option(
+        "--track",
+        help="Also log to MLflow (sets output.track; needs the lstmcli[mlflow] extra; the "
+        "store is MLFLOW_TRACKING_URI or output.tracking_uri).",
+    ),
+]
 OutputFolderOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Run folder; overrides output.dir.", file_okay=False),
@@ -191,3 +207,26 @@ def load_config(config: Path | None, overrides: list[str] | None) -> Config:
     from lstmcli.config_io import load_config
 
     return load_config(config, overrides or [])
+
+
+def invocation(context: typer.Context) -> list[str]:
+    """The running command as a list of words a shell can run again (`shlex.join`): the
+    options given on the command line, each as parsed, in the command's order. Built from
+    the parsed parameters, so it is the same under torchrun, `python -m` and tests."""
+    words = ["lstmcli", context.info_name or ""]
+    for param in context.command.params:
+        source = context.get_parameter_source(param.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = context.params[param.name]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        texts = [str(v.value if isinstance(v, enum.Enum) else v) for v in values]
+        if param.param_type_name == "argument":
+            words += texts
+        elif getattr(param, "is_flag", False):
+            if value or param.secondary_opts:  # --x, or --no-x of a --x/--no-x pair
+                words.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            for text in texts:
+                words += [param.opts[0], text]
+    return words

@@ -28,6 +28,16 @@ def check(
         Path | None,
         typer.Option("--output", "-o", help="The run folder train would write.", file_okay=False),
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="A run folder: say whether the data file is the one it was trained on "
+            "(SHA-256 in its manifest.json); without --config, check that run's own config.",
+            file_okay=False,
+            metavar="RUN",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Check a config and its data without training, and say whether training would fail.
@@ -35,27 +45,43 @@ def check(
     Reports rows and time range, the inferred frequency and irregular gaps, missing values per
     column, rows and windows per split, and the device; then every problem found (as `Error:`
     lines) and warnings. Exits 1 when `train` with this config would fail: run it in CI
-    before a long run.
+    before a long run. With --against RUN it also exits 1 when the data file is not,
+    byte for byte, the one RUN was trained on.
 
-    Example:
+    Examples:
 
       lstmcli check --config run.yaml && lstmcli train --config run.yaml
+
+      lstmcli check --against runs/old --set data.path=new.csv
     """
     from lstmcli import check as core
 
+    if config is None and against is not None:
+        config = against / "config.yaml"  # the run's own resolved config
     resolved = load_config(config, set_)
-    report = core.check(resolved, output or Path(resolved.output.dir))
+    folder = output or (Path(resolved.output.dir) if against is None else None)
+    report = core.check(resolved, folder)  # --against alone: the run is not rewritten
+    differs = None
+    if against is not None:
+        trained, differs = core.compare_data(resolved.data.path, against)
+        report.facts.append(("trained on", trained))
+        if differs is None:
+            report.facts.append(("against", f"same data as {against} (byte for byte)"))
     console = stderr()
     if not quiet:
         for key, value in report.facts:
             typer.echo(f"{key + ':':<16}{value}")
         for message in report.warnings:
             say(console, f"Warning: {message}")
-    for message in report.problems:
+    for message in [*report.problems, *([differs] if differs else [])]:
         say(console, f"Error: {message}")
     if not report.ok:
         if not quiet:
             typer.echo(f"{len(report.problems)} problem(s): training would fail")
+        raise typer.Exit(EXIT_ERROR)
+    if differs:
+        if not quiet:
+            typer.echo(f"not the data {against} was trained on")
         raise typer.Exit(EXIT_ERROR)
     if not quiet:
         typer.echo("ok: training would start")

@@ -14,7 +14,9 @@ from lstmcli.cli.common import (
     QuietOption,
     SetOption,
     StopRequest,
+    TrackOption,
     command,
+    invocation,
     load_config,
     say,
     stderr,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 @command
 def train(
+    context: typer.Context,
     config: ConfigOption = None,
     set_: SetOption = None,
     output: OutputFolderOption = None,
@@ -59,6 +62,7 @@ def train(
             "--nproc_per_node N): one GPU each, or CPU shares.",
         ),
     ] = None,
+    track: TrackOption = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -77,6 +81,8 @@ def train(
 
       lstmcli train --resume runs/try --set training.epochs=50
 
+      MLFLOW_TRACKING_URI=sqlite:///mlflow.db lstmcli train -c run.yaml --track mlflow
+
       torchrun --nproc_per_node 4 -m lstmcli train -c run.yaml   (or: --nproc 4)
     """
     if nproc is not None and nproc > 1:
@@ -93,6 +99,7 @@ def train(
 
     main = from_environment().main
     quiet = quiet or not main  # rank 0 alone prints; the others only train
+    set_ = [*(set_ or []), *([f"output.track={track.value}"] if track else [])]
     last = None
     if resume is not None:
         last, resolved = prepare_resume(resume, set_ or [])
@@ -128,6 +135,7 @@ def train(
                 should_stop=stop,
                 warn=warner(console, quiet=not main),
                 resume=last,
+                command=invocation(context),
             )
     except (TrainingInterrupted, KeyboardInterrupt) as e:
         if main:
@@ -150,6 +158,7 @@ def train(
 
 @command
 def tune(
+    context: typer.Context,
     config: ConfigOption = None,
     set_: SetOption = None,
     trials: Annotated[
@@ -186,6 +195,7 @@ def tune(
             "--output", "-o", help="Study folder (default: output.dir + '-tune').", file_okay=False
         ),
     ] = None,
+    track: TrackOption = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -215,6 +225,8 @@ def tune(
       lstmcli tune -c run.yaml --jobs 2 --timeout 600 -o runs/study
 
       lstmcli tune -c run.yaml --storage postgresql://user@db/optuna --study sales
+
+      lstmcli tune -c run.yaml --track mlflow   (the study and each trial as MLflow runs)
     """
     from lstmcli.config_io import parse_overrides
     from lstmcli.display import print_results, trials_table
@@ -223,6 +235,7 @@ def tune(
     overrides = list(set_ or [])
     overrides += [f"tune.trials={trials}"] if trials is not None else []
     overrides += [f"tune.timeout={timeout}"] if timeout is not None else []
+    overrides += [f"output.track={track.value}"] if track else []
     resolved = load_config(config, overrides)
     folder = output or Path(resolved.output.dir + "-tune")
     console = stderr()
@@ -241,6 +254,7 @@ def tune(
                 listener=listener,
                 source=str(config) if config is not None else "config",
                 overridden=list(parse_overrides(overrides)),
+                command=invocation(context),
             )
     except (TrainingInterrupted, KeyboardInterrupt) as e:
         say(console, f"Interrupted: {e or 'stopped'}; run the same command to continue")

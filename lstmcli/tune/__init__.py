@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,14 @@ from lstmcli.data import load_table
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.lock import LOCK_FILE, RunFolderBusy
 from lstmcli.pipeline import RunResult, train_run
+from lstmcli.tracking import (
+    abandon,
+    finish_study,
+    require_mlflow,
+    start_study,
+    tracked,
+    trial_target,
+)
 from lstmcli.tune.outputs import BEST_RUN, best_config, finish, trials_frame
 from lstmcli.tune.plan import Origin, StudyPlan, plan_study
 from lstmcli.tune.study import counted, open_study, outside_space, require_optuna
@@ -77,6 +85,7 @@ def tune_run(
     listener: TuneListener | None = None,
     source: str = "config",
     overridden: list[str] = (),
+    command: list[str] | None = None,
 ) -> TuneResult:
     """The whole study: plan and check, run the trials (in this process, plus `jobs` - 1
     worker processes), write trials.csv, best.yaml and the figures, then train the best
@@ -84,6 +93,8 @@ def tune_run(
     `config.tune.timeout` say how many trials and for how long. `source` (the config file)
     and `overridden` (the keys `--set` gave) say where a problem's key came from."""
     require_optuna()
+    if tracked(config):
+        require_mlflow()
     listener = listener or TuneListener()
     table = load_table(config.data, warn)
     origin = Origin(source, tuple(overridden))
@@ -91,6 +102,10 @@ def tune_run(
     if outside_space(plan):
         notes.append(outside_space(plan))
     study, created = open_study(plan, create=True)
+    tracker = None
+    if tracked(config):  # the study's MLflow run; each trial nests a run under it
+        tracker = start_study(config, study, plan.study_name)
+        plan = replace(plan, tracking=trial_target(tracker, config.output))
     earlier = [t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     listener.planned(plan, notes, counted(study), earlier)
     threads = config.training.threads
@@ -108,12 +123,21 @@ def tune_run(
     try:
         work(plan, table, should_stop, report, worker=0, created=created)
         problems = workers.wait(study, report)
+    except BaseException:
+        abandon(tracker, "KILLED" if should_stop() else "FAILED")
+        raise
     finally:
         workers.join()
     for problem in problems:
         warn(problem)
-    frame, best = finish(study, plan, folder)
+    try:
+        frame, best = finish(study, plan, folder)
+    except LstmcliError:  # no trial completed
+        abandon(tracker)
+        raise
     if should_stop():
+        if tracker is not None:
+            finish_study(tracker, best, plan.metric, counted(study), stopped=True)
         return TuneResult(folder, frame, best, None, plan.metric, notes)
     # The best config, trained once more from its seed (the same model as its trial) into a
     # run folder like train's; only this run is scored on the test part.
@@ -129,10 +153,14 @@ def tune_run(
                 on_epoch=listener.epoch,
                 should_stop=should_stop,
                 warn=warn,
+                command=command,
+                tracking_parent=tracker.run_id if tracker is not None else None,
             )
         except RunFolderBusy:  # another command of this study is training its best config
             time.sleep(1.0)
             run = finished_run(folder / BEST_RUN, chosen)
+    if tracker is not None:
+        finish_study(tracker, best, plan.metric, counted(study), stopped=run is None)
     return TuneResult(folder, frame, best, run, plan.metric, notes)
 
 

@@ -64,6 +64,7 @@ class StudyPlan:
     deadline: float  # time.time() after which no trial starts; inf: none
     prune: bool
     folds: int = 1  # validation cuts each trial is scored on (see fold_config)
+    tracking: dict[str, str] | None = None  # the study's MLflow run, for trials to nest under
 
 
 def plan_study(

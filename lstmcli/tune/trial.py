@@ -17,12 +17,13 @@ import numpy as np
 
 from lstmcli.auto import resolve
 from lstmcli.config import Config
-from lstmcli.config_io import config_to_yaml
+from lstmcli.config_io import config_from_yaml, config_to_yaml
 from lstmcli.data import Table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.fitting import fit_forecaster
 from lstmcli.prior import windowless_parts
+from lstmcli.tracking import log_trial
 from lstmcli.train import EpochStats
 from lstmcli.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.tune.plan import StudyPlan, fold_config, trial_config
@@ -65,16 +66,34 @@ class Objective:
         if surplus(trial.study, trial.number, plan.trials):
             trial.set_user_attr("surplus", True)
             raise TrialSurplus
-        started = time.perf_counter()
         if plan.config.tune.sampler != "grid":
             # Each trial number draws from its own seed: numbers are unique in a study, so
             # processes sharing one never propose the same values, and one alone reproduces.
             trial.study.sampler = make_sampler(plan, plan.config.tune.seed + trial.number)
         params = suggest(trial, plan.space)
+        history: list[EpochStats] = []
+        try:
+            value = self._run(trial, params, history)
+        except optuna.TrialPruned:
+            self._track(trial, params, "pruned", None, history)
+            raise
+        except TrialFailed:
+            self._track(trial, params, "failed", None, history)
+            raise
+        self._track(trial, params, "complete", value, history)
+        return value
+
+    def _run(self, trial: optuna.Trial, params: dict, history: list[EpochStats]) -> float:
+        """The trial's config fitted on each validation cut; the mean of their scores."""
+        optuna = require_optuna()
+        plan = self.plan
+        started = time.perf_counter()
         seen = {"epochs": 0}
 
         def on_epoch(stats: EpochStats) -> None:
             seen["epochs"] += 1
+            if stats.member == 1:
+                history.append(stats)
             if plan.prune and stats.member == 1 and stats.val_loss is not None:
                 trial.report(stats.val_loss, stats.epoch)  # the pruner compares first members
                 if trial.should_prune():
@@ -119,6 +138,26 @@ class Objective:
             trial.set_user_attr("folds", values)
         trial.set_user_attr("config", config_to_yaml(configs[0]))
         return float(np.mean(values))
+
+    def _track(
+        self, trial: optuna.Trial, params: dict, state: str, value: float | None,
+        history: list[EpochStats],
+    ) -> None:  # fmt: skip
+        """The trial as an MLflow run nested under the study's (output.track: mlflow); a
+        store that fails costs a warning, not the trial."""
+        if self.plan.tracking is None:
+            return
+        attrs = trial.user_attrs
+        if "config" in attrs:  # completed: the config it ran, every `auto` chosen
+            config = config_from_yaml(attrs["config"], f"trial {trial.number}")
+        else:
+            config = trial_config(self.plan.config, params)
+        facts = {k: attrs[k] for k in ("epochs", "seconds", "error", "folds") if k in attrs}
+        try:
+            log_trial(self.plan.tracking, trial.number, config, state, self.plan.metric,
+                      value, history, facts)  # fmt: skip
+        except LstmcliError as e:
+            self.warn(f"trial {trial.number} was not logged to MLflow: {e}")
 
     def _prepare(self, config: Config) -> tuple[TrainingData, dict]:
         """The data and windows for a data config: made once, reused by later trials."""
