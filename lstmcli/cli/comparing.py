@@ -16,7 +16,11 @@ from lstmcli.cli.launch import EXIT_ERROR
 def runs(
     folders: Annotated[
         list[Path] | None,
-        typer.Argument(help="Run folders, or folders holding them (default: runs)."),
+        typer.Argument(
+            help="Run folders, or folders holding them (default: runs).",
+            metavar="DIR",
+            show_default=False,
+        ),
     ] = None,
     sort: Annotated[
         str,
