@@ -37,7 +37,8 @@ MISSING_EXTRA = (
 # metrics.json's sections with one value per forecast step or per series: kept in the
 # metrics.json artifact, not turned into thousands of MLflow metrics.
 NOT_LOGGED = {"per_step", "series", "auto"}
-NOT_ARTIFACTS = {"last.pt"}  # training state for --resume: large and of no use elsewhere
+# Training state for --resume and a study's database: large, and of no use elsewhere.
+NOT_ARTIFACTS = {"last.pt", "study.db"}
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters or tags (1000 metrics)
 LIVE_SECONDS = 10.0  # losses sent to the store while training runs, at most this often
 
@@ -152,7 +153,7 @@ class Tracker:
         self._batch(metrics=values)
 
     def log_artifacts(self, run_dir: Path) -> None:
-        """The run folder's files (all but last.pt and hidden ones)."""
+        """A folder's files (not its subfolders; all but NOT_ARTIFACTS and hidden ones)."""
         with _store(self.uri):
             for path in sorted(run_dir.iterdir()):
                 if (
@@ -367,9 +368,13 @@ def log_trial(
     tracker.end(TRIAL_STATUS[state])
 
 
-def finish_study(tracker: Tracker, best: dict, metric: str, trials: int, stopped: bool) -> None:
-    """The study's best value (stepped by the trials counted) and the best trial's values as
-    tags; parameters are fixed once written, and a continued study may find a better one."""
+def finish_study(
+    tracker: Tracker, folder: Path, best: dict, metric: str, trials: int, stopped: bool
+) -> None:
+    """The study's best value (stepped by the trials counted), the best trial's values as
+    tags (parameters are fixed once written, and a continued study may find a better one),
+    and the study folder's files (trials.csv, best.yaml, the figures)."""
     tracker._batch(metrics=[(f"best_{metric}", float(best["value"]), trials)])
     tracker.log_tags({"best_trial": best["number"], "best": best["params"]})
+    tracker.log_artifacts(folder)
     tracker.end("KILLED" if stopped else "FINISHED")

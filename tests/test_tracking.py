@@ -143,6 +143,9 @@ def test_tune_logs_each_trial_nested_under_the_study(in_tmp: Path, csv_path: Pat
     assert best_run.data.metrics["model.rmse"] == pytest.approx(best["model"]["rmse"])
     assert study.info.status == "FINISHED"
     assert study.data.metrics["best_val_rmse"] == pytest.approx(trials["val_rmse"].min())
+    artifacts = {a.path for a in client.list_artifacts(study.info.run_id)}
+    assert {"trials.csv", "best.yaml", "history.png"} <= artifacts
+    assert "study.db" not in artifacts
 
     more = run("tune", "-c", "run.yaml", "-o", "study", "-q", "--track", "mlflow", "-n", "3")
     assert more.exit_code == 0, more.stderr

@@ -137,7 +137,7 @@ def tune_run(
         raise
     if should_stop():
         if tracker is not None:
-            finish_study(tracker, best, plan.metric, counted(study), stopped=True)
+            finish_study(tracker, folder, best, plan.metric, counted(study), stopped=True)
         return TuneResult(folder, frame, best, None, plan.metric, notes)
     # The best config, trained once more from its seed (the same model as its trial) into a
     # run folder like train's; only this run is scored on the test part.
@@ -160,7 +160,7 @@ def tune_run(
             time.sleep(1.0)
             run = finished_run(folder / BEST_RUN, chosen)
     if tracker is not None:
-        finish_study(tracker, best, plan.metric, counted(study), stopped=run is None)
+        finish_study(tracker, folder, best, plan.metric, counted(study), stopped=run is None)
     return TuneResult(folder, frame, best, run, plan.metric, notes)
 
 
