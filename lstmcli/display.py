@@ -11,6 +11,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from lstmcli.train import EpochStats
@@ -307,9 +308,10 @@ def runs_table(summaries: list, differing: list[str]) -> Table:
         when = (v["when"] or "")[:16].replace("T", " ") or "-"
         settings = "\n".join(f"{k}={summary.settings.get(k, '-')}" for k in differing)
         skill = "-" if v["skill"] is None else f"{v['skill']:.3f} vs {v['vs']}"
-        table.add_row(
+        cells = [
             v["run"], when, v["status"], _cell(v["data"]), _cell(v["rows"]), settings or "-",
             _cell(v["val_rmse"]), _cell(v["test_rmse"]), _cell(v["test_mase"]), skill,
             "-" if v["seconds"] is None else f"{v['seconds']:.1f}",
-        )  # fmt: skip
+        ]  # fmt: skip
+        table.add_row(*map(Text, cells))  # as written: a folder named [x] is no markup
     return table

@@ -137,14 +137,14 @@ def test_cli_json_csv_table_and_errors(tmp_path: Path) -> None:
                             "seconds": {"total": 12.0}},
                            {"started": "2026-12-01T11:00:00+00:00",
                             "seconds": {"total": 3.5}}]})  # fmt: skip
-    fake_run(tmp_path / "b", config(training__learning_rate=0.001), metrics(1.0, 4.0, 4.0))
+    fake_run(tmp_path / "[b]", config(training__learning_rate=0.001), metrics(1.0, 4.0, 4.0))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.yaml").write_text("data: [unclosed")
 
     result = run("runs", str(tmp_path), "--json", "--sort", "test_rmse")
     assert result.exit_code == 0, result.stderr
     records = json.loads(result.stdout)
-    assert [r["run"] for r in records] == [str(tmp_path / n) for n in ("b", "a", "bad")]
+    assert [r["run"] for r in records] == [str(tmp_path / n) for n in ("[b]", "a", "bad")]
     assert records[1]["training.learning_rate"] == "0.01" and records[1]["rows"] == 500
     assert records[1]["seconds"] == 15.5  # both sessions
     assert records[0]["seconds"] == 2.5  # no manifest: training seconds from metrics.json
@@ -160,6 +160,7 @@ def test_cli_json_csv_table_and_errors(tmp_path: Path) -> None:
     table = run("runs", str(tmp_path))
     assert table.exit_code == 0
     assert "training.learning_rate=0.01" in table.stdout and "0.250 vs naive" in table.stdout
+    assert "[b]" in table.stdout  # a folder's name is not read as rich markup
 
     bad_sort = run("runs", str(tmp_path), "--sort", "speed")
     assert bad_sort.exit_code == 2 and "unknown sort key 'speed'" in bad_sort.stderr
