@@ -19,9 +19,9 @@ from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, 
 from lstmcli.device import resolve_device
 from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
-from lstmcli.manifest import MANIFEST_FILE, file_fingerprint, read_manifest
+from lstmcli.manifest import MANIFEST_FILE, data_difference, read_manifest
 from lstmcli.prior import is_prior, windowless_parts
-from lstmcli.reading import data_file, read_csv
+from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
 from lstmcli.tracking import require_mlflow, tracked
@@ -219,10 +219,4 @@ def compare_data(source: str, run_dir: Path) -> tuple[str, str | None]:
     trained = (
         f"{ran['path']}: {ran['bytes']} bytes, {ran['rows']} rows{span}, SHA-256 {ran['sha256']}"
     )
-    now = file_fingerprint(data_file(source))
-    if now["sha256"] == ran["sha256"]:
-        return trained, None
-    return trained, (
-        f"{source} is not the data {run_dir} was trained on: SHA-256 {now['sha256'][:16]}... "
-        f"({now['bytes']} bytes) vs {ran['sha256'][:16]}... ({ran['bytes']} bytes)"
-    )
+    return trained, data_difference(source, run_dir, manifest)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import __version__
+from lstmcli.config import Config
 from lstmcli.errors import LstmcliError, Warn
 from lstmcli.files import write_text
 from lstmcli.reading import data_file
@@ -212,3 +213,64 @@ class RunRecord:
         manifest = build_manifest(self.earlier, session, self.data, self.seed) | self.extra
         write_manifest(self.run_dir, manifest)
         return manifest
+
+
+def data_difference(source: str, run_dir: Path, manifest: dict) -> str | None:
+    """Why `source` is not the data file the run in `run_dir` was trained on (None: it is,
+    byte for byte)."""
+    ran = manifest["data"]
+    now = file_fingerprint(data_file(source))
+    if now["sha256"] == ran["sha256"]:
+        return None
+    return (
+        f"{source} is not the data {run_dir} was trained on: SHA-256 {now['sha256'][:16]}... "
+        f"({now['bytes']} bytes) vs {ran['sha256'][:16]}... ({ran['bytes']} bytes)"
+    )
+
+
+def environment_changes(manifest: dict) -> list[str]:
+    """What differs between the versions and machine a run was trained with and these: each
+    a reason a rerun's scores may differ in their last digits."""
+    now = {**versions(), **machine(str(manifest.get("device", "cpu")))}
+    keys = ("lstmcli", "python", "torch", "numpy", "pandas", "platform", "machine", "device")
+    return [
+        f"{key} {manifest[key]} (now {now[key]})"
+        for key in keys
+        if key in manifest and str(manifest[key]) != str(now[key])
+    ]
+
+
+def rerun_config(run_dir: Path, overrides: list[str], warn: Warn) -> Config:
+    """The config to train the run in `run_dir` again: its config.yaml (the resolved config)
+    with `overrides`, refused when its data file changed since (unless `overrides` name
+    another data.path), with the run's thread count when the config leaves it to torch (the
+    thread count changes a float sum's order, so the last digits), and a warning for each
+    version or machine that differs."""
+    from lstmcli.config_io import edit_config, load_config
+
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise LstmcliError(
+            f"{run_dir} has no {MANIFEST_FILE}: not a run folder, or written before lstmcli kept "
+            f"manifests; train its config instead: lstmcli train -c {run_dir / 'config.yaml'}"
+        )
+    config = load_config(run_dir / "config.yaml", overrides)
+    if config.data.path == manifest["data"].get("source"):
+        difference = data_difference(config.data.path, run_dir, manifest)
+        if difference is not None:
+            raise LstmcliError(
+                f"{difference}; a rerun would not be the same run (--set data.path=FILE trains "
+                "on another file knowingly)"
+            )
+    threads = manifest.get("threads")
+    import torch
+
+    if config.training.threads is None and threads and threads != torch.get_num_threads():
+        config = edit_config(config, {"training.threads": threads})
+        warn(f"training.threads {threads}, as {run_dir} ran (this machine has "
+             f"{torch.get_num_threads()})")  # fmt: skip
+    changes = environment_changes(manifest)
+    if changes:
+        warn(f"{run_dir} was trained with {', '.join(changes)}: scores may differ in the last "
+             "digits")  # fmt: skip
+    return config

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy
 import pandas
+import pandas as pd
 import pytest
 import torch
+import yaml
 
 from lstmcli import __version__
 from lstmcli.config import validate_config
@@ -98,18 +100,54 @@ def test_a_session_killed_early_stays_in_the_manifest(tmp_path: Path, csv_path: 
 def test_rerun_from_the_run_folder_gives_the_same_metrics(
     tmp_path: Path, config_path: Path
 ) -> None:
-    """The README's recipe: check the data against the run, train its config.yaml again."""
-    first, again = tmp_path / "first", tmp_path / "again"
+    """Both ways the README gives: `train --again RUN`, and check + train its config.yaml."""
+    first, again, by_hand = tmp_path / "first", tmp_path / "again", tmp_path / "by-hand"
     assert run("train", "-c", str(config_path), "-o", str(first), "-q").exit_code == 0
+    result = run("train", "--again", str(first), "-o", str(again))
+    assert result.exit_code == 0, result.stderr
+    assert "Warning" not in result.stderr  # same machine, versions and threads
     check = run("check", "--against", str(first))
     assert check.exit_code == 0, check.stderr
     assert f"same data as {first} (byte for byte)" in check.stdout
-    result = run("train", "-c", str(first / "config.yaml"), "-o", str(again), "-q")
+    result = run("train", "-c", str(first / "config.yaml"), "-o", str(by_hand), "-q")
     assert result.exit_code == 0, result.stderr
     a = json.loads((first / "metrics.json").read_text())
-    b = json.loads((again / "metrics.json").read_text())
-    assert a["model"] == b["model"] and a["validation"] == b["validation"]
-    assert manifest(first)["data"]["sha256"] == manifest(again)["data"]["sha256"]
+    for other in (again, by_hand):
+        b = json.loads((other / "metrics.json").read_text())
+        assert a["model"] == b["model"] and a["validation"] == b["validation"]
+        assert manifest(first)["data"]["sha256"] == manifest(other)["data"]["sha256"]
+    assert manifest(again)["command"] == ["lstmcli", "train", "--output", str(again),
+                                          "--again", str(first)]  # fmt: skip
+
+
+def test_again_refuses_changed_data_and_names_what_differs(
+    tmp_path: Path, config_path: Path, csv_path: Path
+) -> None:
+    first = tmp_path / "first"
+    assert run("train", "-c", str(config_path), "-o", str(first), "-q").exit_code == 0
+    shifted = pd.read_csv(csv_path)
+    shifted["y"] += 1.0
+    other = tmp_path / "other.csv"
+    shifted.to_csv(other, index=False)
+    m = manifest(first)
+    m["torch"], m["threads"] = "1.0.0", torch.get_num_threads() + 1
+    (first / "manifest.json").write_text(json.dumps(m))
+
+    result = run("train", "--again", str(first), "--set", f"data.path={other}")
+    assert result.exit_code == 0, result.stderr  # another file, asked for: trained
+    assert f"Warning: training.threads {m['threads']}, as {first} ran" in result.stderr
+    assert f"Warning: {first} was trained with torch 1.0.0 (now {torch.__version__})" in (
+        result.stderr
+    )
+    ran = yaml.safe_load(Path(f"{first}-again/config.yaml").read_text())
+    assert ran["training"]["threads"] == m["threads"] and ran["data"]["path"] == str(other)
+
+    shifted.to_csv(csv_path, index=False)  # the run's own file changed
+    result = run("train", "--again", str(first), "-o", str(tmp_path / "refused"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {csv_path} is not the data {first} was trained on")
+    assert "a rerun would not be the same run" in result.stderr
+    assert not (tmp_path / "refused").exists()
 
 
 def test_check_against_a_run_names_a_changed_data_file(

@@ -53,6 +53,17 @@ def train(
             file_okay=False,
         ),
     ] = None,
+    again: Annotated[
+        Path | None,
+        typer.Option(
+            "--again",
+            help="Train the run in this folder again: its config.yaml, refused if its data file "
+            "changed since (manifest.json), with its thread count; into -o (default: "
+            "RUN-again).",
+            file_okay=False,
+            metavar="RUN",
+        ),
+    ] = None,
     nproc: Annotated[
         int | None,
         typer.Option(
@@ -81,6 +92,8 @@ def train(
 
       lstmcli train --resume runs/try --set training.epochs=50
 
+      lstmcli train --again runs/try -o runs/try-2   (the same run once more)
+
       MLFLOW_TRACKING_URI=sqlite:///mlflow.db lstmcli train -c run.yaml --track mlflow
 
       torchrun --nproc_per_node 4 -m lstmcli train -c run.yaml   (or: --nproc 4)
@@ -91,6 +104,8 @@ def train(
         raise typer.Exit(relaunch_under_torchrun(nproc, sys.argv[1:]))
     if resume is not None and (config is not None or output is not None or overwrite):
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
+    if again is not None and (config is not None or resume is not None):
+        raise typer.BadParameter("--again trains a run's own config: no --config or --resume")
     from lstmcli.config_io import config_to_yaml, with_output_dir
     from lstmcli.display import EpochReporter, print_results
     from lstmcli.distributed import from_environment
@@ -100,14 +115,19 @@ def train(
     main = from_environment().main
     quiet = quiet or not main  # rank 0 alone prints; the others only train
     set_ = [*(set_ or []), *([f"output.track={track.value}"] if track else [])]
+    console = stderr()
     last = None
     if resume is not None:
         last, resolved = prepare_resume(resume, set_ or [])
+    elif again is not None:
+        from lstmcli.manifest import rerun_config
+
+        resolved = rerun_config(again, set_, warner(console, quiet=quiet))
+        output = output or Path(f"{again}-again")
     else:
         resolved = load_config(config, set_)
     if resume or output:  # the resolved config is what runs: its folder included
         resolved = with_output_dir(resolved, resume or output)
-    console = stderr()
     if print_config:  # with every `auto` chosen from the data, as train would
         if main:
             resolved, _ = resolved_config(resolved, warner(console, quiet=True))
