@@ -117,13 +117,13 @@ class Tracker:
         from lstmcli.runs import flatten
 
         params = flatten(config.model_dump(mode="json"))
-        self._batch(params=[(k, v[:6000]) for k, v in params.items()])
+        self.send(params=[(k, v[:6000]) for k, v in params.items()])
 
     def log_tags(self, values: dict[str, Any], prefix: str = "lstmcli.") -> None:
         """Flattened values as text tags (the manifest: versions, data, machine, seconds)."""
         from lstmcli.runs import flatten
 
-        self._batch(tags=[(prefix + k, v[:5000]) for k, v in flatten(values).items()])
+        self.send(tags=[(prefix + k, v[:5000]) for k, v in flatten(values).items()])
 
     def log_history(self, history: pd.DataFrame, members: int = 1) -> None:
         """Per-epoch losses and learning rate, stepped by epoch; each member's of an ensemble
@@ -144,13 +144,13 @@ class Tracker:
                     if value is not None and math.isfinite(value):
                         metrics.append((prefix + name, float(value), int(row.epoch)))
             self.logged[str(member)] = int(rows["epoch"].max())
-        self._batch(metrics=metrics)
+        self.send(metrics=metrics)
 
     def log_metrics(self, metrics: dict, prefix: str = "") -> None:
         """metrics.json's numbers as dotted names (model.rmse, baselines.naive.rmse,
         skill.naive, validation.rmse, per_target.<target>.model.mae, ...)."""
         values = [(prefix + k, v, 0) for k, v in _numbers(metrics).items()]
-        self._batch(metrics=values)
+        self.send(metrics=values)
 
     def log_artifacts(self, run_dir: Path) -> None:
         """A folder's files (not its subfolders; all but NOT_ARTIFACTS and hidden ones)."""
@@ -168,12 +168,14 @@ class Tracker:
         with _store(self.uri):
             self.client.set_terminated(self.run_id, status=status)
 
-    def _batch(
+    def send(
         self,
         params: list[tuple[str, str]] = (),
         tags: list[tuple[str, str]] = (),
         metrics: list[tuple[str, float, int]] = (),
     ) -> None:
+        """Parameters and tags as (name, text), metrics as (name, value, step), in as few
+        calls as MLflow's batch limits allow."""
         from mlflow.entities import Metric, Param, RunTag
 
         stamp = int(time.time() * 1000)
@@ -359,7 +361,7 @@ def log_trial(
     tracker.log_params(config)
     tracker.log_tags({"trial": number, "state": state, **facts})
     if value is not None:
-        tracker._batch(metrics=[(metric, value, 0)])
+        tracker.send(metrics=[(metric, value, 0)])
     rows = [
         {"epoch": s.epoch, "train_loss": s.train_loss, "val_loss": s.val_loss,
          "learning_rate": s.learning_rate} for s in history
@@ -374,7 +376,7 @@ def finish_study(
     """The study's best value (stepped by the trials counted), the best trial's values as
     tags (parameters are fixed once written, and a continued study may find a better one),
     and the study folder's files (trials.csv, best.yaml, the figures)."""
-    tracker._batch(metrics=[(f"best_{metric}", float(best["value"]), trials)])
+    tracker.send(metrics=[(f"best_{metric}", float(best["value"]), trials)])
     tracker.log_tags({"best_trial": best["number"], "best": best["params"]})
     tracker.log_artifacts(folder)
     tracker.end("KILLED" if stopped else "FINISHED")
