@@ -19,7 +19,7 @@ from lstmcli.data import Table, frame_problems, needed_columns, numeric_column, 
 from lstmcli.device import resolve_device
 from lstmcli.distributed import describe, from_environment
 from lstmcli.errors import LstmcliError
-from lstmcli.manifest import MANIFEST_FILE, data_difference, read_manifest
+from lstmcli.manifest import data_difference, run_manifest
 from lstmcli.prior import is_prior, windowless_parts
 from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
@@ -208,12 +208,7 @@ def describe_frequency(time: pd.Series) -> str:
 def compare_data(source: str, run_dir: Path) -> tuple[str, str | None]:
     """What `run_dir` was trained on (from its manifest), and why `source` is not that file
     (None: it is, byte for byte)."""
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise LstmcliError(
-            f"{run_dir} has no {MANIFEST_FILE}: not a run folder, or written before lstmcli "
-            "kept manifests; nothing to compare with"
-        )
+    manifest = run_manifest(run_dir, "nothing to compare with")
     ran = manifest["data"]
     span = f", {ran['first']} .. {ran['last']}" if ran.get("first") else ""
     trained = (

@@ -19,16 +19,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstmcli import __version__
-from lstmcli.config import Config
 from lstmcli.errors import LstmcliError, Warn
-from lstmcli.files import write_text
-from lstmcli.reading import data_file
+
+if TYPE_CHECKING:  # `lstmcli runs` reads manifests without pandas, torch or pydantic
+    from lstmcli.config import Config
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = 1
+VERSIONS = ("lstmcli", "python", "torch", "numpy", "pandas")  # what decides the computation
 
 
 def now() -> str:
@@ -50,6 +51,8 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
 
 def data_facts(source: str, time: Any, rows: int, series: int) -> dict[str, Any]:
     """What a run read: the data file's fingerprint, its rows and series, its time range."""
+    from lstmcli.reading import data_file
+
     facts = {"source": source, **file_fingerprint(data_file(source)), "rows": rows}
     facts["series"] = series
     if time is not None and len(time):
@@ -139,7 +142,7 @@ def build_manifest(
     """The manifest after `session`: the earlier sessions of a resumed run kept, the latest
     one's versions and machine at the top (what the run's current files came from)."""
     sessions = [*(earlier or {}).get("sessions", []), session]
-    top = {k: session[k] for k in (*versions(), "platform", "machine", "cpus", "threads", "device")}
+    top = {k: session[k] for k in (*VERSIONS, "platform", "machine", "cpus", "threads", "device")}
     return {
         "format": FORMAT,
         **top,
@@ -167,7 +170,21 @@ def read_manifest(run_dir: Path) -> dict | None:
     return manifest
 
 
+def run_manifest(run_dir: Path, instead: str) -> dict:
+    """A run folder's manifest, or the one error that says it has none and what to do
+    `instead`."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise LstmcliError(
+            f"{run_dir} has no {MANIFEST_FILE}: not a run folder, or written before lstmcli "
+            f"kept manifests; {instead}"
+        )
+    return manifest
+
+
 def write_manifest(run_dir: Path, manifest: dict) -> None:
+    from lstmcli.files import write_text
+
     write_text(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
 
 
@@ -218,6 +235,8 @@ class RunRecord:
 def data_difference(source: str, run_dir: Path, manifest: dict) -> str | None:
     """Why `source` is not the data file the run in `run_dir` was trained on (None: it is,
     byte for byte)."""
+    from lstmcli.reading import data_file
+
     ran = manifest["data"]
     now = file_fingerprint(data_file(source))
     if now["sha256"] == ran["sha256"]:
@@ -232,7 +251,7 @@ def environment_changes(manifest: dict) -> list[str]:
     """What differs between the versions and machine a run was trained with and these: each
     a reason a rerun's scores may differ in their last digits."""
     now = {**versions(), **machine(str(manifest.get("device", "cpu")))}
-    keys = ("lstmcli", "python", "torch", "numpy", "pandas", "platform", "machine", "device")
+    keys = (*VERSIONS, "platform", "machine", "device")
     return [
         f"{key} {manifest[key]} (now {now[key]})"
         for key in keys
@@ -246,14 +265,13 @@ def rerun_config(run_dir: Path, overrides: list[str], warn: Warn) -> Config:
     another data.path), with the run's thread count when the config leaves it to torch (the
     thread count changes a float sum's order, so the last digits), and a warning for each
     version or machine that differs."""
+    import torch
+
     from lstmcli.config_io import edit_config, load_config
 
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise LstmcliError(
-            f"{run_dir} has no {MANIFEST_FILE}: not a run folder, or written before lstmcli kept "
-            f"manifests; train its config instead: lstmcli train -c {run_dir / 'config.yaml'}"
-        )
+    manifest = run_manifest(
+        run_dir, f"train its config instead: lstmcli train -c {run_dir / 'config.yaml'}"
+    )
     config = load_config(run_dir / "config.yaml", overrides)
     if config.data.path == manifest["data"].get("source"):
         difference = data_difference(config.data.path, run_dir, manifest)
@@ -263,8 +281,6 @@ def rerun_config(run_dir: Path, overrides: list[str], warn: Warn) -> Config:
                 "on another file knowingly)"
             )
     threads = manifest.get("threads")
-    import torch
-
     if config.training.threads is None and threads and threads != torch.get_num_threads():
         config = edit_config(config, {"training.threads": threads})
         warn(f"training.threads {threads}, as {run_dir} ran (this machine has "

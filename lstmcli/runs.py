@@ -43,11 +43,11 @@ class RunSummary:
 
 def find_runs(folders: list[Path]) -> tuple[list[Path], list[str]]:
     """The run folders in or under `folders` (a folder holding any run file is a run), and
-    one message per given folder that does not exist."""
+    one message per given folder that does not exist or is a file."""
     runs, missing = [], []
     for folder in folders:
         if not folder.is_dir():
-            missing.append(f"{folder}: no such folder")
+            missing.append(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
             continue
         runs += _runs_under(folder, SEARCH_DEPTH)
     return sorted(dict.fromkeys(runs)), missing

@@ -21,14 +21,17 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from lstmcli.config import Config, OutputConfig
 from lstmcli.errors import LstmcliError, Warn
+
+if TYPE_CHECKING:
+    from lstmcli.train import EpochStats
 
 MISSING_EXTRA = (
     "output.track: mlflow needs the mlflow package, which is not installed; install the "
@@ -93,7 +96,7 @@ class Tracker:
         _reachable(output.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
         with _store(output.tracking_uri) as uri:
             client = client_class(tracking_uri=uri)
-            uri = client.tracking_uri if hasattr(client, "tracking_uri") else str(uri)
+            uri = client.tracking_uri  # resolved: the URI given, the variable's, or MLflow's
             if earlier and earlier.get("tracking_uri") == uri:
                 client.update_run(earlier["run_id"], status="RUNNING")
                 return cls(client, uri, earlier["experiment_id"], earlier["run_id"],
@@ -272,26 +275,29 @@ class LiveLosses:
 
     def __init__(self, tracker: Tracker, members: int, warn: Warn) -> None:
         self.tracker, self.members, self.warn = tracker, members, warn
-        self.rows: list[dict] = []
+        self.epochs: list[EpochStats] = []
         self.sent = time.monotonic()
         self.failed = False
         self.lock = threading.Lock()
 
-    def __call__(self, stats: Any) -> None:
+    def __call__(self, stats: EpochStats) -> None:
         with self.lock:
             if self.failed:
                 return
-            self.rows.append({"member": stats.member, "epoch": stats.epoch,
-                              "train_loss": stats.train_loss, "val_loss": stats.val_loss,
-                              "learning_rate": stats.learning_rate})  # fmt: skip
+            self.epochs.append(stats)
             if time.monotonic() - self.sent < LIVE_SECONDS:
                 return
-            rows, self.rows, self.sent = self.rows, [], time.monotonic()
+            epochs, self.epochs, self.sent = self.epochs, [], time.monotonic()
             try:
-                self.tracker.log_history(pd.DataFrame(rows), self.members)
+                self.tracker.log_history(history_frame(epochs), self.members)
             except LstmcliError as e:
                 self.failed = True
                 self.warn(f"{e}; the losses are sent when training ends instead")
+
+
+def history_frame(epochs: list[EpochStats]) -> pd.DataFrame:
+    """Epochs as history.csv has them (member, epoch, losses, learning rate, ...)."""
+    return pd.DataFrame([asdict(stats) for stats in epochs])
 
 
 def finish_tracking(
@@ -349,7 +355,7 @@ def log_trial(
     state: str,
     metric: str,
     value: float | None,
-    history: list[Any],
+    history: list[EpochStats],
     facts: dict[str, Any],
 ) -> None:
     """One trial as a run nested under its study's: the trial's config as parameters, its
@@ -362,11 +368,7 @@ def log_trial(
     tracker.log_tags({"trial": number, "state": state, **facts})
     if value is not None:
         tracker.send(metrics=[(metric, value, 0)])
-    rows = [
-        {"epoch": s.epoch, "train_loss": s.train_loss, "val_loss": s.val_loss,
-         "learning_rate": s.learning_rate} for s in history
-    ]  # fmt: skip
-    tracker.log_history(pd.DataFrame(rows))
+    tracker.log_history(history_frame(history))
     tracker.end(TRIAL_STATUS[state])
 
 

@@ -167,6 +167,9 @@ def test_cli_json_csv_table_and_errors(tmp_path: Path) -> None:
     missing = run("runs", str(tmp_path / "nowhere"))
     assert missing.exit_code == 1
     assert missing.stderr == f"Error: {tmp_path / 'nowhere'}: no such folder\n"
+    a_file = run("runs", str(tmp_path / "a" / "config.yaml"))
+    assert a_file.exit_code == 1
+    assert a_file.stderr == f"Error: {tmp_path / 'a' / 'config.yaml'}: not a folder\n"
     empty = run("runs", str(tmp_path / "bad" / ".."), "--json", "--csv")
     assert empty.exit_code == 2
 
