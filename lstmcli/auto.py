@@ -85,7 +85,7 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         choose("data.season", season, why)
     horizon = data.horizon if forecast else 1
     train_rows = _typical_train_rows(table, config)
-    init, prior = _choose_init(config, table, season, train_rows, choose)
+    init, prior, no_prior = _choose_init(config, table, season, train_rows, choose)
     if prior is None and training.epochs == 0:
         raise LstmcliError(
             "training.epochs: 0 uses a prior as is, and no builtin prior fits this run "
@@ -105,6 +105,11 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         lookback, why = choose_lookback(season, horizon, train_rows, forecast)
         choose("data.lookback", lookback, why)
     quiet: dict[str, Any] = {}  # resolved without a word: the usual case needs none
+    if is_auto(data.scale_by):
+        if data.id_column is not None:
+            choose("data.scale_by", "series", "each series in its own units (an id column)")
+        else:
+            quiet["data.scale_by"] = "global"
     if is_auto(data.min_history):
         if prior is not None:
             why = "a short history is padded up to the prior's lookback"
@@ -125,7 +130,9 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         purpose = "for early stopping and the best epoch"
         if prior is not None:
             purpose = "forecast origins that choose the epoch (0: the prior as is)"
-        val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose)
+        history = PRIOR_MIN_HISTORY if prior is not None else lookback
+        val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose,
+                                min_rows=history)  # fmt: skip
     if val is not None:
         choose("data.split", *val)
     elif needs_val and not has_val_part(split) and not _calibrates_alone(prior, model):
@@ -136,24 +143,34 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
             why += f" (it would leave fewer than {minimum} training windows)"
         if prior is not None:
             why += f", and {init} has no calibration of its own errors"
-        raise LstmcliError(no_val_part_for_intervals(model, why))
+        elif no_prior and data.validation != "none":
+            why += f", and no prior can calibrate them instead: {no_prior}"
+        raise LstmcliError(no_val_part_for_intervals(model, why, data.validation))
     values = {c.key: c.value for c in choices} | quiet
-    if val is None:
+    if val is None and not has_val_part(split):
         values["data.validation"] = "none"  # what ran: no val part was carved
     windows = _train_windows(table, edit_config(config, values, "auto"))
     size = model_size(windows)
     for name in ("hidden_size", "num_layers", "head"):
         if is_auto(getattr(model, name)) and prior is None:
             choose(f"model.{name}", size[name], f"{windows} training windows")
+    whys = dict.fromkeys(("epochs", "ensemble", "batch_size"), f"{windows} training windows")
     if prior is not None:  # fine-tuning, the prior itself a candidate at every epoch
-        size |= {"epochs": FINE_TUNE_EPOCHS if (val is not None or has_val_part(split)) else 0,
-                 "ensemble": prior.spec.members, "batch_size": 32}  # fmt: skip
-        why = f"fine-tuning the prior on {windows} training windows"
-    else:
-        why = f"{windows} training windows"
+        val_part = val is not None or has_val_part(split)
+        tuned = val_part and windows > 0
+        size |= {"epochs": FINE_TUNE_EPOCHS if tuned else 0, "ensemble": prior.spec.members,
+                 "batch_size": 32}  # fmt: skip
+        if tuned:
+            whys["epochs"] = (f"at most, fine-tuning the prior on {windows} training windows; "
+                              "the val part keeps the best epoch, 0: the prior as is")  # fmt: skip
+        else:
+            missing = "no training window" if windows == 0 else "no val part to choose an epoch"
+            whys["epochs"] = f"the prior as is: {missing} to fine-tune with"
+        whys["ensemble"] = f"the prior's members ({init})"
+        whys["batch_size"] = "fine-tuning batches"
     for name in ("epochs", "ensemble", "batch_size"):
         if is_auto(getattr(training, name)):
-            choose(f"training.{name}", size[name], why)
+            choose(f"training.{name}", size[name], whys[name])
     if is_auto(model.lstm_rows):
         rows, why = choose_lstm_rows(lookback, horizon, model.linear_skip and forecast)
         if rows is None:
@@ -168,6 +185,29 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         if workers > 1:
             choose("training.workers", workers, why)
     return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
+
+
+def choices_record(choices: list[Choice]) -> dict[str, dict[str, Any]]:
+    """The choices as metrics.json and manifest.json keep them: key -> {value, why}."""
+    return {c.key: {"value": c.value, "why": c.why} for c in choices}
+
+
+def carried_choices(
+    before: dict[str, dict[str, Any]] | None, config: Config, choices: list[Choice]
+) -> list[Choice]:
+    """What an earlier run chose (a resumed run's first session, the run `--again` repeats)
+    and why, where its config still holds that value, then this session's own choices: a
+    resolved config has no `auto` left, so re-resolving it would forget the reasons."""
+    if not before:
+        return choices
+    dumped = config.model_dump(mode="json")
+    mine = {c.key for c in choices}
+    kept = []
+    for key, record in before.items():
+        section, _, name = key.partition(".")
+        if key not in mine and dumped.get(section, {}).get(name) == record.get("value"):
+            kept.append(Choice(key, record["value"], record.get("why", "")))
+    return kept + choices
 
 
 LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)
@@ -228,33 +268,39 @@ def _resolved(value: Any, choices: list[Choice], key: str) -> Any:
 
 def _choose_init(
     config: Config, table: Table, season: int | None, train_rows: int, choose: Any
-) -> tuple[str, Checkpoint | None]:
-    """`model.init` as it runs, and the checkpoint it names (None: from scratch); `auto`
-    takes the first builtin prior of the season that fits the run, when the data is short."""
+) -> tuple[str, Checkpoint | None, str]:
+    """`model.init` as it runs, the checkpoint it names (None: from scratch) and, without
+    one, why not (for messages); `auto` takes the first builtin prior of the season that
+    fits the run, when the data is short."""
     init = config.model.init
     trial = edit_config(config, {"data.season": season}, "auto")
     if init == "none":
-        return init, None
+        return init, None, "model.init is none"
     if init != "auto":
         prior = load_prior(init)
         check_fits(prior, trial, init)
-        return init, prior
+        return init, prior, ""
     lookback = config.data.lookback if isinstance(config.data.lookback, int) else None
-    if lookback is not None and lookback > train_rows:
-        return "none", None  # a lookback set beyond the training part: train's error says so
-    for name in auto_priors(season):
+    if lookback is not None and lookback > train_rows:  # train's error says so
+        return "none", None, f"data.lookback {lookback} is longer than the training part"
+    names = auto_priors(season)
+    if not names:
+        kind = f"a season of {season} rows" if season else "series without a season"
+        return "none", None, f"lstmcli has no builtin prior for {kind}"
+    problems = []
+    for name in names:
         prior = load_prior(name)
-        if not mismatches(prior, trial):
+        if not (problems := mismatches(prior, trial)):
             break
     else:
-        return "none", None
+        return "none", None, f"{name} needs {'; '.join(problems)}"
     lookback = lookback or prior.config.data.lookback
     windows = _train_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
     if windows >= AUTO_MAX_WINDOWS:
-        return "none", None
+        return "none", None, f"{windows} training windows are enough to train from scratch"
     why = f"{windows} windows of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")
-    return name, prior
+    return name, prior, ""
 
 
 def infer_season(table: Table) -> tuple[int | None, str]:
@@ -347,12 +393,14 @@ def _carve_validation(
     table: Table,
     minimum: int = MIN_TRAIN_WINDOWS,
     purpose: str = "for early stopping and the best epoch",
+    min_rows: int = 1,
 ) -> tuple[dict, str] | None:
     """A val part from the end of the training part of a split without one, when the
-    training part keeps at least `minimum` windows; None when there is nothing to carve."""
+    training part keeps at least `minimum` windows and `min_rows` rows (a val window's real
+    history lies before it); None when there is nothing to carve."""
     val_rows = max(2 * horizon, int(round(VAL_SHARE * train_rows)))
     left = train_rows - val_rows - lookback - horizon + 1
-    if left < minimum:
+    if left < minimum or train_rows - val_rows < min_rows:
         return None
     why = f"the last {val_rows} training rows, {purpose}"
     if "train" in split:

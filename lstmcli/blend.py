@@ -17,8 +17,12 @@ import torch
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's share; a short list keeps the choice stable
 # A prior's forecast is combined with Theta's in equal parts; the val part overrules that only
-# for a naive forecast at least this many times better (RMSE) than the combination.
+# for a naive forecast at least this many times better (RMSE) than the combination, or for one
+# of the combination's own parts alone (Theta, the network) PART_MARGIN times better: a
+# runaway's margin, since a short series' few origins choose between its parts by chance
+# (measured on M3 and synthetic series, see benchmarks/README.md).
 FALLBACK_MARGIN = 1.5
+PART_MARGIN = 2.0
 
 
 def naive_in_window(
@@ -64,11 +68,13 @@ class Blend:
             other = naive_in_window(windows, self.kind, self.season, point.shape[1], target_index)
         return self.weight * point + (1 - self.weight) * other.to(point.dtype)
 
-    def report(self, scores: dict[str, float]) -> dict:
-        """What metrics.json says about the choice."""
+    def report(self, scores: dict[str, float], part: str | None = "val") -> dict:
+        """What metrics.json says about the choice, and the part whose windows chose it
+        (`train` for a prior used as is without a val part; None: nothing to judge on)."""
         return {
             "baseline": {"seasonal": "seasonal_naive"}.get(self.kind, self.kind),
             "model_weight": self.weight,
+            "chosen_on": part,
             "val_rmse_scaled": scores,
         }
 
@@ -90,9 +96,10 @@ def choose_blend(
     validation window, in scaled units).
 
     With `combine` (a kind of `others`) the forecast is the network's and that one in equal
-    parts, unless a naive forecast alone is FALLBACK_MARGIN times better on the val part: a
-    short series' few val windows choose a weight worse than equal parts do (the forecast
-    combination puzzle; measured on M3, see benchmarks/README.md), but still show a runaway."""
+    parts, unless one candidate alone is far better on the val part: a naive forecast by
+    FALLBACK_MARGIN, `combine` alone or the network alone by PART_MARGIN. A short series' few
+    val windows choose a weight worse than equal parts do (the forecast combination puzzle;
+    measured on M3, see benchmarks/README.md), but still show a runaway."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
     with torch.inference_mode():
@@ -123,8 +130,13 @@ def choose_blend(
                 best = (kind, weight, mse)
     if combine is not None:
         combination = scores[f"{combine} x 0.5"]
-        naive_rmse, kind = min((scores[f"{k} x 1"], k) for k in baselines if k != combine)
-        if naive_rmse * FALLBACK_MARGIN < combination:
-            return Blend(0.0, kind, season), scores
-        return Blend(0.5, combine, season), scores
+        margin = {kind: PART_MARGIN if kind == combine else FALLBACK_MARGIN for kind in baselines}
+        alone = {kind: scores[f"{kind} x 1"] * margin[kind] for kind in baselines}  # weight 0
+        alone["network"] = scores["naive x 0"] * PART_MARGIN  # weight 1: the network alone
+        rmse, kind = min((value, kind) for kind, value in alone.items())
+        if rmse >= combination:
+            return Blend(0.5, combine, season), scores
+        if kind == "network":
+            return Blend(1.0, combine, season), scores
+        return Blend(0.0, kind, season), scores
     return Blend(best[1], best[0], season), scores

@@ -135,9 +135,10 @@ class DataConfig(_Section):
     id_column: str | None = Field(
         None, description="series id column of a long-format file of many series (null: one)"
     )
-    scale_by: Literal["global", "series"] = Field(
-        "global",
-        description="one scaler for all series, or one per series (on its training rows)",
+    scale_by: Literal["global", "series", "auto"] = Field(
+        AUTO,
+        description="one scaler for all series, or one per series (on its training rows); "
+        "auto: series with an id_column, else global",
     )
     task: Literal["forecast", "regress"] = Field(
         "forecast",
@@ -581,13 +582,15 @@ def has_val_part(split: Any) -> bool:
     return values.get("val", 0) > 0 or values.get("val_start") is not None
 
 
-def no_val_part_for_intervals(model: ModelConfig, why: str) -> str:
-    """The one message for intervals that need a val part and get none, with `why`."""
+def no_val_part_for_intervals(model: ModelConfig, why: str, validation: str = "none") -> str:
+    """The one message for intervals that need a val part and get none, with `why` (the
+    advice to set data.validation: auto only where it is not already)."""
     alternative = " (or model.conformalize: false)" if model.intervals == "quantile" else ""
+    auto = " set data.validation: auto," if validation != AUTO else ""
     return (
         f"model.levels: {model.intervals} intervals are calibrated on a val part, and {why}; "
-        "give data.split one (e.g. {train: 0.7, val: 0.1, test: 0.2}), set data.validation: "
-        f"auto or use more data{alternative}"
+        f"give data.split one (e.g. {{train: 0.7, val: 0.1, test: 0.2}}),{auto} use more data "
+        f"or leave model.levels out{alternative}"
     )
 
 

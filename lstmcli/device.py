@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from lstmcli.config import DEVICE_PATTERN
 from lstmcli.errors import LstmcliError
 
+AUTO_VARIABLE = "LSTMCLI_DEVICE"  # what `auto` picks (e.g. cpu: keep a shared GPU free)
+
 
 def resolve_device(name: str) -> torch.device:
-    """auto picks CUDA, then Apple MPS, then the CPU; an explicit absent device is an error."""
+    """auto picks CUDA, then Apple MPS, then the CPU (or the device LSTMCLI_DEVICE names);
+    an explicit absent device is an error."""
     if not DEVICE_PATTERN.match(name):
         raise LstmcliError(f"{name!r} is not a device name; use auto, cpu, cuda, cuda:N or mps")
+    pinned = os.environ.get(AUTO_VARIABLE, "auto").strip() or "auto"
+    if name == "auto" and pinned != "auto":
+        if not DEVICE_PATTERN.match(pinned):
+            raise LstmcliError(
+                f"{AUTO_VARIABLE}={pinned!r} is not a device name; use auto, cpu, cuda, cuda:N "
+                "or mps"
+            )
+        name = pinned
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

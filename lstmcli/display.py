@@ -162,10 +162,16 @@ def intervals_table(intervals: dict, title: str = "prediction intervals") -> Tab
 def series_table(series: dict) -> Table:
     """Per-series metrics summed up: mean and median over series, and how often the model
     beats each baseline."""
+    caption = "beats: share of series where the model's rmse is below the baseline's"
+    worst = series["aggregate"].get("worst")
+    if worst is not None:
+        naive = worst["better_naive_mase"]
+        caption += (f"; worst series {worst['id']!r}: mase {_number(worst['mase'])} (better naive "
+                    f"{_number(naive)})")  # fmt: skip
     table = Table(
         title=f"per series ({series['count']} series)",
         title_justify="left",
-        caption="beats: share of series where the model's rmse is below the baseline's",
+        caption=Text(caption),  # an id is text, never markup
         caption_justify="left",
     )
     columns = ["rmse", "mase"]
@@ -301,16 +307,20 @@ def runs_table(summaries: list, differing: list[str]) -> Table:
     )
     for name in ("run", "when", "status", "data", "rows", "settings"):
         table.add_column(name, overflow="fold")
-    for name in ("val_rmse", "test_rmse", "test_mase", "skill", "seconds"):
+    panels = any(s.values.get("worst") is not None for s in summaries)
+    scores = ("val_rmse", "test_rmse", "test_mase") + (("worst series",) if panels else ())
+    for name in (*scores, "skill", "seconds"):
         table.add_column(name, justify="right", no_wrap=True)
     for summary in summaries:
         v = summary.values
         when = (v["when"] or "")[:16].replace("T", " ") or "-"
         settings = "\n".join(f"{k}={summary.settings.get(k, '-')}" for k in differing)
         skill = "-" if v["skill"] is None else f"{v['skill']:.3f} vs {v['vs']}"
+        worst = "-" if v["worst"] is None else f"{v['worst']}: {_cell(v['worst_mase'])}"
         cells = [
             v["run"], when, v["status"], _cell(v["data"]), _cell(v["rows"]), settings or "-",
-            _cell(v["val_rmse"]), _cell(v["test_rmse"]), _cell(v["test_mase"]), skill,
+            _cell(v["val_rmse"]), _cell(v["test_rmse"]), _cell(v["test_mase"]),
+            *([worst] if panels else []), skill,
             "-" if v["seconds"] is None else f"{v['seconds']:.1f}",
         ]  # fmt: skip
         table.add_row(*map(Text, cells))  # as written: a folder named [x] is no markup

@@ -58,13 +58,13 @@ def from_environment() -> Distributed:
         ) from None
 
 
-def describe(dist: Distributed) -> str | None:
-    """For `check`: the environment a run would use; None for one process."""
+def describe(dist: Distributed, device: torch.device | None = None) -> str | None:
+    """For `check`: the environment a run on `device` would use; None for one process."""
     if dist.world == 1:
         return None
     return (
         f"rank {dist.rank} of {dist.world} (torchrun; {dist.local_world} on this machine), "
-        f"backend {backend_for(None)}"
+        f"backend {backend_for(device)}"
     )
 
 

@@ -152,21 +152,34 @@ def fit_forecaster(
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
     with_theta = is_prior(model_cfg.init) and spec.n_targets == 1  # Theta: one target's
-    if model_cfg.blend == "auto" and has_val and blendable:
+    origins, origin_rows = val, val_rows
+    if with_theta and not has_val and training.epochs_run == 0 and len(windows["train"]):
+        # No val part: a prior used as is never saw the training windows, so they are
+        # honest forecast origins for the runaway guard (each series' last two horizons, as
+        # a val part would hold).
+        series = data.window_series("train")
+        latest = latest_windows(series, 2 * spec.steps, len(windows["train"]))
+        origins = windows["train"].subset(latest)
+        origin_rows = series[latest] if series is not None else None
+    judged = origins is not None and len(origins) > 0
+    if model_cfg.blend == "auto" and judged and blendable:
         network.eval()
-        batches = lambda: (batch for _, batch in forecaster.batches(val))  # noqa: E731
+        batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
         others = {}
         if with_theta:  # short series: Theta on each window's history too
-            histories = val.histories(np.arange(len(val)), spec.target_columns[0])
-            others["theta"] = forecaster.history_forecasts(histories, val_rows, data_cfg.season)
+            histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
+            others["theta"] = forecaster.history_forecasts(
+                histories, origin_rows, data_cfg.season
+            )
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
             combine="theta" if others else None,
         )  # fmt: skip
-        forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores)
+        part = "val" if origins is val else "train"
+        forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores, part)
     elif model_cfg.blend == "auto" and blendable and with_theta:
-        chosen = Blend(0.5, "theta", data_cfg.season)  # no val part: the combination as is
-        forecaster, blend = forecaster.with_blend(chosen), chosen.report({})
+        chosen = Blend(0.5, "theta", data_cfg.season)  # no origin at all: the combination
+        forecaster, blend = forecaster.with_blend(chosen), chosen.report({}, None)
 
     # Interval bounds, calibrated on the val part's origins (pooled with a prior's own
     # errors when starting from one; those alone when there is no val window).
@@ -252,6 +265,7 @@ def train_members(
     for an ensemble)."""
     saved = member_states(resume.train_state) if resume is not None else []
     workers = members_at_once(cfg, dist)
+    per_member = member_threads(cfg, workers)
     latest: list[dict | None] = [s.to_dict() for s in saved[: cfg.ensemble]]
     latest += [None] * (cfg.ensemble - len(latest))  # each member's last consistent state
     trained: list[LSTMForecaster | None] = [None] * cfg.ensemble  # each member's network
@@ -280,6 +294,8 @@ def train_members(
     def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
         if halt.is_set():
             return None  # stopped before this member started
+        if workers > 1:  # this thread's own OpenMP count (torch's count stays per_member)
+            torch.set_num_threads(per_member)
         network = network or build(index)
         report = None
         if on_epoch is not None:
@@ -304,7 +320,6 @@ def train_members(
         results = [train(index, None) for index in range(cfg.ensemble)]
     else:  # built here, in order: the global generator is not shared between threads
         networks = [build(index) for index in range(cfg.ensemble)]
-        per_member = max(1, (cfg.threads or torch.get_num_threads()) // workers)
         with cpu_threads(per_member), ThreadPoolExecutor(workers) as pool:
             futures = [pool.submit(train, i, net) for i, net in enumerate(networks)]
             try:
@@ -338,6 +353,24 @@ def members_at_once(cfg: TrainingConfig, dist: Distributed) -> int:
     member's batches in step)."""
     workers = cfg.workers if isinstance(cfg.workers, int) else 1
     return 1 if dist.world > 1 else max(1, min(workers, cfg.ensemble))
+
+
+def latest_windows(series: np.ndarray | None, count: int, total: int) -> np.ndarray:
+    """The positions of each series' last `count` windows (windows are in series, then time
+    order; `series` each window's, None for one series)."""
+    if series is None:
+        return np.arange(max(0, total - count), total)
+    from_end = pd.Series(series[::-1]).groupby(series[::-1]).cumcount().to_numpy()[::-1]
+    return np.flatnonzero(from_end < count)
+
+
+def member_threads(cfg: TrainingConfig, workers: int) -> int:
+    """CPU threads each member computes with: the run's threads (training.threads, else
+    torch's count) shared by the members training at once. The count decides how float
+    sums are split, so a run's last digits depend on it (manifest.json records it), never on
+    timing: it is set before the members start and in each member's thread, and nothing
+    changes it while they run."""
+    return max(1, (cfg.threads or torch.get_num_threads()) // max(1, workers))
 
 
 @contextlib.contextmanager

@@ -5,6 +5,8 @@ SIGKILL (or a machine that rebooted) leaves no lock behind, only the file with i
 details: the next writer takes it over and says so. While a lock is held, the file says who
 holds it (pid, host, start time), so a second writer can name it. A finished run removes the
 file (unlinked before it is unlocked; a writer that locked an unlinked file tries again).
+Readers (predict, evaluate, plot, export) ask with a shared lock held for an instant, so a
+folder being trained is refused by name and one whose writer died is read as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lstmcli.errors import LstmcliError, Warn, ignore_warning
 
 LOCK_FILE = ".lock"
 NO_LOCK_VARIABLE = "LSTMCLI_NO_LOCK"  # =1: write without a lock (file systems without locks)
+READERS_GRACE_S = 0.1  # a writer waits this long for readers' instant shared locks to end
 
 
 class RunFolderBusy(LstmcliError):
@@ -68,8 +71,36 @@ def run_folder_lock(folder: Path, warn: Warn = ignore_warning) -> Iterator[None]
                 folder.rmdir()  # only when empty: a run that wrote nothing leaves nothing
 
 
+def refuse_busy(run: Path) -> None:
+    """An error naming the writer when a live process holds the lock of the run folder `run`
+    (or of the folder a file such as its model.pt is in): while training, model.pt may be an
+    early epoch's, without its interval calibration, and the other files may be missing or
+    older. A lock whose holder has died is stale: the folder reads as it is."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock, nothing to ask
+        return
+    folder = run if run.is_dir() else run.parent
+    try:
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody writes the folder (a missing model.pt is said later)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(descriptor)
+        raise RunFolderBusy(
+            _held_message(folder, holder, "wait for the run to finish, then use it")
+        ) from None
+    except OSError:
+        return  # a file system without locks: nothing to ask
+    finally:
+        os.close(descriptor)  # releases the shared lock at once
+
+
 def _acquire(path: Path, fcntl: object) -> int:
     """The lock file's descriptor, locked; the holder named in an error when it is taken."""
+    readers_gone = time.monotonic() + READERS_GRACE_S
     while True:
         try:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -82,6 +113,9 @@ def _acquire(path: Path, fcntl: object) -> int:
         except BlockingIOError:
             holder = _holder(descriptor)
             os.close(descriptor)
+            if time.monotonic() < readers_gone:  # perhaps a reader's instant shared lock
+                time.sleep(0.01)
+                continue
             raise RunFolderBusy(_held_message(path.parent, holder)) from None
         except OSError as e:  # no locks on this file system (some network mounts)
             os.close(descriptor)
@@ -107,9 +141,11 @@ def _holder(descriptor: int) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _held_message(folder: Path, holder: dict | None) -> str:
+def _held_message(
+    folder: Path, holder: dict | None, advice: str = "wait for it, or use another -o"
+) -> str:
     who = _describe(holder) if holder else "another process (still starting)"
-    message = f"run folder {folder} is being written by {who}; wait for it, or use another -o"
+    message = f"run folder {folder} is being written by {who}; {advice}"
     if holder and holder.get("host") != socket.gethostname():
         message += (
             f" (if that process no longer runs on {holder.get('host')}, delete "

@@ -259,6 +259,18 @@ def environment_changes(manifest: dict) -> list[str]:
     ]
 
 
+def chosen_in(run_dir: Path) -> dict | None:
+    """What a run chose from the data and why (its manifest's `chosen`, else the `auto` of
+    its metrics.json for a run from before manifests kept it)."""
+    manifest = read_manifest(run_dir) or {}
+    if "chosen" in manifest:
+        return manifest["chosen"]
+    try:
+        return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("auto")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def rerun_config(run_dir: Path, overrides: list[str], warn: Warn) -> Config:
     """The config to train the run in `run_dir` again: its config.yaml (the resolved config)
     with `overrides`, refused when its data file changed since (unless `overrides` name

@@ -267,8 +267,22 @@ def series_report(
         "model": _spread(model),
         "baselines": {name: _spread(m) for name, m in scored.items()},
         "beats": beats,
+        "worst": _worst_series(model, scored, [ids[k] for k in present]),
     }
     return {"count": len(present), "aggregate": aggregate, "per_series": per_series}
+
+
+def _worst_series(
+    model: dict[str, np.ndarray], baselines: dict[str, dict[str, np.ndarray]], ids: list[str]
+) -> dict | None:
+    """The series with the highest MASE, beside the better naive baseline's MASE on it: a
+    pooled score can look fine while one series is forecast in the wrong units."""
+    mase = model.get("mase")
+    if mase is None or not np.isfinite(mase).any():
+        return None
+    k = int(np.nanargmax(mase))
+    naive = [float(m["mase"][k]) for m in baselines.values() if np.isfinite(m["mase"][k])]
+    return {"id": ids[k], "mase": float(mase[k]), "better_naive_mase": min(naive, default=None)}
 
 
 def _combine(per_target: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lstmcli.auto import Choice, resolve
+from lstmcli.auto import Choice, carried_choices, choices_record, resolve
 from lstmcli.backtest import actual_values, backtest_frame, score_backtest
 from lstmcli.checkpoint import Checkpoint
 from lstmcli.config import Config, DataConfig
@@ -29,7 +29,13 @@ from lstmcli.device import resolve_device
 from lstmcli.distributed import checked_together, device_for, from_environment, process_group
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
-from lstmcli.fitting import CheckpointSaver, Fitted, fit_forecaster
+from lstmcli.fitting import (
+    CheckpointSaver,
+    Fitted,
+    fit_forecaster,
+    member_threads,
+    members_at_once,
+)
 from lstmcli.forecaster import Forecaster
 from lstmcli.lock import run_folder_lock
 from lstmcli.manifest import RunRecord, StageClock, data_facts
@@ -67,6 +73,8 @@ def train_run(
     resume: Checkpoint | None = None,
     command: list[str] | None = None,
     tracking_parent: str | None = None,
+    chosen_before: dict | None = None,
+    locked: bool = False,
 ) -> RunResult:
     """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
 
@@ -76,7 +84,9 @@ def train_run(
     where it stopped. `command` (the command line) goes into manifest.json, with the data
     file's fingerprint, versions, machine and the wall time of each stage. With
     `output.track: mlflow` the run is also logged to MLflow (nested under `tracking_parent`,
-    a tune study's MLflow run, when given).
+    a tune study's MLflow run, when given). What was chosen from the data and why is kept
+    from the run's first session on resume, and from `chosen_before` (the choices of the run
+    `--again` repeats) where the config still holds those values.
 
     Under torchrun every rank calls this: each reads the data and trains its share of each
     batch (see train.fit); rank 0 alone writes the run folder and scores the test part.
@@ -90,7 +100,7 @@ def train_run(
         # work), then the data, the `auto` choices, the split and scalers, the folder, the
         # tracking store.
         with checked_together(dist, device), clock.stage("prepare"):
-            if dist.main:
+            if dist.main and not locked:  # `locked`: the caller holds the folder's lock
                 held.enter_context(run_folder_lock(run_dir, warn))
                 if tracked(config):
                     require_mlflow()
@@ -99,6 +109,11 @@ def train_run(
                 open_run_folder(run_dir, overwrite, resumed=resume is not None)
                 record = open_record(run_dir, config, data, str(device), dist.world, command,
                                      clock, resume is not None, warn)  # fmt: skip
+                before = (record.earlier or {}).get("chosen") if resume else chosen_before
+                choices = carried_choices(before, config, choices)
+                record.extra["chosen"] = choices_record(choices)
+                workers = members_at_once(config.training, dist)
+                record.extra["threads_per_member"] = member_threads(config.training, workers)
                 tracker = start_tracking(config, run_dir, record.earlier, tracking_parent)
                 if tracker is not None:
                     record.extra["mlflow"] = tracker.record()
@@ -252,7 +267,7 @@ def run_facts(
         "training_seconds": round(training.seconds, 3),
         "device": str(device),
         "members": fitted.forecaster.spec.members,
-        "auto": {c.key: {"value": c.value, "why": c.why} for c in choices},
+        "auto": choices_record(choices),
     }
     if is_prior(init):
         facts["init"] = init_report(init, training, split)

@@ -24,6 +24,7 @@ from lstmcli.data import Table, prepare_table
 from lstmcli.device import resolve_device
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.forecaster import Forecast, Forecaster, scaled_windows
+from lstmcli.lock import refuse_busy
 from lstmcli.reading import read_input
 from lstmcli.times import business_days, infer_freq, median_step
 from lstmcli.windows import keep_series, series_anchors, window_need
@@ -43,7 +44,9 @@ class Predictor:
 def load_predictor(run: Path, device: str | None = None) -> Predictor:
     """Load a run folder or model.pt onto `device`, or the device it was trained on when that
     exists here, else the CPU (so a GPU-trained model runs anywhere without flags). A `.onnx`
-    file from `lstmcli export` runs with onnxruntime on the CPU."""
+    file from `lstmcli export` runs with onnxruntime on the CPU. A folder still being trained
+    is refused: its model.pt may be an early epoch's, without interval bands."""
+    refuse_busy(run)
     if run.suffix.lower() == ".onnx" and run.is_file():
         from lstmcli.export import OnnxNetwork, OnnxSession
 

@@ -129,6 +129,12 @@ def mismatches(prior: Checkpoint, config: Config) -> list[str]:
         problems.append(f"{spec.n_future} known-ahead input(s) (this run has {layout.n_future})")
     if data.horizon > spec.steps:
         problems.append(f"a horizon of at most {spec.steps} (data.horizon is {data.horizon})")
+    theirs, mine = _season(prior.config.data.season), _season(data.season)
+    if mine != "auto" and theirs != mine:  # what a season's lags mean does not transfer
+        problems.append(
+            f"series with {_seasons(theirs)} ({prior.time_freq or 'numbered'} rows), as it was "
+            f"trained on (this run has {_seasons(mine)})"
+        )
     if model.intervals == "quantile" and not spec.quantile_levels:
         problems.append("a quantile head, which it lacks (use model.intervals: conformal)")
     for key in NETWORK_KEYS:
@@ -139,6 +145,15 @@ def mismatches(prior: Checkpoint, config: Config) -> list[str]:
     if not is_auto(norm) and norm != spec.window_norm:
         problems.append(f"data.window_norm {spec.window_norm} (this config sets {norm})")
     return problems
+
+
+def _season(season: object) -> object:
+    """A season as priors compare them: none and 1 row alike."""
+    return None if season in (None, 1) else season
+
+
+def _seasons(season: object) -> str:
+    return "no season" if season is None else f"a season of {season} rows"
 
 
 def prior_settings(prior: Checkpoint) -> dict[str, object]:

@@ -27,7 +27,7 @@ SEARCH_DEPTH = 3  # runs/<study>-tune/best is two levels below runs/
 NOT_SETTINGS = {"output.dir"}
 COLUMNS = [
     "run", "when", "status", "data", "rows", "val_rmse", "val_mase", "test_rmse",
-    "test_mase", "skill", "vs", "seconds",
+    "test_mase", "worst_mase", "worst", "skill", "vs", "seconds",
 ]  # fmt: skip
 
 
@@ -160,7 +160,10 @@ def _metric_values(metrics: dict) -> dict[str, Any]:
     model, validation = metrics.get("model") or {}, metrics.get("validation") or {}
     skills = {k: v for k, v in (metrics.get("skill") or {}).items() if _number(v)}
     vs = min(skills, key=skills.get) if skills else None  # the better baseline: least skill
+    worst = ((metrics.get("series") or {}).get("aggregate") or {}).get("worst") or {}
     return {
+        "worst_mase": _number(worst.get("mase")),  # a panel's series with the highest MASE
+        "worst": worst.get("id"),
         "val_rmse": _number(validation.get("rmse")),
         "val_mase": _number(validation.get("mase")),
         "test_rmse": _number(model.get("rmse")),

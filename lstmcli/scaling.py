@@ -167,11 +167,12 @@ def _series_statistics(
 
 
 def warn_constant_columns(rows: np.ndarray, names: list[str], warn: Warn) -> None:
-    """Warn about input columns that do not change over the training rows."""
+    """Warn about input columns that do not change over the training rows (one row shows no
+    change either way: nothing to say)."""
+    if len(rows) < 2:
+        return
     constant = [
-        name
-        for name, column in zip(names, rows.T, strict=True)
-        if len(column) and column.min() == column.max()
+        name for name, column in zip(names, rows.T, strict=True) if column.min() == column.max()
     ]
     if constant:
         warn(f"column(s) {constant} are constant in the training rows; they carry no signal")

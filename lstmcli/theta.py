@@ -14,28 +14,39 @@ import numpy as np
 
 ALPHAS = np.linspace(0.05, 1.0, 40)  # smoothing weights searched for the smallest in-sample error
 SEASON_TEST = 1.645  # the autocorrelation at the season must exceed this many standard errors
+# ... or the season must explain this share of the detrended series' variance (the seasonal
+# strength of Wang, Smith & Hyndman 2006): the autocorrelation test's standard error grows
+# with every lag below the season, so a clean season of two or three years never passes it.
+SEASON_STRENGTH = 0.64
+MIN_FREEDOM = 4  # detrended values beyond one per position in the season, for that share
 
 
 def theta_forecast(history: np.ndarray, horizon: int, season: int | None) -> np.ndarray:
     """The next `horizon` values of a series from its history (oldest first), NaNs left out.
 
-    Seasonal (classical multiplicative decomposition) when the series holds two seasons,
-    is positive and its autocorrelation at the season is significant (90%); flat at the last
-    value for fewer than three values."""
+    Seasonal when the series holds two seasons and its season is significant (the
+    autocorrelation at the season, 90%, or a strong season: see SEASON_STRENGTH): a classical
+    multiplicative decomposition for a positive series, an additive one where a zero or a
+    negative value makes ratios meaningless (as statsmodels' ThetaModel falls back). Flat at
+    the last value for fewer than three values."""
     x = np.asarray(history, np.float64)
     x = x[np.isfinite(x)]
     n = len(x)
     if n < 3:
         return np.full(horizon, x[-1] if n else np.nan)
-    indices = None
-    if season and season > 1 and n >= 2 * season and (x > 0).all() and _seasonal(x, season):
-        indices = _seasonal_indices(x, season)
-        x = x / indices[np.arange(n) % season]
+    season = season if season and season > 1 and n >= 2 * season else None
+    multiplicative = bool((x > 0).all())
+    seasonal = None
+    if season and _seasonal(x, season, multiplicative):
+        seasonal = _seasonal_indices(x, season, multiplicative)
+        position = np.arange(n) % season
+        x = x / seasonal[position] if multiplicative else x - seasonal[position]
     slope = np.polyfit(np.arange(n), x, 1)[0] if np.ptp(x) > 0 else 0.0
     alpha, level = _smoothed(x)
     forecast = level + 0.5 * slope * (np.arange(horizon) + (1 - (1 - alpha) ** n) / alpha)
-    if indices is not None:
-        forecast = forecast * indices[(n + np.arange(horizon)) % season]
+    if seasonal is not None:
+        ahead = seasonal[(n + np.arange(horizon)) % season]
+        forecast = forecast * ahead if multiplicative else forecast + ahead
     return forecast
 
 
@@ -57,21 +68,48 @@ def _autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
     return np.array([np.sum(centred[k:] * centred[:-k]) / total for k in range(1, lags + 1)])
 
 
-def _seasonal(x: np.ndarray, season: int) -> bool:
+def _seasonal(x: np.ndarray, season: int, multiplicative: bool) -> bool:
     r = _autocorrelation(x, season)
     limit = SEASON_TEST * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(x))
-    return bool(abs(r[-1]) > limit)
+    return bool(abs(r[-1]) > limit) or _strength(x, season, multiplicative) > SEASON_STRENGTH
 
 
-def _seasonal_indices(x: np.ndarray, season: int) -> np.ndarray:
-    """Classical multiplicative seasonal indices (one per position in the season, aligned to
-    the first value), from the ratios to a centred moving average; they average to 1."""
+def _detrended(x: np.ndarray, season: int, multiplicative: bool) -> tuple[np.ndarray, int]:
+    """The series over (or less) its centred moving average of one season, and the position
+    in the season of its first value."""
     if season % 2 == 0:
         weights = np.r_[0.5, np.ones(season - 1), 0.5] / season
     else:
         weights = np.ones(season) / season
     trend = np.convolve(x, weights, mode="valid")
     shift = (len(weights) - 1) // 2
-    ratios = x[shift : shift + len(trend)] / trend
-    indices = np.array([np.mean(ratios[(k - shift) % season :: season]) for k in range(season)])
-    return indices / indices.mean()
+    inner = x[shift : shift + len(trend)]
+    return (inner / trend if multiplicative else inner - trend), shift
+
+
+def _seasonal_indices(x: np.ndarray, season: int, multiplicative: bool) -> np.ndarray:
+    """Classical seasonal indices (one per position in the season, aligned to the first
+    value) from the detrended series: ratios averaging to 1, or differences to 0."""
+    detrended, shift = _detrended(x, season, multiplicative)
+    indices = np.array(
+        [np.mean(detrended[(k - shift) % season :: season]) for k in range(season)]
+    )
+    return indices / indices.mean() if multiplicative else indices - indices.mean()
+
+
+def _strength(x: np.ndarray, season: int, multiplicative: bool) -> float:
+    """1 - var(remainder) / var(detrended series), each variance over its degrees of freedom
+    (an adjusted R^2, so that a few years of noise do not look seasonal): near 1 for a clean
+    season, 0 or below for none."""
+    detrended, shift = _detrended(x, season, multiplicative)
+    if multiplicative and not (np.isfinite(detrended).all() and (detrended > 0).all()):
+        return 0.0
+    values = np.log(detrended) if multiplicative else detrended
+    freedom = len(values) - season  # the indices are `season` values fitted to these
+    if freedom < MIN_FREEDOM:
+        return 0.0
+    indices = np.array([np.mean(values[(k - shift) % season :: season]) for k in range(season)])
+    position = (np.arange(len(values)) + shift) % season
+    remainder = float(np.sum((values - indices[position]) ** 2)) / freedom
+    spread = float(np.var(values, ddof=1))
+    return 1.0 - remainder / spread if spread > 0 else 0.0

@@ -93,7 +93,9 @@ class Tracker:
         """Open a new MLflow run in `output.experiment` (created when missing), or continue
         `earlier` (the manifest's `mlflow` entry of a resumed run)."""
         client_class = require_mlflow()
-        _reachable(output.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        given = output.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        _reachable(given)
+        _openable(given or _default_uri())
         with _store(output.tracking_uri) as uri:
             client = client_class(tracking_uri=uri)
             uri = client.tracking_uri  # resolved: the URI given, the variable's, or MLflow's
@@ -224,6 +226,35 @@ def _reachable(uri: str | None, timeout: float = 5.0) -> None:
         raise LstmcliError(
             f"MLflow tracking at {uri}: cannot connect to {parts.hostname}:{port} ({why}); "
             "is the tracking server running?"
+        ) from None
+
+
+def _default_uri() -> str:
+    """MLflow's own store when none is given (sqlite:///mlflow.db in the current folder)."""
+    with _quiet():
+        import mlflow
+
+        return mlflow.get_tracking_uri()
+
+
+def _openable(uri: str) -> None:
+    """A SQLite store whose file cannot be opened (or created) fails at once: MLflow retries
+    opening it for about 100 seconds, with a warning each time. The file is created as
+    MLflow would (an empty file is an empty database), with its missing folders."""
+    import sqlite3
+
+    match = re.match(r"sqlite(\+\w+)?:///([^?]*)", uri)
+    if match is None or match.group(2) in ("", ":memory:"):
+        return
+    path = Path(match.group(2))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as database:
+            database.execute("pragma schema_version")  # reads the header: a database at all?
+    except (OSError, sqlite3.Error) as e:
+        why = (e.strerror if isinstance(e, OSError) else None) or str(e)
+        raise LstmcliError(
+            f"MLflow tracking at {uri}: cannot open the SQLite database {path} ({why})"
         ) from None
 
 

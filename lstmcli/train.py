@@ -346,7 +346,8 @@ def _snapshot(state: TrainState, loop: _Loop) -> TrainState:
     state.optimizer = copy.deepcopy(loop.optimizer.state_dict())
     state.rng = {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # only once CUDA is in use: reading its generators starts CUDA on every GPU
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "shuffler": loop.shuffler.get_state(),
     }
     return state

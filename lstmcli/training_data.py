@@ -40,7 +40,7 @@ class TrainingData:
     split: Split
     input_scaler: Scaler
     target_scaler: Scaler
-    mase_scales: list[float | None]  # the training rows' in-sample naive error, per target
+    mase_scales: list[float | None]  # the naive error over the rows before the test part
     series_mase_scales: np.ndarray | None  # the same per series (series, targets)
     time_freq: str | None  # the frequency of the longest series, to continue its times
     time_step: float | None  # the same for a numeric time column
@@ -88,10 +88,16 @@ def prepare_data(
         target_scaler = fit_scaler(cfg.scaler, table.targets[train_rows], by, n)
         input_scaler = input_scaler.without_scaling(cfg.layout.calendar_slice)  # sin/cos
     warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
-    train_targets = table.actual_targets()[train_rows]  # made-up values are no naive errors
+    if cfg.scale_by == "global" and table.ids is not None and scalers is None:
+        warn_scale_spread(table, table.targets[train_rows], train_series, warn)
+    # MASE's scale as the competitions define it: the in-sample naive error over every row
+    # before the test part (the val part's too), not just the rows left for training.
+    before_test = part_rows((split.bounds["train"][0], split.bounds["test"][0]))
+    in_sample = table.actual_targets()[before_test]  # made-up values are no naive errors
+    sample_series = row_series[before_test] if row_series is not None else None
     series_scales = None
     if table.ids is not None:
-        series_scales = series_mase_scales(train_targets, cfg.season, train_series, table.n_series)
+        series_scales = series_mase_scales(in_sample, cfg.season, sample_series, table.n_series)
     time = longest_series_time(table)
     freq = frequency(time) if time is not None else None
     warn_missing_rows(table, freq, cfg, warn)
@@ -100,13 +106,37 @@ def prepare_data(
         split=split,
         input_scaler=input_scaler,
         target_scaler=target_scaler,
-        mase_scales=mase_scales(train_targets, cfg.season, train_series),
+        mase_scales=mase_scales(in_sample, cfg.season, sample_series),
         series_mase_scales=series_scales,
         time_freq=freq,
         time_step=median_step(time) if time is not None else None,
         time_zone=_zone(time),
         baseline_intervals=_baseline_intervals(table, split, cfg, levels) if levels else None,
     )
+
+
+SCALE_SPREAD = 1000  # series spreads this many times apart do not share one scaler
+
+
+def warn_scale_spread(
+    table: Table, train_targets: np.ndarray, train_series: np.ndarray, warn: Warn
+) -> None:
+    """Warn when one scaler serves series whose spreads differ by more than SCALE_SPREAD: in
+    the panel's units the small series are nearly flat (float32 keeps about 7 digits), so the
+    network forecasts them in the large ones' units."""
+    spreads = pd.DataFrame(train_targets.astype(np.float64)).groupby(train_series).std(ddof=0)
+    ids = table.id_labels()
+    for j, name in enumerate(table.target_columns):
+        column = spreads[j][spreads[j] > 0]
+        if len(column) < 2 or column.max() <= SCALE_SPREAD * column.min():
+            continue
+        low, high = column.idxmin(), column.idxmax()
+        warn(
+            f"data.scale_by: global fits one scaler to series whose {name!r} spreads differ "
+            f"{column.max() / column.min():.3g}x ({ids[low]!r}: {column[low]:.3g}, "
+            f"{ids[high]!r}: {column[high]:.3g}); the small series will be forecast in the "
+            "large ones' units: use data.scale_by: series (the default with an id_column)"
+        )
 
 
 def longest_series_time(table: Table) -> pd.Series | None:

@@ -6,6 +6,7 @@ and a batch is gathered from the scaled series by index arithmetic.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -111,20 +112,20 @@ def empty_parts(split: Split, cfg: DataConfig, optional: tuple = ()) -> list[str
         if n_series > 1:
             messages.append(
                 f"the {name} part has no complete window in any of the {n_series} series "
-                f"(at most {plural(int((stops - starts).max()), 'row')} in one; lookback "
-                f"{cfg.lookback} and horizon {cfg.horizon} need {plural(need, 'row')} there); "
+                f"(at most {plural(int((stops - starts).max()), 'row')} in one; "
+                f"{_reads(cfg)} and horizon {cfg.horizon} need {plural(need, 'row')} there); "
                 f"{advice}"
             )
         elif name == "train" or rows < need:
             messages.append(
                 f"the {name} part has {rows} of {n_rows} rows, too few for one window: "
-                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least "
+                f"{_reads(cfg)} and horizon {cfg.horizon} need at least "
                 f"{plural(need, 'row')} there; {advice}"
             )
         else:  # enough rows, but its windows' inputs would start before the data does
             messages.append(
                 f"the {name} part ends at row {int(stops[0])}, too early for one window: "
-                f"lookback {cfg.lookback} and horizon {cfg.horizon} need at least "
+                f"{_reads(cfg)} and horizon {cfg.horizon} need at least "
                 f"{rows_needed('train', cfg)} rows up to its end; {advice}"
             )
     return messages
@@ -151,12 +152,18 @@ def rows_needed(part: str, cfg: DataConfig) -> int:
     return history + target_rows if cfg.task == "forecast" else history
 
 
+def _reads(cfg: DataConfig) -> str:
+    """The real rows a window reads, for messages: `lookback 24`, or `data.min_history 3`
+    when shorter histories are padded up to the lookback (a run from a prior)."""
+    if cfg.history_rows < cfg.lookback:
+        return f"data.min_history {cfg.history_rows}"
+    return f"lookback {cfg.lookback}"
+
+
 def window_need(cfg: DataConfig) -> str:
     """What one window needs, for messages: `lookback 24 and horizon 6 need 30 rows`."""
     rows = rows_needed("train", cfg)
-    lookback = f"lookback {cfg.lookback}"
-    if cfg.history_rows < cfg.lookback:
-        lookback = f"data.min_history {cfg.history_rows}"
+    lookback = _reads(cfg)
     if cfg.task == "forecast":
         return f"{lookback} and horizon {cfg.horizon} need {rows} rows"
     return f"{lookback} needs {rows} rows"
@@ -281,6 +288,16 @@ class WindowSet:
 
     def __len__(self) -> int:
         return len(self.anchors)
+
+    def subset(self, positions: np.ndarray) -> WindowSet:
+        """The same windows over the same tensors, only those at `positions`."""
+        import torch
+
+        out = copy.copy(self)
+        index = torch.as_tensor(positions, dtype=torch.long, device=self.anchors.device)
+        out.anchors = self.anchors[index]
+        out.starts = None if self.starts is None else self.starts[index]
+        return out
 
     def histories(self, positions: np.ndarray, column: int) -> list[np.ndarray]:
         """Each window's whole history of one input column (from its series' first row to

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from lstmcli.device import AUTO_VARIABLE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run on the CPU: `training.device: auto` picks it even where CUDA is, so no test
+    (nor a command it starts, which inherits the environment) pays CUDA's start-up."""
+    os.environ[AUTO_VARIABLE] = "cpu"
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU pin for every test but those marked `cuda`: they see the machine's devices,
+    and are skipped on one without a CUDA GPU."""
+    if request.node.get_closest_marker("cuda") is None:
+        monkeypatch.setenv(AUTO_VARIABLE, "cpu")
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    monkeypatch.delenv(AUTO_VARIABLE, raising=False)
 
 
 @pytest.fixture(autouse=True)

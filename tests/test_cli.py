@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from lstmcli import pipeline
 from lstmcli.cli import app
 from lstmcli.config import Config, validate_config
 from tests.conftest import tiny_config
@@ -51,6 +54,35 @@ def test_quiet_prints_only_the_run_folder(tmp_path: Path, config_path: Path) -> 
     result = run("train", "-c", str(config_path), "-o", str(tmp_path / "r"), "--quiet")
     assert result.exit_code == 0
     assert result.stdout == f"{tmp_path / 'r'}\n" and result.stderr == ""
+
+
+def test_quiet_silences_every_warning_and_not_errors(
+    tmp_path: Path, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    levels = ["-s", "model.levels=[99.9]"]  # the val part has too few scores for 99.9%
+    loud = run("train", "-c", str(config_path), "-o", str(tmp_path / "a"), *levels)
+    assert loud.exit_code == 0, loud.stderr
+    assert "Warning: model.levels: 99.9% needs at least 999 calibration scores" in loud.stderr
+    quiet = run("train", "-c", str(config_path), "-o", str(tmp_path / "b"), *levels, "-q")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stdout == f"{tmp_path / 'b'}\n" and quiet.stderr == ""
+    # Warnings outside lstmcli's own channel too: Python's and a library's log records.
+    resolve = pipeline.resolve_device
+
+    def noisy(name: str) -> object:
+        warnings.warn("a library's UserWarning", UserWarning, stacklevel=1)
+        logging.getLogger("somelibrary").warning("a library's log warning")
+        return resolve(name)
+
+    monkeypatch.setattr(pipeline, "resolve_device", noisy)
+    noisy_run = run("train", "-c", str(config_path), "-o", str(tmp_path / "c"), "-q")
+    assert noisy_run.exit_code == 0, noisy_run.stderr
+    assert noisy_run.stderr == ""
+    assert logging.root.manager.disable == logging.NOTSET  # as it was before the command
+    failed = run("train", "-c", str(config_path), "-o", str(tmp_path / "b"), *levels, "-q")
+    assert failed.exit_code == 1  # errors still print
+    assert failed.stderr.startswith(f"Error: run folder {tmp_path / 'b'} already exists")
+    assert len(failed.stderr.splitlines()) == 1
 
 
 def test_bad_config_fails_with_one_line_per_problem(config_path: Path) -> None:
@@ -161,6 +193,7 @@ def test_installed_entry_point_and_module() -> None:
     assert result.returncode == 2  # a bad command line, as Click reports it
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_best_model_and_exits_130(tmp_path: Path, csv_path: Path) -> None:
     config = tiny_config(csv_path, training={"epochs": 100000, "patience": None})
     path = tmp_path / "long.yaml"
@@ -198,6 +231,7 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
 
 
 @pytest.mark.parametrize("name", ["quickstart", "tutorial", "elnino"])
+@pytest.mark.slow
 def test_shipped_configs_train_end_to_end(tmp_path: Path, name: str) -> None:
     config = ROOT / "configs" / f"{name}.yaml"
     out = tmp_path / name

@@ -175,7 +175,10 @@ def test_every_shipped_config_validates_and_its_data_loads(path: Path) -> None:
             {"calendar": ["month", "month"]},
             "data: calendar lists a feature twice: ['month', 'month']",
         ),
-        ({"scale_by": "each"}, "data.scale_by: Input should be 'global' or 'series' (got 'each')"),
+        (
+            {"scale_by": "each"},
+            "data.scale_by: Input should be 'global', 'series' or 'auto' (got 'each')",
+        ),
     ],
 )
 def test_many_series_and_covariate_rules(data: dict, message: str) -> None:

@@ -55,6 +55,7 @@ def test_each_rank_takes_its_share_of_every_batch() -> None:
     assert lone[1][1] == 0.0  # a rank without windows adds nothing to the gradient
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_model_one_process_trains(tmp_path: Path) -> None:
     path = config_file(tmp_path)
     one = lstmcli("train", "-c", str(path), "-o", str(tmp_path / "one"), "-q")
@@ -81,6 +82,7 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path: Path) -> Non
     np.testing.assert_allclose(va, vb, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_an_ensemble_under_two_processes_resumes_like_one(tmp_path: Path) -> None:
     """Each member is trained by both processes (its share of every batch), so Ctrl-C under
     --nproc leaves every member's state in last.pt and one process continues it: the result
@@ -113,6 +115,7 @@ def test_an_ensemble_under_two_processes_resumes_like_one(tmp_path: Path) -> Non
         torch.testing.assert_close(a.state_dict[key], b.state_dict[key], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_bad_data_file_fails_on_every_rank_at_once(tmp_path: Path) -> None:
     path = config_file(tmp_path)
     (tmp_path / "series.csv").write_text("date,y,x\n2000-01-01,1,oops\n")
@@ -132,6 +135,7 @@ def test_a_bad_data_file_fails_on_every_rank_at_once(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_ctrl_c_under_torchrun_leaves_a_resumable_run(tmp_path: Path) -> None:
     path = config_file(tmp_path, epochs=400, checkpoint_every=1, patience=None)
     run = tmp_path / "run"

@@ -76,6 +76,7 @@ def trained(tmp_path: Path, make: object, sections: dict) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, case: str) -> None:
     run, csv = trained(tmp_path, *CASES[case])
     exported = runner.invoke(app, ["export", str(run), "-q"])
@@ -99,6 +100,7 @@ def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, c
         assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
 
 
+@pytest.mark.slow
 def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     """Fed directly by onnxruntime, as a service would: raw windows of 1 and 1,000 rows in
     original units give the forecasts (and bounds) of the PyTorch forecaster."""
@@ -157,6 +159,7 @@ def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> None:
     """A calendar makes a `future` input even without known features: its columns (the sin
     and cos of the forecast rows) are named, in order, so a client can build it."""

@@ -169,6 +169,7 @@ def noise_frame(n: int = 500) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("as_known", [True, False])
+@pytest.mark.slow
 def test_known_future_values_are_used_and_past_features_cannot_leak(
     tmp_path: Path, as_known: bool
 ) -> None:
@@ -372,6 +373,7 @@ def test_a_date_split_cuts_every_series_at_the_same_time(tmp_path: Path) -> None
         assert (times[val_stop[k] : table.offsets[k + 1]] >= np.datetime64("2020-03-20")).all()
 
 
+@pytest.mark.slow
 def test_plot_draws_each_series_once_and_pooled_residuals(panel: dict, tmp_path: Path) -> None:
     written = dict(plot_run(panel["run"], tmp_path, "png", 1, False))
     grid = written[tmp_path / "series_y.png"]

@@ -74,6 +74,7 @@ def test_run_figures_are_images_of_the_run_data(trained: dict[str, Path], tmp_pa
     assert f"RMSE {rmse:.4g}" in residuals.get_suptitle()
 
 
+@pytest.mark.slow
 def test_another_step_and_vector_formats(trained: dict[str, Path], tmp_path: Path) -> None:
     written = plot_run(trained["run"], tmp_path, "svg", 2, False)
     names = sorted(p.name for p, _ in written)
@@ -162,6 +163,7 @@ def test_show_without_a_display_only_warns(trained: dict[str, Path], tmp_path: P
     assert "no display found" in result.stderr and len(result.stdout.splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_a_single_forecast_is_drawn_over_its_whole_horizon(tmp_path: Path) -> None:
     csv = tmp_path / "s.csv"
     seasonal_frame(100).to_csv(csv, index=False)

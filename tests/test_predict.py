@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 from lstmcli.checkpoint import load_checkpoint, save_checkpoint
 from lstmcli.cli import app
 from lstmcli.config import validate_config
+from lstmcli.lock import LOCK_FILE, run_folder_lock
 from lstmcli.pipeline import train_run
 from lstmcli.predict import default_device
 from tests.conftest import seasonal_frame, tiny_config
@@ -207,6 +211,42 @@ def test_bad_command_lines_exit_2(runs: dict[str, Path]) -> None:
     assert run("predict", str(runs["forecast"]), "--rolling", "--steps", "2").exit_code == 2
     not_a_run = run("predict", str(runs["csv"]), str(runs["csv"]))
     assert not_a_run.exit_code == 1 and not_a_run.stderr.startswith("Error: ")
+
+
+def test_a_run_folder_being_trained_is_refused_and_a_stale_lock_is_not(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(runs["forecast"], folder)
+    before = sorted(p.name for p in folder.iterdir())
+    frame = pd.read_csv(runs["csv"]).iloc[-20:].to_csv(index=False)
+    model = str(folder / "model.pt")
+    with run_folder_lock(folder):  # held by this process, as a training run holds it
+        for args in (
+            ["predict", str(folder)],
+            ["predict", model, "--rolling"],  # a model.pt inside the folder counts too
+            ["evaluate", str(folder), "-"],
+            ["plot", str(folder)],
+            ["export", model],
+        ):
+            result = run(*args, stdin=frame)
+            assert result.exit_code == 1, (args, result.stdout, result.stderr)
+            assert result.stdout == ""
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1, (args, result.stderr)
+            assert lines[0].startswith(
+                f"Error: run folder {folder} is being written by pid {os.getpid()} on "
+                f"{socket.gethostname()} (started 20"
+            ), args
+            assert lines[0].endswith("); wait for the run to finish, then use it"), args
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written meanwhile
+    # A writer killed mid-run leaves its details but no lock: the folder reads as it is.
+    dead = {"pid": 2**22 + 12345, "host": socket.gethostname(), "started": "2024-01-01"}
+    (folder / LOCK_FILE).write_text(json.dumps(dead))
+    expected = run("predict", str(runs["forecast"]), stdin=frame)
+    stale = run("predict", str(folder), stdin=frame)
+    assert stale.exit_code == 0, stale.stderr
+    assert stale.stdout == expected.stdout and len(stale.stdout.splitlines()) == 4
 
 
 def test_a_gpu_trained_checkpoint_runs_on_the_cpu(

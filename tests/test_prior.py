@@ -216,20 +216,23 @@ def test_theta_is_combined_only_with_a_single_target(tmp_path: Path, csv_path: P
         assert (blend["baseline"], blend["model_weight"]) == ("theta", 0.5)
 
 
-def test_the_combination_gives_way_only_to_a_far_better_naive_forecast() -> None:
+def test_the_combination_gives_way_only_to_a_far_better_candidate() -> None:
+    """The runaway guard weighs every candidate alone: naive, Theta, the network."""
     from lstmcli.blend import choose_blend
 
     truth = torch.ones(4, 3, 1)
-    theta = torch.ones(4, 3, 1)
 
-    def chosen(network_value: float, last_value: float) -> tuple[str, float]:
+    def chosen(network_value: float, last_value: float, theta_value: float) -> tuple[str, float]:
         windows = torch.full((4, 5, 1), last_value)
         network = lambda *_: torch.full((4, 3, 1), network_value)  # noqa: E731
+        theta = torch.full((4, 3, 1), theta_value)
         blend, _ = choose_blend(
             network, lambda: iter([(windows, None, truth)]), None, [0], {"theta": theta}, "theta"
         )
         return blend.kind, blend.weight
 
-    assert chosen(3.0, 1.0) == ("naive", 0.0)  # a runaway network; the last value is exact
-    assert chosen(1.2, 1.1) == ("theta", 0.5)  # naive as good as the combination: combined
-    assert chosen(1.0, 1.0) == ("theta", 0.5)  # no better than equal parts by the margin
+    assert chosen(3.0, 1.0, 1.3) == ("naive", 0.0)  # a runaway network; the last value is exact
+    assert chosen(1.2, 1.1, 0.9) == ("theta", 0.5)  # the combination best: combined
+    assert chosen(1.0, 1.0, 1.0) == ("theta", 0.5)  # no better than equal parts by the margin
+    assert chosen(3.0, 2.0, 1.05) == ("theta", 0.0)  # Theta alone, far better than both
+    assert chosen(1.05, 2.0, 4.0) == ("theta", 1.0)  # a runaway Theta: the network alone

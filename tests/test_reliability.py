@@ -43,6 +43,7 @@ def train(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_writers_racing_for_one_folder(tmp_path: Path, csv_path: Path) -> None:
     path = write_config(tmp_path, csv_path, epochs=40)
     run = tmp_path / "runs" / "x"
@@ -93,6 +94,7 @@ def test_a_held_lock_names_its_holder_and_nothing_is_written(
     assert not run.exists()  # the lock's own folder, empty, is gone with it
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path: Path, csv_path: Path) -> None:
     path = write_config(tmp_path, csv_path, epochs=2000, checkpoint_every=1, patience=None)
     run = tmp_path / "run"

@@ -95,6 +95,7 @@ ENSEMBLES = {
 
 @pytest.mark.parametrize("stops", [[3], [9, 12], [16, 2, 20]])
 @pytest.mark.parametrize("kind", list(ENSEMBLES))
+@pytest.mark.slow
 def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
     tmp_path: Path, csv_path: Path, stops: list[int], kind: str
 ) -> None:
@@ -234,6 +235,7 @@ def wait_for_epoch(run_dir: Path, epoch: int, timeout: float = 60) -> None:
     raise AssertionError(f"no last.pt for epoch {epoch} within {timeout}s")
 
 
+@pytest.mark.slow
 def test_sigterm_saves_last_pt_and_exits_143(tmp_path: Path, csv_path: Path) -> None:
     config, out = long_run(tmp_path, csv_path)
     process = subprocess.Popen(
@@ -252,6 +254,7 @@ def test_sigterm_saves_last_pt_and_exits_143(tmp_path: Path, csv_path: Path) -> 
     assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_loadable_files(tmp_path: Path, csv_path: Path) -> None:
     """Kill training repeatedly; every time model.pt and last.pt load, and --resume goes on."""
     config, out = long_run(tmp_path, csv_path)
@@ -278,6 +281,7 @@ def test_sigkill_at_any_moment_leaves_loadable_files(tmp_path: Path, csv_path: P
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.slow
 def test_a_killed_ensemble_resumes_to_the_uninterrupted_result(
     tmp_path: Path, csv_path: Path
 ) -> None:

@@ -75,6 +75,7 @@ def test_calendar_columns_can_be_left_unscaled_and_the_map_round_trips() -> None
     np.testing.assert_array_equal(restored.scale, kept.scale)
 
 
+@pytest.mark.slow
 def test_a_run_does_not_import_scikit_learn() -> None:
     """Its import costs more than half a second of every run; the statistics need numpy."""
     code = (

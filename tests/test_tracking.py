@@ -42,6 +42,7 @@ def losses(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float
 
 
 @pytest.mark.parametrize("store", ["sqlite", "file"])
+@pytest.mark.slow
 def test_a_tracked_run_reads_back_params_metrics_artifacts_and_tags(
     in_tmp: Path, csv_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +96,7 @@ def test_a_tracked_run_reads_back_params_metrics_artifacts_and_tags(
     assert json.loads(Path(downloaded).read_text())["model"] == metrics["model"]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_mlflow_run(in_tmp: Path, csv_path: Path) -> None:
     uri = f"sqlite:///{in_tmp / 'mlflow.db'}"
     config = validate_config(
@@ -119,6 +121,7 @@ def test_a_resumed_run_continues_its_mlflow_run(in_tmp: Path, csv_path: Path) ->
     assert [v for _, v in got] == pytest.approx(history["train_loss"].tolist(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_tune_logs_each_trial_nested_under_the_study(in_tmp: Path, csv_path: Path) -> None:
     pytest.importorskip("optuna")
     uri = f"sqlite:///{in_tmp / 'mlflow.db'}"
@@ -177,13 +180,20 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("store", ["blocked", "no server"])
+@pytest.mark.parametrize("store", ["blocked", "unopenable", "not a database", "no server"])
 def test_a_store_that_cannot_be_opened_fails_before_training(
     in_tmp: Path, config_path: Path, store: str
 ) -> None:
     if store == "blocked":  # a file where the database's folder would be
         (in_tmp / "blocker").write_text("")
         uri, why = f"sqlite:///{in_tmp / 'blocker' / 'mlflow.db'}", "File exists"
+    elif store == "unopenable":  # a folder nobody can create files in, root included
+        uri = "sqlite:////proc/mlflow.db"
+        why = "cannot open the SQLite database /proc/mlflow.db (unable to open database file)"
+    elif store == "not a database":  # refused at once, not after MLflow's retries
+        (in_tmp / "notes.db").write_text("not a database\n" * 100)
+        uri = f"sqlite:///{in_tmp / 'notes.db'}"
+        why = f"cannot open the SQLite database {in_tmp / 'notes.db'} (file is not a database)"
     else:  # refused at once, not after MLflow's minutes of retries
         port = closed_port()
         uri = f"http://127.0.0.1:{port}"
@@ -194,9 +204,11 @@ def test_a_store_that_cannot_be_opened_fails_before_training(
     assert result.stderr.startswith(f"Error: MLflow tracking at {uri}: ")
     assert why in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "epoch" not in result.stderr
+    assert "retried" not in result.stderr and "Warning" not in result.stderr
     assert not (in_tmp / "run").exists()
 
 
+@pytest.mark.slow
 def test_losses_reach_mlflow_while_training_runs(
     in_tmp: Path, csv_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ from lstmcli.pipeline import train_run
 from tests.conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_noise_floor_on_a_noisy_sine(tmp_path: Path) -> None:
     """One-step forecasts of sine + N(0, sigma) cannot beat sigma; a good model gets close."""
     sigma = 0.2
@@ -297,6 +298,7 @@ def test_members_trained_at_once_equal_members_trained_one_after_another(
     assert torch.get_num_threads() == 1  # training.threads, as set; back after the workers
 
 
+@pytest.mark.slow
 def test_training_does_not_import_the_compiler() -> None:
     """torch.optim's compiler guards would import torch._dynamo (seconds of start-up) on the
     optimizer's first calls; lstmcli steps around them, and the optimizer works the same."""

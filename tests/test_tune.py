@@ -119,6 +119,7 @@ def test_val_loss_across_loss_units_and_a_split_without_val_are_refused(
     assert result.stderr.startswith("Error: tune chooses on the val part, and this split has none")
 
 
+@pytest.mark.slow
 def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     tmp_path: Path, csv_path: Path
 ) -> None:
@@ -166,6 +167,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     assert "was started with another config" in other.stderr
 
 
+@pytest.mark.slow
 def test_the_test_rows_never_influence_the_search(tmp_path: Path) -> None:
     frame = seasonal_frame()
     results = []
@@ -185,6 +187,7 @@ def test_the_test_rows_never_influence_the_search(tmp_path: Path) -> None:
     assert results[0].run.metrics["model"]["rmse"] != results[1].run.metrics["model"]["rmse"]
 
 
+@pytest.mark.slow
 def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
     from lstmcli.data import load_table
 
@@ -229,6 +232,7 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path, csv_p
     assert (study / "trials.csv").exists()  # the failed trials and their reasons
 
 
+@pytest.mark.slow
 def test_an_interrupted_study_keeps_its_trials_and_continues(
     tmp_path: Path, csv_path: Path
 ) -> None:
@@ -248,6 +252,7 @@ def test_an_interrupted_study_keeps_its_trials_and_continues(
     assert len(counted) == 3 and set(counted["state"]) == {"complete"}
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_without_extra_trials(tmp_path: Path, csv_path: Path) -> None:
     path = write(tmp_path, study_config(csv_path, trials=5))
     study = tmp_path / "study"
@@ -371,6 +376,7 @@ def test_trial_0_says_which_base_values_lie_outside_the_space(
     assert "a float range takes low and high, not values" in bad.stderr
 
 
+@pytest.mark.slow
 def test_the_best_run_is_trained_once_for_commands_sharing_a_study(
     tmp_path: Path, csv_path: Path
 ) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +64,31 @@ def warner(console: Console, quiet: bool = False) -> Callable[[str], None]:
     return warn
 
 
+@contextmanager
+def quieted(quiet: bool) -> Iterator[None]:
+    """Under -q, also the warnings that do not come through `warner`: Python's `warnings`
+    (torch's, numpy's, pandas'), libraries' log records below ERROR (MLflow's), and those of
+    the processes a command starts (tune --jobs workers, train --nproc ranks), which read
+    PYTHONWARNINGS. Errors still print."""
+    if not quiet:
+        yield
+        return
+    variable = os.environ.get("PYTHONWARNINGS")
+    disabled = logging.root.manager.disable
+    os.environ["PYTHONWARNINGS"] = "ignore"
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(disabled)
+        if variable is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = variable
+
+
 OTHER_RANKS_GRACE_S = 3  # an error every rank meets is reported by rank 0 within this
 
 
@@ -72,12 +99,14 @@ def main_rank() -> bool:
 
 def command(function: Callable[..., None]) -> Callable[..., None]:
     """Register a command inside the one error boundary: an expected error becomes one
-    `Error:` line per problem on stderr (from rank 0 only, under torchrun) and exit 1."""
+    `Error:` line per problem on stderr (from rank 0 only, under torchrun) and exit 1. A
+    command's -q silences every warning while it runs (see `quieted`)."""
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> None:
         try:
-            function(*args, **kwargs)
+            with quieted(kwargs.get("quiet") is True):
+                function(*args, **kwargs)
         except LstmcliError as error:
             if main_rank():
                 lines = error.lines if isinstance(error, ConfigError) else [str(error)]

@@ -27,7 +27,7 @@ def runs(
         typer.Option(
             "--sort",
             help="Column or setting to sort by (run, when, status, data, rows, val_rmse, "
-            "val_mase, test_rmse, test_mase, skill, seconds, or a key like "
+            "val_mase, test_rmse, test_mase, worst_mase, skill, seconds, or a key like "
             "training.learning_rate); prefix - for descending.",
             metavar="KEY",
         ),

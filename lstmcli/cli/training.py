@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from lstmcli.auto import Choice
     from lstmcli.config import Config
+    from lstmcli.train import EpochStats
 
 
 @command
@@ -116,13 +117,14 @@ def train(
     quiet = quiet or not main  # rank 0 alone prints; the others only train
     set_ = [*(set_ or []), *([f"output.track={track.value}"] if track else [])]
     console = stderr()
-    last = None
+    last = chosen_before = None
     if resume is not None:
         last, resolved = prepare_resume(resume, set_ or [])
     elif again is not None:
-        from lstmcli.manifest import rerun_config
+        from lstmcli.manifest import chosen_in, rerun_config
 
         resolved = rerun_config(again, set_, warner(console, quiet=quiet))
+        chosen_before = chosen_in(again)
         output = output or Path(f"{again}-again")
     else:
         resolved = load_config(config, set_)
@@ -139,6 +141,12 @@ def train(
     done = epochs_done(last.train_state) if last is not None else 0
     reporter = EpochReporter(console, quiet=quiet, done=done)
 
+    epochs_heard = []
+
+    def hear(stats: EpochStats) -> None:
+        epochs_heard.append(stats.epoch)
+        reporter(stats)
+
     def starting(config: Config, choices: list[Choice]) -> None:
         if choices and not quiet:
             say(console, "Chosen from the data: " + "; ".join(map(str, choices)))
@@ -151,11 +159,12 @@ def train(
                 run_dir,
                 overwrite=overwrite,
                 on_start=starting,
-                on_epoch=reporter,
+                on_epoch=hear,
                 should_stop=stop,
-                warn=warner(console, quiet=not main),
+                warn=warner(console, quiet),  # quiet on ranks other than 0 too
                 resume=last,
                 command=invocation(context),
+                chosen_before=chosen_before,
             )
     except (TrainingInterrupted, KeyboardInterrupt) as e:
         if main:
@@ -164,6 +173,10 @@ def train(
     if main:
         if not quiet:
             print_results(console, result.metrics)
+        if last is not None and not epochs_heard and not result.training.interrupted:
+            warner(console, quiet)(f"--resume trained no epoch: {run_dir} had nothing left to "
+                                   "train (its training part has no window); the run folder "
+                                   "was scored again")  # fmt: skip
         typer.echo(str(run_dir))
     if result.training.interrupted:
         if main:

@@ -239,10 +239,12 @@ def plot(
     if baseline and predictions is not None:
         raise typer.BadParameter("--baseline draws the naive forecast from a run's data: give RUN")
     from lstmcli import plot as core
+    from lstmcli.lock import refuse_busy
 
     if predictions is not None:
         written = core.plot_predictions(predictions, output, image_format, step, history)
     else:
+        refuse_busy(run)  # a run still training has no test predictions or final metrics yet
         written = core.plot_run(run, output, image_format, step, baseline)
     for path, _ in written:
         typer.echo(str(path))
@@ -282,7 +284,9 @@ def export(
     from lstmcli.checkpoint import load_checkpoint
     from lstmcli.export import export_onnx
     from lstmcli.files import make_parents
+    from lstmcli.lock import refuse_busy
 
+    refuse_busy(run)  # as predict: a run still training has no final model.pt yet
     checkpoint = load_checkpoint(run)
     path = output or (run if run.is_dir() else run.parent) / "model.onnx"
     make_parents(path)  # as train -o and predict -o do

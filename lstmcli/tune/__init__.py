@@ -21,7 +21,7 @@ from lstmcli.config import Config
 from lstmcli.config_io import config_from_yaml
 from lstmcli.data import load_table
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
-from lstmcli.lock import LOCK_FILE, RunFolderBusy
+from lstmcli.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
 from lstmcli.pipeline import RunResult, train_run
 from lstmcli.tracking import (
     abandon,
@@ -145,17 +145,21 @@ def tune_run(
     listener.best(chosen)
     run = finished_run(folder / BEST_RUN, chosen)  # a continued study whose best is the same
     while run is None and not should_stop():
-        try:
-            run = train_run(
-                chosen,
-                folder / BEST_RUN,
-                overwrite=True,
-                on_epoch=listener.epoch,
-                should_stop=should_stop,
-                warn=warn,
-                command=command,
-                tracking_parent=tracker.run_id if tracker is not None else None,
-            )
+        try:  # under the folder's lock: look again, then train only if nobody has
+            with run_folder_lock(folder / BEST_RUN, warn):
+                run = finished_run(folder / BEST_RUN, chosen, locked=True)
+                if run is None:
+                    run = train_run(
+                        chosen,
+                        folder / BEST_RUN,
+                        overwrite=True,
+                        on_epoch=listener.epoch,
+                        should_stop=should_stop,
+                        warn=warn,
+                        command=command,
+                        tracking_parent=tracker.run_id if tracker is not None else None,
+                        locked=True,
+                    )
         except RunFolderBusy:  # another command of this study is training its best config
             time.sleep(1.0)
             run = finished_run(folder / BEST_RUN, chosen)
@@ -164,14 +168,16 @@ def tune_run(
     return TuneResult(folder, frame, best, run, plan.metric, notes)
 
 
-def finished_run(run_dir: Path, config: Config) -> RunResult | None:
+def finished_run(run_dir: Path, config: Config, locked: bool = False) -> RunResult | None:
     """The run in `run_dir` when it is finished and ran `config` (as another command of the
-    same study leaves it), else None."""
+    same study leaves it), else None (also while another process holds its lock, unless
+    `locked`: the caller holds it)."""
     try:
         ran = config_from_yaml((run_dir / "config.yaml").read_text(), str(run_dir))
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError, LstmcliError):
         return None
-    if ran != config or metrics.get("interrupted") or (run_dir / LOCK_FILE).exists():
+    busy = not locked and (run_dir / LOCK_FILE).exists()
+    if ran != config or metrics.get("interrupted") or busy:
         return None
     return RunResult(run_dir, metrics, None)

@@ -7,6 +7,7 @@ a shared database URL, processes on many machines work on one study.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,9 @@ def make_sampler(plan: StudyPlan, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
+PLAN_ATTR = "plan"  # the study's config, metric, space and folds, as one JSON attribute
+
+
 def _same_study(study: optuna.Study, plan: StudyPlan) -> None:
     """A study continues only under the config and space it started with."""
     mine = {
@@ -174,9 +178,12 @@ def _same_study(study: optuna.Study, plan: StudyPlan) -> None:
         "folds": str(plan.folds),
     }
     stored = study.user_attrs
-    if not stored:
-        for key, value in mine.items():
-            study.set_user_attr(key, value)
+    if PLAN_ATTR in stored:
+        stored = json.loads(stored[PLAN_ATTR])
+    elif not all(key in stored for key in mine):  # a new study (studies before PLAN_ATTR
+        # kept one attribute per key): one attribute, written at once, so that a command
+        # joining the study at that moment never reads half of it
+        study.set_user_attr(PLAN_ATTR, json.dumps(mine))
         return
     changed = [key for key in mine if stored.get(key) != mine[key]]
     if changed:
