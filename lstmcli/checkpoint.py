@@ -15,7 +15,7 @@ import torch
 
 from lstmcli import __version__
 from lstmcli.config import Config, validate_config
-from lstmcli.errors import ConfigError, LstmcliError, first_names
+from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
 from lstmcli.forecaster import Forecaster
 from lstmcli.intervals import load_calibration
@@ -55,19 +55,6 @@ class Checkpoint:
         the model was not trained on."""
         known = {name: k for k, name in enumerate(self.series_ids or [])}
         return np.array([known.get(name, -1) for name in ids], dtype=np.int64)
-
-    def series_index(self, ids: list[str], label: str) -> np.ndarray:
-        """`series_rows`, where an id not seen in training is an error when scalers are per
-        series (a global model needs no per-series statistics)."""
-        rows = self.series_rows(ids)
-        if self.input_scaler.per_series and (rows < 0).any():
-            shown = first_names([repr(name) for name, k in zip(ids, rows, strict=True) if k < 0])
-            raise LstmcliError(
-                f"{label} has series the model was not trained on: {shown}; with "
-                "data.scale_by: series each series needs its own training statistics (choose "
-                "known series with --id, or train with data.scale_by: global)"
-            )
-        return rows
 
     def series_mase_scales_of(self, ids: list[str]) -> np.ndarray:
         """The training MASE scales of these series (series, targets); NaN where unknown."""

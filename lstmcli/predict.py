@@ -131,6 +131,7 @@ def forecast_next(
     need = cfg.history_rows  # the lookback, or fewer when data.min_history pads windows
     why = f"shorter than the {'lookback' if need == lookback else 'data.min_history'} ({need} rows)"
     table = keep_series(table, _history_rows(table) >= need, why, label, warn)
+    table, series = _known_series(checkpoint, table, label, warn)
     warn_time_zone(table, checkpoint, label, warn)
     warn_irregular_steps(table, checkpoint, label, warn)
     blocks = -(-steps // horizon)  # forecasts of `horizon` rows each
@@ -140,7 +141,6 @@ def forecast_next(
 
     # Each series as one sequence: its last `lookback` history rows, then `future_rows` rows
     # to forecast: the input's own when it has them all, else placeholders filled in below.
-    series = _scaler_rows(checkpoint, table, label)
     scaled = checkpoint.input_scaler.transform(
         table.inputs,
         series[table.row_series()] if series is not None else None,
@@ -405,11 +405,21 @@ def _continue_together(
     return regular, np.stack(steps, axis=1) if steps else none[1]
 
 
-def _scaler_rows(cp: Checkpoint, table: Table, label: str) -> np.ndarray | None:
-    """Each series' row in per-series scalers (None with global scalers)."""
+def _known_series(
+    cp: Checkpoint, table: Table, label: str, warn: Warn
+) -> tuple[Table, np.ndarray | None]:
+    """The series the model can scale, and each one's row in its per-series scalers (None
+    with a global scaler, which serves any series). A series without statistics in the model
+    (training skipped it, or never saw it) is skipped with a warning, as training skips
+    series; none left is an error."""
     if not cp.input_scaler.per_series:
-        return None  # a global scaler serves any series, seen in training or not
-    return cp.series_index(table.id_labels(), label)
+        return table, None
+    why = (
+        "without scaler statistics in the model (data.scale_by: series fits each series on "
+        "its own training rows; training skipped these or never saw them)"
+    )
+    table = keep_series(table, cp.series_rows(table.id_labels()) >= 0, why, label, warn)
+    return table, cp.series_rows(table.id_labels())
 
 
 def rolling(
@@ -497,8 +507,8 @@ def _predict_all(
     why = f"shorter than one window ({window_need(cfg)})"
     if not has_window.all():
         table = keep_series(table, has_window, why, label, warn)
-        anchors = _anchors(table, cfg)
-    series = _scaler_rows(cp, table, label)
+    table, series = _known_series(cp, table, label, warn)
+    anchors = _anchors(table, cfg)
     row_series = series[table.row_series()] if series is not None else None
     windows = scaled_windows(
         table, {"all": anchors}, cfg, cp.input_scaler, None, row_series, predictor.device

@@ -297,10 +297,10 @@ def test_forecast_uses_the_rows_to_forecast_and_their_known_values(panel: dict) 
             "'s0' have empty targets",
         ),
         (
-            lambda f: f.replace({"shop": {"s3": "new"}}),
-            "Error: <stdin> has series the model was not trained on: 'new'; with "
-            "data.scale_by: series each series needs its own training statistics (choose "
-            "known series with --id, or train with data.scale_by: global)",
+            lambda f: f.assign(shop="new-" + f["shop"]),
+            "Error: every series in <stdin> (2) is without scaler statistics in the model "
+            "(data.scale_by: series fits each series on its own training rows; training "
+            "skipped these or never saw them)",
         ),
     ],
 )
@@ -311,6 +311,20 @@ def test_bad_forecast_input_is_named(
     result = run("predict", str(panel["run"]), "-", stdin=frame.to_csv(index=False))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [message]
+
+
+def test_a_series_without_statistics_is_skipped_like_training_skips_it(panel: dict) -> None:
+    frame = forecast_input(panel_frame()).replace({"shop": {"s3": "new"}})
+    result = run("predict", str(panel["run"]), "-", stdin=frame.to_csv(index=False))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "Warning: skipped 1 of 2 series without scaler statistics in the model "
+        "(data.scale_by: series fits each series on its own training rows; training skipped "
+        "these or never saw them): new"
+    )
+    forecast = pd.read_csv(io.StringIO(result.stdout))
+    known = set(forecast_input(panel_frame())["shop"]) - {"s3"}
+    assert set(forecast["shop"]) == known and len(forecast) == 2
 
 
 def test_unknown_id_option_is_an_error(panel: dict) -> None:

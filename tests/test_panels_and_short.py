@@ -81,7 +81,7 @@ def test_a_panel_of_different_scales_is_forecast_in_each_series_units(tmp_path: 
 def test_one_scaler_for_series_far_apart_in_scale_is_warned_about(tmp_path: Path) -> None:
     path = write(tmp_path, scaled_panel(), {"id_column": "id", "horizon": 4})
     out = run("check", "-c", str(path), "--set", "data.scale_by=global")
-    assert "series whose 'y' spreads differ" not in out.stderr  # check fits no scaler
+    assert "data.scale_by: global fits one scaler to series whose 'y' spreads differ" in out.stderr
     out = run("train", "-c", str(path), "-o", str(tmp_path / "run"), "--set",
               "data.scale_by=global", "--set", "training.epochs=1")  # fmt: skip
     assert out.exit_code == 0, out.stderr
