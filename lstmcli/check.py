@@ -25,7 +25,12 @@ from lstmcli.reading import read_csv
 from lstmcli.scaling import warn_constant_columns
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
 from lstmcli.tracking import require_mlflow, tracked
-from lstmcli.training_data import longest_series_time, warn_missing_rows, warn_scale_spread
+from lstmcli.training_data import (
+    longest_series_time,
+    warn_constant_series,
+    warn_missing_rows,
+    warn_scale_spread,
+)
 from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
 # Measured, not fixed: the quantile head's bands fell short where conformal ones held.
@@ -101,9 +106,11 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
         if table is not None:
             train_rows = part_rows(split.bounds["train"])
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
-            if cfg.scale_by == "global" and table.ids is not None:
+            if table.ids is not None:
                 series = table.row_series()[train_rows]
-                warn_scale_spread(table, table.targets[train_rows], series, warn)
+                if cfg.scale_by == "global":
+                    warn_scale_spread(table, table.targets[train_rows], series, warn)
+                warn_constant_series(table, table.targets[train_rows], series, warn)
 
     if config.model.levels:
         levels = ", ".join(f"{level:g}%" for level in config.model.levels)

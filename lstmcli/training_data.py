@@ -15,7 +15,7 @@ import torch
 
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
-from lstmcli.errors import LstmcliError, Warn
+from lstmcli.errors import LstmcliError, Warn, first_names
 from lstmcli.forecaster import scaled_windows
 from lstmcli.intervals import baseline_quantiles
 from lstmcli.metrics import baseline_predictions, mase_scales, series_mase_scales
@@ -90,6 +90,8 @@ def prepare_data(
     warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
     if cfg.scale_by == "global" and table.ids is not None and scalers is None:
         warn_scale_spread(table, table.targets[train_rows], train_series, warn)
+    if table.ids is not None and scalers is None:
+        warn_constant_series(table, table.targets[train_rows], train_series, warn)
     # MASE's scale as the competitions define it: the in-sample naive error over every row
     # before the test part (the val part's too), not just the rows left for training.
     before_test = part_rows((split.bounds["train"][0], split.bounds["test"][0]))
@@ -136,6 +138,25 @@ def warn_scale_spread(
             f"{column.max() / column.min():.3g}x ({ids[low]!r}: {column[low]:.3g}, "
             f"{ids[high]!r}: {column[high]:.3g}); the small series will be forecast in the "
             "large ones' units: use data.scale_by: series (the default with an id_column)"
+        )
+
+
+def warn_constant_series(
+    table: Table, train_targets: np.ndarray, train_series: np.ndarray, warn: Warn
+) -> None:
+    """Warn about series whose targets do not change over their training rows: the pooled
+    column is not constant, so the column warning misses them, and without a naive error
+    their MASE is undefined, so `worst` cannot name them."""
+    frame = pd.DataFrame(train_targets.astype(np.float64))
+    grouped = frame.groupby(train_series)
+    flat = ((grouped.max() - grouped.min()) == 0) & (grouped.count() > 1)
+    ids = table.id_labels()
+    names = [ids[k] for k in flat.index[flat.any(axis=1)]]
+    if names:
+        warn(
+            f"{len(names)} series with constant targets in their training rows: "
+            f"{first_names(names)}; they carry no signal and have no MASE (the per-series "
+            "table's `beats` still shows how the model does there)"
         )
 
 

@@ -326,3 +326,15 @@ def test_the_guard_judges_each_series_last_windows() -> None:
     assert latest_windows(series, 2, len(series)).tolist() == [2, 3, 4, 5, 7, 8]
     assert latest_windows(None, 2, 5).tolist() == [3, 4]
     assert latest_windows(None, 9, 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_flat_series_in_a_panel_is_named(tmp_path: Path) -> None:
+    frame = scaled_panel()
+    frame.loc[frame["id"] == "d", "y"] = 0.0
+    path = write(tmp_path, frame, {"id_column": "id", "horizon": 4})
+    out = run("train", "-c", str(path), "-o", str(tmp_path / "run"), "--set", "training.epochs=1")
+    assert out.exit_code == 0, out.stderr
+    assert ("Warning: 1 series with constant targets in their training rows: d; they carry no "
+            "signal and have no MASE") in out.stderr  # fmt: skip
+    checked = run("check", "-c", str(path))
+    assert "1 series with constant targets in their training rows: d" in checked.stderr
