@@ -22,15 +22,10 @@ from lstmcli.errors import LstmcliError
 from lstmcli.manifest import data_difference, run_manifest
 from lstmcli.prior import is_prior, windowless_parts
 from lstmcli.reading import read_csv
-from lstmcli.scaling import warn_constant_columns
+from lstmcli.scaling import warn_constant_columns, warn_series_scales
 from lstmcli.times import frequency, infer_freq, missing_steps, parse_time
 from lstmcli.tracking import require_mlflow, tracked
-from lstmcli.training_data import (
-    longest_series_time,
-    warn_constant_series,
-    warn_missing_rows,
-    warn_scale_spread,
-)
+from lstmcli.training_data import longest_series_time, warn_missing_rows
 from lstmcli.windows import empty_parts, part_rows, split_rows, training_series
 
 # Measured, not fixed: the quantile head's bands fell short where conformal ones held.
@@ -108,9 +103,8 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
             if table.ids is not None:
                 series = table.row_series()[train_rows]
-                if cfg.scale_by == "global":
-                    warn_scale_spread(table, table.targets[train_rows], series, warn)
-                warn_constant_series(table, table.targets[train_rows], series, warn)
+                warn_series_scales(table, table.targets[train_rows], series,
+                                   shared=cfg.scale_by == "global", warn=warn)  # fmt: skip
 
     if config.model.levels:
         levels = ", ".join(f"{level:g}%" for level in config.model.levels)

@@ -100,8 +100,9 @@ def train_run(
         # work), then the data, the `auto` choices, the split and scalers, the folder, the
         # tracking store.
         with checked_together(dist, device), clock.stage("prepare"):
-            if dist.main and not locked:  # `locked`: the caller holds the folder's lock
-                held.enter_context(run_folder_lock(run_dir, warn))
+            if dist.main:
+                if not locked:  # `locked`: the caller holds the folder's lock
+                    held.enter_context(run_folder_lock(run_dir, warn))
                 if tracked(config):
                     require_mlflow()
             config, choices, data = prepare_run(config, warn, resume)

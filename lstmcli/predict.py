@@ -418,8 +418,8 @@ def _known_series(
         "without scaler statistics in the model (data.scale_by: series fits each series on "
         "its own training rows; training skipped these or never saw them)"
     )
-    table = keep_series(table, cp.series_rows(table.id_labels()) >= 0, why, label, warn)
-    return table, cp.series_rows(table.id_labels())
+    rows = cp.series_rows(table.id_labels())
+    return keep_series(table, rows >= 0, why, label, warn), rows[rows >= 0]
 
 
 def rolling(

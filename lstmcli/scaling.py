@@ -9,15 +9,19 @@ preprocessing costs more than half a second on every run, for a few lines of ari
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli.errors import LstmcliError, Warn
+from lstmcli.errors import LstmcliError, Warn, first_names
+
+if TYPE_CHECKING:
+    from lstmcli.data import Table
 
 # A column whose spread is below this fraction of its largest magnitude is constant: scaling
 # it would only magnify rounding noise. Relative, so that units never matter.
 CONSTANT_SPREAD = 1e-10
+SCALE_SPREAD = 1000  # series whose spreads lie this many times apart do not share one scaler
 BLOCK_ROWS = 1 << 20  # rows scaled at a time
 
 
@@ -176,3 +180,38 @@ def warn_constant_columns(rows: np.ndarray, names: list[str], warn: Warn) -> Non
     ]
     if constant:
         warn(f"column(s) {constant} are constant in the training rows; they carry no signal")
+
+
+def warn_series_scales(
+    table: Table, rows: np.ndarray, series: np.ndarray, shared: bool, warn: Warn
+) -> None:
+    """Per series, over its training target `rows` (`series`: each row's): warn about series
+    whose targets do not change (the pooled column does, so warn_constant_columns misses
+    them, and without a naive error they have no MASE); and, when one scaler is `shared`
+    (data.scale_by: global), about spreads (max - min) more than SCALE_SPREAD times apart:
+    in the panel's units the small series are nearly flat (float32 keeps about 7 digits),
+    so the network forecasts them in the large ones' units."""
+    ids = table.id_labels()
+    _, ranges, _ = _series_statistics("minmax", rows, series, table.n_series)
+    counts = np.bincount(series, minlength=table.n_series)
+    flat = [ids[k] for k in range(table.n_series) if counts[k] > 1 and (ranges[k] == 0).any()]
+    if flat:
+        warn(
+            f"{len(flat)} series with constant targets in their training rows: "
+            f"{first_names(flat)}; they carry no signal and have no MASE (the per-series "
+            "table's `beats` still shows how the model does there)"
+        )
+    for j, name in enumerate(table.target_columns if shared else []):
+        varying = np.flatnonzero(ranges[:, j] > 0)  # NaN (no rows) and flat left out
+        if len(varying) < 2:
+            continue
+        low = varying[np.argmin(ranges[varying, j])]
+        high = varying[np.argmax(ranges[varying, j])]
+        ratio = ranges[high, j] / ranges[low, j]
+        if ratio > SCALE_SPREAD:
+            warn(
+                f"data.scale_by: global fits one scaler to series whose {name!r} spreads differ "
+                f"{ratio:.3g}x ({ids[low]!r}: {ranges[low, j]:.3g}, {ids[high]!r}: "
+                f"{ranges[high, j]:.3g}); the small series will be forecast in the large ones' "
+                "units: use data.scale_by: series (the default with an id_column)"
+            )

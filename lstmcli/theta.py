@@ -91,9 +91,7 @@ def _seasonal_indices(x: np.ndarray, season: int, multiplicative: bool) -> np.nd
     """Classical seasonal indices (one per position in the season, aligned to the first
     value) from the detrended series: ratios averaging to 1, or differences to 0."""
     detrended, shift = _detrended(x, season, multiplicative)
-    indices = np.array(
-        [np.mean(detrended[(k - shift) % season :: season]) for k in range(season)]
-    )
+    indices = _position_means(detrended, shift, season)
     return indices / indices.mean() if multiplicative else indices - indices.mean()
 
 
@@ -108,8 +106,13 @@ def _strength(x: np.ndarray, season: int, multiplicative: bool) -> float:
     freedom = len(values) - season  # the indices are `season` values fitted to these
     if freedom < MIN_FREEDOM:
         return 0.0
-    indices = np.array([np.mean(values[(k - shift) % season :: season]) for k in range(season)])
+    indices = _position_means(values, shift, season)
     position = (np.arange(len(values)) + shift) % season
     remainder = float(np.sum((values - indices[position]) ** 2)) / freedom
     spread = float(np.var(values, ddof=1))
     return 1.0 - remainder / spread if spread > 0 else 0.0
+
+
+def _position_means(values: np.ndarray, shift: int, season: int) -> np.ndarray:
+    """The mean of each position in the season (values[0] sits at position `shift`)."""
+    return np.array([np.mean(values[(k - shift) % season :: season]) for k in range(season)])

@@ -15,11 +15,11 @@ import torch
 
 from lstmcli.config import DataConfig
 from lstmcli.data import Table
-from lstmcli.errors import LstmcliError, Warn, first_names
+from lstmcli.errors import LstmcliError, Warn
 from lstmcli.forecaster import scaled_windows
 from lstmcli.intervals import baseline_quantiles
 from lstmcli.metrics import baseline_predictions, mase_scales, series_mase_scales
-from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
+from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns, warn_series_scales
 from lstmcli.times import frequency, median_step, missing_steps
 from lstmcli.windows import (
     Split,
@@ -88,10 +88,9 @@ def prepare_data(
         target_scaler = fit_scaler(cfg.scaler, table.targets[train_rows], by, n)
         input_scaler = input_scaler.without_scaling(cfg.layout.calendar_slice)  # sin/cos
     warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
-    if cfg.scale_by == "global" and table.ids is not None and scalers is None:
-        warn_scale_spread(table, table.targets[train_rows], train_series, warn)
-    if table.ids is not None and scalers is None:
-        warn_constant_series(table, table.targets[train_rows], train_series, warn)
+    if table.ids is not None and scalers is None:  # a resumed run heard them when it began
+        warn_series_scales(table, table.targets[train_rows], train_series,
+                           shared=cfg.scale_by == "global", warn=warn)  # fmt: skip
     # MASE's scale as the competitions define it: the in-sample naive error over every row
     # before the test part (the val part's too), not just the rows left for training.
     before_test = part_rows((split.bounds["train"][0], split.bounds["test"][0]))
@@ -115,49 +114,6 @@ def prepare_data(
         time_zone=_zone(time),
         baseline_intervals=_baseline_intervals(table, split, cfg, levels) if levels else None,
     )
-
-
-SCALE_SPREAD = 1000  # series spreads this many times apart do not share one scaler
-
-
-def warn_scale_spread(
-    table: Table, train_targets: np.ndarray, train_series: np.ndarray, warn: Warn
-) -> None:
-    """Warn when one scaler serves series whose spreads differ by more than SCALE_SPREAD: in
-    the panel's units the small series are nearly flat (float32 keeps about 7 digits), so the
-    network forecasts them in the large ones' units."""
-    spreads = pd.DataFrame(train_targets.astype(np.float64)).groupby(train_series).std(ddof=0)
-    ids = table.id_labels()
-    for j, name in enumerate(table.target_columns):
-        column = spreads[j][spreads[j] > 0]
-        if len(column) < 2 or column.max() <= SCALE_SPREAD * column.min():
-            continue
-        low, high = column.idxmin(), column.idxmax()
-        warn(
-            f"data.scale_by: global fits one scaler to series whose {name!r} spreads differ "
-            f"{column.max() / column.min():.3g}x ({ids[low]!r}: {column[low]:.3g}, "
-            f"{ids[high]!r}: {column[high]:.3g}); the small series will be forecast in the "
-            "large ones' units: use data.scale_by: series (the default with an id_column)"
-        )
-
-
-def warn_constant_series(
-    table: Table, train_targets: np.ndarray, train_series: np.ndarray, warn: Warn
-) -> None:
-    """Warn about series whose targets do not change over their training rows: the pooled
-    column is not constant, so the column warning misses them, and without a naive error
-    their MASE is undefined, so `worst` cannot name them."""
-    frame = pd.DataFrame(train_targets.astype(np.float64))
-    grouped = frame.groupby(train_series)
-    flat = ((grouped.max() - grouped.min()) == 0) & (grouped.count() > 1)
-    ids = table.id_labels()
-    names = [ids[k] for k in flat.index[flat.any(axis=1)]]
-    if names:
-        warn(
-            f"{len(names)} series with constant targets in their training rows: "
-            f"{first_names(names)}; they carry no signal and have no MASE (the per-series "
-            "table's `beats` still shows how the model does there)"
-        )
 
 
 def longest_series_time(table: Table) -> pd.Series | None:
