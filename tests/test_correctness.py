@@ -298,7 +298,7 @@ def test_predict_warns_about_gaps_and_ignores_those_before_its_window(
 def test_rows_to_forecast_must_be_one_step_apart(tmp_path: Path, config_path: Path) -> None:
     assert run("train", "-c", str(config_path), "-o", str(tmp_path / "run"), "-q").exit_code == 0
     frame = seasonal_frame(40)
-    future = pd.DataFrame({"date": ["2003-05-01", "2003-07-01"], "y": [None, None]})
+    future = pd.DataFrame({"date": ["2003-05-01", "2003-07-01"], "y": [np.nan, np.nan]})
     result = run(
         "predict",
         str(tmp_path / "run"),

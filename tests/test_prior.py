@@ -29,11 +29,11 @@ def run(*args: str):
     return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
 
 
-def yearly(n: int, seed: int = 0) -> pd.DataFrame:
+def yearly(n: int, seed: int = 0, start: str = "1990-01-01") -> pd.DataFrame:
     """A short yearly series: a level, a trend and noise, as business totals are."""
     rng = np.random.default_rng(seed)
     y = 500 + 12 * np.arange(n) + rng.normal(0, 15, n)
-    dates = pd.date_range("1990-01-01", periods=n, freq="YS").strftime("%Y-%m-%d")
+    dates = pd.date_range(start, periods=n, freq="YS").strftime("%Y-%m-%d")
     return pd.DataFrame({"year": dates, "sales": y.round(2)})
 
 
@@ -176,7 +176,7 @@ def test_a_series_too_short_for_a_val_part_gets_the_prior_as_is(tmp_path: Path) 
 
 def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     csv = tmp_path / "sales.csv"
-    yearly(400).to_csv(csv, index=False)
+    yearly(400, start="1700-01-01").to_csv(csv, index=False)  # pandas 2 stops at 2262
     config = short_config(csv, split=0.75)
     config["training"] |= {"epochs": 1, "ensemble": 1}
     result = train_run(validate_config(config), tmp_path / "run")
