@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmcli.config_io import load_config
-from lstmcli.data import prepare_table
-from lstmcli.pipeline import train_run
-from lstmcli.reading import read_csv
+from lstmcli.config.io import load_config
+from lstmcli.data.reading import read_csv
+from lstmcli.data.table import prepare_table
+from lstmcli.run.pipeline import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 # The two LSTM libraries' figures on this protocol, quoted from the issue that set the goal.

@@ -67,7 +67,7 @@ def _numbered(values: np.ndarray, start: int = 0) -> pd.DataFrame:
 
 def _bundled(name: str, column: str, series: str | None = None) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
-        from lstmcli.reading import read_csv
+        from lstmcli.data.reading import read_csv
 
         frame = read_csv(f"builtin:{name}", text=["series"])
         if series is not None:

@@ -90,9 +90,9 @@ def lstmcli_predictions(
 ) -> tuple[pd.DataFrame | None, float, str]:
     """The rows of the run's test_predictions.csv for the one origin (`horizon` steps, in
     order; with bounds when `model` asks for levels), seconds, and an error line."""
-    from lstmcli.config import edit_config, validate_config
+    from lstmcli.config.edit import edit_config, validate_config
     from lstmcli.errors import LstmcliError
-    from lstmcli.pipeline import train_run
+    from lstmcli.run.pipeline import train_run
 
     frame, test_start = frame_of(s)
     with tempfile.TemporaryDirectory(prefix="competition-") as tmp:

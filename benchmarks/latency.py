@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config import validate_config
-from lstmcli.pipeline import train_run
-from lstmcli.predict import forecast_next, load_predictor
+from lstmcli.config.edit import validate_config
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.predict import forecast_next, load_predictor
 
 
 def wall(command: list[str]) -> float:

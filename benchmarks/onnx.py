@@ -52,8 +52,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "lstmcli", "export", str(run), "-q"], check=True)
     import onnxruntime
 
-    from lstmcli.checkpoint import load_checkpoint
-    from lstmcli.export import ExportedForecaster, example_inputs
+    from lstmcli.model.checkpoint import load_checkpoint
+    from lstmcli.use.export import ExportedForecaster, example_inputs
 
     checkpoint = load_checkpoint(run)
     torch.set_num_threads(1)

@@ -6,7 +6,7 @@ one target and one known-future feature, and one series with the same total rows
   index        `prepare_table` (ids, sort by series and time, per-series offsets) and
                `split_table` (per-series split and every window's anchor), timed against the
                same anchors built by a Python loop over the series (the obvious way);
-  throughput   `lstmcli.train.fit` for `--steps` optimizer steps on the panel's training
+  throughput   `lstmcli.run.loop.fit` for `--steps` optimizer steps on the panel's training
                windows and on the single series' (same model, batch, lookback, rows),
                alternating, `--repeats` times; training windows per second and their ratio.
 
@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config import Config, validate_config
-from lstmcli.data import Table, prepare_table
-from lstmcli.model import LSTMForecaster, ModelSpec
-from lstmcli.train import fit
-from lstmcli.windows import WindowSet, split_table, target_offsets, window_anchors
+from lstmcli.config.edit import validate_config
+from lstmcli.config.schema import Config
+from lstmcli.data.table import Table, prepare_table
+from lstmcli.data.windows import WindowSet, split_table, target_offsets, window_anchors
+from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.run.loop import fit
 
 LOOKBACK, BATCH, HIDDEN, LAYERS = 48, 256, 64, 2
 

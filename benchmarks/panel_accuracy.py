@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstmcli.checkpoint import load_checkpoint
-from lstmcli.config_io import load_config
-from lstmcli.pipeline import train_run
-from lstmcli.reading import read_csv
+from lstmcli.config.io import load_config
+from lstmcli.data.reading import read_csv
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.pipeline import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "panel.yaml"

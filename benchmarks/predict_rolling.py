@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
+from lstmcli.data.reading import read_csv
 from lstmcli.files import csv_text
-from lstmcli.pipeline import train_run
-from lstmcli.predict import load_predictor, rolling
-from lstmcli.reading import read_csv
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.predict import load_predictor, rolling
 
 
 def make_csv(path: Path, rows: int) -> None:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lstmcli.manifest import file_fingerprint
+from lstmcli.run.manifest import file_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 

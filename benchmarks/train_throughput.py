@@ -3,7 +3,7 @@
 Same data (synthetic, `--rows` x 4 columns, scaled), same model size (LSTM hidden 64, 2 layers,
 batch_first, a Linear head), Adam, MSE, batch 256, lookback 48, horizon 1, `--threads` threads.
 
-  lstmcli   `lstmcli.train.fit`, the loop `lstmcli train` runs: window batches gathered from
+  lstmcli   `lstmcli.run.loop.fit`, the loop `lstmcli train` runs: window batches gathered from
             the series by index, validation at the end of the epoch (a 2% val part), the
             progress callback (plain lines to /dev/null) and the Ctrl-C check after each batch;
   minimal   the loop a person writes by hand: windows as one unfold() view, a random
@@ -29,11 +29,12 @@ from rich.console import Console
 from torch import nn
 
 from lstmcli.cli.common import StopRequest
-from lstmcli.config import Config, validate_config
-from lstmcli.display import EpochReporter
-from lstmcli.model import LSTMForecaster, ModelSpec
-from lstmcli.train import fit
-from lstmcli.windows import WindowSet, split_rows, target_offsets
+from lstmcli.cli.display import EpochReporter
+from lstmcli.config.edit import validate_config
+from lstmcli.config.schema import Config
+from lstmcli.data.windows import WindowSet, split_rows, target_offsets
+from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.run.loop import fit
 
 LOOKBACK, BATCH, HIDDEN, LAYERS, FEATURES = 48, 256, 64, 2, 4
 

@@ -94,9 +94,9 @@ def panel(kind: str, horizon: int, season: int | None) -> tuple[pd.DataFrame, di
 
 
 def build(name: str, out: Path, work: Path) -> dict:
-    from lstmcli.checkpoint import load_checkpoint, save_checkpoint
-    from lstmcli.config import edit_config, validate_config
-    from lstmcli.pipeline import train_run
+    from lstmcli.config.edit import edit_config, validate_config
+    from lstmcli.model.checkpoint import load_checkpoint, save_checkpoint
+    from lstmcli.run.pipeline import train_run
 
     kind, season, horizon, lookback = PRIORS[name]
     frame, facts = panel(kind, horizon, season)
@@ -136,13 +136,13 @@ def build(name: str, out: Path, work: Path) -> dict:
 def calibrate(name: str, path: Path, work: Path) -> int:
     """Store in the prior at `path` the calibration of its own errors (see the module's
     docstring); returns the origins it came from."""
-    from lstmcli.checkpoint import load_checkpoint, save_checkpoint
-    from lstmcli.config import validate_config
+    from lstmcli.config.edit import validate_config
+    from lstmcli.data.training_data import make_windows
     from lstmcli.errors import ignore_warning
-    from lstmcli.fitting import fit_forecaster
-    from lstmcli.intervals import calibrate as calibrate_errors
-    from lstmcli.pipeline import prepare_run
-    from lstmcli.training_data import make_windows
+    from lstmcli.model.checkpoint import load_checkpoint, save_checkpoint
+    from lstmcli.model.intervals import calibrate as calibrate_errors
+    from lstmcli.run.fitting import fit_forecaster
+    from lstmcli.run.pipeline import prepare_run
 
     kind, season, horizon, lookback = PRIORS[name]
     parts = []

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lstmcli.device import AUTO_VARIABLE
+from lstmcli.run.device import AUTO_VARIABLE
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.auto import choose_lookback, infer_season, model_size, resolve, starter_config
 from lstmcli.cli import app
-from lstmcli.config import validate_config
-from lstmcli.data import Table, prepare_table
+from lstmcli.config.edit import validate_config
+from lstmcli.config.resolve import choose_lookback, infer_season, model_size, resolve
+from lstmcli.config.starter import starter_config
+from lstmcli.data.table import Table, prepare_table
 from tests.conftest import seasonal_frame
 
 runner = CliRunner()

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmcli.backtest import actual_values, backtest_frame, score_backtest
-from lstmcli.config import validate_config
-from lstmcli.data import Table
-from lstmcli.metrics import score
+from lstmcli.config.edit import validate_config
+from lstmcli.data.table import Table
+from lstmcli.use.backtest import actual_values, backtest_frame, score_backtest
+from lstmcli.use.metrics import score
 
 
 def table(values: np.ndarray, observed: np.ndarray | None = None) -> Table:

@@ -13,11 +13,11 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.blend import Blend, choose_blend, naive_in_window
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
-from lstmcli.model import LSTMForecaster, ModelSpec
-from lstmcli.windows import WindowSet, target_offsets
+from lstmcli.data.windows import WindowSet, target_offsets
+from lstmcli.model.blend import Blend, choose_blend, naive_in_window
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.model.network import LSTMForecaster, ModelSpec
 
 runner = CliRunner()
 

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from lstmcli.checkpoint import FORMAT_VERSION, load_checkpoint
-from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
+from lstmcli.config.edit import validate_config
+from lstmcli.data.reading import read_csv
+from lstmcli.data.table import prepare_table
+from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.errors import LstmcliError
-from lstmcli.pipeline import train_run
-from lstmcli.predict import forecast_next, load_predictor
-from lstmcli.reading import read_csv
-from lstmcli.windows import WindowSet, target_offsets
+from lstmcli.model.checkpoint import FORMAT_VERSION, load_checkpoint
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.predict import forecast_next, load_predictor
 from tests.conftest import tiny_config
 
 

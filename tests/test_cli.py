@@ -15,9 +15,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli import pipeline
 from lstmcli.cli import app
-from lstmcli.config import Config, validate_config
+from lstmcli.config.edit import validate_config
+from lstmcli.config.schema import Config
+from lstmcli.run import pipeline
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +219,7 @@ def test_ctrl_c_keeps_the_best_model_and_exits_130(tmp_path: Path, csv_path: Pat
     assert metrics["interrupted"] is True and metrics["epochs_run"] >= 1
     history = pd.read_csv(out / "history.csv")
     assert len(history) == metrics["epochs_run"]
-    from lstmcli.checkpoint import load_checkpoint
+    from lstmcli.model.checkpoint import load_checkpoint
 
     assert load_checkpoint(out).config.training.epochs == 100000
 

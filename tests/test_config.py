@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lstmcli.auto import resolve
-from lstmcli.config import Config, validate_config
-from lstmcli.config_io import commented_defaults, load_config
-from lstmcli.data import prepare_table
+from lstmcli.config.edit import validate_config
+from lstmcli.config.io import commented_defaults, load_config
+from lstmcli.config.resolve import resolve
+from lstmcli.config.schema import Config
+from lstmcli.data.reading import read_csv
+from lstmcli.data.table import prepare_table
 from lstmcli.errors import ConfigError
-from lstmcli.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
-from lstmcli.config import validate_config
-from lstmcli.data import load_table, prepare_table
-from lstmcli.pipeline import resolved_config, train_run
-from lstmcli.training_data import make_windows, prepare_data
+from lstmcli.config.edit import validate_config
+from lstmcli.data.table import load_table, prepare_table
+from lstmcli.data.training_data import make_windows, prepare_data
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.pipeline import resolved_config, train_run
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
+from lstmcli.config.edit import validate_config
+from lstmcli.data.reading import read_csv
+from lstmcli.data.table import prepare_table
+from lstmcli.data.windows import Split, split_table
 from lstmcli.errors import LstmcliError
-from lstmcli.reading import read_csv
-from lstmcli.windows import Split, split_table
 
 
 def data_cfg(**data: object):
@@ -19,7 +19,7 @@ def data_cfg(**data: object):
 
 def test_scalers_are_fitted_on_train_rows_in_a_run(tmp_path: Path) -> None:
     """Changing the test rows must not change the fitted statistics (the tutorial's leak)."""
-    from lstmcli.pipeline import train_run
+    from lstmcli.run.pipeline import train_run
     from tests.conftest import seasonal_frame, tiny_config
 
     frame = seasonal_frame(100)
@@ -31,7 +31,7 @@ def test_scalers_are_fitted_on_train_rows_in_a_run(tmp_path: Path) -> None:
         changed.to_csv(csv, index=False)
         cfg = validate_config(tiny_config(csv, training={"epochs": 1}))
         result = train_run(cfg, tmp_path / f"run{test_scale}")
-        from lstmcli.checkpoint import load_checkpoint
+        from lstmcli.model.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(result.run_dir)
         stats.append((checkpoint.target_scaler.center, checkpoint.target_scaler.scale))

@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from lstmcli.device import AUTO_VARIABLE, resolve_device
 from lstmcli.errors import LstmcliError
+from lstmcli.run.device import AUTO_VARIABLE, resolve_device
 
 
 @pytest.fixture

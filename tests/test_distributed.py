@@ -17,9 +17,9 @@ import pytest
 import torch
 import yaml
 
-from lstmcli.checkpoint import load_checkpoint
-from lstmcli.distributed import Distributed
-from lstmcli.train import _share
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.distributed import Distributed
+from lstmcli.run.loop import _share
 
 from .conftest import seasonal_frame, tiny_config
 

@@ -18,8 +18,8 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
+from lstmcli.model.checkpoint import load_checkpoint
 
 from .conftest import seasonal_frame, tiny_config
 
@@ -106,7 +106,7 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     original units give the forecasts (and bounds) of the PyTorch forecaster."""
     import onnxruntime
 
-    from lstmcli.export import ExportedForecaster
+    from lstmcli.use.export import ExportedForecaster
 
     run, _ = trained(tmp_path, *CASES[list(CASES)[0]])
     assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0

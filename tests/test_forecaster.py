@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.blend import Blend
-from lstmcli.checkpoint import load_checkpoint
-from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
-from lstmcli.forecaster import Forecaster, scaled_windows
-from lstmcli.intervals import Calibration, calibrate
-from lstmcli.model import LSTMForecaster, ModelSpec
-from lstmcli.pipeline import train_run
-from lstmcli.reading import read_csv
-from lstmcli.scaling import Scaler
-from lstmcli.windows import WindowSet, target_offsets
+from lstmcli.config.edit import validate_config
+from lstmcli.data.reading import read_csv
+from lstmcli.data.scaling import Scaler
+from lstmcli.data.table import prepare_table
+from lstmcli.data.windows import WindowSet, target_offsets
+from lstmcli.model.blend import Blend
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.model.forecaster import Forecaster, scaled_windows
+from lstmcli.model.intervals import Calibration, calibrate
+from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.run.pipeline import train_run
 
 from .conftest import tiny_config
 

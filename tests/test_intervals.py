@@ -14,12 +14,12 @@ import yaml
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
 from lstmcli.errors import ConfigError
-from lstmcli.intervals import Calibration, adaptive_bounds, calibrate
-from lstmcli.metrics import interval_score
-from lstmcli.pipeline import train_run
-from lstmcli.plot import plot_run
+from lstmcli.model.intervals import Calibration, adaptive_bounds, calibrate
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.interval_metrics import interval_score
+from lstmcli.use.plot import plot_run
 
 runner = CliRunner()
 
@@ -203,7 +203,7 @@ def test_levels_need_a_validation_part_and_are_checked(tmp_path: Path) -> None:
 def test_quantile_outputs_never_cross() -> None:
     import torch
 
-    from lstmcli.model import LSTMForecaster, ModelSpec
+    from lstmcli.model.network import LSTMForecaster, ModelSpec
 
     spec = ModelSpec(
         2, 1, 4, 8, 1, 0.0, (8,), "standard", (0,), linear_skip=6, quantile_levels=(50, 80, 95)
@@ -221,7 +221,7 @@ def test_quantile_outputs_never_cross() -> None:
 def test_the_pinball_loss_by_hand() -> None:
     import torch
 
-    from lstmcli.train import PinballLoss, quantile_probabilities
+    from lstmcli.run.loop import PinballLoss, quantile_probabilities
 
     assert quantile_probabilities((80, 95)) == pytest.approx([0.025, 0.1, 0.5, 0.9, 0.975])
     loss = PinballLoss([0.1, 0.5, 0.9])
@@ -280,7 +280,7 @@ def test_adaptive_bands_stay_nested_on_every_row() -> None:
 
 
 def test_corrected_quantile_bands_stay_nested() -> None:
-    from lstmcli.intervals import QuantileCorrection, nested
+    from lstmcli.model.intervals import QuantileCorrection, nested
 
     correction = QuantileCorrection([80, 95], np.array([[0.6], [-0.6]]), 10)
     quantiles = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).reshape(1, 1, 1, 5)
@@ -295,7 +295,7 @@ def test_corrected_quantile_bands_stay_nested() -> None:
 def test_the_scaled_pinball_puts_series_of_any_size_on_one_footing() -> None:
     """A series in the thousands and one near one, with errors in proportion: scaled by each
     series' naive error their pinball losses are equal, so the pool is not the large one's."""
-    from lstmcli.metrics import pinball
+    from lstmcli.use.interval_metrics import pinball
 
     rng = np.random.default_rng(0)
     actual = rng.normal(0, 1, (50, 2, 1))
@@ -321,7 +321,7 @@ def test_the_scaled_pinball_puts_series_of_any_size_on_one_footing() -> None:
 def test_a_level_the_val_part_cannot_support_is_named(tmp_path: Path) -> None:
     """99.9% from a few dozen scores would silently be the largest error seen: a warning
     says how many scores (and windows) the level needs and how many there are."""
-    from lstmcli.intervals import scores_needed
+    from lstmcli.model.intervals import scores_needed
 
     assert [scores_needed(level) for level in (80, 95, 99, 99.9)] == [4, 19, 99, 999]
     csv = noisy_series(tmp_path / "noise.csv", "gaussian", 300)
@@ -360,7 +360,7 @@ def test_a_prior_alone_calibrates_and_own_origins_outweigh_it_as_they_grow() -> 
 
 
 def test_weighted_quantiles_of_equal_weights_are_numpys() -> None:
-    from lstmcli.intervals import weighted_quantiles
+    from lstmcli.model.intervals import weighted_quantiles
 
     values = np.random.default_rng(1).normal(size=37)
     shares = np.linspace(0, 1, 11)
@@ -370,7 +370,7 @@ def test_weighted_quantiles_of_equal_weights_are_numpys() -> None:
 
 
 def test_a_windows_scale_is_its_naive_error_in_its_own_units() -> None:
-    from lstmcli.intervals import window_scale
+    from lstmcli.model.intervals import window_scale
 
     line = torch.arange(10, dtype=torch.float32)[None, :, None] * 2.0  # a steady trend
     assert window_scale(line, [0], "naive").item() == pytest.approx(2.0)  # steps, not spread
@@ -392,14 +392,14 @@ def test_a_calibration_written_before_scale_free_units_keeps_its_own() -> None:
     old = calibrate(np.random.default_rng(2).normal(size=(50, 2, 1)), [80]).to_dict()
     del old["scale"], old["prior_windows"]
     assert Calibration.from_dict(old).scale == "spread"
-    from lstmcli.intervals import QuantileCorrection
+    from lstmcli.model.intervals import QuantileCorrection
 
     corrected = {"method": "quantile", "levels": [80], "correction": [[0.1]], "windows": 5}
     assert QuantileCorrection.from_dict(corrected).scale == "none"
 
 
 def test_quantile_conformity_scores_are_in_each_windows_units() -> None:
-    from lstmcli.intervals import conformalize
+    from lstmcli.model.intervals import conformalize
 
     rng = np.random.default_rng(3)
     actual = rng.normal(0, 1, (40, 2, 1))

@@ -14,10 +14,10 @@ import torch
 import yaml
 
 from lstmcli import __version__
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
 from lstmcli.errors import TrainingInterrupted
-from lstmcli.pipeline import train_run
-from lstmcli.resume import prepare_resume
+from lstmcli.run.pipeline import train_run
+from lstmcli.run.resume import prepare_resume
 from tests.conftest import tiny_config
 from tests.test_cli import run
 from tests.test_resume import stop_after

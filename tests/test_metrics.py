@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lstmcli.metrics import (
+from lstmcli.use.metrics import (
     baseline_predictions,
     compare,
     grouped_scores,

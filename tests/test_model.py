@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstmcli.config import validate_config
-from lstmcli.model import LSTMForecaster, ModelSpec
+from lstmcli.config.edit import validate_config
+from lstmcli.model.network import LSTMForecaster, ModelSpec
 
 
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
@@ -45,7 +45,7 @@ def test_empty_head_is_one_linear_layer() -> None:
 
 @pytest.mark.parametrize("kind", ["last", "standard", "robust"])
 def test_window_normalization_round_trip(kind: str) -> None:
-    from lstmcli.model import window_stats
+    from lstmcli.model.network import window_stats
 
     windows = torch.randn(5, 12, 3) * 10 + 50
     center, scale = window_stats(windows, kind)

@@ -15,14 +15,14 @@ import yaml
 from sklearn.preprocessing import MinMaxScaler
 from typer.testing import CliRunner
 
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
-from lstmcli.config import validate_config
-from lstmcli.data import prepare_table
+from lstmcli.config.edit import validate_config
+from lstmcli.data.table import prepare_table
+from lstmcli.data.windows import split_table, target_offsets
 from lstmcli.errors import LstmcliError
-from lstmcli.pipeline import train_run
-from lstmcli.plot import plot_run
-from lstmcli.windows import split_table, target_offsets
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.plot import plot_run
 
 runner = CliRunner()
 LOOKBACK, HORIZON = 8, 2
@@ -402,7 +402,8 @@ def test_plot_draws_each_series_once_and_pooled_residuals(panel: dict, tmp_path:
 
 
 def test_a_grid_of_many_series_shows_the_first_worst_and_best() -> None:
-    from lstmcli.plot import Predictions, series_grid_figure
+    from lstmcli.use.figures import series_grid_figure
+    from lstmcli.use.plot import Predictions
 
     actual = np.sin(np.arange(20))  # the same spread in every series
     rows = [  # series k is off by 0.1 (k + 1): s11 is the worst, s00 the best

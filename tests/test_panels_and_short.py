@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
-from lstmcli.theta import theta_forecast
+from lstmcli.model.theta import theta_forecast
 
 runner = CliRunner()
 
@@ -141,7 +141,7 @@ def test_mase_is_scaled_by_every_row_before_the_test_part(tmp_path: Path) -> Non
 
 
 def test_one_training_row_is_not_called_constant(tmp_path: Path) -> None:
-    from lstmcli.scaling import warn_constant_columns
+    from lstmcli.data.scaling import warn_constant_columns
 
     heard: list[str] = []
     warn_constant_columns(np.array([[3.0, 4.0]]), ["y", "x"], heard.append)
@@ -225,9 +225,9 @@ def test_resume_and_again_keep_the_runs_choices(tmp_path: Path) -> None:
 
 
 def test_a_prior_of_another_season_is_refused(tmp_path: Path) -> None:
-    from lstmcli.auto import resolve
-    from lstmcli.config import validate_config
-    from lstmcli.data import load_table
+    from lstmcli.config.edit import validate_config
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import load_table
     from lstmcli.errors import LstmcliError
 
     dates = pd.date_range("2000-01-01", periods=14, freq="YS").strftime("%Y-%m-%d")
@@ -274,8 +274,8 @@ def test_an_ensemble_in_threads_does_not_depend_on_timing(tmp_path: Path, monkey
 
     import torch
 
-    from lstmcli import fitting
-    from lstmcli.checkpoint import load_checkpoint
+    from lstmcli.model.checkpoint import load_checkpoint
+    from lstmcli.run import fitting
 
     rng = np.random.default_rng(7)
     t = np.arange(160)
@@ -320,7 +320,7 @@ def test_an_ensemble_in_threads_does_not_depend_on_timing(tmp_path: Path, monkey
 
 
 def test_the_guard_judges_each_series_last_windows() -> None:
-    from lstmcli.fitting import latest_windows
+    from lstmcli.run.fitting import latest_windows
 
     series = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2])
     assert latest_windows(series, 2, len(series)).tolist() == [2, 3, 4, 5, 7, 8]

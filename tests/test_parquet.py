@@ -45,7 +45,7 @@ def test_a_parquet_file_trains_predicts_and_writes_like_its_csv(tmp_path: Path) 
 
 
 def test_parquet_ids_are_labels_and_a_bad_file_is_one_error(tmp_path: Path) -> None:
-    from lstmcli.reading import read_csv
+    from lstmcli.data.reading import read_csv
 
     pd.DataFrame({"id": [7, 7], "v": [1.0, 2.0]}).to_parquet(tmp_path / "p.parquet")
     frame = read_csv(tmp_path / "p.parquet", "p.parquet", text=["id"])

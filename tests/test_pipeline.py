@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmcli.config import config_value, validate_config
+from lstmcli.config.edit import config_value, validate_config
+from lstmcli.data.training_data import make_windows
 from lstmcli.errors import LstmcliError
-from lstmcli.fitting import fit_forecaster
-from lstmcli.pipeline import prepare_run, train_run
-from lstmcli.training_data import make_windows
+from lstmcli.run.fitting import fit_forecaster
+from lstmcli.run.pipeline import prepare_run, train_run
 
 from .conftest import tiny_config
 

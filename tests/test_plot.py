@@ -12,9 +12,10 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
-from lstmcli.config import validate_config
-from lstmcli.pipeline import train_run
-from lstmcli.plot import loss_figure, plot_predictions, plot_run
+from lstmcli.config.edit import validate_config
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.figures import loss_figure
+from lstmcli.use.plot import plot_predictions, plot_run
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()

@@ -14,12 +14,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmcli.checkpoint import load_checkpoint, save_checkpoint
 from lstmcli.cli import app
-from lstmcli.config import validate_config
-from lstmcli.lock import LOCK_FILE, run_folder_lock
-from lstmcli.pipeline import train_run
-from lstmcli.predict import default_device
+from lstmcli.config.edit import validate_config
+from lstmcli.model.checkpoint import load_checkpoint, save_checkpoint
+from lstmcli.run.lock import LOCK_FILE, run_folder_lock
+from lstmcli.run.pipeline import train_run
+from lstmcli.use.predict import default_device
 from tests.conftest import seasonal_frame, tiny_config
 
 runner = CliRunner()

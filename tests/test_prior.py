@@ -13,13 +13,13 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
 from lstmcli.errors import LstmcliError
-from lstmcli.pipeline import train_run
-from lstmcli.prior import adapted_weights, load_prior
-from lstmcli.theta import theta_forecast
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.model.prior import adapted_weights, load_prior
+from lstmcli.model.theta import theta_forecast
+from lstmcli.run.pipeline import train_run
 from tests.conftest import tiny_config
 
 runner = CliRunner()
@@ -187,7 +187,7 @@ def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
 
 def test_a_theta_blended_model_is_not_exported(tmp_path: Path, csv_path: Path) -> None:
     pytest.importorskip("onnxscript")
-    from lstmcli.export import export_onnx
+    from lstmcli.use.export import export_onnx
 
     train_run(validate_config(tiny_config(csv_path)), tmp_path / "a")
     checkpoint = load_checkpoint(tmp_path / "a")
@@ -218,7 +218,7 @@ def test_theta_is_combined_only_with_a_single_target(tmp_path: Path, csv_path: P
 
 def test_the_combination_gives_way_only_to_a_far_better_candidate() -> None:
     """The runaway guard weighs every candidate alone: naive, Theta, the network."""
-    from lstmcli.blend import choose_blend
+    from lstmcli.model.blend import choose_blend
 
     truth = torch.ones(4, 3, 1)
 

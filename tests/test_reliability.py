@@ -17,10 +17,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstmcli import checkpoint as checkpoint_module
-from lstmcli.checkpoint import load_checkpoint
 from lstmcli.cli import app
-from lstmcli.lock import LOCK_FILE, run_folder_lock
+from lstmcli.model import checkpoint as checkpoint_module
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.lock import LOCK_FILE, run_folder_lock
 
 from .conftest import tiny_config
 

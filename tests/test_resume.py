@@ -12,11 +12,11 @@ import pytest
 import torch
 import yaml
 
-from lstmcli.checkpoint import load_checkpoint
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
 from lstmcli.errors import ConfigError, LstmcliError, TrainingInterrupted
-from lstmcli.pipeline import resolved_config, train_run
-from lstmcli.resume import prepare_resume
+from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.run.pipeline import resolved_config, train_run
+from lstmcli.run.resume import prepare_resume
 from tests.conftest import seasonal_frame, tiny_config
 
 

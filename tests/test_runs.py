@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lstmcli.runs import differing_keys, flatten, list_runs, sort_runs
+from lstmcli.run.runs import differing_keys, flatten, list_runs, sort_runs
 from tests.test_cli import run
 
 
@@ -122,7 +122,7 @@ def test_flatten_and_differing_keys_treat_missing_keys_as_different() -> None:
     assert flatten({"a": {"b": 1, "c": None, "d": [1, 2]}, "e": "x"}) == {
         "a.b": "1", "a.c": "null", "a.d": "[1, 2]", "e": "x"
     }  # fmt: skip
-    from lstmcli.runs import RunSummary
+    from lstmcli.run.runs import RunSummary
 
     one = RunSummary(Path("1"), {}, {"a": "1", "b": "2"})
     two = RunSummary(Path("2"), {}, {"a": "1"})

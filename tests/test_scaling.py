@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from lstmcli.scaling import Scaler, fit_scaler, warn_constant_columns
+from lstmcli.data.scaling import Scaler, fit_scaler, warn_constant_columns
 
 REFERENCE = {
     "minmax": (MinMaxScaler, "data_min_", "data_range_"),
@@ -79,7 +79,7 @@ def test_calendar_columns_can_be_left_unscaled_and_the_map_round_trips() -> None
 def test_a_run_does_not_import_scikit_learn() -> None:
     """Its import costs more than half a second of every run; the statistics need numpy."""
     code = (
-        "import sys, lstmcli.pipeline, lstmcli.predict, lstmcli.check\n"
+        "import sys, lstmcli.run.pipeline, lstmcli.use.predict, lstmcli.run.check\n"
         "print('sklearn' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

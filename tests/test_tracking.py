@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lstmcli.config import validate_config
-from lstmcli.pipeline import train_run
-from lstmcli.resume import prepare_resume
+from lstmcli.config.edit import validate_config
+from lstmcli.run.pipeline import train_run
+from lstmcli.run.resume import prepare_resume
 from tests.conftest import tiny_config
 from tests.test_cli import run
 from tests.test_resume import stop_after
@@ -214,9 +214,9 @@ def test_losses_reach_mlflow_while_training_runs(
 ) -> None:
     """Sent at most every LIVE_SECONDS during training (0 here: every epoch), the rest at
     the end, each epoch once."""
-    import lstmcli.tracking
+    import lstmcli.run.tracking
 
-    monkeypatch.setattr(lstmcli.tracking, "LIVE_SECONDS", 0.0)
+    monkeypatch.setattr(lstmcli.run.tracking, "LIVE_SECONDS", 0.0)
     uri = f"sqlite:///{in_tmp / 'mlflow.db'}"
     config = validate_config(
         tiny_config(csv_path, training={"epochs": 4, "patience": None},

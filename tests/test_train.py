@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lstmcli.config import validate_config
+from lstmcli.config.edit import validate_config
 from lstmcli.errors import LstmcliError
-from lstmcli.pipeline import train_run
+from lstmcli.run.pipeline import train_run
 from tests.conftest import tiny_config
 
 
@@ -135,7 +135,7 @@ def test_bf16_autocast_matches_float32_closely(tmp_path: Path, csv_path: Path) -
     """bfloat16 keeps 8 significant bits (about 0.4% per rounding) in the autocast ops and
     float32 weights: after a few epochs the test RMSE stays within 5% of float32's, which a
     broken cast (wrong dtype into the loss, lost gradients) would not."""
-    from lstmcli.train import bf16_supported
+    from lstmcli.run.loop import bf16_supported
 
     if not bf16_supported(torch.device("cpu")):  # then a clear error, not a kernel's traceback
         cfg = validate_config(tiny_config(csv_path, training={"precision": "bf16"}))
@@ -157,11 +157,11 @@ def test_the_configured_loss_is_the_one_minimized_and_reported(
 ) -> None:
     """With a learning rate too small to move the weights, epoch 1's validation loss is the
     configured loss of the initial model, computed here independently."""
-    from lstmcli.data import load_table
+    from lstmcli.data.table import load_table
+    from lstmcli.data.training_data import make_windows, prepare_data
     from lstmcli.errors import ignore_warning
-    from lstmcli.model import LSTMForecaster, ModelSpec
-    from lstmcli.pipeline import resolved_config
-    from lstmcli.training_data import make_windows, prepare_data
+    from lstmcli.model.network import LSTMForecaster, ModelSpec
+    from lstmcli.run.pipeline import resolved_config
 
     cfg = validate_config(
         tiny_config(csv_path, training={"loss": loss, "epochs": 1, "learning_rate": 1e-9})
@@ -206,7 +206,7 @@ def test_cosine_schedule_after_a_warm_up(tmp_path: Path, csv_path: Path) -> None
 
 
 def test_scheduler_rates() -> None:
-    from lstmcli.train import _scheduled_rate
+    from lstmcli.run.loop import _scheduled_rate
 
     cfg = validate_config(
         {
@@ -226,9 +226,9 @@ def test_scheduler_rates() -> None:
 def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> None:
     import torch
 
-    from lstmcli.checkpoint import load_checkpoint
     from lstmcli.errors import LstmcliError
-    from lstmcli.resume import prepare_resume
+    from lstmcli.model.checkpoint import load_checkpoint
+    from lstmcli.run.resume import prepare_resume
 
     cfg = validate_config(tiny_config(csv_path, training={"ensemble": 3, "epochs": 2}))
     result = train_run(cfg, tmp_path / "run")
@@ -251,7 +251,7 @@ def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> Non
 
 def test_an_ensemble_stopped_in_its_first_epoch_can_resume(tmp_path: Path, csv_path: Path) -> None:
     from lstmcli.errors import TrainingInterrupted
-    from lstmcli.resume import prepare_resume
+    from lstmcli.run.resume import prepare_resume
 
     cfg = validate_config(tiny_config(csv_path, training={"ensemble": 2}))
     with pytest.raises(TrainingInterrupted, match="continue with --resume"):
@@ -272,7 +272,7 @@ def test_members_trained_at_once_equal_members_trained_one_after_another(
 
     import torch
 
-    from lstmcli.checkpoint import load_checkpoint
+    from lstmcli.model.checkpoint import load_checkpoint
 
     runs, threads = {}, {}
     for workers in (1, 2):
@@ -307,7 +307,7 @@ def test_training_does_not_import_the_compiler() -> None:
 
     code = """
 import sys, torch
-from lstmcli.startup import optimizer_step, skip_compiler_import
+from lstmcli.run.startup import optimizer_step, skip_compiler_import
 skip = sys.argv[1] == "skip"
 if skip:
     skip_compiler_import()

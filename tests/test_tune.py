@@ -17,7 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from lstmcli.cli import app
-from lstmcli.config import Config, validate_config
+from lstmcli.config.edit import validate_config
+from lstmcli.config.schema import Config
 from lstmcli.errors import ConfigError
 from lstmcli.tune import plan as tune_plan
 from lstmcli.tune import study as tune_study
@@ -189,7 +190,7 @@ def test_the_test_rows_never_influence_the_search(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pruning_stops_hopeless_trials_early(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
-    from lstmcli.data import load_table
+    from lstmcli.data.table import load_table
 
     monkeypatch.setattr(tune_study, "PRUNE_STARTUP_TRIALS", 2)
     monkeypatch.setattr(tune_study, "PRUNE_WARMUP_EPOCHS", 2)
@@ -281,8 +282,8 @@ def test_missing_optuna_names_the_extra(tmp_path: Path, csv_path: Path, monkeypa
 
 
 def test_the_default_space_fits_the_data() -> None:
-    from lstmcli.auto import resolve
-    from lstmcli.data import load_table
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import load_table
 
     data = {"path": "builtin:elnino_monthly", "time_column": "date", "target": "sst_celsius",
             "horizon": 12, "split": 0.75}  # fmt: skip
@@ -309,7 +310,7 @@ def test_the_default_space_fits_the_data() -> None:
 
 
 def test_the_default_metric_is_unit_free_across_series(tmp_path: Path) -> None:
-    from lstmcli.data import load_table
+    from lstmcli.data.table import load_table
 
     data = {"path": "builtin:macrodata_long", "id_column": "series", "time_column": "date",
             "target": "value", "horizon": 4, "split": 0.75}  # fmt: skip
@@ -384,7 +385,7 @@ def test_the_best_run_is_trained_once_for_commands_sharing_a_study(
     same study, or by itself before) uses it; while another writes it, it waits."""
     import threading
 
-    from lstmcli.lock import run_folder_lock
+    from lstmcli.run.lock import run_folder_lock
 
     config = validate_config(study_config(csv_path, trials=2))
     first = tune_run(config, tmp_path / "study")

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lstmcli.config import DataConfig, validate_config
-from lstmcli.data import Table
-from lstmcli.errors import LstmcliError
-from lstmcli.windows import (
+from lstmcli.config.data_section import DataConfig
+from lstmcli.config.edit import validate_config
+from lstmcli.data.table import Table
+from lstmcli.data.windows import (
     WindowSet,
     keep_series,
     series_anchors,
@@ -19,6 +19,7 @@ from lstmcli.windows import (
     training_series,
     window_anchors,
 )
+from lstmcli.errors import LstmcliError
 
 
 def data_cfg(**data: object) -> DataConfig:

@@ -24,7 +24,7 @@ from lstmcli.errors import ConfigError, LstmcliError
 if TYPE_CHECKING:  # heavy libraries load inside the commands, so --help starts fast
     from rich.console import Console
 
-    from lstmcli.config import Config
+    from lstmcli.config.schema import Config
 
 app = typer.Typer(
     name="lstmcli",
@@ -233,7 +233,7 @@ def _root(
 
 
 def load_config(config: Path | None, overrides: list[str] | None) -> Config:
-    from lstmcli.config_io import load_config
+    from lstmcli.config.io import load_config
 
     return load_config(config, overrides or [])
 

@@ -54,7 +54,7 @@ def runs(
 
       lstmcli runs --csv > runs.csv
     """
-    from lstmcli import runs as core
+    from lstmcli.run import runs as core
 
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv")
@@ -79,7 +79,7 @@ def runs(
         frame = pd.DataFrame(records, columns=[*core.COLUMNS, *differing, "problem"])
         typer.echo(csv_text(frame.astype({"rows": "Int64"})), nl=False)
     elif summaries:
-        from lstmcli.display import runs_table
+        from lstmcli.cli.display import runs_table
 
         _stdout().print(runs_table(summaries, differing))
     console = stderr()

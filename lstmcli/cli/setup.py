@@ -54,7 +54,7 @@ def check(
 
       lstmcli check --against runs/old --set data.path=new.csv
     """
-    from lstmcli import check as core
+    from lstmcli.run import check as core
 
     if config is None and against is not None:
         config = against / "config.yaml"  # the run's own resolved config
@@ -124,7 +124,7 @@ def init(
 
       lstmcli init - | less
     """
-    from lstmcli.config_io import commented_defaults
+    from lstmcli.config.io import commented_defaults
     from lstmcli.files import make_parents, write_text
 
     if target is not None and data is None:
@@ -132,7 +132,7 @@ def init(
     to_stdout = str(path) == "-"
     config = None
     if data is not None:
-        from lstmcli.auto import starter_config
+        from lstmcli.config.starter import starter_config
 
         folder = None if to_stdout else path.resolve().parent
         config, notes = starter_config(data, target, folder)

@@ -27,9 +27,9 @@ from lstmcli.errors import TrainingInterrupted
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from lstmcli.auto import Choice
-    from lstmcli.config import Config
-    from lstmcli.train import EpochStats
+    from lstmcli.config.resolve import Choice
+    from lstmcli.config.schema import Config
+    from lstmcli.run.loop import EpochStats
 
 
 @command
@@ -107,11 +107,11 @@ def train(
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
     if again is not None and (config is not None or resume is not None):
         raise typer.BadParameter("--again trains a run's own config: no --config or --resume")
-    from lstmcli.config_io import config_to_yaml, with_output_dir
-    from lstmcli.display import EpochReporter, print_results
-    from lstmcli.distributed import from_environment
-    from lstmcli.pipeline import resolved_config, train_run
-    from lstmcli.resume import epochs_done, prepare_resume
+    from lstmcli.cli.display import EpochReporter, print_results
+    from lstmcli.config.io import config_to_yaml, with_output_dir
+    from lstmcli.run.distributed import from_environment
+    from lstmcli.run.pipeline import resolved_config, train_run
+    from lstmcli.run.resume import epochs_done, prepare_resume
 
     main = from_environment().main
     quiet = quiet or not main  # rank 0 alone prints; the others only train
@@ -121,7 +121,7 @@ def train(
     if resume is not None:
         last, resolved = prepare_resume(resume, set_ or [])
     elif again is not None:
-        from lstmcli.manifest import chosen_in, rerun_config
+        from lstmcli.run.manifest import chosen_in, rerun_config
 
         resolved = rerun_config(again, set_, warner(console, quiet=quiet))
         chosen_before = chosen_in(again)
@@ -261,8 +261,8 @@ def tune(
 
       lstmcli tune -c run.yaml --track mlflow   (the study and each trial as MLflow runs)
     """
-    from lstmcli.config_io import parse_overrides
-    from lstmcli.display import print_results, trials_table
+    from lstmcli.cli.display import print_results, trials_table
+    from lstmcli.config.io import parse_overrides
     from lstmcli.tune import tune_run
 
     overrides = list(set_ or [])
@@ -308,7 +308,7 @@ class _TuneMessages:
     """What `tune` says while a study runs: its plan, a progress line per trial, the best run."""
 
     def __init__(self, console: Console, quiet: bool) -> None:
-        from lstmcli.display import EpochReporter, TrialReporter
+        from lstmcli.cli.display import EpochReporter, TrialReporter
 
         self.console, self.quiet = console, quiet
         self.progress = TrialReporter(console, quiet=quiet)

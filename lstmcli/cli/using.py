@@ -85,8 +85,8 @@ def predict(
         raise typer.BadParameter("must be csv or json", param_hint="--format")
     if rolling and steps is not None:
         raise typer.BadParameter("--steps forecasts after the input; --rolling backtests within it")
-    from lstmcli import predict as core
     from lstmcli.files import frame_text, write_frame
+    from lstmcli.use import predict as core
 
     console = stderr()
     warn = warner(console, quiet)
@@ -145,8 +145,8 @@ def evaluate(
 
       lstmcli evaluate runs/stores recent.csv --json | jq '.series.aggregate.beats'
     """
-    from lstmcli import predict as core
-    from lstmcli.display import print_results
+    from lstmcli.cli.display import print_results
+    from lstmcli.use import predict as core
 
     console = stderr()
     predictor, frame, label = core.load_input(run, input_path, device, series_ids or [], sys.stdin)
@@ -162,7 +162,7 @@ def evaluate(
     if as_json:
         import json
 
-        from lstmcli.metrics import json_safe
+        from lstmcli.use.metrics import json_safe
 
         typer.echo(json.dumps(json_safe(result), indent=2))
 
@@ -238,8 +238,8 @@ def plot(
         raise typer.BadParameter("--history goes with --predictions")
     if baseline and predictions is not None:
         raise typer.BadParameter("--baseline draws the naive forecast from a run's data: give RUN")
-    from lstmcli import plot as core
-    from lstmcli.lock import refuse_busy
+    from lstmcli.run.lock import refuse_busy
+    from lstmcli.use import plot as core
 
     if predictions is not None:
         written = core.plot_predictions(predictions, output, image_format, step, history)
@@ -281,10 +281,10 @@ def export(
 
       lstmcli export runs/quickstart -o forecaster.onnx
     """
-    from lstmcli.checkpoint import load_checkpoint
-    from lstmcli.export import export_onnx
     from lstmcli.files import make_parents
-    from lstmcli.lock import refuse_busy
+    from lstmcli.model.checkpoint import load_checkpoint
+    from lstmcli.run.lock import refuse_busy
+    from lstmcli.use.export import export_onnx
 
     refuse_busy(run)  # as predict: a run still training has no final model.pt yet
     checkpoint = load_checkpoint(run)

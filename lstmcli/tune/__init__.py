@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstmcli.config import Config
-from lstmcli.config_io import config_from_yaml
-from lstmcli.data import load_table
+from lstmcli.config.io import config_from_yaml
+from lstmcli.config.schema import Config
+from lstmcli.data.table import load_table
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
-from lstmcli.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
-from lstmcli.pipeline import RunResult, train_run
-from lstmcli.tracking import (
+from lstmcli.run.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
+from lstmcli.run.pipeline import RunResult, train_run
+from lstmcli.run.tracking import (
     abandon,
     finish_study,
     require_mlflow,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from lstmcli.train import EpochStats
+    from lstmcli.run.loop import EpochStats
 
 
 @dataclass(frozen=True)

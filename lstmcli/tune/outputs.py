@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lstmcli.config import Config
-from lstmcli.config_io import config_from_yaml, config_to_yaml
+from lstmcli.config.io import config_from_yaml, config_to_yaml
+from lstmcli.config.schema import Config
 from lstmcli.errors import LstmcliError
 from lstmcli.files import csv_text, write_text
 from lstmcli.tune.plan import StudyPlan
@@ -85,7 +85,8 @@ def finish(study: optuna.Study, plan: StudyPlan, folder: Path) -> tuple[pd.DataF
 def write_figures(study: optuna.Study, frame: pd.DataFrame, plan: StudyPlan, folder: Path) -> None:
     """history.png always; importance.png once enough trials completed (PED-ANOVA: no
     scikit-learn needed)."""
-    from lstmcli.plot import importance_figure, save, tune_history_figure
+    from lstmcli.use.figures import importance_figure, tune_history_figure
+    from lstmcli.use.plot import save
 
     save(tune_history_figure(frame, plan.metric), folder / "history.png")
     complete = int((frame["state"] == "complete").sum()) if len(frame) else 0

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstmcli.auto import MIN_TRAIN_WINDOWS, resolve
-from lstmcli.config import Config, SearchRange, edit_config, set_by_override
-from lstmcli.data import Table
+from lstmcli.config.edit import edit_config, set_by_override
+from lstmcli.config.resolve import MIN_TRAIN_WINDOWS, resolve
+from lstmcli.config.schema import Config, SearchRange
+from lstmcli.data.table import Table
+from lstmcli.data.windows import split_rows
 from lstmcli.errors import ConfigError, LstmcliError
-from lstmcli.prior import NETWORK_KEYS, is_prior
-from lstmcli.windows import split_rows
+from lstmcli.model.prior import NETWORK_KEYS, is_prior
 
 STUDY_FILE = "study.db"
 DEFAULT_STUDY = "lstmcli"

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lstmcli.config import Config, SearchRange, config_value
+from lstmcli.config.edit import config_value
+from lstmcli.config.schema import Config, SearchRange
 from lstmcli.errors import LstmcliError
 from lstmcli.tune.plan import StudyPlan
 

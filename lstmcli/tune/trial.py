@@ -1,6 +1,6 @@
 """One trial: the trial's config, fitted as `train` fits it, scored on the val part.
 
-A trial runs train's own stages (resolve, prepare, fit; see fitting.py) without the ones
+A trial runs train's own stages (resolve, prepare, fit; see run/fitting.py) without the ones
 that write; the data is read and checked once per study, and the prepared data and windows
 are reused while no data key changes.
 """
@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstmcli.auto import resolve
-from lstmcli.config import Config
-from lstmcli.config_io import config_from_yaml, config_to_yaml
-from lstmcli.data import Table
-from lstmcli.device import resolve_device
+from lstmcli.config.io import config_from_yaml, config_to_yaml
+from lstmcli.config.resolve import resolve
+from lstmcli.config.schema import Config
+from lstmcli.data.table import Table
+from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
-from lstmcli.fitting import fit_forecaster
-from lstmcli.prior import windowless_parts
-from lstmcli.tracking import log_trial
-from lstmcli.train import EpochStats
-from lstmcli.training_data import TrainingData, make_windows, prepare_data
+from lstmcli.model.prior import windowless_parts
+from lstmcli.run.device import resolve_device
+from lstmcli.run.fitting import fit_forecaster
+from lstmcli.run.loop import EpochStats
+from lstmcli.run.tracking import log_trial
 from lstmcli.tune.plan import StudyPlan, fold_config, trial_config
 from lstmcli.tune.study import make_sampler, one_line, require_optuna, suggest, surplus
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lstmcli.data import Table, load_table
+from lstmcli.data.table import Table, load_table
 from lstmcli.errors import LstmcliError, ignore_warning
 from lstmcli.tune.plan import StudyPlan
 from lstmcli.tune.study import counted, make_sampler, open_study

@@ -1,0 +1,417 @@
+"""Fitting a forecaster on prepared data: the network(s), then the blend, the interval
+calibration and the val part's scores, each chosen on the validation windows only.
+
+`train` runs these stages with a `CheckpointSaver` (model.pt and last.pt as training goes);
+a tune trial runs the same stages without one and reads the validation scores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcli.config.schema import Config, TrainingConfig, no_val_part_for_intervals
+from lstmcli.data.training_data import TrainingData
+from lstmcli.data.windows import WindowSet
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
+from lstmcli.model.blend import Blend, choose_blend
+from lstmcli.model.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
+from lstmcli.model.forecaster import Forecaster
+from lstmcli.model.intervals import METHODS, unsupported_levels
+from lstmcli.model.network import Ensemble, LSTMForecaster, ModelSpec
+from lstmcli.model.prior import adapted_weights, is_prior, load_prior, prior_errors
+from lstmcli.run.distributed import SINGLE, Distributed
+from lstmcli.run.loop import EpochStats, TrainResult, TrainState, fit
+from lstmcli.use.backtest import actual_values
+from lstmcli.use.metrics import report
+
+OnEpoch = Callable[[EpochStats], None] | None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained forecaster before its test part is scored."""
+
+    forecaster: Forecaster
+    training: TrainResult
+    history: pd.DataFrame
+    blend: dict | None  # what the val part chose (metrics.json's `blend`), None: not chosen
+    validation: dict | None  # the val part's scores in original units (see validation_scores)
+
+
+@dataclass(frozen=True)
+class CheckpointSaver:
+    """The one place a run's checkpoints are built and written (model.pt, last.pt)."""
+
+    config: Config
+    data: TrainingData
+    device: torch.device
+    run_dir: Path
+
+    def checkpoint(
+        self, spec: ModelSpec, weights: dict, calibration: dict | None = None,
+        state: dict | None = None,
+    ) -> Checkpoint:  # fmt: skip
+        data, table = self.data, self.data.table
+        return Checkpoint(
+            config=self.config,
+            spec=spec,
+            state_dict=weights,
+            input_columns=table.input_columns,
+            target_columns=table.target_columns,
+            input_scaler=data.input_scaler,
+            target_scaler=data.target_scaler,
+            mase_scales=data.mase_scales,
+            trained_on=str(self.device),
+            time_freq=data.time_freq,
+            time_step=data.time_step,
+            time_zone=data.time_zone,
+            data_rows=len(table.inputs),
+            train_state=state,
+            series_ids=table.id_labels() if table.ids is not None else None,
+            series_mase_scales=_plain(data.series_mase_scales),
+            calibration=calibration,
+            baseline_intervals=data.baseline_intervals,
+        )
+
+    def save_members(self, spec: ModelSpec, plain: list[dict]) -> None:
+        """last.pt with every started member's state (TrainState.to_dict: the latest weights,
+        optimizer, random generators, position in its epoch) to continue from, and model.pt
+        with the best weights so far of the members that finished an epoch."""
+        resumable = plain[0] if len(plain) == 1 and spec.members == 1 else {"members": plain}
+        last_spec, last_weights = members_of(spec, [s["last_weights"] for s in plain])
+        save_checkpoint(self.checkpoint(last_spec, last_weights, state=resumable), self.last)
+        best = [s["best_weights"] for s in plain if s["best_weights"] is not None]
+        if best:
+            save_checkpoint(self.checkpoint(*members_of(spec, best)), self.model)
+
+    def save_forecaster(self, forecaster: Forecaster) -> None:
+        """model.pt: the forecaster with its blend and calibration."""
+        calibration = forecaster.calibration
+        checkpoint = self.checkpoint(
+            forecaster.spec,
+            forecaster.network.state_dict(),
+            calibration.to_dict() if calibration is not None else None,
+        )
+        save_checkpoint(checkpoint, self.model)
+
+    @property
+    def model(self) -> Path:
+        return self.run_dir / CHECKPOINT_FILE
+
+    @property
+    def last(self) -> Path:
+        return self.run_dir / LAST_FILE
+
+
+def fit_forecaster(
+    config: Config,
+    data: TrainingData,
+    windows: dict[str, WindowSet],
+    device: torch.device,
+    *,
+    on_epoch: OnEpoch = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    saver: CheckpointSaver | None = None,
+    resume: Checkpoint | None = None,
+    dist: Distributed = SINGLE,
+    warn: Warn = ignore_warning,
+) -> Fitted:
+    """Train, blend, calibrate and score the val part, in that order. `config` is resolved;
+    with `saver` the checkpoints are written as training goes and once more at the end."""
+    # The network(s): one, or an ensemble of members (several at once, training.workers);
+    # resumable and saved as training goes.
+    if config.training.threads is not None:
+        torch.set_num_threads(config.training.threads)
+    spec = ModelSpec.for_config(config.data, config.model)
+    start = prior = None
+    if is_prior(config.model.init):  # fine-tuned from the prior's weights (a member not yet
+        prior = load_prior(config.model.init)  # started when resuming)
+        start = adapted_weights(prior, spec)
+    network, training, history = train_members(
+        spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist,
+        start=start,
+    )  # fmt: skip
+    spec = replace(spec, members=len(network.members) if isinstance(network, Ensemble) else 1)
+    data_cfg, model_cfg = config.data, config.model
+    forecaster = Forecaster(spec, network, data.input_scaler, data.target_scaler,
+                            adaptive=model_cfg.adaptive)  # fmt: skip
+    val = windows.get("val")
+    has_val = val is not None and len(val) > 0
+    val_rows = data.window_series("val") if has_val else None
+
+    # The blend with the better naive forecast, where the val part says it helps.
+    blend = None
+    blendable = data_cfg.task == "forecast" and not spec.quantile_levels
+    with_theta = is_prior(model_cfg.init) and spec.n_targets == 1  # Theta: one target's
+    origins, origin_rows = val, val_rows
+    if with_theta and not has_val and training.epochs_run == 0 and len(windows["train"]):
+        # No val part: a prior used as is never saw the training windows, so they are
+        # honest forecast origins for the runaway guard (each series' last two horizons, as
+        # a val part would hold).
+        series = data.window_series("train")
+        latest = latest_windows(series, 2 * spec.steps, len(windows["train"]))
+        origins = windows["train"].subset(latest)
+        origin_rows = series[latest] if series is not None else None
+    judged = origins is not None and len(origins) > 0
+    if model_cfg.blend == "auto" and judged and blendable:
+        network.eval()
+        batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
+        others = {}
+        if with_theta:  # short series: Theta on each window's history too
+            histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
+            others["theta"] = forecaster.history_forecasts(histories, origin_rows, data_cfg.season)
+        chosen, scores = choose_blend(
+            network, batches, data_cfg.season, spec.target_columns, others,
+            combine="theta" if others else None,
+        )  # fmt: skip
+        part = "val" if origins is val else "train"
+        forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores, part)
+    elif model_cfg.blend == "auto" and blendable and with_theta:
+        chosen = Blend(0.5, "theta", data_cfg.season)  # no origin at all: the combination
+        forecaster, blend = forecaster.with_blend(chosen), chosen.report({}, None)
+
+    # Interval bounds, calibrated on the val part's origins (pooled with a prior's own
+    # errors when starting from one; those alone when there is no val window).
+    if model_cfg.levels:
+        method = METHODS[model_cfg.intervals]
+        errors = prior_errors(prior) if prior is not None and not method.from_quantiles else None
+        outputs = actual = None
+        if model_cfg.needs_val_part:
+            if has_val:
+                outputs, actual = forecaster.scaled_outputs(val, val_rows)
+            elif errors is None:
+                raise LstmcliError(no_val_part_for_intervals(model_cfg, "this split has none"))
+        calibration = method.fit(
+            model_cfg.levels, spec.n_targets, outputs, actual, errors, steps=spec.steps
+        )
+        for problem in unsupported_levels(calibration, spec.steps):
+            warn(problem)
+        forecaster = forecaster.with_calibration(calibration)
+    if saver is not None:
+        saver.save_forecaster(forecaster)
+
+    validation = validation_scores(forecaster, data, val, config, training) if has_val else None
+    return Fitted(forecaster, training, history, blend, validation)
+
+
+def validation_scores(
+    forecaster: Forecaster,
+    data: TrainingData,
+    val: WindowSet,
+    config: Config,
+    training: TrainResult,
+) -> dict:
+    """The val part's scores: the best epoch's loss (scaled units, as early stopping saw it)
+    and the final forecaster's RMSE, MAE and MASE in original units (after the blend; the
+    median of a quantile model). What `tune` selects on and metrics.json reports as
+    `validation`."""
+    anchors = data.split.anchors["val"]
+    predicted = forecaster.predict(val, data.window_series("val")).points
+    actual = actual_values(data.table, anchors, config.data)
+    scores = report(actual, predicted, data.table.target_columns, data.mase_scales)
+    best_loss = training.state.best_loss
+    return {
+        "loss": best_loss if np.isfinite(best_loss) else None,
+        "rmse": scores.get("rmse"),  # in a target's units: one target only
+        "mae": scores.get("mae"),
+        "mase": scores.get("mase"),
+        "windows": int(len(anchors)),
+    }
+
+
+def train_members(
+    spec: ModelSpec,
+    windows: dict[str, WindowSet],
+    cfg: TrainingConfig,
+    device: torch.device,
+    on_epoch: OnEpoch,
+    should_stop: Callable[[], bool],
+    saver: CheckpointSaver | None,
+    resume: Checkpoint | None,
+    dist: Distributed = SINGLE,
+    start: list[dict] | None = None,
+) -> tuple[torch.nn.Module, TrainResult, pd.DataFrame]:
+    """`cfg.ensemble` networks from seeds seed, seed+1, ..., `cfg.workers` of them training
+    at once (each in its own thread with its share of the CPU threads: a small network's
+    kernels use one core well, and two cores poorly), each from its saved state when
+    resuming. A member's training depends on nothing but its own seed, weights and window
+    order, so the result is the same whatever the number of workers and whichever member
+    finishes first. After every `checkpoint_every` epochs of any member and at the end (also
+    when interrupted) last.pt holds every started member's state, so `--resume` continues
+    exactly where training stopped: finished members are kept, running ones continue
+    mid-epoch, and the result equals an uninterrupted run. A stop request stops every running
+    member after its current batch; members not yet started wait for the resume. Under
+    torchrun every rank trains each member on its share of each batch (see train.fit), one
+    member at a time.
+
+    With `start` (a prior's weights, one dict per member of the prior) member i starts from
+    start[i mod len(start)] instead of random weights, and those weights are a candidate
+    like every epoch: the val part keeps them when no epoch of fine-tuning beats them (and
+    with training.epochs 0 or no training window they are the model as is).
+
+    Returns the network (one, or the Ensemble of the members with at least one epoch), the
+    last started member's result (interrupted when any was) and the history (`member` column
+    for an ensemble)."""
+    saved = member_states(resume.train_state) if resume is not None else []
+    workers = members_at_once(cfg, dist)
+    per_member = member_threads(cfg, workers)
+    latest: list[dict | None] = [s.to_dict() for s in saved[: cfg.ensemble]]
+    latest += [None] * (cfg.ensemble - len(latest))  # each member's last consistent state
+    trained: list[LSTMForecaster | None] = [None] * cfg.ensemble  # each member's network
+    lock, halt = threading.Lock(), threading.Event()
+
+    def build(index: int) -> LSTMForecaster:
+        torch.manual_seed(cfg.seed + index)  # its initial weights (and its dropout, alone)
+        network = LSTMForecaster(spec).to(device)
+        if index < len(saved):
+            network.load_state_dict(saved[index].last_weights)
+        elif start is not None:
+            network.load_state_dict(start[index % len(start)])
+        return network
+
+    def stop() -> bool:  # one member's stop request stops them all
+        if not halt.is_set() and should_stop():
+            halt.set()
+        return halt.is_set()
+
+    def keep(index: int, state: TrainState) -> None:
+        with lock:
+            latest[index] = state.to_dict()  # in the member's own thread: consistent
+            if saver is not None and (started := _started(latest)):
+                saver.save_members(spec, started)
+
+    def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
+        if halt.is_set():
+            return None  # stopped before this member started
+        if workers > 1:  # this thread's own OpenMP count (torch's count stays per_member)
+            torch.set_num_threads(per_member)
+        network = network or build(index)
+        report = None
+        if on_epoch is not None:
+            report = lambda stats: on_epoch(replace(stats, member=index + 1))  # noqa: E731
+        try:
+            result = fit(
+                network, windows["train"], windows.get("val"),
+                cfg.model_copy(update={"seed": cfg.seed + index}), report, stop,
+                state=saved[index] if index < len(saved) else None,
+                on_checkpoint=(lambda state: keep(index, state)) if saver is not None else None,
+                dist=dist, start_is_candidate=start is not None,
+            )  # fmt: skip
+        except BaseException:
+            halt.set()  # the others stop after their batch; the error goes to the caller
+            raise
+        with lock:
+            latest[index] = result.state.to_dict()
+        trained[index] = network
+        return result
+
+    if workers == 1:
+        results = [train(index, None) for index in range(cfg.ensemble)]
+    else:  # built here, in order: the global generator is not shared between threads
+        networks = [build(index) for index in range(cfg.ensemble)]
+        with cpu_threads(per_member), ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(train, i, net) for i, net in enumerate(networks)]
+            try:
+                results = [future.result() for future in futures]
+            finally:
+                halt.set()  # a second Ctrl-C or an error: no member goes on alone
+    if saver is not None and (saved_states := _started(latest)):
+        saver.save_members(spec, saved_states)
+    started = [(i, r) for i, r in enumerate(results) if r is not None]
+    networks, histories = [], []
+    for index, result in started:
+        if result.epochs_run:
+            rows = pd.DataFrame([asdict(s) for s in result.history]).drop(columns="member")
+            histories.append(rows.assign(member=index + 1) if cfg.ensemble > 1 else rows)
+        if result.epochs_run or result.state.best_weights is not None:
+            networks.append(trained[index])
+    if not networks:
+        where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
+        raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
+    result = started[-1][1]
+    result.interrupted = any(r.interrupted for _, r in started)
+    network = networks[0] if len(networks) == 1 else Ensemble(networks)
+    if not histories:  # the starting weights kept, no epoch run: an empty history.csv
+        columns = [f.name for f in fields(EpochStats) if f.name != "member"]
+        histories = [pd.DataFrame(columns=columns + (["member"] if cfg.ensemble > 1 else []))]
+    return network, result, pd.concat(histories, ignore_index=True)
+
+
+def members_at_once(cfg: TrainingConfig, dist: Distributed) -> int:
+    """training.workers, at most the ensemble; one under torchrun (the ranks train each
+    member's batches in step)."""
+    workers = cfg.workers if isinstance(cfg.workers, int) else 1
+    return 1 if dist.world > 1 else max(1, min(workers, cfg.ensemble))
+
+
+def latest_windows(series: np.ndarray | None, count: int, total: int) -> np.ndarray:
+    """The positions of each series' last `count` windows (windows are in series, then time
+    order; `series` each window's, None for one series)."""
+    if series is None:
+        return np.arange(max(0, total - count), total)
+    from_end = pd.Series(series[::-1]).groupby(series[::-1]).cumcount().to_numpy()[::-1]
+    return np.flatnonzero(from_end < count)
+
+
+def member_threads(cfg: TrainingConfig, workers: int) -> int:
+    """CPU threads each member computes with: the run's threads (training.threads, else
+    torch's count) shared by the members training at once. The count decides how float
+    sums are split, so a run's last digits depend on it (manifest.json records it), never on
+    timing: it is set before the members start and in each member's thread, and nothing
+    changes it while they run."""
+    return max(1, (cfg.threads or torch.get_num_threads()) // max(1, workers))
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """torch's CPU threads set to `count` for a while, then back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _started(latest: list[dict | None]) -> list[dict]:
+    """The states of the members started in order (the first unsaved member ends the list:
+    last.pt lists members by position, and a member left out restarts from its seed)."""
+    out = []
+    for state in latest:
+        if state is None:
+            break
+        out.append(state)
+    return out
+
+
+def member_states(train_state: dict) -> list[TrainState]:
+    """The states of a last.pt's members: one network's, or an ensemble's one per member."""
+    plain = train_state["members"] if "members" in train_state else [train_state]
+    return [TrainState.from_dict(state) for state in plain]
+
+
+def members_of(spec: ModelSpec, weights: list[dict]) -> tuple[ModelSpec, dict]:
+    """The spec and weights of a model made of these members' weights (one: the network
+    itself; several: an Ensemble)."""
+    if len(weights) == 1 and spec.members == 1:
+        return replace(spec, members=1), weights[0]
+    stacked = {
+        f"members.{k}.{name}": value for k, w in enumerate(weights) for name, value in w.items()
+    }
+    return replace(spec, members=len(weights)), stacked
+
+
+def _plain(values: np.ndarray | None) -> list | None:
+    """An array as nested lists with None for NaN, for the checkpoint."""
+    if values is None:
+        return None
+    return [[None if np.isnan(v) else float(v) for v in row] for row in values]

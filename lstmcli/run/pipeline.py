@@ -1,0 +1,303 @@
+"""`lstmcli train` end to end, as straight stages that return values:
+
+load and resolve the config on the data -> prepare (split, scalers) -> open the run folder ->
+fit (network, blend, calibration; run/fitting.py) -> score the test part -> write the run folder.
+
+Every check that can fail on bad input (config, data, split, device, run folder) runs before
+training starts, so a mistake costs seconds and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from lstmcli.config.data_section import DataConfig
+from lstmcli.config.io import config_to_yaml
+from lstmcli.config.resolve import Choice, carried_choices, choices_record, resolve
+from lstmcli.config.schema import Config
+from lstmcli.data.table import load_table
+from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
+from lstmcli.data.windows import Split, WindowSet
+from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
+from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
+from lstmcli.model.checkpoint import Checkpoint
+from lstmcli.model.forecaster import Forecaster
+from lstmcli.model.prior import is_prior, windowless_parts
+from lstmcli.run.device import resolve_device
+from lstmcli.run.distributed import checked_together, device_for, from_environment, process_group
+from lstmcli.run.fitting import (
+    CheckpointSaver,
+    Fitted,
+    fit_forecaster,
+    member_threads,
+    members_at_once,
+)
+from lstmcli.run.lock import run_folder_lock
+from lstmcli.run.loop import EpochStats, TrainResult
+from lstmcli.run.manifest import RunRecord, StageClock, data_facts
+from lstmcli.run.tracking import (
+    LiveLosses,
+    abandon,
+    finish_tracking,
+    require_mlflow,
+    start_tracking,
+    tracked,
+)
+from lstmcli.use.backtest import actual_values, backtest_frame, score_backtest
+from lstmcli.use.metrics import json_safe
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    training: TrainResult | None  # None: a finished run read back (another process trained it)
+
+
+def train_run(
+    config: Config,
+    run_dir: Path,
+    *,
+    overwrite: bool = False,
+    on_start: Callable[[Config, list[Choice]], None] | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    warn: Warn = ignore_warning,
+    resume: Checkpoint | None = None,
+    command: list[str] | None = None,
+    tracking_parent: str | None = None,
+    chosen_before: dict | None = None,
+    locked: bool = False,
+) -> RunResult:
+    """Read and split the data, fit scalers on the training rows, train, evaluate, write the run.
+
+    Every `auto` in the config is chosen from the data first; `on_start` hears the config
+    that will run and the choices, once every check has passed. With `resume` (a last.pt),
+    its scalers, weights and training state are used instead, and training continues exactly
+    where it stopped. `command` (the command line) goes into manifest.json, with the data
+    file's fingerprint, versions, machine and the wall time of each stage. With
+    `output.track: mlflow` the run is also logged to MLflow (nested under `tracking_parent`,
+    a tune study's MLflow run, when given). What was chosen from the data and why is kept
+    from the run's first session on resume, and from `chosen_before` (the choices of the run
+    `--again` repeats) where the config still holds those values.
+
+    Under torchrun every rank calls this: each reads the data and trains its share of each
+    batch (see train.fit); rank 0 alone writes the run folder and scores the test part.
+    """
+    dist = from_environment()
+    device = device_for(dist, resolve_device(config.training.device))
+    clock = StageClock()
+    tracker = None
+    with process_group(dist, device), contextlib.ExitStack() as held:
+        # Checks, on every rank: the folder's lock first (a second writer fails before any
+        # work), then the data, the `auto` choices, the split and scalers, the folder, the
+        # tracking store.
+        with checked_together(dist, device), clock.stage("prepare"):
+            if dist.main:
+                if not locked:  # `locked`: the caller holds the folder's lock
+                    held.enter_context(run_folder_lock(run_dir, warn))
+                if tracked(config):
+                    require_mlflow()
+            config, choices, data = prepare_run(config, warn, resume)
+            if dist.main:
+                open_run_folder(run_dir, overwrite, resumed=resume is not None)
+                record = open_record(run_dir, config, data, str(device), dist.world, command,
+                                     clock, resume is not None, warn)  # fmt: skip
+                before = (record.earlier or {}).get("chosen") if resume else chosen_before
+                choices = carried_choices(before, config, choices)
+                record.extra["chosen"] = choices_record(choices)
+                workers = members_at_once(config.training, dist)
+                record.extra["threads_per_member"] = member_threads(config.training, workers)
+                tracker = start_tracking(config, run_dir, record.earlier, tracking_parent)
+                if tracker is not None:
+                    record.extra["mlflow"] = tracker.record()
+                record.save(finished=False)
+        if on_start is not None:
+            on_start(config, choices)
+        if tracker is not None:  # the losses reach MLflow while training runs
+            on_epoch = each(on_epoch, LiveLosses(tracker, config.training.ensemble, warn))
+
+        try:
+            # Fit: the network(s) on the training windows, blend and intervals on the val part.
+            with clock.stage("fit"):
+                windows = make_windows(data, config.data, device)
+                saver = CheckpointSaver(config, data, device, run_dir) if dist.main else None
+                fitted = fit_forecaster(
+                    config, data, windows, device, on_epoch=on_epoch, should_stop=should_stop,
+                    saver=saver, resume=resume, dist=dist, warn=warn,
+                )  # fmt: skip
+            if not dist.main:  # rank 0 scores and writes
+                return RunResult(run_dir, {}, fitted.training)
+
+            # Score the test part against the baselines, then write the rest of the run folder.
+            with clock.stage("score"):
+                metrics, predictions = score_test(
+                    fitted.forecaster, data, windows["test"], config.data
+                )
+                metrics.update(run_facts(fitted, data, device, choices, config.model.init))
+            with clock.stage("write"):
+                write_run(run_dir, config, metrics, fitted.history, predictions)
+        except (TrainingInterrupted, KeyboardInterrupt):
+            abandon(tracker, "KILLED")
+            raise
+        except BaseException:
+            abandon(tracker)
+            raise
+        manifest = record.save(finished=True, interrupted=fitted.training.interrupted)
+        if tracker is not None:  # last: the run folder is complete whatever the store does
+            try:
+                finish_tracking(tracker, run_dir, metrics, fitted.history, manifest,
+                                config.training.ensemble)  # fmt: skip
+            except LstmcliError as e:
+                abandon(tracker)
+                raise LstmcliError(f"{e} (the run folder {run_dir} is complete)") from None
+            record.extra["mlflow"] = tracker.record()  # the epochs logged, for a resume
+            record.save(finished=True, interrupted=fitted.training.interrupted)
+        return RunResult(run_dir, metrics, fitted.training)
+
+
+def each(*listeners: Callable[[EpochStats], None] | None) -> Callable[[EpochStats], None]:
+    """One `on_epoch` listener that calls every given one in turn."""
+    present = [listener for listener in listeners if listener is not None]
+
+    def call(stats: EpochStats) -> None:
+        for listener in present:
+            listener(stats)
+
+    return call
+
+
+def open_record(
+    run_dir: Path, config: Config, data: TrainingData, device: str, world: int,
+    command: list[str] | None, clock: StageClock, resumed: bool, warn: Warn,
+) -> RunRecord:  # fmt: skip
+    """The manifest of this session, with the fingerprint of the data it read."""
+    table = data.table
+    facts = data_facts(config.data.path, table.time, len(table.targets), table.n_series)
+    return RunRecord.open(run_dir, facts, config.training.seed, device, world, command, clock,
+                          resumed, warn)  # fmt: skip
+
+
+def prepare_run(
+    config: Config, warn: Warn, resume: Checkpoint | None = None
+) -> tuple[Config, list[Choice], TrainingData]:
+    """Load the data, choose every `auto` from it, split it and fit the scalers on the
+    training rows (a resumed run keeps its own scalers, and its data must not have changed)."""
+    table = load_table(config.data, warn)
+    config, choices = resolve(config, table)
+    data = prepare_data(
+        table,
+        config.data,
+        warn,
+        config.model.levels,
+        scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
+        expected_rows=resume.data_rows if resume is not None else None,
+        windowless=windowless_parts(config.model.init),
+    )
+    return config, choices, data
+
+
+def resolved_config(config: Config, warn: Warn = ignore_warning) -> tuple[Config, list[Choice]]:
+    """The config `train` would run, every `auto` chosen from the data (for --print-config)."""
+    return resolve(config, load_table(config.data, warn))
+
+
+def open_run_folder(run_dir: Path, overwrite: bool, resumed: bool) -> None:
+    """Create the run folder (refusing a used one without `overwrite`), or tidy the folder a
+    resumed run continues in."""
+    if resumed:
+        remove_stale_files(run_dir)
+    else:
+        prepare_run_dir(run_dir, overwrite)
+
+
+def score_test(
+    forecaster: Forecaster, data: TrainingData, test: WindowSet, cfg: DataConfig
+) -> tuple[dict, pd.DataFrame]:
+    """metrics.json's scores (model and baselines on the same test targets, their intervals
+    when the model has levels) and the rows of test_predictions.csv, in original units. The
+    test part is a rolling backtest: adaptive intervals follow the misses as actuals arrive."""
+    table, anchors = data.table, data.split.anchors["test"]
+    actual = actual_values(table, anchors, cfg)
+    series = table.series_of(anchors)
+    forecast = forecaster.predict(test, data.window_series("test"), actual=actual, series=series)
+    metrics = score_backtest(
+        table,
+        anchors,
+        forecast.points,
+        cfg,
+        data.mase_scales,
+        data.series_mase_scales,
+        cfg.path,
+        forecast.bounds,
+        data.baseline_intervals,
+    )
+    return metrics, backtest_frame(table, anchors, forecast.points, actual, cfg, forecast.bounds)
+
+
+def run_facts(
+    fitted: Fitted, data: TrainingData, device: torch.device, choices: list[Choice], init: str
+) -> dict:
+    """What metrics.json says about the run besides the test scores."""
+    split, training = data.split, fitted.training
+    facts: dict = {}
+    if fitted.blend is not None:
+        facts["blend"] = fitted.blend
+    if fitted.validation is not None:
+        facts["validation"] = fitted.validation
+    if fitted.forecaster.calibration is not None:
+        facts["calibration"] = fitted.forecaster.calibration.report()
+    facts |= {
+        "targets": data.table.target_columns,
+        "test_windows": int(len(split.anchors["test"])),
+        "rows": {name: int((b - a).sum()) for name, (a, b) in split.bounds.items()},
+        "windows": {name: int(len(a)) for name, a in split.anchors.items()},
+        "epochs_run": training.epochs_run,
+        "best_epoch": training.best_epoch,
+        "stopped_early": training.stopped_early,
+        "reached_max_steps": training.reached_max_steps,
+        "steps": training.state.steps,
+        "interrupted": training.interrupted,
+        "training_seconds": round(training.seconds, 3),
+        "device": str(device),
+        "members": fitted.forecaster.spec.members,
+        "auto": choices_record(choices),
+    }
+    if is_prior(init):
+        facts["init"] = init_report(init, training, split)
+    return facts
+
+
+def init_report(init: str, training: TrainResult, split: Split) -> dict:
+    """What the val part chose for a run started from another model: its network as is
+    (epoch 0) or fine-tuned (the best epoch), with the val loss of each, over how many
+    forecast origins (the val part's windows; the last member's, in an ensemble)."""
+    state = training.state
+    return {
+        "from": init,
+        "kept": "as is" if state.best_epoch == 0 else f"fine-tuned ({state.best_epoch} epochs)",
+        "val_origins": int(len(split.anchors.get("val", []))),
+        "val_loss_as_is": state.start_loss,
+        "val_loss_kept": state.best_loss if math.isfinite(state.best_loss) else None,
+    }
+
+
+def write_run(
+    run_dir: Path, config: Config, metrics: dict, history: pd.DataFrame, predictions: pd.DataFrame
+) -> None:
+    """config.yaml, history.csv, metrics.json and test_predictions.csv (model.pt and last.pt
+    are written during fitting)."""
+    write_text(run_dir / "config.yaml", config_to_yaml(config))
+    columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
+    history = history[["member", *columns] if "member" in history else columns]
+    write_text(run_dir / "history.csv", csv_text(history))
+    write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
+    write_text(run_dir / "test_predictions.csv", csv_text(predictions))

@@ -1,0 +1,1 @@
+"""Using a trained model: predict, backtests, scores, plots and the ONNX export."""
