@@ -218,13 +218,13 @@ def main() -> None:
         with torch.inference_mode():
             for _ in range(20):  # warm-up
                 forecast_next(predictor, window, "frame", None)
-                predictor.forecaster.network(ready)
+                predictor.backend.module.forecaster.network(ready)
             for _ in range(300):
                 started = time.perf_counter()
                 forecast_next(predictor, window, "frame", None)
                 inprocess["forecast_next (48-row frame)"].append(time.perf_counter() - started)
                 started = time.perf_counter()
-                predictor.forecaster.network(ready)
+                predictor.backend.module.forecaster.network(ready)
                 inprocess["bare forward"].append(time.perf_counter() - started)
         table(
             f"one forecast in-process, {torch.get_num_threads()} thread(s) (ms)",

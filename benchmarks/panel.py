@@ -30,7 +30,8 @@ from lstmcli.config.edit import validate_config
 from lstmcli.config.schema import Config
 from lstmcli.data.table import Table, prepare_table
 from lstmcli.data.windows import WindowSet, split_table, target_offsets, window_anchors
-from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.model.network import LSTMForecaster
+from lstmcli.model.spec import ModelSpec
 from lstmcli.run.loop import fit
 
 LOOKBACK, BATCH, HIDDEN, LAYERS = 48, 256, 64, 2

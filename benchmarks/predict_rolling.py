@@ -101,7 +101,9 @@ def main() -> None:
             windows = len(result)
 
             started = time.perf_counter()
-            bare_windows = bare_forward(predictor.forecaster.network, scaled, args.lookback, 4096)
+            bare_windows = bare_forward(
+                predictor.backend.module.forecaster.network, scaled, args.lookback, 4096
+            )
             bare_seconds = time.perf_counter() - started
             if repeat:
                 timings["lstmcli"].append(lstmcli_seconds)

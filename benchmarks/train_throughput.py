@@ -33,7 +33,8 @@ from lstmcli.cli.display import EpochReporter
 from lstmcli.config.edit import validate_config
 from lstmcli.config.schema import Config
 from lstmcli.data.windows import WindowSet, split_rows, target_offsets
-from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.model.network import LSTMForecaster
+from lstmcli.model.spec import ModelSpec
 from lstmcli.run.loop import fit
 
 LOOKBACK, BATCH, HIDDEN, LAYERS, FEATURES = 48, 256, 64, 2, 4

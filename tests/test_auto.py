@@ -9,20 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.config.resolve import choose_lookback, infer_season, model_size, resolve
 from lstmcli.config.starter import starter_config
 from lstmcli.data.table import Table, prepare_table
 from tests.conftest import seasonal_frame
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+from tests.helpers import run
 
 
 def times_table(time: pd.Series) -> Table:

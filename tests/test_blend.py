@@ -11,15 +11,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.blend import Blend, choose_blend, naive_in_window
 from lstmcli.model.checkpoint import load_checkpoint
-from lstmcli.model.network import LSTMForecaster, ModelSpec
-
-runner = CliRunner()
+from lstmcli.model.network import LSTMForecaster
+from lstmcli.model.spec import ModelSpec
+from tests.helpers import run
 
 
 def test_the_naive_forecasts_read_off_a_window() -> None:
@@ -68,7 +66,7 @@ def test_a_blended_run_predicts_what_it_scored(tmp_path: Path) -> None:
     }
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     command = ["train", "-c", str(tmp_path / "run.yaml"), "-o", str(tmp_path / "r")]
-    result = runner.invoke(app, command)
+    result = run(*command)
     assert result.exit_code == 0, result.stderr
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     blend = metrics["blend"]
@@ -76,9 +74,7 @@ def test_a_blended_run_predicts_what_it_scored(tmp_path: Path) -> None:
     spec = load_checkpoint(tmp_path / "r").spec
     assert spec.blend_weight == blend["model_weight"] and spec.members == 2
     saved = pd.read_csv(tmp_path / "r" / "test_predictions.csv")
-    rolled = runner.invoke(
-        app, ["predict", str(tmp_path / "r"), str(tmp_path / "walk.csv"), "--rolling", "-q"]
-    )
+    rolled = run("predict", str(tmp_path / "r"), str(tmp_path / "walk.csv"), "--rolling", "-q")
     again = pd.read_csv(pd.io.common.StringIO(rolled.stdout))
     again = again[again["origin"].isin(saved["origin"])].reset_index(drop=True)
     np.testing.assert_allclose(again["y"], saved["y"], rtol=1e-6)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import seasonal_frame
-from tests.test_errors import config_for, invoke
+from tests.helpers import run
+from tests.test_errors import config_for
 
 
 def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
@@ -16,7 +17,7 @@ def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
     frame.loc[[4, 7], "y"] = np.nan
     frame = frame.drop(index=[20, 21])  # a gap in the monthly dates
     config = config_for(tmp_path, frame, data={"lookback": 40, "season": None})
-    result = invoke(["check", "-c", str(config)], tmp_path)
+    result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 1
     assert "missing values: y 2 (error)" in result.stdout
     assert (
@@ -31,10 +32,8 @@ def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
         "data.lookback or data.horizon",
     ]
     assert result.stdout.endswith("2 problem(s): training would fail\n")
-    fixed = invoke(
-        ["check", "-c", str(config), "-s", "data.missing=interpolate", "-s", "data.lookback=6"],
-        tmp_path,
-    )
+    fixed = run("check", "-c", str(config), "-s", "data.missing=interpolate",
+                "-s", "data.lookback=6", cwd=tmp_path)  # fmt: skip
     assert fixed.exit_code == 0, fixed.stderr
     assert "train:          rows 0..39 (40 rows), 34 windows" in fixed.stdout
     assert fixed.stderr.splitlines() == [
@@ -55,7 +54,7 @@ def test_problems_in_several_columns_are_each_listed_once(tmp_path: Path) -> Non
     frame.loc[12, "date"] = "yesterday"
     config = config_for(tmp_path, frame, data={"features": ["x"]})
     csv = tmp_path / "data.csv"
-    result = invoke(["check", "-c", str(config)], tmp_path)
+    result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"Error: column 'y' in {csv} has a missing value at line 11; set data.missing to "
@@ -70,8 +69,8 @@ def test_check_and_train_word_a_problem_the_same_way(tmp_path: Path) -> None:
     frame = seasonal_frame(60)
     frame = pd.concat([frame, frame.iloc[[10]]])  # a duplicate time
     config = config_for(tmp_path, frame)
-    checked = invoke(["check", "-c", str(config)], tmp_path)
-    trained = invoke(["train", "-c", str(config), "-o", "out"], tmp_path)
+    checked = run("check", "-c", str(config), cwd=tmp_path)
+    trained = run("train", "-c", str(config), "-o", "out", cwd=tmp_path)
     assert checked.exit_code == trained.exit_code == 1
     assert (
         checked.stderr
@@ -86,7 +85,7 @@ def test_check_and_train_word_a_problem_the_same_way(tmp_path: Path) -> None:
 
 def test_a_missing_column_stops_the_check_with_one_line(tmp_path: Path) -> None:
     config = config_for(tmp_path, seasonal_frame(60).drop(columns=["y"]))
-    result = invoke(["check", "-c", str(config)], tmp_path)
+    result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 1
     assert (
         result.stderr
@@ -105,7 +104,7 @@ def test_a_missing_column_does_not_hide_the_other_problems(tmp_path: Path) -> No
     frame.loc[3, "x"] = "oops"
     config = config_for(tmp_path, frame, data={"features": ["x"]})
     csv = tmp_path / "data.csv"
-    result = invoke(["check", "-c", str(config)], tmp_path)
+    result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"Error: column(s) ['y'] not found in {csv}; available: date, x",
@@ -118,7 +117,7 @@ def test_a_missing_column_does_not_hide_the_other_problems(tmp_path: Path) -> No
 def test_quantile_intervals_get_a_note_on_their_coverage(tmp_path: Path) -> None:
     model = {"levels": [80, 95], "intervals": "quantile"}
     config = config_for(tmp_path, model=model)
-    result = invoke(["check", "-c", str(config)], tmp_path)
+    result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines() == [
         "Warning: model.intervals: quantile: the quantile head's bands may undercover on "
@@ -127,5 +126,5 @@ def test_quantile_intervals_get_a_note_on_their_coverage(tmp_path: Path) -> None
         "part's origins"
     ]
     assert result.stdout.endswith("ok: training would start\n")
-    conformal = invoke(["check", "-c", str(config), "-s", "model.intervals=conformal"], tmp_path)
+    conformal = run("check", "-c", str(config), "-s", "model.intervals=conformal", cwd=tmp_path)
     assert conformal.exit_code == 0 and conformal.stderr == ""

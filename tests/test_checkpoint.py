@@ -41,6 +41,9 @@ def test_round_trip_gives_the_same_predictions(trained_run: Path) -> None:
     )
     predicted = checkpoint.forecaster().predict(windows).points
     np.testing.assert_allclose(predicted.reshape(-1), saved["y"].to_numpy(), rtol=1e-6)
+    # the fitted forecaster (rows in, original units out) computes exactly that
+    rows = checkpoint.fitted().backtest(table, anchors, None).points
+    np.testing.assert_array_equal(rows, predicted)
     np.testing.assert_allclose(
         table.targets[anchors[:, None] + np.array([1, 2])].reshape(-1), saved["y_actual"]
     )

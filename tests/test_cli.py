@@ -13,20 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.config.schema import Config
 from lstmcli.run import pipeline
 from tests.conftest import tiny_config
+from tests.helpers import run_wide as run
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "120"})
 
 
 def test_train_end_to_end(tmp_path: Path, config_path: Path) -> None:

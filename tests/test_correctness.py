@@ -9,21 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.data.table import load_table, prepare_table
 from lstmcli.data.training_data import make_windows, prepare_data
 from lstmcli.model.checkpoint import load_checkpoint
 from lstmcli.run.pipeline import resolved_config, train_run
 from tests.conftest import seasonal_frame, tiny_config
-
-runner = CliRunner()
-
-
-def run(*args: str, stdin: str | None = None):
-    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1"})
+from tests.helpers import run
 
 
 def write(folder: Path, frame: pd.DataFrame, config: dict, name: str = "data.csv") -> Path:

@@ -163,14 +163,12 @@ def test_ctrl_c_under_torchrun_leaves_a_resumable_run(tmp_path: Path) -> None:
 
 
 def test_check_shows_the_distributed_environment(tmp_path: Path, monkeypatch) -> None:
-    from typer.testing import CliRunner
-
-    from lstmcli.cli import app
+    from .helpers import run
 
     path = config_file(tmp_path)
     for name, value in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
                         "LOCAL_WORLD_SIZE": "2"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    result = CliRunner().invoke(app, ["check", "-c", str(path)])
+    result = run("check", "-c", str(path))
     assert result.exit_code == 0, result.output
     assert "rank 0 of 2 (torchrun; 2 on this machine), backend gloo" in result.output

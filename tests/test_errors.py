@@ -15,21 +15,9 @@ import torch
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from tests.conftest import seasonal_frame, tiny_config
-
-runner = CliRunner()
-
-
-def invoke(args: list[str], cwd: Path, stdin: str | None = None):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(app, args, input=stdin, env={"NO_COLOR": "1"})
-    finally:
-        os.chdir(old)
+from tests.helpers import run as cli
 
 
 def write_csv(folder: Path, frame: pd.DataFrame | None = None, name: str = "data.csv") -> Path:
@@ -55,7 +43,7 @@ def with_values(column: str, row: int, value: object) -> pd.DataFrame:
 
 
 def trained_run(folder: Path) -> Path:
-    result = invoke(["train", "-c", str(config_for(folder)), "-o", "trained", "-q"], folder)
+    result = cli("train", "-c", str(config_for(folder)), "-o", "trained", "-q", cwd=folder)
     assert result.exit_code == 0, result.stderr
     return folder / "trained"
 
@@ -255,7 +243,7 @@ def test_train_bad_input(
         pytest.skip("this machine has CUDA")
     args = setup(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = invoke(["train", *args, *([] if "-o" in args else ["-o", "out"])], tmp_path)
+    result = cli("train", *args, *([] if "-o" in args else ["-o", "out"]), cwd=tmp_path)
     assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
     assert isinstance(result.exception, SystemExit)  # no traceback
     lines = result.stderr.splitlines()
@@ -266,12 +254,12 @@ def test_train_bad_input(
 def test_constant_column_trains_with_a_warning(tmp_path: Path) -> None:
     frame = seasonal_frame().assign(x=1.0)
     config = config_for(tmp_path, frame, data={"features": ["x"]})
-    result = invoke(["train", "-c", str(config), "-o", "out"], tmp_path)
+    result = cli("train", "-c", str(config), "-o", "out", cwd=tmp_path)
     assert result.exit_code == 0
     assert (
         "Warning: column(s) ['x'] are constant in the training rows; they carry no signal\n"
     ) in result.stderr
-    quiet = invoke(["train", "-c", str(config), "-o", "out", "-q", "--overwrite"], tmp_path)
+    quiet = cli("train", "-c", str(config), "-o", "out", "-q", "--overwrite", cwd=tmp_path)
     assert quiet.exit_code == 0 and quiet.stderr == ""  # -q: no warnings
     assert np.isfinite(pd.read_csv(tmp_path / "out" / "test_predictions.csv")["y"]).all()
 
@@ -297,15 +285,15 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
 
 def test_read_only_output_folders(tmp_path: Path, read_only_folder: Path) -> None:
     config = config_for(tmp_path)
-    inside = invoke(["train", "-c", str(config), "-o", str(read_only_folder / "run")], tmp_path)
+    inside = cli("train", "-c", str(config), "-o", str(read_only_folder / "run"), cwd=tmp_path)
     assert inside.exit_code == 1
     assert inside.stderr.startswith("Error: cannot create run folder ")
-    itself = invoke(["train", "-c", str(config), "-o", str(read_only_folder)], tmp_path)
+    itself = cli("train", "-c", str(config), "-o", str(read_only_folder), cwd=tmp_path)
     assert itself.exit_code == 1
     assert itself.stderr.startswith(f"Error: run folder {read_only_folder} is not writable")
     run = trained_run(tmp_path)
     out = read_only_folder / "next.csv"
-    result = invoke(["predict", str(run), "data.csv", "-o", str(out)], tmp_path)
+    result = cli("predict", str(run), "data.csv", "-o", str(out), cwd=tmp_path)
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: cannot write {out}")
     assert list(read_only_folder.iterdir()) == []
 
@@ -316,7 +304,7 @@ def test_predict_bad_input(tmp_path: Path) -> None:
     frame = pd.read_csv(csv)
 
     def predict(args: list[str], stdin: str | None = None):
-        return invoke(["predict", *args], tmp_path, stdin)
+        return cli("predict", *args, stdin=stdin, cwd=tmp_path)
 
     out = tmp_path / "next.csv"
     missing_column = predict([str(run), "-", "-o", str(out)], frame.drop(columns="y").to_csv())
@@ -448,7 +436,7 @@ def test_any_config_and_csv_succeed_or_fail_cleanly(
     frame.to_csv(folder / "data.csv", index=False)
     config["data"]["path"] = "data.csv"
     write_config(folder, config)
-    result = invoke(["train", "-c", "run.yaml", "-o", "out", "-q"], folder)
+    result = cli("train", "-c", "run.yaml", "-o", "out", "-q", cwd=folder)
     assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
     event(f"exit {result.exit_code}")
     if result.exit_code == 0:

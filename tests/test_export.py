@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +17,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.model.checkpoint import load_checkpoint
 
 from .conftest import seasonal_frame, tiny_config
+from .helpers import run as cli
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
-runner = CliRunner()
 
 
 def three_columns(n: int = 160) -> pd.DataFrame:
@@ -70,7 +69,7 @@ def trained(tmp_path: Path, make: object, sections: dict) -> tuple[Path, Path]:
         config.setdefault(name, {}).update(values)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "-c", str(tmp_path / "run.yaml"), "-o", str(run), "-q"])
+    result = cli("train", "-c", str(tmp_path / "run.yaml"), "-o", str(run), "-q")
     assert result.exit_code == 0, result.output
     return run, csv
 
@@ -79,14 +78,14 @@ def trained(tmp_path: Path, make: object, sections: dict) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, case: str) -> None:
     run, csv = trained(tmp_path, *CASES[case])
-    exported = runner.invoke(app, ["export", str(run), "-q"])
+    exported = cli("export", str(run), "-q")
     assert exported.exit_code == 0, exported.output
     onnx_file = Path(exported.stdout.strip())
     assert onnx_file == run / "model.onnx"
     # `predict` with the file: the same rows, columns and formats as with the run folder.
     for extra in ([], ["--rolling"]):
-        torch_out = runner.invoke(app, ["predict", str(run), str(csv), "-q", *extra])
-        onnx_out = runner.invoke(app, ["predict", str(onnx_file), str(csv), "-q", *extra])
+        torch_out = cli("predict", str(run), str(csv), "-q", *extra)
+        onnx_out = cli("predict", str(onnx_file), str(csv), "-q", *extra)
         if torch_out.exit_code:  # e.g. no rows to forecast: the same refusal, word for word
             assert onnx_out.exit_code == torch_out.exit_code
             assert onnx_out.stderr == torch_out.stderr.replace(str(run), str(onnx_file))
@@ -106,10 +105,8 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     original units give the forecasts (and bounds) of the PyTorch forecaster."""
     import onnxruntime
 
-    from lstmcli.use.export import ExportedForecaster
-
     run, _ = trained(tmp_path, *CASES[list(CASES)[0]])
-    assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0
+    assert cli("export", str(run), "-q").exit_code == 0
     session = onnxruntime.InferenceSession(str(run / "model.onnx"))
     meta = session.get_modelmeta().custom_metadata_map
     for key in ("input_columns", "target_columns", "future_columns", "lookback", "horizon",
@@ -118,8 +115,9 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
     assert json.loads(meta["input_columns"]) == ["y", "z", "x"]
     assert json.loads(meta["target_columns"]) == ["y", "z"]
     assert (meta["lookback"], meta["horizon"], meta["frequency"]) == ("12", "3", "MS")
-    assert [o.name for o in session.get_outputs()] == ["forecast", "lo_80", "hi_80"]
-    forecaster = ExportedForecaster(load_checkpoint(run)).eval()
+    outputs = ["forecast", "lo_80", "hi_80", "scale", "forecast_scaled"]
+    assert [o.name for o in session.get_outputs()] == outputs
+    forecaster = load_checkpoint(run).fitted("cpu").backend.module
     rng = np.random.default_rng(0)
     for batch in (1, 1000):
         inputs = 10 + rng.normal(0, 1, (batch, 12, 3))
@@ -136,25 +134,35 @@ def test_the_graph_takes_raw_windows_and_any_batch(tmp_path: Path) -> None:
 
 def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
     run, _ = trained(tmp_path, *CASES[list(CASES)[1]])
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    result = runner.invoke(app, ["export", str(run)])
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    result = cli("export", str(run))
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: ONNX export and prediction need onnx, onnxscript and onnxruntime, which are "
-        "not installed; install them with `pip install 'lstmcli[onnx]'`"
+        "Error: ONNX export needs onnx and onnxscript, which are not installed; install them "
+        "with `pip install 'lstmcli[onnx]'`"
+    )
+    assert not (run / "model.onnx").exists()
+    monkeypatch.undo()
+    assert cli("export", str(run), "-q").exit_code == 0
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = cli("predict", str(run / "model.onnx"), str(tmp_path / "data.csv"))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: running an ONNX file needs onnxruntime, which is not installed; install them "
+        "with `pip install 'lstmcli[onnx]'`"
     )
     monkeypatch.undo()
     blocked = tmp_path / "file"
     blocked.write_text("a file, not a folder")
-    nowhere = runner.invoke(app, ["export", str(run), "-o", str(blocked / "model.onnx")])
+    nowhere = cli("export", str(run), "-o", str(blocked / "model.onnx"))
     assert nowhere.exit_code == 1
     assert nowhere.stderr.strip().splitlines() == [
         f"Error: cannot write {blocked / 'model.onnx'}: {blocked} is a file, not a folder"
     ]
-    missing = runner.invoke(app, ["export", str(tmp_path / "nothing")])
+    missing = cli("export", str(tmp_path / "nothing"))
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: checkpoint not found")
     (tmp_path / "other.onnx").write_bytes(b"not onnx")
-    bad = runner.invoke(app, ["predict", str(tmp_path / "other.onnx"), str(tmp_path / "data.csv")])
+    bad = cli("predict", str(tmp_path / "other.onnx"), str(tmp_path / "data.csv"))
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
 
@@ -167,7 +175,7 @@ def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> 
 
     sections = {"data": {"known_features": ["x"], "calendar": ["month"], "horizon": 2}}
     run, _ = trained(tmp_path, seasonal_frame, sections)
-    assert runner.invoke(app, ["export", str(run), "-q"]).exit_code == 0
+    assert cli("export", str(run), "-q").exit_code == 0
     session = onnxruntime.InferenceSession(str(run / "model.onnx"))
     meta = session.get_modelmeta().custom_metadata_map
     future = json.loads(meta["future_columns"])
@@ -175,3 +183,71 @@ def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> 
     assert json.loads(meta["input_columns"])[-3:] == future  # the same columns, in order
     shapes = {i.name: i.shape for i in session.get_inputs()}
     assert shapes["future"][1:] == [2, 3]
+
+
+def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """The same rows and text; numbers within 1e-5 of each column's scale (float32 sums)."""
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    numbers = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a.drop(columns=numbers), b.drop(columns=numbers))
+    scale = a[numbers].abs().max()
+    assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
+
+
+@pytest.mark.slow
+def test_a_model_combined_with_theta_is_exported_and_forecasts_the_same(tmp_path: Path) -> None:
+    """Theta reads each series' whole history, which numpy forecasts beside the graph (its
+    `theta` input): the file forecasts, rolls and recurses past the horizon as torch does."""
+    from lstmcli.model.checkpoint import save_checkpoint
+
+    run, csv = trained(tmp_path, seasonal_frame, {"data": {"horizon": 3}})
+    alone = pd.read_csv(io.StringIO(cli("predict", str(run), str(csv), "-q").stdout))
+    checkpoint = load_checkpoint(run)
+    checkpoint.spec = replace(checkpoint.spec, blend_weight=0.5, blend_baseline="theta")
+    save_checkpoint(checkpoint, run / "model.pt")
+    assert cli("export", str(run), "-q").exit_code == 0
+    session_inputs = json.loads(
+        __import__("onnxruntime")
+        .InferenceSession(str(run / "model.onnx"))
+        .get_modelmeta()
+        .custom_metadata_map["inputs"]
+    )
+    assert session_inputs[-1] == "theta"
+    for extra in ([], ["--rolling"], ["--steps", "7"]):
+        torch_out = cli("predict", str(run), str(csv), "-q", *extra)
+        onnx_out = cli("predict", str(run / "model.onnx"), str(csv), "-q", *extra)
+        assert torch_out.exit_code == 0 and onnx_out.exit_code == 0, onnx_out.output
+        a, b = (pd.read_csv(io.StringIO(r.stdout)) for r in (torch_out, onnx_out))
+        same_numbers(a, b)
+        if not extra:  # Theta's half is in the file's forecast: not the network's alone
+            assert (b["y"] - alone["y"]).abs().max() > 1e-3 * alone["y"].abs().max()
+
+
+@pytest.mark.slow
+def test_predict_with_an_onnx_file_never_imports_torch(tmp_path: Path) -> None:
+    """`predict model.onnx` (next, rolling) and `evaluate model.onnx` in a process where
+    `import torch` fails: the same numbers as the run folder's torch forecaster."""
+    import subprocess
+
+    run, csv = trained(tmp_path, *CASES[list(CASES)[2]])
+    assert cli("export", str(run), "-q").exit_code == 0
+    blocked = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from lstmcli.cli import main\n"
+        "sys.argv = ['lstmcli'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    for command in (["predict"], ["predict", "--rolling"], ["evaluate", "--json"]):
+        args = [*command[:1], str(run / "model.onnx"), str(csv), *command[1:], "-q"]
+        alone = subprocess.run(
+            [sys.executable, "-c", blocked, *args], capture_output=True, text=True, timeout=120
+        )
+        assert alone.returncode == 0, alone.stderr
+        with_torch = cli(*[a if a != str(run / "model.onnx") else str(run) for a in args])
+        assert with_torch.exit_code == 0
+        if command[0] == "evaluate":
+            a, b = json.loads(with_torch.stdout), json.loads(alone.stdout)
+            assert a["model"]["rmse"] == pytest.approx(b["model"]["rmse"], rel=1e-5)
+            assert a["baselines"] == b["baselines"]
+        else:
+            same_numbers(*(pd.read_csv(io.StringIO(t)) for t in (with_torch.stdout, alone.stdout)))

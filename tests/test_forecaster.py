@@ -19,7 +19,8 @@ from lstmcli.model.blend import Blend
 from lstmcli.model.checkpoint import load_checkpoint
 from lstmcli.model.forecaster import Forecaster, scaled_windows
 from lstmcli.model.intervals import Calibration, calibrate
-from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.model.network import LSTMForecaster
+from lstmcli.model.spec import ModelSpec
 from lstmcli.run.pipeline import train_run
 
 from .conftest import tiny_config
@@ -79,17 +80,6 @@ def test_conformal_bounds_are_centred_nested_and_scaled_back() -> None:
     spread = (inputs[:, 1:] - inputs[:, :-1]).abs().mean(dim=1, keepdim=True).double().numpy()
     half = calibration.quantile(calibration.share(80))[None, :] * calibration.size
     np.testing.assert_allclose(hi80 - forecast.points, 3.0 * half[None] * spread, rtol=1e-6)
-
-
-def test_one_batch_forecast_equals_the_windowed_one() -> None:
-    calibration = calibrate(np.random.default_rng(1).normal(0, 1, (50, 3, 1)), [90])
-    forecaster = Forecaster(SPEC, LSTMForecaster(SPEC), *scalers(1.0, 2.0), calibration)
-    windows = windows_over(np.arange(30.0) % 7)
-    inputs, future, _ = windows.batch(torch.arange(len(windows)))
-    whole = forecaster.predict(windows)
-    batch = forecaster.forecast_batch(inputs, future, None)
-    np.testing.assert_array_equal(whole.points, batch.points)
-    np.testing.assert_array_equal(whole.bounds[90][1], batch.bounds[90][1])
 
 
 @dataclass

@@ -11,21 +11,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.errors import ConfigError
 from lstmcli.model.intervals import Calibration, adaptive_bounds, calibrate
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.interval_metrics import interval_score
 from lstmcli.use.plot import plot_run
-
-runner = CliRunner()
-
-
-def run(*args: str, stdin: str | None = None):
-    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1"})
+from tests.helpers import run
 
 
 def noisy_series(path: Path, noise: str, n: int = 1500) -> Path:
@@ -203,7 +196,8 @@ def test_levels_need_a_validation_part_and_are_checked(tmp_path: Path) -> None:
 def test_quantile_outputs_never_cross() -> None:
     import torch
 
-    from lstmcli.model.network import LSTMForecaster, ModelSpec
+    from lstmcli.model.network import LSTMForecaster
+    from lstmcli.model.spec import ModelSpec
 
     spec = ModelSpec(
         2, 1, 4, 8, 1, 0.0, (8,), "standard", (0,), linear_skip=6, quantile_levels=(50, 80, 95)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lstmcli.config.edit import validate_config
-from lstmcli.model.network import LSTMForecaster, ModelSpec
+from lstmcli.model.network import LSTMForecaster
+from lstmcli.model.spec import ModelSpec
 
 
 @pytest.mark.parametrize("num_layers", [1, 2, 3])

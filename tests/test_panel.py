@@ -13,9 +13,7 @@ import pytest
 import torch
 import yaml
 from sklearn.preprocessing import MinMaxScaler
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.data.table import prepare_table
 from lstmcli.data.windows import split_table, target_offsets
@@ -23,14 +21,10 @@ from lstmcli.errors import LstmcliError
 from lstmcli.model.checkpoint import load_checkpoint
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.plot import plot_run
+from tests.helpers import run_wide as run
 
-runner = CliRunner()
 LOOKBACK, HORIZON = 8, 2
 LENGTHS = [60, 90, 5, 75, 120, 3, 80]  # two series are shorter than one window
-
-
-def run(*args: str, stdin: str | None = None):
-    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1", "COLUMNS": "120"})
 
 
 def panel_frame(seed: int = 0) -> pd.DataFrame:

@@ -10,16 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.model.theta import theta_forecast
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+from tests.helpers import run
 
 
 def write(folder: Path, frame: pd.DataFrame, data: dict, name: str = "data.csv") -> Path:

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from typer.testing import CliRunner
-
-from lstmcli.cli import app
 
 from .conftest import seasonal_frame, tiny_config
-
-runner = CliRunner()
+from .helpers import run as cli
 
 
 def test_a_parquet_file_trains_predicts_and_writes_like_its_csv(tmp_path: Path) -> None:
@@ -26,17 +22,15 @@ def test_a_parquet_file_trains_predicts_and_writes_like_its_csv(tmp_path: Path) 
         config = tiny_config(tmp_path / name)
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
         out = tmp_path / f"run_{name}"
-        result = runner.invoke(app, ["train", "-c", str(tmp_path / f"{name}.yaml"), "-o", str(out)])
+        result = cli("train", "-c", str(tmp_path / f"{name}.yaml"), "-o", str(out))
         assert result.exit_code == 0, result.output
         runs[name] = json.loads((out / "metrics.json").read_text())["model"]["rmse"]
     assert runs["s.csv"] == runs["s.parquet"]
     # predict reads Parquet and writes it when the output file says so.
     run = str(tmp_path / "run_s.parquet")
-    as_csv = runner.invoke(app, ["predict", run, str(tmp_path / "s.csv"), "-q"])
+    as_csv = cli("predict", run, str(tmp_path / "s.csv"), "-q")
     written = tmp_path / "out" / "forecast.parquet"
-    as_parquet = runner.invoke(
-        app, ["predict", run, str(tmp_path / "s.parquet"), "-o", str(written), "-q"]
-    )
+    as_parquet = cli("predict", run, str(tmp_path / "s.parquet"), "-o", str(written), "-q")
     assert as_csv.exit_code == 0 and as_parquet.exit_code == 0, as_parquet.output
     expected = pd.read_csv(pd.io.common.StringIO(as_csv.stdout))
     got = pd.read_parquet(written)
@@ -53,7 +47,7 @@ def test_parquet_ids_are_labels_and_a_bad_file_is_one_error(tmp_path: Path) -> N
     (tmp_path / "bad.parquet").write_text("not parquet")
     config = tiny_config(tmp_path / "bad.parquet")
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
-    result = runner.invoke(app, ["train", "-c", str(tmp_path / "run.yaml")])
+    result = cli("train", "-c", str(tmp_path / "run.yaml"))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: cannot read Parquet {tmp_path / 'bad.parquet'}: ")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -9,20 +9,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.figures import loss_figure
 from lstmcli.use.plot import plot_predictions, plot_run
 from tests.conftest import seasonal_frame, tiny_config
-
-runner = CliRunner()
-
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1", **(env or {})})
+from tests.helpers import run
 
 
 @pytest.fixture(scope="module")

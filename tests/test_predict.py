@@ -12,21 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.model.checkpoint import load_checkpoint, save_checkpoint
 from lstmcli.run.lock import LOCK_FILE, run_folder_lock
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.predict import default_device
 from tests.conftest import seasonal_frame, tiny_config
-
-runner = CliRunner()
-
-
-def run(*args: str, stdin: str | None = None):
-    return runner.invoke(app, list(args), input=stdin, env={"NO_COLOR": "1", "COLUMNS": "120"})
+from tests.helpers import run_wide as run
 
 
 @pytest.fixture(scope="module")

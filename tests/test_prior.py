@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.errors import LstmcliError
 from lstmcli.model.checkpoint import load_checkpoint
@@ -21,12 +19,7 @@ from lstmcli.model.prior import adapted_weights, load_prior
 from lstmcli.model.theta import theta_forecast
 from lstmcli.run.pipeline import train_run
 from tests.conftest import tiny_config
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+from tests.helpers import run
 
 
 def yearly(n: int, seed: int = 0, start: str = "1990-01-01") -> pd.DataFrame:
@@ -183,18 +176,6 @@ def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     assert result.metrics["auto"].get("model.init") is None and "init" not in result.metrics
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"]["init"] == "none" and saved["data"]["min_history"] is None
-
-
-def test_a_theta_blended_model_is_not_exported(tmp_path: Path, csv_path: Path) -> None:
-    pytest.importorskip("onnxscript")
-    from lstmcli.use.export import export_onnx
-
-    train_run(validate_config(tiny_config(csv_path)), tmp_path / "a")
-    checkpoint = load_checkpoint(tmp_path / "a")
-    checkpoint.spec = replace(checkpoint.spec, blend_weight=0.5, blend_baseline="theta")
-    with pytest.raises(LstmcliError, match="Theta forecast of each series' whole history"):
-        export_onnx(checkpoint, tmp_path / "a.onnx")
-    assert not (tmp_path / "a.onnx").exists()
 
 
 def test_theta_is_combined_only_with_a_single_target(tmp_path: Path, csv_path: Path) -> None:

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.model import checkpoint as checkpoint_module
 from lstmcli.model.checkpoint import load_checkpoint
 from lstmcli.run.lock import LOCK_FILE, run_folder_lock
 
 from .conftest import tiny_config
+from .helpers import run as cli
 
-runner = CliRunner()
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
@@ -81,7 +79,7 @@ def test_a_held_lock_names_its_holder_and_nothing_is_written(
     path = write_config(tmp_path, csv_path)
     run = tmp_path / "run"
     with run_folder_lock(run):
-        result = runner.invoke(app, ["train", "-c", str(path), "-o", str(run)])
+        result = cli("train", "-c", str(path), "-o", str(run))
         assert result.exit_code == 1
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1
@@ -166,12 +164,12 @@ def test_a_full_disk_keeps_every_previous_file(
 ) -> None:
     path = write_config(tmp_path, csv_path)
     run = tmp_path / "run"
-    assert runner.invoke(app, ["train", "-c", str(path), "-o", str(run), "-q"]).exit_code == 0
+    assert cli("train", "-c", str(path), "-o", str(run), "-q").exit_code == 0
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     _full_disk_at(name, monkeypatch)
     again = ["train", "-c", str(path), "-o", str(run), "--overwrite", "-q", "--set",
              "training.seed=3"]  # fmt: skip
-    result = runner.invoke(app, again)
+    result = cli(*again)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"Error: cannot write {run / name}: No space left on device"
@@ -186,12 +184,12 @@ def test_a_full_disk_during_training_leaves_a_resumable_run(
     path = write_config(tmp_path, csv_path, epochs=6, checkpoint_every=1)
     run = tmp_path / "run"
     _full_disk_at("last.pt", monkeypatch, after=2)  # the third save of last.pt fails
-    result = runner.invoke(app, ["train", "-c", str(path), "-o", str(run), "-q"])
+    result = cli("train", "-c", str(path), "-o", str(run), "-q")
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr
     assert load_checkpoint(run, "last.pt").train_state["epoch"] == 2  # the last good one
     monkeypatch.undo()
-    resumed = runner.invoke(app, ["train", "--resume", str(run), "-q"])
+    resumed = cli("train", "--resume", str(run), "-q")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 6
 
@@ -201,11 +199,11 @@ def test_predict_output_on_a_full_disk_keeps_the_old_file(
 ) -> None:
     path = write_config(tmp_path, csv_path)
     run = tmp_path / "run"
-    assert runner.invoke(app, ["train", "-c", str(path), "-o", str(run), "-q"]).exit_code == 0
+    assert cli("train", "-c", str(path), "-o", str(run), "-q").exit_code == 0
     out = tmp_path / "forecast.csv"
     out.write_text("old\n")
     _full_disk_at("forecast.csv", monkeypatch)
-    result = runner.invoke(app, ["predict", str(run), str(csv_path), "-o", str(out), "-q"])
+    result = cli("predict", str(run), str(csv_path), "-o", str(out), "-q")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: cannot write {out}: No space left on device"
     assert out.read_text() == "old\n" and not list(tmp_path.glob(".*.tmp"))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lstmcli.run.runs import differing_keys, flatten, list_runs, sort_runs
-from tests.test_cli import run
+from tests.helpers import run_wide as run
 
 
 def fake_run(

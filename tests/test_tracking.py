@@ -15,7 +15,7 @@ from lstmcli.config.edit import validate_config
 from lstmcli.run.pipeline import train_run
 from lstmcli.run.resume import prepare_resume
 from tests.conftest import tiny_config
-from tests.test_cli import run
+from tests.helpers import run_wide as run
 from tests.test_resume import stop_after
 from tests.test_tune import SPACE
 

@@ -160,7 +160,8 @@ def test_the_configured_loss_is_the_one_minimized_and_reported(
     from lstmcli.data.table import load_table
     from lstmcli.data.training_data import make_windows, prepare_data
     from lstmcli.errors import ignore_warning
-    from lstmcli.model.network import LSTMForecaster, ModelSpec
+    from lstmcli.model.network import LSTMForecaster
+    from lstmcli.model.spec import ModelSpec
     from lstmcli.run.pipeline import resolved_config
 
     cfg = validate_config(

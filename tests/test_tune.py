@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lstmcli.cli import app
 from lstmcli.config.edit import validate_config
 from lstmcli.config.schema import Config
 from lstmcli.errors import ConfigError
@@ -26,9 +24,9 @@ from lstmcli.tune import tune_run
 from lstmcli.tune.study import open_study
 
 from .conftest import seasonal_frame, tiny_config
+from .helpers import run
 
 pytest.importorskip("optuna")
-runner = CliRunner()
 
 SPACE = {
     "model.hidden_size": {"type": "choice", "values": [4, 8]},
@@ -88,7 +86,7 @@ def test_a_bad_space_is_an_error_before_any_trial(
     config = study_config(csv_path)
     config["tune"]["space"] = space
     path = write(tmp_path, config)
-    result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "study")])
+    result = run("tune", "-c", str(path), "-o", str(tmp_path / "study"))
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [f"Error: {path}: {message}"]
     assert not (tmp_path / "study").exists()  # nothing written
@@ -96,7 +94,7 @@ def test_a_bad_space_is_an_error_before_any_trial(
     del config["tune"]["space"]
     path = write(tmp_path, config)
     given = f"tune.space={json.dumps(space)}"
-    result = runner.invoke(app, ["tune", "-c", str(path), "--set", given, "-o", "study"])
+    result = run("tune", "-c", str(path), "--set", given, "-o", "study")
     assert result.stderr.splitlines() == [f"Error: --set: {message}"]
 
 
@@ -105,17 +103,13 @@ def test_val_loss_across_loss_units_and_a_split_without_val_are_refused(
 ) -> None:
     config = study_config(csv_path, metric="val_loss")
     config["tune"]["space"] = {"data.scaler": {"type": "choice", "values": ["minmax", "robust"]}}
-    result = runner.invoke(
-        app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s1")]
-    )
+    result = run("tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s1"))
     assert result.exit_code == 1
     assert "val_loss is not comparable across trials that change data.scaler" in result.stderr
     config = study_config(csv_path)
     config["data"]["split"] = {"train": 0.8, "test": 0.2}
     config["data"]["validation"] = "none"
-    result = runner.invoke(
-        app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s2")]
-    )
+    result = run("tune", "-c", str(write(tmp_path, config)), "-o", str(tmp_path / "s2"))
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: tune chooses on the val part, and this split has none")
 
@@ -126,7 +120,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
 ) -> None:
     path = write(tmp_path, study_config(csv_path, trials=2))
     study = tmp_path / "study"
-    first = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "-q"])
+    first = run("tune", "-c", str(path), "-o", str(study), "-q")
     assert first.exit_code == 0, first.output
     assert first.stdout.strip() == str(study)
     before = trials(study)
@@ -135,7 +129,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     assert list(before["base"]) == [True, False]
     assert before.loc[0, "model.hidden_size"] == 8
     assert before.loc[0, "training.learning_rate"] == pytest.approx(0.003)
-    more = runner.invoke(app, ["tune", "-c", str(path), "-o", str(study), "--trials", "3"])
+    more = run("tune", "-c", str(path), "-o", str(study), "--trials", "3")
     assert more.exit_code == 0, more.output
     # the continued study reports its new trial only, with that trial's own time
     lines = [line for line in more.stderr.splitlines() if line.startswith("trial ")]
@@ -152,8 +146,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     tested = yaml.safe_load((study / "best" / "metrics.json").read_text())
     assert tested["validation"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-6)
     assert "model" in tested and "rmse" in tested["model"]  # the best is scored on the test part
-    again = runner.invoke(app, ["train", "-c", str(study / "best.yaml"), "-o",
-                                str(tmp_path / "again"), "-q"])  # fmt: skip
+    again = run("train", "-c", str(study / "best.yaml"), "-o", str(tmp_path / "again"), "-q")
     assert again.exit_code == 0, again.output
     retrained = yaml.safe_load((tmp_path / "again" / "metrics.json").read_text())
     assert retrained["validation"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-6)
@@ -163,7 +156,7 @@ def test_a_study_continues_and_best_yaml_trains_to_its_figure(
     # Another config cannot continue this study.
     changed = study_config(csv_path, trials=4)
     changed["training"]["epochs"] = 4
-    other = runner.invoke(app, ["tune", "-c", str(write(tmp_path, changed)), "-o", str(study)])
+    other = run("tune", "-c", str(write(tmp_path, changed)), "-o", str(study))
     assert other.exit_code == 1
     assert "was started with another config" in other.stderr
 
@@ -227,7 +220,7 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path, csv_p
     # When every trial fails, it is an error that says why.
     config["tune"]["space"] = {"data.lookback": {"type": "choice", "values": [500, 600]}}
     study = tmp_path / "s2"
-    out = runner.invoke(app, ["tune", "-c", str(write(tmp_path, config)), "-o", str(study), "-q"])
+    out = run("tune", "-c", str(write(tmp_path, config)), "-o", str(study), "-q")
     assert out.exit_code == 1
     assert out.stderr.splitlines()[-1].startswith("Error: no trial of the study completed: ")
     assert (study / "trials.csv").exists()  # the failed trials and their reasons
@@ -273,7 +266,7 @@ def test_two_workers_share_one_study_without_extra_trials(tmp_path: Path, csv_pa
 
 def test_missing_optuna_names_the_extra(tmp_path: Path, csv_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna -> ImportError
-    result = runner.invoke(app, ["tune", "-c", str(write(tmp_path, study_config(csv_path)))])
+    result = run("tune", "-c", str(write(tmp_path, study_config(csv_path))))
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "Error: lstmcli tune needs Optuna, which is not installed; install it with "
@@ -334,7 +327,7 @@ def test_several_validation_cuts_score_each_trial_on_their_mean(tmp_path: Path, 
     assert (moved.train, moved.val) == pytest.approx((0.6, 0.1))
     dated = study_config(csv_path, folds=2)
     dated["data"]["split"] = {"val_start": "2009-01-01", "test_start": "2011-01-01"}
-    out = runner.invoke(app, ["tune", "-c", str(write(tmp_path, dated)), "-o", str(tmp_path / "d")])
+    out = run("tune", "-c", str(write(tmp_path, dated)), "-o", str(tmp_path / "d"))
     assert (
         out.exit_code == 1 and "tune.folds: several validation cuts need a fraction" in out.stderr
     )
@@ -347,8 +340,7 @@ def test_a_storage_url_that_cannot_work_is_one_error_at_once(tmp_path: Path, csv
         ("postgresql://nobody@127.0.0.1:1/x", "its database driver is not installed"),
     ):
         started = time.perf_counter()
-        result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "s"),
-                                     "--storage", url])  # fmt: skip
+        result = run("tune", "-c", str(path), "-o", str(tmp_path / "s"), "--storage", url)
         assert result.exit_code == 1
         lines = result.stderr.strip().splitlines()
         assert lines[-1].startswith(f"Error: cannot open the study in {url}: ")
@@ -362,7 +354,7 @@ def test_trial_0_says_which_base_values_lie_outside_the_space(
     raw = study_config(csv_path, trials=1)
     raw["model"]["hidden_size"] = 16  # the space offers 4 and 8
     path = write(tmp_path, raw)
-    result = runner.invoke(app, ["tune", "-c", str(path), "-o", str(tmp_path / "s")])
+    result = run("tune", "-c", str(path), "-o", str(tmp_path / "s"))
     assert result.exit_code == 0, result.output
     note = (
         "the config's model.hidden_size 16 lie(s) outside the space: trial 0 takes a value "
@@ -373,7 +365,7 @@ def test_trial_0_says_which_base_values_lie_outside_the_space(
     assert frame.loc[0, "base"] and frame.loc[0, "note"] == note
     assert frame.loc[0, "model.hidden_size"] in (4, 8)
     raw["tune"]["space"] = {"training.learning_rate": {"type": "float", "values": [0.1]}}
-    bad = runner.invoke(app, ["tune", "-c", str(write(tmp_path, raw)), "-o", "x"])
+    bad = run("tune", "-c", str(write(tmp_path, raw)), "-o", "x")
     assert "a float range takes low and high, not values" in bad.stderr
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from lstmcli import __version__
 from lstmcli.config.edit import validate_config
@@ -19,9 +18,14 @@ from lstmcli.config.schema import Config
 from lstmcli.data.scaling import Scaler
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
-from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import load_calibration
-from lstmcli.model.network import ModelSpec
+from lstmcli.model.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from lstmcli.model.fitted import FittedForecaster
+    from lstmcli.model.forecaster import Forecaster
 
 FORMAT_NAME = "lstmcli-checkpoint"
 FORMAT_VERSION = 2  # 2: series ids, per-series scalers, known-future inputs
@@ -85,6 +89,8 @@ class Checkpoint:
     ) -> Forecaster:
         """The fitted forecaster: network, scalers, blend and calibration. `network` stands
         in for the stored one (an ONNX graph, which holds the blend already)."""
+        from lstmcli.model.forecaster import Forecaster
+
         spec = self.spec
         if network is None:
             network = self.build_network(device)
@@ -100,8 +106,25 @@ class Checkpoint:
         )
         return forecaster.to(device).eval()
 
+    def fitted(
+        self, device: torch.device | str = "cpu", forecaster: Forecaster | None = None
+    ) -> FittedForecaster:
+        """The fitted forecaster on torch: table rows in, forecasts in original units out
+        (around `forecaster` when given: training's, before model.pt is read back)."""
+        from lstmcli.model.fitted import FittedForecaster
+        from lstmcli.model.forecaster import RawUnits, TorchBackend
+
+        data = self.config.data
+        future = list(range(len(self.input_columns)))[data.layout.future]
+        forecaster = forecaster if forecaster is not None else self.forecaster(device)
+        module = RawUnits(forecaster, self.input_scaler.per_series,
+                          future if data.layout.n_future else [])  # fmt: skip
+        return FittedForecaster(self, TorchBackend(module.to(device)))
+
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
+    import torch
+
     payload = checkpoint_payload(checkpoint)
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
         torch.save(payload, file)  # to a file object: a full disk is an OSError, not a
@@ -111,6 +134,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
 def checkpoint_payload(checkpoint: Checkpoint, weights: bool = True) -> dict[str, Any]:
     """What model.pt holds; without `weights` only plain values (for an ONNX file's
     metadata, where the weights live in the graph)."""
+    import torch
+
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -143,6 +168,8 @@ def checkpoint_payload(checkpoint: Checkpoint, weights: bool = True) -> dict[str
 
 def load_checkpoint(path: Path, file: str = CHECKPOINT_FILE) -> Checkpoint:
     """Load a checkpoint file (or `file` in a run folder), refusing anything that is not ours."""
+    import torch
+
     if path.is_dir():
         path = path / file
     if not path.is_file():

@@ -22,7 +22,8 @@ from lstmcli.data.table import Table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.blend import Blend
 from lstmcli.model.intervals import Intervals, ScaledOutputs, nested, window_scale
-from lstmcli.model.network import ModelSpec, inference_batch
+from lstmcli.model.network import inference_batch
+from lstmcli.model.spec import ModelSpec
 from lstmcli.model.theta import theta_forecast
 from lstmcli.use.metrics import Bounds
 
@@ -189,27 +190,6 @@ class Forecaster(nn.Module):
             bounds = self.calibration.adaptive_bounds(point, spread, actual_scaled, series)
         return self._original_units(point, bounds, scaler_rows)
 
-    def forecast_batch(
-        self,
-        window: torch.Tensor,
-        future: torch.Tensor | None,
-        scaler_rows: np.ndarray | None,
-        histories: list[np.ndarray] | None = None,
-    ) -> Forecast:
-        """One batch of scaled windows (batch, lookback, inputs) forecast at once, in original
-        units (a recursive forecast feeds these back as the next windows' inputs); a Theta
-        blend reads `histories` (each window's whole scaled history of its target input)."""
-        self.eval()
-        history = None
-        if self.reads_history:
-            history = self.history_forecasts(histories, scaler_rows, self.blend.season)
-            history = history.to(window.device)
-        with torch.inference_mode():
-            point, bounds, _, _ = self(window, future, torch.float64, history)
-        point = point.double().cpu().numpy()
-        bounds = [(lo.cpu().numpy(), hi.cpu().numpy()) for lo, hi in bounds]
-        return self._original_units(point, bounds, scaler_rows)
-
     def _original_units(
         self, point: np.ndarray, bounds: list, scaler_rows: np.ndarray | None
     ) -> Forecast:
@@ -294,3 +274,70 @@ def scaled_windows(
                         table.offsets[table.series_of(part)])
         for name, part in anchors.items()
     }  # fmt: skip
+
+
+class RawUnits(nn.Module):
+    """A forecaster between windows and forecasts in original units (the contract of
+    `fitted.Backend`, and what `lstmcli export` traces): the global scaling (or each window's
+    series statistics, given as inputs) around the forecaster, which does the rest (window
+    normalization, network, combination, ensemble mean, interval bounds)."""
+
+    def __init__(self, forecaster: Forecaster, per_series: bool, future_columns: list[int]) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+        self.per_series, self.future_columns = per_series, future_columns
+        if not per_series:
+            for name, scaler in (("input", forecaster.input_scaler),
+                                 ("target", forecaster.target_scaler)):  # fmt: skip
+                self.register_buffer(f"{name}_center", _float64(scaler.center, forecaster))
+                self.register_buffer(f"{name}_scale", _float64(scaler.scale, forecaster))
+
+    def forward(self, inputs: torch.Tensor, *extra: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """inputs (batch, lookback, inputs) and, in this order when the model has them: future
+        (batch, horizon, known-ahead inputs); the per-series statistics input_center,
+        input_scale (batch, inputs), target_center, target_scale (batch, targets); theta
+        (batch, horizon, 1), the Theta forecast of each window's series. All float64, in
+        original units. Returns the forecast (batch, horizon, targets), per level the lower
+        and upper bounds, each window's scale and the forecast in scaled units."""
+        extra = list(extra)
+        future = extra.pop(0) if self.future_columns else None
+        if self.per_series:
+            in_center, in_scale, t_center, t_scale = (extra.pop(0).unsqueeze(1) for _ in range(4))
+        else:
+            in_center, in_scale = self.input_center, self.input_scale
+            t_center, t_scale = self.target_center, self.target_scale
+        theta = None
+        if self.forecaster.reads_history:
+            theta = ((extra.pop(0) - t_center[..., :1]) / t_scale[..., :1]).float()
+        window = ((inputs - in_center) / in_scale).float()
+        ahead = None
+        if future is not None:
+            columns = self.future_columns
+            ahead = ((future - in_center[..., columns]) / in_scale[..., columns]).float()
+        point, bounds, spread, _ = self.forecaster(window, ahead, torch.float64, theta)
+
+        def unscale(values: torch.Tensor) -> torch.Tensor:
+            return values.double() * t_scale + t_center
+
+        outputs = [unscale(point)]
+        for lower, upper in bounds:
+            outputs += [unscale(lower), unscale(upper)]
+        return (*outputs, spread, point)
+
+
+def _float64(values: np.ndarray, module: nn.Module) -> torch.Tensor:
+    device = next(module.parameters(), torch.empty(0)).device
+    return torch.tensor(values, dtype=torch.float64, device=device)
+
+
+class TorchBackend:
+    """`fitted.Backend` on torch: the forecaster module on its device."""
+
+    def __init__(self, module: RawUnits) -> None:
+        self.module = module.eval()
+        self.device = next(module.parameters(), torch.empty(0)).device
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            tensors = [torch.from_numpy(np.ascontiguousarray(f)).to(self.device) for f in feeds]
+            return [out.cpu().numpy() for out in self.module(*tensors)]

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 SPREAD_FLOOR = 1e-6  # a flat window (scaled units) must not give zero-width bounds
 # What a window's residuals are divided by: "naive" (its mean absolute seasonal change);
@@ -296,6 +298,8 @@ def conformalize(
 def nested(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> list:
     """Bounds of ascending levels made to nest on every row: each level's band contains the
     narrower ones' (a quantile correction or an adaptation per level could cross them)."""
+    import torch
+
     out = []
     for lower, upper in bounds:
         if out:
@@ -340,6 +344,8 @@ def window_scale(
     mean absolute change of the target from one season to the next ("naive"; from row to row
     without a season or a window longer than one), its standard deviation ("spread", older
     calibrations) or 1 ("none")."""
+    import torch
+
     values = inputs[..., target_index].float()
     if kind == "none":
         return torch.ones_like(values[:, :1])

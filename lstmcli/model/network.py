@@ -2,98 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that shapes the network, as plain numbers: the checkpoint stores it next to
-    the weights, so the model is rebuilt from the file alone."""
-
-    n_inputs: int
-    n_targets: int
-    steps: int
-    hidden_size: int
-    num_layers: int
-    dropout: float
-    head: tuple[int, ...]
-    window_norm: str = "none"
-    target_index: tuple[int, ...] | None = None  # each target's input column (forecasting)
-    n_future: int = 0  # the last n_future inputs are known at the forecast rows too
-    members: int = 1  # an ensemble of this many networks
-    linear_skip: int = 0  # > 0: a linear map from the targets' last rows to the output
-    blend_weight: float = 1.0  # the network's share of the forecast (see blend.py)
-    blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
-    season: int | None = None  # a blend's seasonal naive forecast; the intervals' unit
-    quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
-    lstm_rows: int = 0  # > 0: the LSTM reads only the window's last lstm_rows rows
-
-    @classmethod
-    def for_config(cls, data: Any, model: Any) -> ModelSpec:
-        """The spec of a config's model (`data`: DataConfig, `model`: ModelConfig)."""
-        layout = data.layout
-        steps = data.horizon if data.task == "forecast" else 1
-        index = layout.target_index
-        return cls(
-            n_inputs=len(layout.inputs),
-            n_targets=len(layout.targets),
-            steps=steps,
-            hidden_size=model.hidden_size,
-            num_layers=model.num_layers,
-            dropout=model.dropout,
-            head=tuple(model.head),
-            window_norm=data.window_norm,
-            target_index=tuple(index) if index is not None else None,
-            n_future=layout.n_future,
-            linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
-            quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
-            season=data.season if isinstance(data.season, int) else None,
-            lstm_rows=_lstm_rows(model.lstm_rows, data.lookback),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types for the checkpoint (lists, not tuples: torch's safe loader reads both)."""
-        out = asdict(self)
-        out["head"] = list(self.head)
-        out["target_index"] = list(self.target_index) if self.target_index is not None else None
-        out["quantile_levels"] = list(self.quantile_levels)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model arguments {unknown}")
-        values = dict(d)
-        values["head"] = tuple(values["head"])
-        values["quantile_levels"] = tuple(values.get("quantile_levels", ()))
-        if values.get("target_index") is not None:
-            values["target_index"] = tuple(values["target_index"])
-        return cls(**values)
-
-    def build(self) -> nn.Module:
-        """One LSTMForecaster, or an Ensemble of `members` of them (the blend and the
-        intervals are the forecaster's, see forecaster.py)."""
-        if self.members > 1:
-            return Ensemble([LSTMForecaster(self) for _ in range(self.members)])
-        return LSTMForecaster(self)
-
-    @property
-    def target_columns(self) -> list[int]:
-        """Each target's input column (the first input for regression, which has none)."""
-        return list(self.target_index) if self.target_index is not None else [0]
-
-
-def _lstm_rows(rows: Any, lookback: Any) -> int:
-    """model.lstm_rows as the spec keeps it: 0 (the whole window) unless it cuts the window."""
-    if not isinstance(rows, int) or not isinstance(lookback, int) or rows >= lookback:
-        return 0
-    return rows
+from lstmcli.model.spec import ModelSpec, windows_per_batch
 
 
 class LSTMForecaster(nn.Module):
@@ -247,12 +159,6 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
     return center, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
 
 
-INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch
-
-
 def inference_batch(model: nn.Module, lookback: int) -> int:
-    """Windows per inference batch. The LSTM keeps its gates and outputs for every time step
-    (5 x hidden floats a step), so a fixed batch that is quick for short windows would take
-    gigabytes for long ones; this keeps a batch's activations near INFERENCE_MEMORY."""
-    per_window = 4 * lookback * 5 * model.lstm.hidden_size
-    return max(32, min(8192, INFERENCE_MEMORY // per_window))
+    """Windows per inference batch of this network (see spec.windows_per_batch)."""
+    return windows_per_batch(model.lstm.hidden_size, lookback)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # torch is imported where a checkpoint is read: `lstmcli init
 
     from lstmcli.model.checkpoint import Checkpoint
     from lstmcli.model.intervals import Calibration
-    from lstmcli.model.network import ModelSpec
+    from lstmcli.model.spec import ModelSpec
 
 # The builtin priors, one per kind of season, and those `init: auto` tries for a season, in
 # order (the first whose horizon and inputs fit the run).

@@ -24,10 +24,12 @@ from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.blend import Blend, choose_blend
 from lstmcli.model.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
+from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
-from lstmcli.model.network import Ensemble, LSTMForecaster, ModelSpec
+from lstmcli.model.network import Ensemble, LSTMForecaster
 from lstmcli.model.prior import adapted_weights, is_prior, load_prior, prior_errors
+from lstmcli.model.spec import ModelSpec
 from lstmcli.run.distributed import SINGLE, Distributed
 from lstmcli.run.loop import EpochStats, TrainResult, TrainState, fit
 from lstmcli.use.backtest import actual_values
@@ -102,6 +104,14 @@ class CheckpointSaver:
             calibration.to_dict() if calibration is not None else None,
         )
         save_checkpoint(checkpoint, self.model)
+
+    def fitted(self, forecaster: Forecaster) -> FittedForecaster:
+        """The forecaster as model.pt will hold it, as a fitted forecaster (rows to frames)."""
+        calibration = forecaster.calibration
+        checkpoint = self.checkpoint(
+            forecaster.spec, {}, calibration.to_dict() if calibration is not None else None
+        )
+        return checkpoint.fitted(self.device, forecaster)
 
     @property
     def model(self) -> Path:

@@ -16,20 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config.data_section import DataConfig
 from lstmcli.config.io import config_to_yaml
 from lstmcli.config.resolve import Choice, carried_choices, choices_record, resolve
 from lstmcli.config.schema import Config
 from lstmcli.data.table import load_table
 from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
-from lstmcli.data.windows import Split, WindowSet
+from lstmcli.data.windows import Split
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.model.checkpoint import Checkpoint
-from lstmcli.model.forecaster import Forecaster
+from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.prior import is_prior, windowless_parts
 from lstmcli.run.device import resolve_device
 from lstmcli.run.distributed import checked_together, device_for, from_environment, process_group
@@ -139,9 +139,8 @@ def train_run(
 
             # Score the test part against the baselines, then write the rest of the run folder.
             with clock.stage("score"):
-                metrics, predictions = score_test(
-                    fitted.forecaster, data, windows["test"], config.data
-                )
+                model = saver.fitted(fitted.forecaster)  # rank 0 has the saver
+                metrics, predictions = score_test(model, data)
                 metrics.update(run_facts(fitted, data, device, choices, config.model.init))
             with clock.stage("write"):
                 write_run(run_dir, config, metrics, fitted.history, predictions)
@@ -219,16 +218,14 @@ def open_run_folder(run_dir: Path, overwrite: bool, resumed: bool) -> None:
         prepare_run_dir(run_dir, overwrite)
 
 
-def score_test(
-    forecaster: Forecaster, data: TrainingData, test: WindowSet, cfg: DataConfig
-) -> tuple[dict, pd.DataFrame]:
+def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.DataFrame]:
     """metrics.json's scores (model and baselines on the same test targets, their intervals
     when the model has levels) and the rows of test_predictions.csv, in original units. The
     test part is a rolling backtest: adaptive intervals follow the misses as actuals arrive."""
-    table, anchors = data.table, data.split.anchors["test"]
+    table, anchors, cfg = data.table, data.split.anchors["test"], model.data
     actual = actual_values(table, anchors, cfg)
-    series = table.series_of(anchors)
-    forecast = forecaster.predict(test, data.window_series("test"), actual=actual, series=series)
+    series = np.arange(table.n_series) if data.input_scaler.per_series else None
+    forecast = model.backtest(table, anchors, series, actual)
     metrics = score_backtest(
         table,
         anchors,

@@ -7,13 +7,11 @@ backtest over every complete window, and one prediction per row for the regress 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lstmcli.config.data_section import DataConfig
 from lstmcli.data.calendar import calendar_values
@@ -22,45 +20,37 @@ from lstmcli.data.table import Table, prepare_table
 from lstmcli.data.windows import keep_series, series_anchors, window_need
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint, load_checkpoint
-from lstmcli.model.forecaster import Forecast, Forecaster, scaled_windows
-from lstmcli.run.device import resolve_device
+from lstmcli.model.fitted import FittedForecaster
 from lstmcli.run.lock import refuse_busy
 from lstmcli.use.backtest import actual_values, backtest_frame, bound_columns, score_backtest
+
+if TYPE_CHECKING:
+    import torch
+
 from lstmcli.use.future import _forecast_times, warn_irregular_steps, warn_time_zone
 
 
-@dataclass(frozen=True)
-class Predictor:
-    checkpoint: Checkpoint
-    forecaster: Forecaster
-    device: torch.device
-
-    @property
-    def data(self) -> DataConfig:
-        return self.checkpoint.config.data
-
-
-def load_predictor(run: Path, device: str | None = None) -> Predictor:
+def load_predictor(run: Path, device: str | None = None) -> FittedForecaster:
     """Load a run folder or model.pt onto `device`, or the device it was trained on when that
     exists here, else the CPU (so a GPU-trained model runs anywhere without flags). A `.onnx`
-    file from `lstmcli export` runs with onnxruntime on the CPU. A folder still being trained
-    is refused: its model.pt may be an early epoch's, without interval bands."""
+    file from `lstmcli export` runs with onnxruntime on the CPU, without importing torch. A
+    folder still being trained is refused: its model.pt may be an early epoch's, without
+    interval bands."""
     refuse_busy(run)
     if run.suffix.lower() == ".onnx" and run.is_file():
-        from lstmcli.use.export import OnnxNetwork, OnnxSession
+        from lstmcli.model.onnx_file import load_onnx
 
-        session = OnnxSession(run)
-        cpu = torch.device("cpu")
-        forecaster = session.checkpoint.forecaster(cpu, network=OnnxNetwork(session))
-        return Predictor(session.checkpoint, forecaster, cpu)
+        return load_onnx(run)
+    from lstmcli.run.device import resolve_device
+
     checkpoint = load_checkpoint(run)
     target = resolve_device(device) if device is not None else default_device(checkpoint)
-    return Predictor(checkpoint, checkpoint.forecaster(target), target)
+    return checkpoint.fitted(target)
 
 
 def load_input(
     run: Path, source: str | None, device: str | None, ids: list[str], stdin: TextIO | None
-) -> tuple[Predictor, pd.DataFrame, str]:
+) -> tuple[FittedForecaster, pd.DataFrame, str]:
     """What predict and evaluate start from: the model, the input rows (of the `ids` series
     only, when given) and the input's name for messages."""
     predictor = load_predictor(run, device)
@@ -70,6 +60,8 @@ def load_input(
 
 def default_device(checkpoint: Checkpoint) -> torch.device:
     """The GPU a model trained on when this machine has it, else the CPU."""
+    import torch
+
     trained = checkpoint.trained_on
     if trained.startswith("cuda") and torch.cuda.is_available():
         index = torch.device(trained).index or 0
@@ -96,7 +88,7 @@ def keep_ids(frame: pd.DataFrame, cfg: DataConfig, ids: list[str], label: str) -
 
 
 def forecast_next(
-    predictor: Predictor,
+    predictor: FittedForecaster,
     frame: pd.DataFrame,
     label: str,
     steps: int | None = None,
@@ -124,7 +116,7 @@ def forecast_next(
         targets="future",
         warn=warn,
         # a Theta blend reads each series' whole history, as it did in training
-        last_rows=None if predictor.forecaster.reads_history else lookback,
+        last_rows=None if predictor.reads_history else lookback,
         missing_advice=_missing_advice(cfg),
     )
     need = cfg.history_rows  # the lookback, or fewer when data.min_history pads windows
@@ -140,15 +132,10 @@ def forecast_next(
 
     # Each series as one sequence: its last `lookback` history rows, then `future_rows` rows
     # to forecast: the input's own when it has them all, else placeholders filled in below.
-    scaled = checkpoint.input_scaler.transform(
-        table.inputs,
-        series[table.row_series()] if series is not None else None,
-        table.input_columns,
-    )
     history_end = table.offsets[:-1] + _history_rows(table)  # first row after the history
     rows = history_end[:, None] + np.arange(-lookback, future_rows)[None, :]
     rows = np.clip(rows, table.offsets[:-1, None], table.offsets[1:, None] - 1)  # pad short ones
-    sequence = scaled[rows]  # (series, rows, inputs)
+    sequence = table.inputs[rows].astype(np.float64)  # (series, rows, inputs)
     given = table.future >= future_rows
     times = _forecast_times(table, history_end, future_rows, given, checkpoint)
     if cfg.calendar and not given.all():  # placeholder rows: their calendar from their times
@@ -162,13 +149,12 @@ def forecast_next(
         calendar = calendar_values(calendar_times, cfg.calendar, label)
         calendar = calendar.reshape(table.n_series, future_rows, -1)
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
-    sequence = torch.from_numpy(sequence).to(predictor.device)
     histories = None
-    if predictor.forecaster.reads_history:
+    if predictor.reads_history:
         column = cfg.layout.target_index[0]
         ends = zip(table.offsets[:-1], history_end, strict=True)
-        histories = [scaled[start:end, column] for start, end in ends]
-    predicted, bounds = _roll_forward(predictor, sequence, blocks, series, histories)
+        histories = [table.inputs[start:end, column] for start, end in ends]
+    predicted, bounds = predictor.forecast(sequence, blocks, series, histories)
     if bounds is not None and steps > horizon:
         warn(
             f"interval bounds cover the model's horizon ({horizon} steps); the recursive steps "
@@ -207,50 +193,6 @@ def _require_rows_to_forecast(table: Table, rows: int, cfg: DataConfig, label: s
             f"end with {rows} row(s) to forecast (empty targets, known values); the last "
             f"{int(table.future[k])} row(s){where} have empty targets"
         )
-
-
-def _roll_forward(
-    predictor: Predictor,
-    sequence: torch.Tensor,
-    blocks: int,
-    series: np.ndarray | None,
-    histories: list[np.ndarray] | None,
-) -> tuple[np.ndarray, dict | None]:
-    """Forecast `blocks` horizons one after another (series, blocks * horizon, targets), in
-    original units, with the first horizon's interval bounds when the model has levels (NaN
-    beyond it). Each block's forecast becomes the targets' inputs of the next (and extends
-    the histories a Theta blend reads)."""
-    cfg, checkpoint = predictor.data, predictor.checkpoint
-    lookback, horizon, layout = cfg.lookback, cfg.horizon, cfg.layout
-    target_inputs = layout.target_index
-    as_inputs = checkpoint.input_scaler.columns(target_inputs)  # targets, scaled as inputs
-    outputs: list[np.ndarray] = []
-    first: Forecast | None = None
-    for block in range(blocks):
-        start = lookback + block * horizon  # the first row this block forecasts
-        window = sequence[:, start - lookback : start]
-        future = sequence[:, start : start + horizon, layout.future] if layout.n_future else None
-        forecast = predictor.forecaster.forecast_batch(window, future, series, histories)
-        outputs.append(forecast.points)
-        first = first or forecast
-        if block + 1 < blocks:
-            fed = as_inputs.transform(forecast.points, series)
-            sequence[:, start : start + horizon, target_inputs] = torch.from_numpy(fed).to(
-                sequence.device
-            )
-            if histories is not None:
-                histories = [np.r_[h, f[:, 0]] for h, f in zip(histories, fed, strict=True)]
-    bounds = None
-    if first.bounds:
-        bounds = {level: (_pad(lo, blocks), _pad(hi, blocks))
-                  for level, (lo, hi) in first.bounds.items()}  # fmt: skip
-    return np.concatenate(outputs, axis=1), bounds
-
-
-def _pad(values: np.ndarray, blocks: int) -> np.ndarray:
-    """One horizon's bounds followed by NaN for the recursive blocks after it."""
-    empty = np.full((values.shape[0], values.shape[1] * (blocks - 1), values.shape[2]), np.nan)
-    return np.concatenate([values, empty], axis=1)
 
 
 def _forecast_frame(
@@ -299,7 +241,7 @@ def _known_series(
 
 
 def rolling(
-    predictor: Predictor, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
+    predictor: FittedForecaster, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
 ) -> pd.DataFrame:
     """A forecast from every window whose targets all lie in the input (a backtest);
     for the regress task, one prediction per row that has a full window."""
@@ -309,7 +251,7 @@ def rolling(
 
 
 def evaluate(
-    predictor: Predictor, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
+    predictor: FittedForecaster, frame: pd.DataFrame, label: str, warn: Warn = ignore_warning
 ) -> dict:
     """Rolling predictions scored like metrics.json, against baselines on the same targets
     (and per series, for a model of many series)."""
@@ -334,7 +276,7 @@ def evaluate(
 
 
 def _predict_all(
-    predictor: Predictor,
+    predictor: FittedForecaster,
     frame: pd.DataFrame,
     label: str,
     targets: str = "optional",
@@ -361,16 +303,9 @@ def _predict_all(
         table = keep_series(table, has_window, why, label, warn)
     table, series = _known_series(cp, table, label, warn)
     anchors = _anchors(table, cfg)
-    row_series = series[table.row_series()] if series is not None else None
-    windows = scaled_windows(
-        table, {"all": anchors}, cfg, cp.input_scaler, None, row_series, predictor.device
-    )["all"]
-    window_series = series[table.series_of(anchors)] if series is not None else None
     # what is known of the actuals adapts the intervals of a rolling backtest
     actual = actual_values(table, anchors, cfg) if table.targets.shape[1] else None
-    forecast = predictor.forecaster.predict(
-        windows, window_series, actual=actual, series=table.series_of(anchors)
-    )
+    forecast = predictor.backtest(table, anchors, series, actual)
     return table, anchors, forecast.points, forecast.bounds
 
 
