@@ -49,8 +49,17 @@ def test_a_trial_runs_trains_stages_and_writes_nothing(tmp_path: Path, csv_path:
     config, _, data = prepare_run(validate_config(raw), print)
     windows = make_windows(data, config.data, torch.device("cpu"))
     before = set(tmp_path.rglob("*"))
-    fitted = fit_forecaster(config, data, windows, torch.device("cpu"))
-    assert set(tmp_path.rglob("*")) == before  # no saver: nothing written
+    heard = []
+    fitted = fit_forecaster(
+        config, data, windows, torch.device("cpu"), events=heard.append, snapshots=True
+    )
+    assert set(tmp_path.rglob("*")) == before  # fitting writes nothing, snapshots or not
+    kinds = [type(event).__name__ for event in heard]
+    epochs = config.training.epochs * config.training.ensemble
+    assert kinds.count("EpochEnded") == result.metrics["epochs_run"] * config.training.ensemble
+    assert epochs >= kinds.count("EpochEnded") > 0 and "CheckpointDue" in kinds
+    assert kinds[-1] == "ForecasterReady" and kinds.count("ForecasterReady") == 1
+    assert heard[-1].forecaster.levels == [80]  # what model.pt holds: blend and calibration
     assert fitted.validation == result.metrics["validation"]
     assert fitted.blend == result.metrics["blend"]
     assert fitted.forecaster.levels == [80]
@@ -68,3 +77,20 @@ def test_the_run_folder_opens_only_after_every_check(tmp_path: Path, csv_path: P
     with pytest.raises(LstmcliError, match="too few for one window"):
         train_run(validate_config(bad), tmp_path / "other", on_start=on_start)
     assert not (tmp_path / "other").exists() and len(seen) == 1
+
+
+def test_training_threads_hold_for_the_run_and_are_restored(tmp_path: Path, csv_path: Path) -> None:
+    """training.threads is torch's count while a run fits and scores, not after it: a
+    library caller (a notebook, tune's own process) keeps its own."""
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    seen = []
+    raw = tiny_config(csv_path, training={"threads": wanted, "epochs": 2})
+    train_run(validate_config(raw), tmp_path / "run",
+              on_epoch=lambda stats: seen.append(torch.get_num_threads()))  # fmt: skip
+    assert seen and set(seen) == {wanted}
+    assert torch.get_num_threads() == before
+    config, _, data = prepare_run(validate_config(raw), print)
+    windows = make_windows(data, config.data, torch.device("cpu"))
+    fit_forecaster(config, data, windows, torch.device("cpu"))
+    assert torch.get_num_threads() == before

@@ -276,6 +276,7 @@ def test_members_trained_at_once_equal_members_trained_one_after_another(
     from lstmcli.model.checkpoint import load_checkpoint
 
     runs, threads = {}, {}
+    before = torch.get_num_threads()
     for workers in (1, 2):
         cfg = validate_config(
             tiny_config(
@@ -296,7 +297,7 @@ def test_members_trained_at_once_equal_members_trained_one_after_another(
     assert history[0]["member"].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
     pd.testing.assert_frame_equal(*(h.drop(columns="seconds") for h in history))
     assert runs[1].metrics["model"] == runs[2].metrics["model"]
-    assert torch.get_num_threads() == 1  # training.threads, as set; back after the workers
+    assert torch.get_num_threads() == before  # training.threads held for the runs only
 
 
 @pytest.mark.slow

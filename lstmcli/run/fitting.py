@@ -1,8 +1,9 @@
 """Fitting a forecaster on prepared data: the network(s), then the blend, the interval
 calibration and the val part's scores, each chosen on the validation windows only.
 
-`train` runs these stages with a `CheckpointSaver` (model.pt and last.pt as training goes);
-a tune trial runs the same stages without one and reads the validation scores.
+Fitting writes nothing: it emits events (run/events.py). `train` hands them to its run folder
+(model.pt and last.pt as training goes, MLflow's losses); a tune trial runs the same stages
+with a pruning listener and reads the validation scores.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,19 +23,17 @@ from lstmcli.data.training_data import TrainingData
 from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.blend import Blend, choose_blend
-from lstmcli.model.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
-from lstmcli.model.fitted import FittedForecaster
+from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
 from lstmcli.model.network import Ensemble, LSTMForecaster
 from lstmcli.model.prior import adapted_weights, is_prior, load_prior, prior_errors
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.distributed import SINGLE, Distributed
+from lstmcli.run.events import CheckpointDue, EpochEnded, ForecasterReady, Listener, ignore_event
 from lstmcli.run.loop import EpochStats, TrainResult, TrainState, fit
 from lstmcli.use.backtest import actual_values
 from lstmcli.use.metrics import report
-
-OnEpoch = Callable[[EpochStats], None] | None
 
 
 @dataclass(frozen=True)
@@ -49,106 +47,50 @@ class Fitted:
     validation: dict | None  # the val part's scores in original units (see validation_scores)
 
 
-@dataclass(frozen=True)
-class CheckpointSaver:
-    """The one place a run's checkpoints are built and written (model.pt, last.pt)."""
-
-    config: Config
-    data: TrainingData
-    device: torch.device
-    run_dir: Path
-
-    def checkpoint(
-        self, spec: ModelSpec, weights: dict, calibration: dict | None = None,
-        state: dict | None = None,
-    ) -> Checkpoint:  # fmt: skip
-        data, table = self.data, self.data.table
-        return Checkpoint(
-            config=self.config,
-            spec=spec,
-            state_dict=weights,
-            input_columns=table.input_columns,
-            target_columns=table.target_columns,
-            input_scaler=data.input_scaler,
-            target_scaler=data.target_scaler,
-            mase_scales=data.mase_scales,
-            trained_on=str(self.device),
-            time_freq=data.time_freq,
-            time_step=data.time_step,
-            time_zone=data.time_zone,
-            data_rows=len(table.inputs),
-            train_state=state,
-            series_ids=table.id_labels() if table.ids is not None else None,
-            series_mase_scales=_plain(data.series_mase_scales),
-            calibration=calibration,
-            baseline_intervals=data.baseline_intervals,
-        )
-
-    def save_members(self, spec: ModelSpec, plain: list[dict]) -> None:
-        """last.pt with every started member's state (TrainState.to_dict: the latest weights,
-        optimizer, random generators, position in its epoch) to continue from, and model.pt
-        with the best weights so far of the members that finished an epoch."""
-        resumable = plain[0] if len(plain) == 1 and spec.members == 1 else {"members": plain}
-        last_spec, last_weights = members_of(spec, [s["last_weights"] for s in plain])
-        save_checkpoint(self.checkpoint(last_spec, last_weights, state=resumable), self.last)
-        best = [s["best_weights"] for s in plain if s["best_weights"] is not None]
-        if best:
-            save_checkpoint(self.checkpoint(*members_of(spec, best)), self.model)
-
-    def save_forecaster(self, forecaster: Forecaster) -> None:
-        """model.pt: the forecaster with its blend and calibration."""
-        calibration = forecaster.calibration
-        checkpoint = self.checkpoint(
-            forecaster.spec,
-            forecaster.network.state_dict(),
-            calibration.to_dict() if calibration is not None else None,
-        )
-        save_checkpoint(checkpoint, self.model)
-
-    def fitted(self, forecaster: Forecaster) -> FittedForecaster:
-        """The forecaster as model.pt will hold it, as a fitted forecaster (rows to frames)."""
-        calibration = forecaster.calibration
-        checkpoint = self.checkpoint(
-            forecaster.spec, {}, calibration.to_dict() if calibration is not None else None
-        )
-        return checkpoint.fitted(self.device, forecaster)
-
-    @property
-    def model(self) -> Path:
-        return self.run_dir / CHECKPOINT_FILE
-
-    @property
-    def last(self) -> Path:
-        return self.run_dir / LAST_FILE
-
-
 def fit_forecaster(
     config: Config,
     data: TrainingData,
     windows: dict[str, WindowSet],
     device: torch.device,
     *,
-    on_epoch: OnEpoch = None,
+    events: Listener = ignore_event,
+    snapshots: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
-    saver: CheckpointSaver | None = None,
     resume: Checkpoint | None = None,
     dist: Distributed = SINGLE,
     warn: Warn = ignore_warning,
 ) -> Fitted:
-    """Train, blend, calibrate and score the val part, in that order. `config` is resolved;
-    with `saver` the checkpoints are written as training goes and once more at the end."""
+    """Train, blend, calibrate and score the val part, in that order; writes nothing. `config`
+    is resolved. `events` hears every epoch, with `snapshots` the members' resumable states
+    as training goes (CheckpointDue: what last.pt and model.pt hold; a snapshot copies the
+    weights and optimizer, so only a fit that is recorded asks for them) and the fitted
+    forecaster at the end (ForecasterReady)."""
     # The network(s): one, or an ensemble of members (several at once, training.workers);
     # resumable and saved as training goes.
-    if config.training.threads is not None:
-        torch.set_num_threads(config.training.threads)
+    with threads_of(config):
+        return _fit(config, data, windows, device, events, snapshots, should_stop, resume, dist,
+                    warn)  # fmt: skip
+
+
+def threads_of(config: Config) -> contextlib.AbstractContextManager:
+    """training.threads for a while (then torch's count as it was), or nothing to change."""
+    threads = config.training.threads
+    return cpu_threads(threads) if threads is not None else contextlib.nullcontext()
+
+
+def _fit(
+    config: Config, data: TrainingData, windows: dict[str, WindowSet], device: torch.device,
+    events: Listener, snapshots: bool, should_stop: Callable[[], bool],
+    resume: Checkpoint | None, dist: Distributed, warn: Warn,
+) -> Fitted:  # fmt: skip
     spec = ModelSpec.for_config(config.data, config.model)
     start = prior = None
     if is_prior(config.model.init):  # fine-tuned from the prior's weights (a member not yet
         prior = load_prior(config.model.init)  # started when resuming)
         start = adapted_weights(prior, spec)
     network, training, history = train_members(
-        spec, windows, config.training, device, on_epoch, should_stop, saver, resume, dist,
-        start=start,
+        spec, windows, config.training, device, events if snapshots else None, events,
+        should_stop, resume, dist, start=start,
     )  # fmt: skip
     spec = replace(spec, members=len(network.members) if isinstance(network, Ensemble) else 1)
     data_cfg, model_cfg = config.data, config.model
@@ -206,8 +148,7 @@ def fit_forecaster(
         for problem in unsupported_levels(calibration, spec.steps):
             warn(problem)
         forecaster = forecaster.with_calibration(calibration)
-    if saver is not None:
-        saver.save_forecaster(forecaster)
+    events(ForecasterReady(forecaster))
 
     validation = validation_scores(forecaster, data, val, config, training) if has_val else None
     return Fitted(forecaster, training, history, blend, validation)
@@ -243,9 +184,9 @@ def train_members(
     windows: dict[str, WindowSet],
     cfg: TrainingConfig,
     device: torch.device,
-    on_epoch: OnEpoch,
+    checkpoints: Listener | None,
+    events: Listener,
     should_stop: Callable[[], bool],
-    saver: CheckpointSaver | None,
     resume: Checkpoint | None,
     dist: Distributed = SINGLE,
     start: list[dict] | None = None,
@@ -256,7 +197,8 @@ def train_members(
     resuming. A member's training depends on nothing but its own seed, weights and window
     order, so the result is the same whatever the number of workers and whichever member
     finishes first. After every `checkpoint_every` epochs of any member and at the end (also
-    when interrupted) last.pt holds every started member's state, so `--resume` continues
+    when interrupted) `checkpoints` (when given) hears every started member's state, which
+    last.pt holds, so `--resume` continues
     exactly where training stopped: finished members are kept, running ones continue
     mid-epoch, and the result equals an uninterrupted run. A stop request stops every running
     member after its current batch; members not yet started wait for the resume. Under
@@ -296,8 +238,8 @@ def train_members(
     def keep(index: int, state: TrainState) -> None:
         with lock:
             latest[index] = state.to_dict()  # in the member's own thread: consistent
-            if saver is not None and (started := _started(latest)):
-                saver.save_members(spec, started)
+            if checkpoints is not None and (started := _started(latest)):
+                checkpoints(CheckpointDue(spec, started))
 
     def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
         if halt.is_set():
@@ -305,15 +247,13 @@ def train_members(
         if workers > 1:  # this thread's own OpenMP count (torch's count stays per_member)
             torch.set_num_threads(per_member)
         network = network or build(index)
-        report = None
-        if on_epoch is not None:
-            report = lambda stats: on_epoch(replace(stats, member=index + 1))  # noqa: E731
+        report = lambda stats: events(EpochEnded(replace(stats, member=index + 1)))  # noqa: E731
         try:
             result = fit(
                 network, windows["train"], windows.get("val"),
                 cfg.model_copy(update={"seed": cfg.seed + index}), report, stop,
                 state=saved[index] if index < len(saved) else None,
-                on_checkpoint=(lambda state: keep(index, state)) if saver is not None else None,
+                on_checkpoint=None if checkpoints is None else lambda state: keep(index, state),
                 dist=dist, start_is_candidate=start is not None,
             )  # fmt: skip
         except BaseException:
@@ -334,8 +274,8 @@ def train_members(
                 results = [future.result() for future in futures]
             finally:
                 halt.set()  # a second Ctrl-C or an error: no member goes on alone
-    if saver is not None and (saved_states := _started(latest)):
-        saver.save_members(spec, saved_states)
+    if checkpoints is not None and (saved_states := _started(latest)):
+        checkpoints(CheckpointDue(spec, saved_states))
     started = [(i, r) for i, r in enumerate(results) if r is not None]
     networks, histories = [], []
     for index, result in started:
@@ -345,8 +285,7 @@ def train_members(
         if result.epochs_run or result.state.best_weights is not None:
             networks.append(trained[index])
     if not networks:
-        where = f"; continue with --resume {saver.run_dir}" if saver is not None else ""
-        raise TrainingInterrupted(f"interrupted before the first epoch finished{where}")
+        raise TrainingInterrupted("interrupted before the first epoch finished")
     result = started[-1][1]
     result.interrupted = any(r.interrupted for _, r in started)
     network = networks[0] if len(networks) == 1 else Ensemble(networks)
@@ -418,10 +357,3 @@ def members_of(spec: ModelSpec, weights: list[dict]) -> tuple[ModelSpec, dict]:
         f"members.{k}.{name}": value for k, w in enumerate(weights) for name, value in w.items()
     }
     return replace(spec, members=len(weights)), stacked
-
-
-def _plain(values: np.ndarray | None) -> list | None:
-    """An array as nested lists with None for NaN, for the checkpoint."""
-    if values is None:
-        return None
-    return [[None if np.isnan(v) else float(v) for v in row] for row in values]

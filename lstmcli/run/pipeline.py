@@ -10,7 +10,6 @@ training starts, so a mistake costs seconds and writes nothing.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,39 +19,29 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config.io import config_to_yaml
-from lstmcli.config.resolve import Choice, carried_choices, choices_record, resolve
+from lstmcli.config.resolve import Choice, choices_record, resolve
 from lstmcli.config.schema import Config
 from lstmcli.data.table import load_table
 from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.data.windows import Split
-from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
-from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
+from lstmcli.errors import TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.prior import is_prior, windowless_parts
 from lstmcli.run.device import resolve_device
 from lstmcli.run.distributed import checked_together, device_for, from_environment, process_group
+from lstmcli.run.events import each, on_epochs
 from lstmcli.run.fitting import (
-    CheckpointSaver,
     Fitted,
     fit_forecaster,
     member_threads,
     members_at_once,
+    threads_of,
 )
-from lstmcli.run.lock import run_folder_lock
+from lstmcli.run.folder import RunFolder, fitted_model
 from lstmcli.run.loop import EpochStats, TrainResult
-from lstmcli.run.manifest import RunRecord, StageClock, data_facts
-from lstmcli.run.tracking import (
-    LiveLosses,
-    abandon,
-    finish_tracking,
-    require_mlflow,
-    start_tracking,
-    tracked,
-)
+from lstmcli.run.manifest import StageClock
 from lstmcli.use.backtest import actual_values, backtest_frame, score_backtest
-from lstmcli.use.metrics import json_safe
 
 
 @dataclass(frozen=True)
@@ -95,94 +84,61 @@ def train_run(
     dist = from_environment()
     device = device_for(dist, resolve_device(config.training.device))
     clock = StageClock()
-    tracker = None
     with process_group(dist, device), contextlib.ExitStack() as held:
         # Checks, on every rank: the folder's lock first (a second writer fails before any
         # work), then the data, the `auto` choices, the split and scalers, the folder, the
-        # tracking store.
+        # tracking store. Rank 0 alone records: the others' folder is None.
         with checked_together(dist, device), clock.stage("prepare"):
+            folder = None
             if dist.main:
-                if not locked:  # `locked`: the caller holds the folder's lock
-                    held.enter_context(run_folder_lock(run_dir, warn))
-                if tracked(config):
-                    require_mlflow()
+                folder = held.enter_context(RunFolder.claim(run_dir, config, warn, locked))
             config, choices, data = prepare_run(config, warn, resume)
-            if dist.main:
-                open_run_folder(run_dir, overwrite, resumed=resume is not None)
-                record = open_record(run_dir, config, data, str(device), dist.world, command,
-                                     clock, resume is not None, warn)  # fmt: skip
-                before = (record.earlier or {}).get("chosen") if resume else chosen_before
-                choices = carried_choices(before, config, choices)
-                record.extra["chosen"] = choices_record(choices)
+            if folder is not None:
                 workers = members_at_once(config.training, dist)
-                record.extra["threads_per_member"] = member_threads(config.training, workers)
-                tracker = start_tracking(config, run_dir, record.earlier, tracking_parent)
-                if tracker is not None:
-                    record.extra["mlflow"] = tracker.record()
-                record.save(finished=False)
+                choices = folder.open(
+                    config, choices, data, str(device), dist.world, command, clock, resume,
+                    overwrite, workers, member_threads(config.training, workers),
+                    chosen_before, tracking_parent,
+                )  # fmt: skip
         if on_start is not None:
             on_start(config, choices)
-        if tracker is not None:  # the losses reach MLflow while training runs
-            on_epoch = each(on_epoch, LiveLosses(tracker, config.training.ensemble, warn))
+        events = each(on_epochs(on_epoch), folder.listen if folder is not None else None)
 
         try:
             # Fit: the network(s) on the training windows, blend and intervals on the val part.
+            # training.threads holds for the fit and the scores, then torch's count is back
+            held.enter_context(threads_of(config))
             with clock.stage("fit"):
                 windows = make_windows(data, config.data, device)
-                saver = CheckpointSaver(config, data, device, run_dir) if dist.main else None
                 fitted = fit_forecaster(
-                    config, data, windows, device, on_epoch=on_epoch, should_stop=should_stop,
-                    saver=saver, resume=resume, dist=dist, warn=warn,
+                    config, data, windows, device, events=events, snapshots=folder is not None,
+                    should_stop=should_stop, resume=resume, dist=dist, warn=warn,
                 )  # fmt: skip
-            if not dist.main:  # rank 0 scores and writes
+            if folder is None:  # rank 0 scores and writes
                 return RunResult(run_dir, {}, fitted.training)
 
             # Score the test part against the baselines, then write the rest of the run folder.
             with clock.stage("score"):
-                model = saver.fitted(fitted.forecaster)  # rank 0 has the saver
+                model = fitted_model(config, data, device, fitted.forecaster)
                 metrics, predictions = score_test(model, data)
                 metrics.update(run_facts(fitted, data, device, choices, config.model.init))
             with clock.stage("write"):
-                write_run(run_dir, config, metrics, fitted.history, predictions)
-        except (TrainingInterrupted, KeyboardInterrupt):
-            abandon(tracker, "KILLED")
+                folder.write(metrics, fitted.history, predictions)
+        except TrainingInterrupted as e:
+            if folder is not None:
+                folder.abandon("KILLED")
+                raise TrainingInterrupted(f"{e}; continue with --resume {run_dir}") from None
+            raise
+        except KeyboardInterrupt:
+            if folder is not None:
+                folder.abandon("KILLED")
             raise
         except BaseException:
-            abandon(tracker)
+            if folder is not None:
+                folder.abandon()
             raise
-        manifest = record.save(finished=True, interrupted=fitted.training.interrupted)
-        if tracker is not None:  # last: the run folder is complete whatever the store does
-            try:
-                finish_tracking(tracker, run_dir, metrics, fitted.history, manifest,
-                                config.training.ensemble)  # fmt: skip
-            except LstmcliError as e:
-                abandon(tracker)
-                raise LstmcliError(f"{e} (the run folder {run_dir} is complete)") from None
-            record.extra["mlflow"] = tracker.record()  # the epochs logged, for a resume
-            record.save(finished=True, interrupted=fitted.training.interrupted)
+        folder.finish(metrics, fitted.history, fitted.training)
         return RunResult(run_dir, metrics, fitted.training)
-
-
-def each(*listeners: Callable[[EpochStats], None] | None) -> Callable[[EpochStats], None]:
-    """One `on_epoch` listener that calls every given one in turn."""
-    present = [listener for listener in listeners if listener is not None]
-
-    def call(stats: EpochStats) -> None:
-        for listener in present:
-            listener(stats)
-
-    return call
-
-
-def open_record(
-    run_dir: Path, config: Config, data: TrainingData, device: str, world: int,
-    command: list[str] | None, clock: StageClock, resumed: bool, warn: Warn,
-) -> RunRecord:  # fmt: skip
-    """The manifest of this session, with the fingerprint of the data it read."""
-    table = data.table
-    facts = data_facts(config.data.path, table.time, len(table.targets), table.n_series)
-    return RunRecord.open(run_dir, facts, config.training.seed, device, world, command, clock,
-                          resumed, warn)  # fmt: skip
 
 
 def prepare_run(
@@ -207,15 +163,6 @@ def prepare_run(
 def resolved_config(config: Config, warn: Warn = ignore_warning) -> tuple[Config, list[Choice]]:
     """The config `train` would run, every `auto` chosen from the data (for --print-config)."""
     return resolve(config, load_table(config.data, warn))
-
-
-def open_run_folder(run_dir: Path, overwrite: bool, resumed: bool) -> None:
-    """Create the run folder (refusing a used one without `overwrite`), or tidy the folder a
-    resumed run continues in."""
-    if resumed:
-        remove_stale_files(run_dir)
-    else:
-        prepare_run_dir(run_dir, overwrite)
 
 
 def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.DataFrame]:
@@ -285,16 +232,3 @@ def init_report(init: str, training: TrainResult, split: Split) -> dict:
         "val_loss_as_is": state.start_loss,
         "val_loss_kept": state.best_loss if math.isfinite(state.best_loss) else None,
     }
-
-
-def write_run(
-    run_dir: Path, config: Config, metrics: dict, history: pd.DataFrame, predictions: pd.DataFrame
-) -> None:
-    """config.yaml, history.csv, metrics.json and test_predictions.csv (model.pt and last.pt
-    are written during fitting)."""
-    write_text(run_dir / "config.yaml", config_to_yaml(config))
-    columns = ["epoch", "train_loss", "val_loss", "learning_rate", "seconds"]
-    history = history[["member", *columns] if "member" in history else columns]
-    write_text(run_dir / "history.csv", csv_text(history))
-    write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
-    write_text(run_dir / "test_predictions.csv", csv_text(predictions))

@@ -10,6 +10,7 @@ run folder like `train`'s, and only that run meets the test part.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -111,61 +112,62 @@ def tune_run(
     threads = config.training.threads
     if jobs > 1 and threads is None:
         threads = max(1, (os.cpu_count() or 1) // jobs)
-    if threads is not None:
-        import torch
+    with contextlib.ExitStack() as scope:  # torch's thread count restored at the end
+        if threads is not None:
+            from lstmcli.run.fitting import cpu_threads
 
-        torch.set_num_threads(threads)
+            scope.enter_context(cpu_threads(threads))
 
-    def report(study: optuna.Study) -> None:
-        listener.trial(trials_frame(study, plan), counted(study))
+        def report(study: optuna.Study) -> None:
+            listener.trial(trials_frame(study, plan), counted(study))
 
-    workers = Workers(plan, threads, jobs)
-    try:
-        work(plan, table, should_stop, report, worker=0, created=created)
-        problems = workers.wait(study, report)
-    except BaseException:
-        abandon(tracker, "KILLED" if should_stop() else "FAILED")
-        raise
-    finally:
-        workers.join()
-    for problem in problems:
-        warn(problem)
-    try:
-        frame, best = finish(study, plan, folder)
-    except LstmcliError:  # no trial completed
-        abandon(tracker)
-        raise
-    if should_stop():
+        workers = Workers(plan, threads, jobs)
+        try:
+            work(plan, table, should_stop, report, worker=0, created=created)
+            problems = workers.wait(study, report)
+        except BaseException:
+            abandon(tracker, "KILLED" if should_stop() else "FAILED")
+            raise
+        finally:
+            workers.join()
+        for problem in problems:
+            warn(problem)
+        try:
+            frame, best = finish(study, plan, folder)
+        except LstmcliError:  # no trial completed
+            abandon(tracker)
+            raise
+        if should_stop():
+            if tracker is not None:
+                finish_study(tracker, folder, best, plan.metric, counted(study), stopped=True)
+            return TuneResult(folder, frame, best, None, plan.metric, notes)
+        # The best config, trained once more from its seed (the same model as its trial) into a
+        # run folder like train's; only this run is scored on the test part.
+        chosen = best_config(best, folder)
+        listener.best(chosen)
+        run = finished_run(folder / BEST_RUN, chosen)  # a continued study whose best is the same
+        while run is None and not should_stop():
+            try:  # under the folder's lock: look again, then train only if nobody has
+                with run_folder_lock(folder / BEST_RUN, warn):
+                    run = finished_run(folder / BEST_RUN, chosen, locked=True)
+                    if run is None:
+                        run = train_run(
+                            chosen,
+                            folder / BEST_RUN,
+                            overwrite=True,
+                            on_epoch=listener.epoch,
+                            should_stop=should_stop,
+                            warn=warn,
+                            command=command,
+                            tracking_parent=tracker.run_id if tracker is not None else None,
+                            locked=True,
+                        )
+            except RunFolderBusy:  # another command of this study is training its best config
+                time.sleep(1.0)
+                run = finished_run(folder / BEST_RUN, chosen)
         if tracker is not None:
-            finish_study(tracker, folder, best, plan.metric, counted(study), stopped=True)
-        return TuneResult(folder, frame, best, None, plan.metric, notes)
-    # The best config, trained once more from its seed (the same model as its trial) into a
-    # run folder like train's; only this run is scored on the test part.
-    chosen = best_config(best, folder)
-    listener.best(chosen)
-    run = finished_run(folder / BEST_RUN, chosen)  # a continued study whose best is the same
-    while run is None and not should_stop():
-        try:  # under the folder's lock: look again, then train only if nobody has
-            with run_folder_lock(folder / BEST_RUN, warn):
-                run = finished_run(folder / BEST_RUN, chosen, locked=True)
-                if run is None:
-                    run = train_run(
-                        chosen,
-                        folder / BEST_RUN,
-                        overwrite=True,
-                        on_epoch=listener.epoch,
-                        should_stop=should_stop,
-                        warn=warn,
-                        command=command,
-                        tracking_parent=tracker.run_id if tracker is not None else None,
-                        locked=True,
-                    )
-        except RunFolderBusy:  # another command of this study is training its best config
-            time.sleep(1.0)
-            run = finished_run(folder / BEST_RUN, chosen)
-    if tracker is not None:
-        finish_study(tracker, folder, best, plan.metric, counted(study), stopped=run is None)
-    return TuneResult(folder, frame, best, run, plan.metric, notes)
+            finish_study(tracker, folder, best, plan.metric, counted(study), stopped=run is None)
+        return TuneResult(folder, frame, best, run, plan.metric, notes)
 
 
 def finished_run(run_dir: Path, config: Config, locked: bool = False) -> RunResult | None:

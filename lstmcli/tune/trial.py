@@ -23,6 +23,7 @@ from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.prior import windowless_parts
 from lstmcli.run.device import resolve_device
+from lstmcli.run.events import ignore_event, on_epochs
 from lstmcli.run.fitting import fit_forecaster
 from lstmcli.run.loop import EpochStats
 from lstmcli.run.tracking import log_trial
@@ -112,7 +113,7 @@ class Objective:
                     data,
                     windows,
                     windows["train"].anchors.device,
-                    on_epoch=on_epoch if fold == 0 else None,
+                    events=on_epochs(on_epoch if fold == 0 else None) or ignore_event,
                     should_stop=self.should_stop,
                 )
                 epochs += fitted.training.epochs_run
