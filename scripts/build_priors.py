@@ -160,9 +160,9 @@ def calibrate(name: str, path: Path, work: Path) -> int:
         "model": {"init": str(path)},
         "training": {"epochs": 0, "device": "cpu", "threads": 1},
     })  # fmt: skip
-    config, _, data = prepare_run(config, ignore_warning)
-    windows = make_windows(data, config.data, torch.device("cpu"))
-    forecaster = fit_forecaster(config, data, windows, torch.device("cpu")).forecaster
+    plan, data = prepare_run(config, ignore_warning)
+    windows = make_windows(data, plan.config.data, torch.device("cpu"))
+    forecaster = fit_forecaster(plan, data, windows, torch.device("cpu")).forecaster
     outputs, actual = forecaster.scaled_outputs(windows["test"], data.window_series("test"))
     standardized = ((actual - outputs.point) / outputs.spread).numpy()
     checkpoint = load_checkpoint(path)

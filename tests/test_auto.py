@@ -81,7 +81,8 @@ def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
         {"data": {"target": "y", "horizon": 6, "split": 0.75}, "model": {"init": "none"}}
     )
     table = prepare_table(frame, config.data, "f")
-    resolved, choices = resolve(config, table)
+    plan = resolve(config, table)
+    resolved, choices = plan.config, list(plan.choices)
     dumped = resolved.model_dump(mode="json")
     autos = [
         f"{section}.{key}"
@@ -99,7 +100,8 @@ def test_resolve_fills_every_auto_and_keeps_explicit_values() -> None:
     explicit = validate_config(
         {"data": {"target": "y", "horizon": 6, "season": 7, "lookback": 9, "validation": "none"}}
     )
-    resolved, choices = resolve(explicit, table)
+    plan = resolve(explicit, table)
+    resolved, choices = plan.config, list(plan.choices)
     assert (resolved.data.season, resolved.data.lookback) == (7, 9)
     assert resolved.data.split.val == 0 and "data.season" not in {c.key for c in choices}
 
@@ -108,11 +110,12 @@ def test_no_val_part_is_carved_from_too_little_data() -> None:
     frame = monthly(60)
     data = {"target": "y", "horizon": 12, "split": 0.75}
     config = validate_config({"data": data, "model": {"init": "none"}})
-    resolved, _ = resolve(config, prepare_table(frame, config.data, "f"))
+    resolved = resolve(config, prepare_table(frame, config.data, "f")).config
     assert resolved.data.split.val == 0  # 45 training rows: a val part would leave too few
     # From the prior, windows are padded: the last two horizons are 13 forecast origins
     config = validate_config({"data": data})
-    resolved, choices = resolve(config, prepare_table(frame, config.data, "f"))
+    plan = resolve(config, prepare_table(frame, config.data, "f"))
+    resolved = plan.config
     assert resolved.model.init == "builtin:m3-monthly"
     assert resolved.data.split.val == pytest.approx(0.75 * 24 / 45)
     assert resolved.data.min_history == 3 and resolved.training.epochs == 30
@@ -123,7 +126,7 @@ def test_a_date_split_gets_a_val_start_before_its_test_start() -> None:
     config = validate_config(
         {"data": {"target": "y", "horizon": 3, "split": {"test_start": "2012-01-01"}}}
     )
-    resolved, _ = resolve(config, prepare_table(frame, config.data, "f"))
+    resolved = resolve(config, prepare_table(frame, config.data, "f")).config
     val_start = pd.Timestamp(resolved.data.split.val_start)
     assert pd.Timestamp("2010-01-01") < val_start < pd.Timestamp("2012-01-01")
 

@@ -146,7 +146,7 @@ def test_every_shipped_config_validates_and_its_data_loads(path: Path) -> None:
     if not cfg.data.path.startswith("builtin:") and not Path(cfg.data.path).is_file():
         pytest.skip(f"{cfg.data.path} is not on this machine (the shared dataset folder)")
     table = prepare_table(read_csv(cfg.data.path), cfg.data, cfg.data.path)
-    resolved, _ = resolve(cfg, table)  # every `auto` becomes a number
+    resolved = resolve(cfg, table).config  # every `auto` becomes a number
     assert len(table.inputs) > resolved.data.lookback
 
 

@@ -198,7 +198,7 @@ def test_a_change_of_units_or_a_constant_shift_changes_nothing(tmp_path: Path) -
         csv = tmp_path / f"{name}.csv"
         frame.assign(y=change(frame["y"]), x=change(frame["x"])).to_csv(csv, index=False)
         cfg = validate_config(tiny_config(csv, data={"features": ["x"], "scaler": "minmax"}))
-        cfg, _ = resolved_config(cfg)
+        cfg = resolved_config(cfg).config
         data = prepare_data(load_table(cfg.data), cfg.data, lambda message: None)
         windows = make_windows(data, cfg.data, __import__("torch").device("cpu"))
         scaled[name] = windows["train"].inputs.numpy()

@@ -24,8 +24,14 @@ def test_the_tutorial_layout_is_expressible() -> None:
                 "features": ["a", "b"],
                 "lookback": 1,
                 "window_norm": "none",
+                "season": None,
             },
-            "model": {"hidden_size": 2, "num_layers": 1, "head": [256, 256, 128]},
+            "model": {
+                "hidden_size": 2,
+                "num_layers": 1,
+                "head": [256, 256, 128],
+                "lstm_rows": None,
+            },
         }
     )
     spec = ModelSpec.for_config(cfg.data, cfg.model)
@@ -81,8 +87,9 @@ def test_spec_round_trips_through_plain_types_and_builds_an_ensemble() -> None:
                 "horizon": 3,
                 "lookback": 10,
                 "window_norm": "standard",
+                "season": None,
             },
-            "model": {"hidden_size": 5, "num_layers": 2, "head": [4]},
+            "model": {"hidden_size": 5, "num_layers": 2, "head": [4], "lstm_rows": None},
         }
     )
     spec = ModelSpec.for_config(cfg.data, cfg.model)

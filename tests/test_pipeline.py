@@ -35,23 +35,28 @@ def test_prepare_resolves_every_auto_and_freezes_the_data(csv_path: Path) -> Non
         section, name = key.split(".")
         raw[section][name] = "auto"
     raw["training"]["epochs"] = 2  # keep it quick; the rest is chosen from the data
-    config, choices, data = prepare_run(validate_config(raw), print)
-    assert {c.key for c in choices} >= set(AUTO_KEYS) - {"training.epochs"}
+    plan, data = prepare_run(validate_config(raw), print)
+    config = plan.config
+    assert {c.key for c in plan.choices} >= set(AUTO_KEYS) - {"training.epochs"}
     assert all(config_value(config, key) != "auto" for key in AUTO_KEYS)
+    assert isinstance(config.data.lookback, int) and isinstance(config.training.ensemble, int)
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.split = None  # stages return values; none edits another's
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.prior = None
     assert data.input_scaler.center.shape == (1,)
 
 
 def test_a_trial_runs_trains_stages_and_writes_nothing(tmp_path: Path, csv_path: Path) -> None:
     raw = tiny_config(csv_path, model={"levels": [80], "blend": "auto"})
     result = train_run(validate_config(raw), tmp_path / "run")
-    config, _, data = prepare_run(validate_config(raw), print)
+    plan, data = prepare_run(validate_config(raw), print)
+    config = plan.config
     windows = make_windows(data, config.data, torch.device("cpu"))
     before = set(tmp_path.rglob("*"))
     heard = []
     fitted = fit_forecaster(
-        config, data, windows, torch.device("cpu"), events=heard.append, snapshots=True
+        plan, data, windows, torch.device("cpu"), events=heard.append, snapshots=True
     )
     assert set(tmp_path.rglob("*")) == before  # fitting writes nothing, snapshots or not
     kinds = [type(event).__name__ for event in heard]
@@ -90,7 +95,33 @@ def test_training_threads_hold_for_the_run_and_are_restored(tmp_path: Path, csv_
               on_epoch=lambda stats: seen.append(torch.get_num_threads()))  # fmt: skip
     assert seen and set(seen) == {wanted}
     assert torch.get_num_threads() == before
-    config, _, data = prepare_run(validate_config(raw), print)
-    windows = make_windows(data, config.data, torch.device("cpu"))
-    fit_forecaster(config, data, windows, torch.device("cpu"))
+    plan, data = prepare_run(validate_config(raw), print)
+    windows = make_windows(data, plan.config.data, torch.device("cpu"))
+    fit_forecaster(plan, data, windows, torch.device("cpu"))
     assert torch.get_num_threads() == before
+
+
+def test_the_plan_holds_only_chosen_values_and_reads_the_prior_once(
+    tmp_path: Path, csv_path: Path, monkeypatch
+) -> None:
+    """resolve gives a Plan: every `auto` a value of the type the code below reads, and the
+    checkpoint model.init names, read once for the whole run (a run folder here)."""
+    from lstmcli.config import resolve as resolving
+    from lstmcli.config.plan import Plan, PlannedConfig
+    from lstmcli.data.table import load_table
+    from lstmcli.model.checkpoint import load_checkpoint
+
+    first = train_run(validate_config(tiny_config(csv_path)), tmp_path / "first")
+    reads = []
+    monkeypatch.setattr(
+        resolving, "load_prior", lambda init: reads.append(init) or load_checkpoint(Path(init))
+    )
+    raw = tiny_config(csv_path, model={"init": str(first.run_dir), "hidden_size": "auto"})
+    raw["training"]["epochs"] = 1
+    result = train_run(validate_config(raw), tmp_path / "second")
+    assert reads == [str(first.run_dir)] and result.metrics["epochs_run"] <= 1
+    plan = resolving.resolve(validate_config(raw), load_table(validate_config(raw).data))
+    assert isinstance(plan.config, PlannedConfig) and plan.prior is not None
+    assert isinstance(plan.config.model.hidden_size, int)  # the prior's
+    with pytest.raises(LstmcliError, match=r"no value was chosen for data\.lookback"):
+        Plan.of(validate_config(tiny_config(csv_path, data={"lookback": "auto"})))

@@ -54,7 +54,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(
         assert stops[0] <= 7 and (tmp_path / "resumed" / "last.pt").is_file()
     for stop in [*stops[1:], None]:
         last, resumed_config = prepare_resume(tmp_path / "resumed")
-        assert resumed_config == resolved_config(config)[0]  # what ran: no `auto` left
+        ran = resolved_config(config).config  # what ran: no `auto` left
+        assert resumed_config.model_dump() == ran.model_dump()
         kwargs = {"should_stop": stop_after(stop)} if stop else {}
         result = train_run(config, tmp_path / "resumed", resume=last, **kwargs)
         assert result.training.interrupted == (stop is not None)
@@ -118,7 +119,7 @@ def test_an_interrupted_and_resumed_ensemble_equals_an_uninterrupted_one(
         )  # fmt: skip
     )
     straight = train_run(config, tmp_path / "straight")
-    workers = resolved_config(config)[0].training.workers
+    workers = resolved_config(config).config.training.workers
     assert workers == (2 if kind == "two at once" else 1)
     result = resumed_until_done(config, tmp_path / "resumed", stops)
     for name in ("model.pt", "last.pt"):
@@ -159,9 +160,9 @@ def test_a_run_saved_before_lstm_rows_resumes_reading_its_whole_window(tmp_path:
     torch.save(payload, path)
     last, resumed_config = prepare_resume(tmp_path / "run")
     assert resumed_config.model.lstm_rows is None and last.spec.lstm_rows == 0
-    assert resolved_config(resumed_config)[0].model.lstm_rows is None  # not auto's 104
+    assert resolved_config(resumed_config).config.model.lstm_rows is None  # not auto's 104
     fresh = resolved_config(validate_config(tiny_config(csv_path, data={"lookback": 120})))
-    assert fresh[0].model.lstm_rows == 104  # what `auto` would have cut it to
+    assert fresh.config.model.lstm_rows == 104  # what `auto` would have cut it to
 
 
 def test_a_finished_ensemble_trains_each_member_longer(tmp_path: Path, csv_path: Path) -> None:

@@ -168,7 +168,7 @@ def test_the_configured_loss_is_the_one_minimized_and_reported(
         tiny_config(csv_path, training={"loss": loss, "epochs": 1, "learning_rate": 1e-9})
     )
     reported = train_run(cfg, tmp_path / "run").training.history[0].val_loss
-    cfg, _ = resolved_config(cfg)
+    cfg = resolved_config(cfg).config
     data = prepare_data(load_table(cfg.data), cfg.data, ignore_warning)
     val = make_windows(data, cfg.data, torch.device("cpu"))["val"]
     torch.manual_seed(cfg.training.seed)  # the initial weights of the run

@@ -282,18 +282,18 @@ def test_the_default_space_fits_the_data() -> None:
             "horizon": 12, "split": 0.75}  # fmt: skip
     config = Config.model_validate({"data": data})
     table = load_table(config.data, lambda _: None)
-    base, _ = resolve(config, table)
+    base = resolve(config, table).config
     space = tune_plan.default_space(base, table)
     lookbacks = space["data.lookback"].values
     assert base.data.lookback in lookbacks and all(v % 12 == 0 for v in lookbacks)
     assert max(lookbacks) == 48  # four seasons: 732 rows leave windows enough
     short = Config.model_validate({"data": data | {"split": 0.1}, "model": {"init": "none"}})
-    short_base, _ = resolve(short, table)  # 73 training rows: 42 windows at lookback 20
+    short_base = resolve(short, table).config  # 73 training rows: 42 windows at lookback 20
     short_space = tune_plan.default_space(short_base, table)["data.lookback"].values
     assert short_space == [12, 20, 24]  # 36 would leave 26 windows, under MIN_TRAIN_WINDOWS
     assert set(space) >= {"model.hidden_size", "training.learning_rate"}
     # From the builtin prior (the default for short data) the network's width is the prior's
-    prior_base, _ = resolve(Config.model_validate({"data": data | {"split": 0.1}}), table)
+    prior_base = resolve(Config.model_validate({"data": data | {"split": 0.1}}), table).config
     assert prior_base.model.init == "builtin:m3-monthly"
     prior_space = tune_plan.default_space(prior_base, table)
     assert "model.hidden_size" not in prior_space and 36 in prior_space["data.lookback"].values

@@ -27,7 +27,7 @@ from lstmcli.errors import TrainingInterrupted
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from lstmcli.config.resolve import Choice
+    from lstmcli.config.plan import Choice
     from lstmcli.config.schema import Config
     from lstmcli.run.loop import EpochStats
 
@@ -132,7 +132,7 @@ def train(
         resolved = with_output_dir(resolved, resume or output)
     if print_config:  # with every `auto` chosen from the data, as train would
         if main:
-            resolved, _ = resolved_config(resolved, warner(console, quiet=True))
+            resolved = resolved_config(resolved, warner(console, quiet=True)).config
             typer.echo(config_to_yaml(resolved), nl=False)
         return
 

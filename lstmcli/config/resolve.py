@@ -9,7 +9,6 @@ and metrics.json says what was chosen and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 from lstmcli.config.data_section import SplitDates, SplitFractions
 from lstmcli.config.edit import edit_config
 from lstmcli.config.fields import AUTO, has_val_part, is_auto
+from lstmcli.config.plan import Choice, Plan
 from lstmcli.config.schema import Config, ModelConfig, no_val_part_for_intervals
 from lstmcli.data.table import Table
 from lstmcli.data.times import frequency
@@ -53,22 +53,9 @@ MIN_TRAIN_WINDOWS = 30  # a carve-out must leave this many training windows
 MIN_INTERVAL_WINDOWS = 10  # ... or this many, when intervals need the val part to calibrate
 
 
-@dataclass(frozen=True)
-class Choice:
-    key: str
-    value: Any
-    why: str
-
-    def __str__(self) -> str:
-        value = self.value
-        if isinstance(value, dict):  # a split: train 0.631, val 0.069, test 0.3
-            value = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in value.items())  # fmt: skip
-        return f"{self.key} = {value} ({self.why})"
-
-
-def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
-    """`config` with every `auto` replaced, and what was chosen and why."""
+def resolve(config: Config, table: Table) -> Plan:
+    """The plan of `config` on this data: every `auto` replaced, what was chosen and why, and
+    the prior the network starts from (loaded here, once)."""
     data, model, training = config.data, config.model, config.training
     choices: list[Choice] = []
 
@@ -181,30 +168,8 @@ def resolve(config: Config, table: Table) -> tuple[Config, list[Choice]]:
         values["training.workers"] = workers
         if workers > 1:
             choose("training.workers", workers, why)
-    return edit_config(config, values | {c.key: c.value for c in choices}, "auto"), choices
-
-
-def choices_record(choices: list[Choice]) -> dict[str, dict[str, Any]]:
-    """The choices as metrics.json and manifest.json keep them: key -> {value, why}."""
-    return {c.key: {"value": c.value, "why": c.why} for c in choices}
-
-
-def carried_choices(
-    before: dict[str, dict[str, Any]] | None, config: Config, choices: list[Choice]
-) -> list[Choice]:
-    """What an earlier run chose (a resumed run's first session, the run `--again` repeats)
-    and why, where its config still holds that value, then this session's own choices: a
-    resolved config has no `auto` left, so re-resolving it would forget the reasons."""
-    if not before:
-        return choices
-    dumped = config.model_dump(mode="json")
-    mine = {c.key for c in choices}
-    kept = []
-    for key, record in before.items():
-        section, _, name = key.partition(".")
-        if key not in mine and dumped.get(section, {}).get(name) == record.get("value"):
-            kept.append(Choice(key, record["value"], record.get("why", "")))
-    return kept + choices
+    return Plan.of(edit_config(config, values | {c.key: c.value for c in choices}, "auto"),
+                   choices, prior)  # fmt: skip
 
 
 LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from lstmcli.config.data_section import DataConfig
+from lstmcli.config.plan import PlannedData
 from lstmcli.data.scaling import Scaler, fit_scaler, warn_constant_columns, warn_series_scales
 from lstmcli.data.table import Table
 from lstmcli.data.times import frequency, median_step, missing_steps
@@ -59,7 +60,7 @@ class TrainingData:
 
 def prepare_data(
     table: Table,
-    cfg: DataConfig,
+    cfg: PlannedData,
     warn: Warn,
     levels: list[float] = (),
     scalers: tuple[Scaler, Scaler] | None = None,
@@ -147,13 +148,13 @@ def _zone(time: pd.Series | None) -> str | None:
 
 
 def _baseline_intervals(
-    table: Table, split: Split, cfg: DataConfig, levels: list[float]
+    table: Table, split: Split, cfg: PlannedData, levels: list[float]
 ) -> dict | None:
     """The seasonal-naive (else naive) baseline's intervals: quantiles of its own residuals on
     the training windows, to compare the model's intervals with."""
     train = split.anchors["train"]
     offsets = target_offsets(cfg.horizon, cfg.task)
-    season = cfg.season if isinstance(cfg.season, int) else None
+    season = cfg.season
     forecasts = baseline_predictions(table.targets, train, offsets, cfg.task, season)
     name = "seasonal_naive" if "seasonal_naive" in forecasts else "naive"
     if name not in forecasts:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
+    from lstmcli.config.plan import PlannedData, PlannedModel
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -34,8 +36,8 @@ class ModelSpec:
     lstm_rows: int = 0  # > 0: the LSTM reads only the window's last lstm_rows rows
 
     @classmethod
-    def for_config(cls, data: Any, model: Any) -> ModelSpec:
-        """The spec of a config's model (`data`: DataConfig, `model`: ModelConfig)."""
+    def for_config(cls, data: PlannedData, model: PlannedModel) -> ModelSpec:
+        """The spec of a planned config's model."""
         layout = data.layout
         steps = data.horizon if data.task == "forecast" else 1
         index = layout.target_index
@@ -52,7 +54,7 @@ class ModelSpec:
             n_future=layout.n_future,
             linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
             quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
-            season=data.season if isinstance(data.season, int) else None,
+            season=data.season,
             lstm_rows=_lstm_rows(model.lstm_rows, data.lookback),
         )
 
@@ -92,11 +94,9 @@ class ModelSpec:
         return list(self.target_index) if self.target_index is not None else [0]
 
 
-def _lstm_rows(rows: Any, lookback: Any) -> int:
+def _lstm_rows(rows: int | None, lookback: int) -> int:
     """model.lstm_rows as the spec keeps it: 0 (the whole window) unless it cuts the window."""
-    if not isinstance(rows, int) or not isinstance(lookback, int) or rows >= lookback:
-        return 0
-    return rows
+    return 0 if rows is None or rows >= lookback else rows
 
 
 INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch

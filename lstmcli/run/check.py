@@ -73,9 +73,9 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
         try:
             prepared = prepare_table(frame, cfg, cfg.path, warn=warn)
             _describe_table(prepared, report)
-            config, choices = resolve(config, prepared)
-            cfg = config.data
-            for choice in choices:
+            plan = resolve(config, prepared)
+            config, cfg = plan.config, plan.config.data
+            for choice in plan.choices:
                 report.facts.append(("auto", str(choice)))
             table = training_series(prepared, cfg, warn)
             time = longest_series_time(table)
@@ -148,7 +148,7 @@ def _rough_resolution(frame: pd.DataFrame, config: Config) -> DataConfig | None:
     try:
         lenient = config.data.model_copy(update={"missing": "drop"})
         table = prepare_table(frame, lenient, config.data.path)
-        return resolve(config, table)[0].data
+        return resolve(config, table).config.data
     except LstmcliError:
         return None
 

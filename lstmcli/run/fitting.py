@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcli.config.plan import Plan, PlannedTraining
 from lstmcli.config.schema import Config, TrainingConfig, no_val_part_for_intervals
 from lstmcli.data.training_data import TrainingData
 from lstmcli.data.windows import WindowSet
@@ -27,7 +28,7 @@ from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
 from lstmcli.model.network import Ensemble, LSTMForecaster
-from lstmcli.model.prior import adapted_weights, is_prior, load_prior, prior_errors
+from lstmcli.model.prior import adapted_weights, is_prior, prior_errors
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.distributed import SINGLE, Distributed
 from lstmcli.run.events import CheckpointDue, EpochEnded, ForecasterReady, Listener, ignore_event
@@ -48,7 +49,7 @@ class Fitted:
 
 
 def fit_forecaster(
-    config: Config,
+    plan: Plan,
     data: TrainingData,
     windows: dict[str, WindowSet],
     device: torch.device,
@@ -60,15 +61,15 @@ def fit_forecaster(
     dist: Distributed = SINGLE,
     warn: Warn = ignore_warning,
 ) -> Fitted:
-    """Train, blend, calibrate and score the val part, in that order; writes nothing. `config`
-    is resolved. `events` hears every epoch, with `snapshots` the members' resumable states
+    """Train, blend, calibrate and score the val part, in that order, as `plan` says; writes
+    nothing. `events` hears every epoch, with `snapshots` the members' resumable states
     as training goes (CheckpointDue: what last.pt and model.pt hold; a snapshot copies the
     weights and optimizer, so only a fit that is recorded asks for them) and the fitted
     forecaster at the end (ForecasterReady)."""
     # The network(s): one, or an ensemble of members (several at once, training.workers);
     # resumable and saved as training goes.
-    with threads_of(config):
-        return _fit(config, data, windows, device, events, snapshots, should_stop, resume, dist,
+    with threads_of(plan.config):
+        return _fit(plan, data, windows, device, events, snapshots, should_stop, resume, dist,
                     warn)  # fmt: skip
 
 
@@ -79,15 +80,14 @@ def threads_of(config: Config) -> contextlib.AbstractContextManager:
 
 
 def _fit(
-    config: Config, data: TrainingData, windows: dict[str, WindowSet], device: torch.device,
+    plan: Plan, data: TrainingData, windows: dict[str, WindowSet], device: torch.device,
     events: Listener, snapshots: bool, should_stop: Callable[[], bool],
     resume: Checkpoint | None, dist: Distributed, warn: Warn,
 ) -> Fitted:  # fmt: skip
+    config, prior = plan.config, plan.prior
     spec = ModelSpec.for_config(config.data, config.model)
-    start = prior = None
-    if is_prior(config.model.init):  # fine-tuned from the prior's weights (a member not yet
-        prior = load_prior(config.model.init)  # started when resuming)
-        start = adapted_weights(prior, spec)
+    # fine-tuned from the prior's weights (a member not yet started when resuming)
+    start = adapted_weights(prior, spec) if prior is not None else None
     network, training, history = train_members(
         spec, windows, config.training, device, events if snapshots else None, events,
         should_stop, resume, dist, start=start,
@@ -295,11 +295,10 @@ def train_members(
     return network, result, pd.concat(histories, ignore_index=True)
 
 
-def members_at_once(cfg: TrainingConfig, dist: Distributed) -> int:
+def members_at_once(cfg: PlannedTraining, dist: Distributed) -> int:
     """training.workers, at most the ensemble; one under torchrun (the ranks train each
     member's batches in step)."""
-    workers = cfg.workers if isinstance(cfg.workers, int) else 1
-    return 1 if dist.world > 1 else max(1, min(workers, cfg.ensemble))
+    return 1 if dist.world > 1 else max(1, min(cfg.workers, cfg.ensemble))
 
 
 def latest_windows(series: np.ndarray | None, count: int, total: int) -> np.ndarray:

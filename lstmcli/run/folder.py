@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcli.config.io import config_to_yaml
-from lstmcli.config.resolve import Choice, carried_choices, choices_record
+from lstmcli.config.plan import Choice, carried_choices, choices_record
 from lstmcli.config.schema import Config
 from lstmcli.data.training_data import TrainingData
 from lstmcli.errors import LstmcliError, Warn

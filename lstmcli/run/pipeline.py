@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcli.config.resolve import Choice, choices_record, resolve
+from lstmcli.config.plan import Choice, Plan, choices_record
+from lstmcli.config.resolve import resolve
 from lstmcli.config.schema import Config
 from lstmcli.data.table import load_table
 from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
@@ -92,16 +93,17 @@ def train_run(
             folder = None
             if dist.main:
                 folder = held.enter_context(RunFolder.claim(run_dir, config, warn, locked))
-            config, choices, data = prepare_run(config, warn, resume)
+            plan, data = prepare_run(config, warn, resume)
+            config = plan.config
             if folder is not None:
                 workers = members_at_once(config.training, dist)
-                choices = folder.open(
-                    config, choices, data, str(device), dist.world, command, clock, resume,
-                    overwrite, workers, member_threads(config.training, workers),
+                plan = plan.with_choices(folder.open(
+                    config, list(plan.choices), data, str(device), dist.world, command, clock,
+                    resume, overwrite, workers, member_threads(config.training, workers),
                     chosen_before, tracking_parent,
-                )  # fmt: skip
+                ))  # fmt: skip
         if on_start is not None:
-            on_start(config, choices)
+            on_start(config, list(plan.choices))
         events = each(on_epochs(on_epoch), folder.listen if folder is not None else None)
 
         try:
@@ -111,7 +113,7 @@ def train_run(
             with clock.stage("fit"):
                 windows = make_windows(data, config.data, device)
                 fitted = fit_forecaster(
-                    config, data, windows, device, events=events, snapshots=folder is not None,
+                    plan, data, windows, device, events=events, snapshots=folder is not None,
                     should_stop=should_stop, resume=resume, dist=dist, warn=warn,
                 )  # fmt: skip
             if folder is None:  # rank 0 scores and writes
@@ -121,7 +123,7 @@ def train_run(
             with clock.stage("score"):
                 model = fitted_model(config, data, device, fitted.forecaster)
                 metrics, predictions = score_test(model, data)
-                metrics.update(run_facts(fitted, data, device, choices, config.model.init))
+                metrics.update(run_facts(fitted, data, device, plan))
             with clock.stage("write"):
                 folder.write(metrics, fitted.history, predictions)
         except TrainingInterrupted as e:
@@ -143,11 +145,13 @@ def train_run(
 
 def prepare_run(
     config: Config, warn: Warn, resume: Checkpoint | None = None
-) -> tuple[Config, list[Choice], TrainingData]:
-    """Load the data, choose every `auto` from it, split it and fit the scalers on the
-    training rows (a resumed run keeps its own scalers, and its data must not have changed)."""
+) -> tuple[Plan, TrainingData]:
+    """Load the data, plan the run on it (every `auto` chosen), split it and fit the scalers
+    on the training rows (a resumed run keeps its own scalers, and its data must not have
+    changed)."""
     table = load_table(config.data, warn)
-    config, choices = resolve(config, table)
+    plan = resolve(config, table)
+    config = plan.config
     data = prepare_data(
         table,
         config.data,
@@ -157,11 +161,11 @@ def prepare_run(
         expected_rows=resume.data_rows if resume is not None else None,
         windowless=windowless_parts(config.model.init),
     )
-    return config, choices, data
+    return plan, data
 
 
-def resolved_config(config: Config, warn: Warn = ignore_warning) -> tuple[Config, list[Choice]]:
-    """The config `train` would run, every `auto` chosen from the data (for --print-config)."""
+def resolved_config(config: Config, warn: Warn = ignore_warning) -> Plan:
+    """The plan `train` would run, every `auto` chosen from the data (for --print-config)."""
     return resolve(config, load_table(config.data, warn))
 
 
@@ -187,9 +191,7 @@ def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.Da
     return metrics, backtest_frame(table, anchors, forecast.points, actual, cfg, forecast.bounds)
 
 
-def run_facts(
-    fitted: Fitted, data: TrainingData, device: torch.device, choices: list[Choice], init: str
-) -> dict:
+def run_facts(fitted: Fitted, data: TrainingData, device: torch.device, plan: Plan) -> dict:
     """What metrics.json says about the run besides the test scores."""
     split, training = data.split, fitted.training
     facts: dict = {}
@@ -213,10 +215,10 @@ def run_facts(
         "training_seconds": round(training.seconds, 3),
         "device": str(device),
         "members": fitted.forecaster.spec.members,
-        "auto": choices_record(choices),
+        "auto": choices_record(plan.choices),
     }
-    if is_prior(init):
-        facts["init"] = init_report(init, training, split)
+    if is_prior(plan.config.model.init):
+        facts["init"] = init_report(plan.config.model.init, training, split)
     return facts
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli.config.edit import edit_config, set_by_override
+from lstmcli.config.plan import PlannedConfig
 from lstmcli.config.resolve import MIN_TRAIN_WINDOWS, resolve
 from lstmcli.config.schema import Config, SearchRange
 from lstmcli.data.table import Table
@@ -83,7 +84,7 @@ def plan_study(
     from (the config file or `--set`), for the messages."""
     origin = origin or Origin()
     tune = config.tune
-    base, _ = resolve(config, table)
+    base = resolve(config, table).config
     if not base.data.has_val_part:
         raise LstmcliError(
             "tune chooses on the val part, and this split has none (data.validation: auto "
@@ -186,7 +187,7 @@ def _check_folds(config: Config, table: Table, folds: int, source: str) -> None:
         )  # fmt: skip
 
 
-def default_space(config: Config, table: Table) -> dict[str, SearchRange]:
+def default_space(config: PlannedConfig, table: Table) -> dict[str, SearchRange]:
     """The space searched when the config has none: the lookback in whole seasons (or
     horizons) up to four that leave enough training windows, the LSTM's width (not when the
     run starts from a prior: its shape is given), the learning rate and the batch size: what
@@ -195,7 +196,7 @@ def default_space(config: Config, table: Table) -> dict[str, SearchRange]:
     and window normalization stay as `auto` chose them, so epoch losses stay comparable and
     hopeless trials can be pruned."""
     data = config.data
-    unit = data.season if isinstance(data.season, int) and data.season > 1 else max(data.horizon, 4)
+    unit = data.season if data.season is not None and data.season > 1 else max(data.horizon, 4)
     windows = _train_windows(config, table)
     lookbacks = {data.lookback}
     for k in (1, 2, 3, 4):

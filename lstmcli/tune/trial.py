@@ -106,10 +106,11 @@ class Objective:
         try:
             config = trial_config(plan.config, params)
             for fold in range(plan.folds):  # fold 0: the split itself; then earlier val parts
-                resolved, _ = resolve(fold_config(config, fold), self.table)
+                fold_plan = resolve(fold_config(config, fold), self.table)
+                resolved = fold_plan.config
                 data, windows = self._prepare(resolved)
                 fitted = fit_forecaster(
-                    resolved,
+                    fold_plan,
                     data,
                     windows,
                     windows["train"].anchors.device,
