@@ -25,6 +25,7 @@ from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.blend import Blend, choose_blend
 from lstmcli.model.checkpoint import Checkpoint
+from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
 from lstmcli.model.network import Ensemble, LSTMForecaster
@@ -166,7 +167,9 @@ def validation_scores(
     median of a quantile model). What `tune` selects on and metrics.json reports as
     `validation`."""
     anchors = data.split.anchors["val"]
-    predicted = forecaster.predict(val, data.window_series("val")).points
+    series = np.arange(data.table.n_series) if data.input_scaler.per_series else None
+    model = fitted_model(config, data, val.anchors.device, forecaster)
+    predicted = model.backtest(data.table, anchors, series).points
     actual = actual_values(data.table, anchors, config.data)
     scores = report(actual, predicted, data.table.target_columns, data.mase_scales)
     best_loss = training.state.best_loss
@@ -356,3 +359,48 @@ def members_of(spec: ModelSpec, weights: list[dict]) -> tuple[ModelSpec, dict]:
         f"members.{k}.{name}": value for k, w in enumerate(weights) for name, value in w.items()
     }
     return replace(spec, members=len(weights)), stacked
+
+
+def run_checkpoint(
+    config: Config, data: TrainingData, device: torch.device | str, spec: ModelSpec,
+    weights: dict, calibration: dict | None = None, state: dict | None = None,
+) -> Checkpoint:  # fmt: skip
+    """The one place a run's checkpoint is assembled (model.pt, last.pt, test scoring)."""
+    table = data.table
+    return Checkpoint(
+        config=config,
+        spec=spec,
+        state_dict=weights,
+        input_columns=table.input_columns,
+        target_columns=table.target_columns,
+        input_scaler=data.input_scaler,
+        target_scaler=data.target_scaler,
+        mase_scales=data.mase_scales,
+        trained_on=str(device),
+        time_freq=data.time_freq,
+        time_step=data.time_step,
+        time_zone=data.time_zone,
+        data_rows=len(table.inputs),
+        train_state=state,
+        series_ids=table.id_labels() if table.ids is not None else None,
+        series_mase_scales=_plain(data.series_mase_scales),
+        calibration=calibration,
+        baseline_intervals=data.baseline_intervals,
+    )
+
+
+def fitted_model(
+    config: Config, data: TrainingData, device: torch.device | str, forecaster: Forecaster
+) -> FittedForecaster:
+    """A freshly fitted forecaster as model.pt will hold it, rows to frames (test scoring)."""
+    calibration = forecaster.calibration
+    as_dict = calibration.to_dict() if calibration is not None else None
+    checkpoint = run_checkpoint(config, data, device, forecaster.spec, {}, as_dict)
+    return checkpoint.fitted(device, forecaster)
+
+
+def _plain(values: np.ndarray | None) -> list | None:
+    """An array as nested lists with None for NaN, for the checkpoint."""
+    if values is None:
+        return None
+    return [[None if np.isnan(v) else float(v) for v in row] for row in values]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from lstmcli.config.io import config_to_yaml
@@ -26,7 +25,7 @@ from lstmcli.errors import LstmcliError, Warn
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.model.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
 from lstmcli.run.events import CheckpointDue, EpochEnded, Event, ForecasterReady
-from lstmcli.run.fitting import members_of
+from lstmcli.run.fitting import members_of, run_checkpoint
 from lstmcli.run.lock import run_folder_lock
 from lstmcli.run.manifest import RunRecord, StageClock, data_facts
 from lstmcli.run.tracking import (
@@ -41,57 +40,8 @@ from lstmcli.run.tracking import (
 from lstmcli.use.metrics import json_safe
 
 if TYPE_CHECKING:
-    import torch
-
-    from lstmcli.model.fitted import FittedForecaster
-    from lstmcli.model.forecaster import Forecaster
     from lstmcli.model.spec import ModelSpec
     from lstmcli.run.loop import TrainResult
-
-
-def run_checkpoint(
-    config: Config, data: TrainingData, device: torch.device | str, spec: ModelSpec,
-    weights: dict, calibration: dict | None = None, state: dict | None = None,
-) -> Checkpoint:  # fmt: skip
-    """The one place a run's checkpoint is assembled (model.pt, last.pt, test scoring)."""
-    table = data.table
-    return Checkpoint(
-        config=config,
-        spec=spec,
-        state_dict=weights,
-        input_columns=table.input_columns,
-        target_columns=table.target_columns,
-        input_scaler=data.input_scaler,
-        target_scaler=data.target_scaler,
-        mase_scales=data.mase_scales,
-        trained_on=str(device),
-        time_freq=data.time_freq,
-        time_step=data.time_step,
-        time_zone=data.time_zone,
-        data_rows=len(table.inputs),
-        train_state=state,
-        series_ids=table.id_labels() if table.ids is not None else None,
-        series_mase_scales=_plain(data.series_mase_scales),
-        calibration=calibration,
-        baseline_intervals=data.baseline_intervals,
-    )
-
-
-def fitted_model(
-    config: Config, data: TrainingData, device: torch.device | str, forecaster: Forecaster
-) -> FittedForecaster:
-    """A freshly fitted forecaster as model.pt will hold it, rows to frames (test scoring)."""
-    calibration = forecaster.calibration
-    as_dict = calibration.to_dict() if calibration is not None else None
-    checkpoint = run_checkpoint(config, data, device, forecaster.spec, {}, as_dict)
-    return checkpoint.fitted(device, forecaster)
-
-
-def _plain(values: np.ndarray | None) -> list | None:
-    """An array as nested lists with None for NaN, for the checkpoint."""
-    if values is None:
-        return None
-    return [[None if np.isnan(v) else float(v) for v in row] for row in values]
 
 
 @dataclass

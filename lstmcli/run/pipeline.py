@@ -35,11 +35,12 @@ from lstmcli.run.events import each, on_epochs
 from lstmcli.run.fitting import (
     Fitted,
     fit_forecaster,
+    fitted_model,
     member_threads,
     members_at_once,
     threads_of,
 )
-from lstmcli.run.folder import RunFolder, fitted_model
+from lstmcli.run.folder import RunFolder
 from lstmcli.run.loop import EpochStats, TrainResult
 from lstmcli.run.manifest import StageClock
 from lstmcli.use.backtest import actual_values, backtest_frame, score_backtest
