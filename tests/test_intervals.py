@@ -503,3 +503,21 @@ def test_a_run_without_training_windows_reports_no_baseline_band(tmp_path: Path)
     metrics = train_run(validate_config(config), tmp_path / "run").metrics
     assert metrics["windows"]["train"] == 0 and metrics["calibration"]["val_origins"] > 0
     assert metrics["intervals"]["baselines"] == {}  # was a NaN band covering 0%
+
+
+@pytest.mark.parametrize(
+    ("intervals", "conformalize", "needs"),
+    [("conformal", True, True), ("conformal", False, True), ("quantile", True, True),
+     ("quantile", False, False)],
+)  # fmt: skip
+def test_the_interval_method_says_whether_it_needs_a_val_part(
+    intervals: str, conformalize: bool, needs: bool
+) -> None:
+    """The config asks the method that owns model.intervals, not its name."""
+    from lstmcli.config.schema import ModelConfig
+    from lstmcli.model.intervals import METHODS
+
+    model = ModelConfig(levels=[80], intervals=intervals, conformalize=conformalize)
+    assert model.interval_method is METHODS[intervals]
+    assert model.needs_val_part is needs
+    assert ModelConfig(levels=[], intervals=intervals).needs_val_part is False

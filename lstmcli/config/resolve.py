@@ -212,7 +212,11 @@ def choose_workers(
 
 def _calibrates_alone(prior: Checkpoint | None, model: ModelConfig) -> bool:
     """Whether the prior's own errors can calibrate conformal intervals without a val part."""
-    return prior is not None and model.intervals == "conformal" and prior_errors(prior) is not None
+    return (
+        prior is not None
+        and not model.interval_method.from_quantiles
+        and prior_errors(prior) is not None
+    )
 
 
 PRIOR_MIN_HISTORY = 3  # real rows a window needs when the model starts from a prior

@@ -25,6 +25,7 @@ from lstmcli.config.fields import (
     auto_or_int,
     optional_auto_or_int,
 )
+from lstmcli.model.intervals import METHODS, Intervals
 
 
 class ModelConfig(Section):
@@ -87,9 +88,14 @@ class ModelConfig(Section):
     )
 
     @property
+    def interval_method(self) -> type[Intervals]:
+        """The class that owns model.intervals: what it needs and how it calibrates."""
+        return METHODS[self.intervals]
+
+    @property
     def needs_val_part(self) -> bool:
-        """Intervals calibrated on a val part: conformal ones, and conformalized quantiles."""
-        return bool(self.levels) and (self.intervals == "conformal" or self.conformalize)
+        """Whether the interval method calibrates on a val part (it says)."""
+        return bool(self.levels) and self.interval_method.needs_val_part(self.conformalize)
 
     @field_validator("levels")
     @classmethod
@@ -305,7 +311,8 @@ class Config(Section):
     def _intervals_need_a_val_part(self) -> Config:
         if self.model.needs_val_part and not self.data.has_val_part:
             # (a prior's own errors calibrate conformal intervals: see config/resolve.py)
-            alone = self.model.init != "none" and self.model.intervals == "conformal"
+            pooled = not self.model.interval_method.from_quantiles  # a prior's errors serve
+            alone = self.model.init != "none" and pooled
             if self.data.validation == "none" and not alone:
                 raise ValueError(no_val_part_for_intervals(self.model, "data.validation is none"))
         return self
@@ -323,7 +330,8 @@ class Config(Section):
 def no_val_part_for_intervals(model: ModelConfig, why: str, validation: str = "none") -> str:
     """The one message for intervals that need a val part and get none, with `why` (the
     advice to set data.validation: auto only where it is not already)."""
-    alternative = " (or model.conformalize: false)" if model.intervals == "quantile" else ""
+    quantiles = model.interval_method.from_quantiles
+    alternative = " (or model.conformalize: false)" if quantiles else ""
     auto = " set data.validation: auto," if validation != AUTO else ""
     return (
         f"model.levels: {model.intervals} intervals are calibrated on a val part, and {why}; "

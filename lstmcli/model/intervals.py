@@ -72,6 +72,11 @@ class Calibration:
     from_quantiles: ClassVar[bool] = False
     adapts: ClassVar[bool] = True
 
+    @staticmethod
+    def needs_val_part(conformalize: bool) -> bool:
+        """Conformal bounds are the val part's misses (or a prior's own errors)."""
+        return True
+
     @classmethod
     def fit(
         cls,
@@ -185,6 +190,11 @@ class QuantileCorrection:
 
     from_quantiles: ClassVar[bool] = True
     adapts: ClassVar[bool] = False
+
+    @staticmethod
+    def needs_val_part(conformalize: bool) -> bool:
+        """The head's quantiles alone need none; conformalizing them reads the val part."""
+        return conformalize
 
     @classmethod
     def fit(

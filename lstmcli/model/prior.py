@@ -136,7 +136,7 @@ def mismatches(prior: Checkpoint, config: Config) -> list[str]:
             f"series with {_seasons(theirs)} ({prior.time_freq or 'numbered'} rows), as it was "
             f"trained on (this run has {_seasons(mine)})"
         )
-    if model.intervals == "quantile" and not spec.quantile_levels:
+    if model.interval_method.from_quantiles and not spec.quantile_levels:
         problems.append("a quantile head, which it lacks (use model.intervals: conformal)")
     for key in NETWORK_KEYS:
         mine, theirs = getattr(model, key), _prior_value(prior, key)

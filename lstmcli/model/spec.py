@@ -53,7 +53,7 @@ class ModelSpec:
             target_index=tuple(index) if index is not None else None,
             n_future=layout.n_future,
             linear_skip=data.lookback if model.linear_skip and data.task == "forecast" else 0,
-            quantile_levels=tuple(model.levels) if model.intervals == "quantile" else (),
+            quantile_levels=tuple(model.levels) if model.interval_method.from_quantiles else (),
             season=data.season,
             lstm_rows=_lstm_rows(model.lstm_rows, data.lookback),
         )

@@ -114,14 +114,15 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
         adaptive = "; adapted to misses in rolling backtests" if config.model.adaptive else ""
         has_val = cfg is not None and len(split.anchors.get("val", [])) > 0
         origins = "the val part's origins" if has_val else ""
-        if is_prior(config.model.init) and config.model.intervals == "conformal":
+        method = config.model.interval_method
+        if is_prior(config.model.init) and not method.from_quantiles:
             own = f"{config.model.init}'s own errors"
             origins = f"{origins} pooled with {own}" if has_val else f"{own} (no val part)"
         origins = origins or "nothing: there is no val part"
         report.facts.append(
             ("intervals", f"{levels} ({config.model.intervals}, calibrated on {origins}{adaptive})")
         )
-        if config.model.intervals == "quantile":
+        if method.from_quantiles:
             warn(QUANTILE_COVERAGE)
     if tracked(config):
         try:
