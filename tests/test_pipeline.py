@@ -43,7 +43,7 @@ def test_prepare_resolves_every_auto_and_freezes_the_data(csv_path: Path) -> Non
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.split = None  # stages return values; none edits another's
     with pytest.raises(dataclasses.FrozenInstanceError):
-        plan.prior = None
+        plan.init = None
     assert data.input_scaler.center.shape == (1,)
 
 
@@ -121,7 +121,7 @@ def test_the_plan_holds_only_chosen_values_and_reads_the_prior_once(
     result = train_run(validate_config(raw), tmp_path / "second")
     assert reads == [str(first.run_dir)] and result.metrics["epochs_run"] <= 1
     plan = resolving.resolve(validate_config(raw), load_table(validate_config(raw).data))
-    assert isinstance(plan.config, PlannedConfig) and plan.prior is not None
+    assert isinstance(plan.config, PlannedConfig) and plan.init.from_model
     assert isinstance(plan.config.model.hidden_size, int)  # the prior's
     with pytest.raises(LstmcliError, match=r"no value was chosen for data\.lookback"):
         Plan.of(validate_config(tiny_config(csv_path, data={"lookback": "auto"})))

@@ -1,10 +1,11 @@
 """The run plan: the config `train` runs, every `auto` resolved to a value of the type the
-code below reads, what was chosen and why, and the prior the network starts from.
+code below reads, what was chosen and why, and where the network starts (model.init).
 
 `resolve` (config/resolve.py) makes a Plan from a Config and the data; fitting, the run folder
 and a tune trial take one, so nothing below asks again whether a value is still `auto`, and
-the prior is read once. Its reasons travel with it into metrics.json and manifest.json, where
-`--resume`, `--again` and `lstmcli runs` read them instead of re-deriving them.
+the model it starts from is read once (model/prior.py's `Init`). Its reasons travel with it
+into metrics.json and manifest.json, where `--resume`, `--again` and `lstmcli runs` read them
+instead of re-deriving them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pydantic import ValidationError
 from lstmcli.config.data_section import DataConfig
 from lstmcli.config.schema import Config, ModelConfig, TrainingConfig
 from lstmcli.errors import LstmcliError
+from lstmcli.model.prior import SCRATCH, Init
 
 if TYPE_CHECKING:
-    from lstmcli.model.checkpoint import Checkpoint
+    pass
 
 
 class PlannedData(DataConfig):
@@ -98,20 +100,20 @@ def carried_choices(
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run does: its planned config, the reasons for what was chosen, and the prior
-    its network starts from (model.init's checkpoint, loaded once; None: from scratch)."""
+    """What a run does: its planned config, the reasons for what was chosen, and where its
+    network starts (model.init, its model loaded once)."""
 
     config: PlannedConfig
     choices: tuple[Choice, ...] = ()
-    prior: Checkpoint | None = None
+    init: Init = SCRATCH
 
     @classmethod
     def of(
         cls, config: Config, choices: list[Choice] | tuple[Choice, ...] = (),
-        prior: Checkpoint | None = None,
+        init: Init = SCRATCH,
     ) -> Plan:  # fmt: skip
         """The plan of a resolved config; a value still `auto` is named (a resolver's bug)."""
-        return cls(planned(config), tuple(choices), prior)
+        return cls(planned(config), tuple(choices), init)
 
     def with_choices(self, choices: list[Choice]) -> Plan:
         """The same plan, its reasons as the run records them (see carried_choices)."""

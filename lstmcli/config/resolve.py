@@ -25,6 +25,7 @@ from lstmcli.data.windows import split_rows
 from lstmcli.errors import LstmcliError
 from lstmcli.model.prior import (
     AUTO_MAX_WINDOWS,
+    Init,
     auto_priors,
     check_fits,
     load_prior,
@@ -169,7 +170,7 @@ def resolve(config: Config, table: Table) -> Plan:
         if workers > 1:
             choose("training.workers", workers, why)
     return Plan.of(edit_config(config, values | {c.key: c.value for c in choices}, "auto"),
-                   choices, prior)  # fmt: skip
+                   choices, Init(init, prior))  # fmt: skip
 
 
 LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)

@@ -14,6 +14,7 @@ LSTM reads any length; its linear skip keeps the weights of the most recent rows
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,47 @@ AUTO_BY_SEASON = {
 }
 AUTO_MAX_WINDOWS = 150  # `init: auto` uses a prior below this many training windows
 NETWORK_KEYS = ("hidden_size", "num_layers", "head", "linear_skip")  # model keys a prior sets
+
+
+@dataclass(frozen=True)
+class Init:
+    """model.init as a run uses it: where the network starts, read once when the run is
+    planned. From scratch (`model`: None) it sets nothing and gives nothing; from a model
+    (a builtin prior, a run folder) it supplies the settings `auto` takes, the starting
+    weights, its own errors for the intervals, and lets the training and val parts go
+    without windows (nothing to fine-tune: the model as is)."""
+
+    name: str = "none"  # model.init as it runs: none, builtin:NAME or a path
+    model: Checkpoint | None = None
+
+    @classmethod
+    def load(cls, name: str) -> Init:
+        return cls(name, load_prior(name)) if is_prior(name) else cls(name)
+
+    @property
+    def from_model(self) -> bool:
+        return self.model is not None
+
+    def settings(self) -> dict[str, object]:
+        """The config values a run takes where it says `auto` (network shape, lookback,
+        window normalization)."""
+        return prior_settings(self.model) if self.model is not None else {}
+
+    def weights(self, spec: ModelSpec) -> list[dict[str, torch.Tensor]] | None:
+        """Each member's starting weights for a network of `spec`; None: random ones."""
+        return adapted_weights(self.model, spec) if self.model is not None else None
+
+    def errors(self) -> Calibration | None:
+        """The model's own errors, to pool into a run's conformal calibration."""
+        return prior_errors(self.model) if self.model is not None else None
+
+    @property
+    def windowless(self) -> tuple[str, ...]:
+        """The split's parts that may have no window."""
+        return ("train", "val") if self.model is not None else ()
+
+
+SCRATCH = Init()
 
 
 def builtin_priors() -> list[str]:

@@ -29,7 +29,6 @@ from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
 from lstmcli.model.network import Ensemble, LSTMForecaster
-from lstmcli.model.prior import adapted_weights, is_prior, prior_errors
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.distributed import SINGLE, Distributed
 from lstmcli.run.events import CheckpointDue, EpochEnded, ForecasterReady, Listener, ignore_event
@@ -85,10 +84,10 @@ def _fit(
     events: Listener, snapshots: bool, should_stop: Callable[[], bool],
     resume: Checkpoint | None, dist: Distributed, warn: Warn,
 ) -> Fitted:  # fmt: skip
-    config, prior = plan.config, plan.prior
+    config, init = plan.config, plan.init
     spec = ModelSpec.for_config(config.data, config.model)
     # fine-tuned from the prior's weights (a member not yet started when resuming)
-    start = adapted_weights(prior, spec) if prior is not None else None
+    start = init.weights(spec)
     network, training, history = train_members(
         spec, windows, config.training, device, events if snapshots else None, events,
         should_stop, resume, dist, start=start,
@@ -104,7 +103,7 @@ def _fit(
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
-    with_theta = is_prior(model_cfg.init) and spec.n_targets == 1  # Theta: one target's
+    with_theta = init.from_model and spec.n_targets == 1  # Theta: one target's
     origins, origin_rows = val, val_rows
     if with_theta and not has_val and training.epochs_run == 0 and len(windows["train"]):
         # No val part: a prior used as is never saw the training windows, so they are
@@ -136,7 +135,7 @@ def _fit(
     # errors when starting from one; those alone when there is no val window).
     if model_cfg.levels:
         method = METHODS[model_cfg.intervals]
-        errors = prior_errors(prior) if prior is not None and not method.from_quantiles else None
+        errors = init.errors() if not method.from_quantiles else None
         outputs = actual = None
         if model_cfg.needs_val_part:
             if has_val:

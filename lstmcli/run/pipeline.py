@@ -1,7 +1,8 @@
 """`lstmcli train` end to end, as straight stages that return values:
 
-load and resolve the config on the data -> prepare (split, scalers) -> open the run folder ->
-fit (network, blend, calibration; run/fitting.py) -> score the test part -> write the run folder.
+claim the run folder -> plan the config on the data and prepare it (split, scalers) -> open
+the folder -> fit (network, blend, calibration; run/fitting.py, which writes nothing: the run
+folder hears its events) -> score the test part (the fitted forecaster) -> write the rest.
 
 Every check that can fail on bad input (config, data, split, device, run folder) runs before
 training starts, so a mistake costs seconds and writes nothing.
@@ -28,7 +29,6 @@ from lstmcli.data.windows import Split
 from lstmcli.errors import TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.fitted import FittedForecaster
-from lstmcli.model.prior import is_prior, windowless_parts
 from lstmcli.run.device import resolve_device
 from lstmcli.run.distributed import checked_together, device_for, from_environment, process_group
 from lstmcli.run.events import each, on_epochs
@@ -160,7 +160,7 @@ def prepare_run(
         config.model.levels,
         scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
         expected_rows=resume.data_rows if resume is not None else None,
-        windowless=windowless_parts(config.model.init),
+        windowless=plan.init.windowless,
     )
     return plan, data
 
@@ -218,7 +218,7 @@ def run_facts(fitted: Fitted, data: TrainingData, device: torch.device, plan: Pl
         "members": fitted.forecaster.spec.members,
         "auto": choices_record(plan.choices),
     }
-    if is_prior(plan.config.model.init):
+    if plan.init.from_model:
         facts["init"] = init_report(plan.config.model.init, training, split)
     return facts
 

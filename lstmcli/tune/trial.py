@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lstmcli.config.io import config_from_yaml, config_to_yaml
+from lstmcli.config.plan import Plan
 from lstmcli.config.resolve import resolve
-from lstmcli.config.schema import Config
 from lstmcli.data.table import Table
 from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
-from lstmcli.model.prior import windowless_parts
 from lstmcli.run.device import resolve_device
 from lstmcli.run.events import ignore_event, on_epochs
 from lstmcli.run.fitting import fit_forecaster
@@ -108,7 +107,7 @@ class Objective:
             for fold in range(plan.folds):  # fold 0: the split itself; then earlier val parts
                 fold_plan = resolve(fold_config(config, fold), self.table)
                 resolved = fold_plan.config
-                data, windows = self._prepare(resolved)
+                data, windows = self._prepare(fold_plan)
                 fitted = fit_forecaster(
                     fold_plan,
                     data,
@@ -161,14 +160,15 @@ class Objective:
         except LstmcliError as e:
             self.warn(f"trial {trial.number} was not logged to MLflow: {e}")
 
-    def _prepare(self, config: Config) -> tuple[TrainingData, dict]:
+    def _prepare(self, plan: Plan) -> tuple[TrainingData, dict]:
         """The data and windows for a data config: made once, reused by later trials."""
+        config = plan.config
         key = config.data.model_dump_json()
         if key not in self.prepared:
             if len(self.prepared) >= 4 * self.plan.folds:  # memory stays bounded
                 self.prepared.pop(next(iter(self.prepared)))
             data = prepare_data(self.table, config.data, self.warn, config.model.levels,
-                                windowless=windowless_parts(config.model.init))  # fmt: skip
+                                windowless=plan.init.windowless)  # fmt: skip
             device = resolve_device(config.training.device)
             self.prepared[key] = (data, make_windows(data, config.data, device))
         return self.prepared[key]
