@@ -140,7 +140,7 @@ def calibrate(name: str, path: Path, work: Path) -> int:
     from lstmcli.data.training_data import make_windows
     from lstmcli.errors import ignore_warning
     from lstmcli.model.checkpoint import load_checkpoint, save_checkpoint
-    from lstmcli.model.intervals import calibrate as calibrate_errors
+    from lstmcli.model.conformal import calibrate as calibrate_errors
     from lstmcli.run.fitting import fit_forecaster
     from lstmcli.run.pipeline import prepare_run
 

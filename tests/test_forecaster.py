@@ -17,8 +17,8 @@ from lstmcli.data.table import prepare_table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.blend import Blend
 from lstmcli.model.checkpoint import load_checkpoint
+from lstmcli.model.conformal import Calibration, calibrate
 from lstmcli.model.forecaster import Forecaster, scaled_windows
-from lstmcli.model.intervals import Calibration, calibrate
 from lstmcli.model.network import LSTMForecaster
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.pipeline import train_run

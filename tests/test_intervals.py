@@ -14,7 +14,7 @@ import yaml
 
 from lstmcli.config.edit import validate_config
 from lstmcli.errors import ConfigError
-from lstmcli.model.intervals import Calibration, adaptive_bounds, calibrate
+from lstmcli.model.conformal import Calibration, adaptive_bounds, calibrate
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.interval_metrics import interval_score
 from lstmcli.use.plot import plot_run
@@ -274,7 +274,8 @@ def test_adaptive_bands_stay_nested_on_every_row() -> None:
 
 
 def test_corrected_quantile_bands_stay_nested() -> None:
-    from lstmcli.model.intervals import QuantileCorrection, nested
+    from lstmcli.model.bands import nested
+    from lstmcli.model.quantile_intervals import QuantileCorrection
 
     correction = QuantileCorrection([80, 95], np.array([[0.6], [-0.6]]), 10)
     quantiles = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).reshape(1, 1, 1, 5)
@@ -315,7 +316,7 @@ def test_the_scaled_pinball_puts_series_of_any_size_on_one_footing() -> None:
 def test_a_level_the_val_part_cannot_support_is_named(tmp_path: Path) -> None:
     """99.9% from a few dozen scores would silently be the largest error seen: a warning
     says how many scores (and windows) the level needs and how many there are."""
-    from lstmcli.model.intervals import scores_needed
+    from lstmcli.model.bands import scores_needed
 
     assert [scores_needed(level) for level in (80, 95, 99, 99.9)] == [4, 19, 99, 999]
     csv = noisy_series(tmp_path / "noise.csv", "gaussian", 300)
@@ -354,7 +355,7 @@ def test_a_prior_alone_calibrates_and_own_origins_outweigh_it_as_they_grow() -> 
 
 
 def test_weighted_quantiles_of_equal_weights_are_numpys() -> None:
-    from lstmcli.model.intervals import weighted_quantiles
+    from lstmcli.model.conformal import weighted_quantiles
 
     values = np.random.default_rng(1).normal(size=37)
     shares = np.linspace(0, 1, 11)
@@ -364,7 +365,7 @@ def test_weighted_quantiles_of_equal_weights_are_numpys() -> None:
 
 
 def test_a_windows_scale_is_its_naive_error_in_its_own_units() -> None:
-    from lstmcli.model.intervals import window_scale
+    from lstmcli.model.bands import window_scale
 
     line = torch.arange(10, dtype=torch.float32)[None, :, None] * 2.0  # a steady trend
     assert window_scale(line, [0], "naive").item() == pytest.approx(2.0)  # steps, not spread
@@ -386,14 +387,14 @@ def test_a_calibration_written_before_scale_free_units_keeps_its_own() -> None:
     old = calibrate(np.random.default_rng(2).normal(size=(50, 2, 1)), [80]).to_dict()
     del old["scale"], old["prior_windows"]
     assert Calibration.from_dict(old).scale == "spread"
-    from lstmcli.model.intervals import QuantileCorrection
+    from lstmcli.model.quantile_intervals import QuantileCorrection
 
     corrected = {"method": "quantile", "levels": [80], "correction": [[0.1]], "windows": 5}
     assert QuantileCorrection.from_dict(corrected).scale == "none"
 
 
 def test_quantile_conformity_scores_are_in_each_windows_units() -> None:
-    from lstmcli.model.intervals import conformalize
+    from lstmcli.model.quantile_intervals import conformalize
 
     rng = np.random.default_rng(3)
     actual = rng.normal(0, 1, (40, 2, 1))

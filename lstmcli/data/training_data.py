@@ -27,8 +27,8 @@ from lstmcli.data.windows import (
     training_series,
 )
 from lstmcli.errors import LstmcliError, Warn
+from lstmcli.model.bands import baseline_quantiles
 from lstmcli.model.forecaster import scaled_windows
-from lstmcli.model.intervals import baseline_quantiles
 from lstmcli.use.metrics import baseline_predictions, mase_scales, series_mase_scales
 
 

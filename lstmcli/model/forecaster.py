@@ -20,8 +20,9 @@ from lstmcli.config.data_section import DataConfig
 from lstmcli.data.scaling import Scaler
 from lstmcli.data.table import Table
 from lstmcli.data.windows import WindowSet, target_offsets
+from lstmcli.model.bands import ScaledOutputs, nested, window_scale
 from lstmcli.model.blend import Blend
-from lstmcli.model.intervals import Intervals, ScaledOutputs, nested, window_scale
+from lstmcli.model.intervals import Intervals
 from lstmcli.model.network import inference_batch
 from lstmcli.model.spec import ModelSpec
 from lstmcli.model.theta import theta_forecast

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # torch is imported where a checkpoint is read: `lstmcli init
     import torch
 
     from lstmcli.model.checkpoint import Checkpoint
-    from lstmcli.model.intervals import Calibration
+    from lstmcli.model.conformal import Calibration
     from lstmcli.model.spec import ModelSpec
 
 # The builtin priors, one per kind of season, and those `init: auto` tries for a season, in
@@ -132,7 +132,8 @@ def prior_errors(prior: Checkpoint) -> Calibration | None:
     its conformal calibration in scale-free units (a builtin's: its errors, combined with
     Theta, at each M3 series' val origin; see scripts/build_priors.py). None when it has none
     in those units (a calibration written before they were used, or quantile intervals)."""
-    from lstmcli.model.intervals import Calibration, load_calibration
+    from lstmcli.model.conformal import Calibration
+    from lstmcli.model.intervals import load_calibration
 
     calibration = load_calibration(prior.calibration)
     if isinstance(calibration, Calibration) and calibration.scale == "naive":

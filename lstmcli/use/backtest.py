@@ -14,7 +14,7 @@ from lstmcli.config.data_section import DataConfig
 from lstmcli.data.table import Table
 from lstmcli.data.windows import target_offsets
 from lstmcli.errors import LstmcliError
-from lstmcli.model.intervals import level_name
+from lstmcli.model.bands import level_name
 from lstmcli.use.interval_metrics import compare_intervals, pinball
 from lstmcli.use.metrics import Bounds, baseline_predictions, compare, scored_windows, series_report
 
