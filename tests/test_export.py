@@ -161,6 +161,25 @@ def test_export_needs_the_extra_and_a_run(tmp_path: Path, monkeypatch) -> None:
     ]
     missing = cli("export", str(tmp_path / "nothing"))
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: checkpoint not found")
+    for key, value in (("checkpoint", "{not json"), ("checkpoint", None)):
+        import onnx
+
+        model = onnx.load(str(run / "model.onnx"))
+        kept = [p for p in model.metadata_props if p.key != key]
+        del model.metadata_props[:]
+        model.metadata_props.extend(kept)
+        if value is not None:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(model, str(tmp_path / "damaged.onnx"))
+        damaged = cli("predict", str(tmp_path / "damaged.onnx"), str(tmp_path / "data.csv"))
+        assert damaged.exit_code == 1, damaged.output
+        assert damaged.stderr.strip() == (
+            f"Error: {tmp_path / 'damaged.onnx'} is a damaged lstmcli ONNX file (its "
+            "checkpoint metadata)"
+        )
+    gpu = cli("predict", str(run / "model.onnx"), str(tmp_path / "data.csv"), "--device", "cuda")
+    assert gpu.exit_code == 1 and gpu.stderr.startswith("Error: --device cuda: an ONNX file runs")
     (tmp_path / "other.onnx").write_bytes(b"not onnx")
     bad = cli("predict", str(tmp_path / "other.onnx"), str(tmp_path / "data.csv"))
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: ")

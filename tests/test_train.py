@@ -259,6 +259,8 @@ def test_an_ensemble_stopped_in_its_first_epoch_can_resume(tmp_path: Path, csv_p
         train_run(cfg, tmp_path / "run", should_stop=lambda: True)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["last.pt", "manifest.json"]  # no model yet
+    session = json.loads((tmp_path / "run" / "manifest.json").read_text())["sessions"][-1]
+    assert session["interrupted"] is True and session["finished"] is not None
     last, config = prepare_resume(tmp_path / "run")
     result = train_run(config, tmp_path / "run", resume=last)
     assert result.metrics["members"] == 2 and not result.training.interrupted

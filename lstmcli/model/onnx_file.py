@@ -58,7 +58,13 @@ def load_onnx(path: Path) -> FittedForecaster:
             f"{path} has export format version {props.get('format_version')}; this lstmcli "
             f"reads version {EXPORT_VERSION} (export the run again)"
         )
-    checkpoint = checkpoint_from_payload(json.loads(props["checkpoint"]), path)
+    try:
+        payload = json.loads(props["checkpoint"])
+    except (KeyError, ValueError):  # ValueError: json's own error
+        raise LstmcliError(
+            f"{path} is a damaged lstmcli ONNX file (its checkpoint metadata)"
+        ) from None
+    checkpoint = checkpoint_from_payload(payload, path)
     names = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
     if names != input_names(checkpoint) or outputs != output_names(checkpoint):

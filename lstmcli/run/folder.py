@@ -160,6 +160,13 @@ class RunFolder:
         self.record.extra["mlflow"] = self.tracker.record()  # the epochs logged, for a resume
         self.record.save(finished=True, interrupted=training.interrupted)
 
+    def stopped(self) -> None:
+        """A Ctrl-C before the run could finish (before its first epoch: only last.pt holds
+        anything): the manifest says this session was interrupted, the MLflow run is KILLED."""
+        if self.record is not None:
+            self.record.save(finished=True, interrupted=True)
+        abandon(self.tracker, "KILLED")
+
     def abandon(self, status: str = "FAILED") -> None:
         """The MLflow run of a training that failed or was stopped ends with `status`."""
         abandon(self.tracker, status)

@@ -127,14 +127,14 @@ def train_run(
                 metrics.update(run_facts(fitted, data, device, plan))
             with clock.stage("write"):
                 folder.write(metrics, fitted.history, predictions)
-        except TrainingInterrupted as e:
+        except TrainingInterrupted as e:  # before the first epoch: last.pt and the manifest
             if folder is not None:
-                folder.abandon("KILLED")
+                folder.stopped()
                 raise TrainingInterrupted(f"{e}; continue with --resume {run_dir}") from None
             raise
         except KeyboardInterrupt:
             if folder is not None:
-                folder.abandon("KILLED")
+                folder.stopped()
             raise
         except BaseException:
             if folder is not None:

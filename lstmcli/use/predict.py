@@ -40,6 +40,11 @@ def load_predictor(run: Path, device: str | None = None) -> FittedForecaster:
     if run.suffix.lower() == ".onnx" and run.is_file():
         from lstmcli.model.onnx_file import load_onnx
 
+        if device not in (None, "auto", "cpu"):
+            raise LstmcliError(
+                f"--device {device}: an ONNX file runs on the CPU with onnxruntime; give the "
+                "run folder to use a GPU"
+            )
         return load_onnx(run)
     from lstmcli.run.device import resolve_device
 
