@@ -86,7 +86,9 @@ def test_interrupted_and_resumed_sessions_are_kept(tmp_path: Path, csv_path: Pat
     assert m["command"] == ["first"]  # how the run was started
 
 
-def test_a_session_killed_early_stays_in_the_manifest(tmp_path: Path, csv_path: Path) -> None:
+def test_a_session_stopped_early_stays_in_the_manifest(tmp_path: Path, csv_path: Path) -> None:
+    """Ctrl-C inside the first epoch: the session ended, interrupted (a kill -9 leaves it
+    unfinished: tests/test_reliability.py)."""
     config = validate_config(tiny_config(csv_path, training={"epochs": 4, "patience": None}))
     folder = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):  # inside the first epoch: only last.pt
@@ -94,7 +96,9 @@ def test_a_session_killed_early_stays_in_the_manifest(tmp_path: Path, csv_path: 
     last, resumed = prepare_resume(folder)
     train_run(resumed, folder, resume=last, command=["second"])
     sessions = manifest(folder)["sessions"]
-    assert [s["finished"] is None for s in sessions] == [True, False]
+    assert [s["command"][-1] for s in sessions] == ["first", "second"]
+    assert [s["finished"] is None for s in sessions] == [False, False]
+    assert [s["interrupted"] for s in sessions] == [True, False]
 
 
 def test_rerun_from_the_run_folder_gives_the_same_metrics(
