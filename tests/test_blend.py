@@ -71,8 +71,8 @@ def test_a_blended_run_predicts_what_it_scored(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     blend = metrics["blend"]
     assert blend["model_weight"] < 1.0 and blend["baseline"] in ("naive", "seasonal_naive")
-    spec = load_checkpoint(tmp_path / "r").spec
-    assert spec.blend_weight == blend["model_weight"] and spec.members == 2
+    checkpoint = load_checkpoint(tmp_path / "r")
+    assert checkpoint.blend["weight"] == blend["model_weight"] and checkpoint.spec.members == 2
     saved = pd.read_csv(tmp_path / "r" / "test_predictions.csv")
     rolled = run("predict", str(tmp_path / "r"), str(tmp_path / "walk.csv"), "--rolling", "-q")
     again = pd.read_csv(pd.io.common.StringIO(rolled.stdout))

@@ -108,3 +108,26 @@ def test_a_version_1_checkpoint_still_predicts(trained_run: Path, tmp_path: Path
     new = forecast_next(load_predictor(trained_run), frame, "x", None)
     old_forecast = forecast_next(load_predictor(tmp_path / "old"), frame, "x", None)
     pd.testing.assert_frame_equal(old_forecast, new)
+
+
+def test_a_version_2_checkpoint_keeps_its_combination(tmp_path: Path, csv_path: Path) -> None:
+    """Before version 3 the combination lived among the model arguments: read from there,
+    the forecast is the one the file's run made."""
+    cfg = validate_config(tiny_config(csv_path, data={"horizon": 2}, model={"blend": "auto"}))
+    run_dir = train_run(cfg, tmp_path / "run").run_dir
+    payload = torch.load(run_dir / "model.pt", weights_only=True)
+    blend = payload["blend"]
+    assert blend is not None and blend["weight"] < 1.0  # the val part chose to combine
+    old = {k: v for k, v in payload.items() if k != "blend"} | {"format_version": 2}
+    old["model_args"] = payload["model_args"] | {
+        "blend_weight": blend["weight"],
+        "blend_baseline": blend["kind"],
+    }
+    (tmp_path / "old").mkdir()
+    torch.save(old, tmp_path / "old" / "model.pt")
+    assert load_checkpoint(tmp_path / "old").blend == blend
+    frame = pd.read_csv(csv_path)
+    new = forecast_next(load_predictor(run_dir), frame, "x", None)
+    pd.testing.assert_frame_equal(
+        forecast_next(load_predictor(tmp_path / "old"), frame, "x", None), new
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +221,7 @@ def test_a_model_combined_with_theta_is_exported_and_forecasts_the_same(tmp_path
     run, csv = trained(tmp_path, seasonal_frame, {"data": {"horizon": 3}})
     alone = pd.read_csv(io.StringIO(cli("predict", str(run), str(csv), "-q").stdout))
     checkpoint = load_checkpoint(run)
-    checkpoint.spec = replace(checkpoint.spec, blend_weight=0.5, blend_baseline="theta")
+    checkpoint.blend = {"weight": 0.5, "kind": "theta", "season": checkpoint.spec.season}
     save_checkpoint(checkpoint, run / "model.pt")
     assert cli("export", str(run), "-q").exit_code == 0
     session_inputs = json.loads(

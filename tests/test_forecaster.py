@@ -54,7 +54,7 @@ def test_a_blend_mixes_the_naive_forecast_in_scaled_units() -> None:
     network = LSTMForecaster(SPEC).eval()
     alone = Forecaster(SPEC, network, *scalers(0.0, 2.0))
     blended = alone.with_blend(Blend(0.25, "naive", None))
-    assert blended.spec.blend_weight == 0.25 and alone.spec.blend_weight == 1.0  # a new value
+    assert blended.blend.weight == 0.25 and alone.blend is None  # a new value
     windows = windows_over(np.cos(np.arange(40) / 4))
     inputs, _, _ = windows.batch(torch.arange(len(windows)))
     naive = inputs[:, -1:, :].expand(-1, 3, -1).double().numpy() * 2.0

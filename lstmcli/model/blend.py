@@ -46,6 +46,16 @@ class Blend:
     kind: str  # naive, seasonal, or theta (from the series' history: see theta.py)
     season: int | None
 
+    def to_dict(self) -> dict:
+        return {"weight": self.weight, "kind": self.kind, "season": self.season}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Blend | None:
+        """A stored combination (None, or the network alone: no Blend)."""
+        if not d or d["weight"] == 1.0:
+            return None
+        return cls(float(d["weight"]), str(d["kind"]), d.get("season"))
+
     @property
     def reads_history(self) -> bool:
         """Whether the mixed-in forecast needs the series' whole history, not the window."""

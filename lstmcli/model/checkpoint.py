@@ -6,7 +6,7 @@ and carries a format version so an incompatible file is refused with a clear mes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from lstmcli.model.forecaster import Forecaster
 
 FORMAT_NAME = "lstmcli-checkpoint"
-FORMAT_VERSION = 2  # 2: series ids, per-series scalers, known-future inputs
-READABLE_VERSIONS = (1, 2)  # version 1 files are single-series checkpoints
+FORMAT_VERSION = 3  # 3: the combination beside the spec; 2: series ids, per-series scalers
+READABLE_VERSIONS = (1, 2, 3)  # version 1 files are single-series checkpoints
 CHECKPOINT_FILE = "model.pt"
 LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 
@@ -54,6 +54,7 @@ class Checkpoint:
     series_mase_scales: list[list[float | None]] | None = None  # per series, per target
     calibration: dict[str, Any] | None = None  # prediction intervals (intervals.Calibration)
     baseline_intervals: dict[str, Any] | None = None  # the seasonal-naive baseline's
+    blend: dict[str, Any] | None = None  # the combination (blend.Blend.to_dict); None: none
 
     def series_rows(self, ids: list[str]) -> np.ndarray:
         """Each id's row among the training series (its scalers and MASE scales); -1 for an id
@@ -84,25 +85,19 @@ class Checkpoint:
             raise LstmcliError(f"the checkpoint's weights do not fit its model ({first})") from None
         return network.to(device).eval()
 
-    def forecaster(
-        self, device: torch.device | str = "cpu", network: torch.nn.Module | None = None
-    ) -> Forecaster:
-        """The fitted forecaster: network, scalers, blend and calibration. `network` stands
-        in for the stored one (an ONNX graph, which holds the blend already)."""
+    def forecaster(self, device: torch.device | str = "cpu") -> Forecaster:
+        """The torch forecaster: network, scalers, combination and calibration."""
+        from lstmcli.model.blend import Blend
         from lstmcli.model.forecaster import Forecaster
 
-        spec = self.spec
-        if network is None:
-            network = self.build_network(device)
-        else:
-            spec = replace(spec, blend_weight=1.0)
         forecaster = Forecaster(
-            spec,
-            network,
+            self.spec,
+            self.build_network(device),
             self.input_scaler,
             self.target_scaler,
             load_calibration(self.calibration),
             self.config.model.adaptive,
+            Blend.from_dict(self.blend),
         )
         return forecaster.to(device).eval()
 
@@ -143,6 +138,7 @@ def checkpoint_payload(checkpoint: Checkpoint, weights: bool = True) -> dict[str
         "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
         "config": checkpoint.config.model_dump(mode="json"),
         "model_args": checkpoint.spec.to_dict(),
+        "blend": checkpoint.blend,
         # CPU copies, so a GPU-trained checkpoint loads on a machine without one.
         "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
         "input_columns": checkpoint.input_columns,
@@ -210,6 +206,7 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
         checkpoint = Checkpoint(
             config=config,
             spec=ModelSpec.from_dict(dict(payload["model_args"])),
+            blend=payload["blend"] if "blend" in payload else _blend_of(payload["model_args"]),
             state_dict=dict(payload["state_dict"]),
             input_columns=list(payload["input_columns"]),
             target_columns=list(payload["target_columns"]),
@@ -230,6 +227,15 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None
     return checkpoint
+
+
+def _blend_of(model_args: dict) -> dict | None:
+    """The combination a checkpoint before version 3 kept among its model arguments."""
+    weight = float(model_args.get("blend_weight", 1.0))
+    if weight == 1.0:
+        return None
+    kind = model_args.get("blend_baseline", "naive")
+    return {"weight": weight, "kind": kind, "season": model_args.get("season")}
 
 
 def _check_consistent(checkpoint: Checkpoint, path: Path) -> None:

@@ -77,7 +77,7 @@ class FittedForecaster:
     def reads_history(self) -> bool:
         """Whether a forecast needs each series' whole history (a Theta combination), not
         only its window."""
-        return self.spec.blend_weight != 1.0 and self.spec.blend_baseline == "theta"
+        return reads_history(self.checkpoint)
 
     def series_rows(self, table: Table) -> np.ndarray | None:
         """Each series' row in the per-series scalers (None with global ones); -1 for a
@@ -249,7 +249,7 @@ def input_names(checkpoint: Checkpoint) -> list[str]:
         names.append("future")
     if checkpoint.input_scaler.per_series:
         names += ["input_center", "input_scale", "target_center", "target_scale"]
-    if checkpoint.spec.blend_weight != 1.0 and checkpoint.spec.blend_baseline == "theta":
+    if reads_history(checkpoint):
         names.append("theta")
     return names
 
@@ -261,3 +261,10 @@ def output_names(checkpoint: Checkpoint) -> list[str]:
     for level in calibration.levels if calibration is not None else []:
         names += [f"lo_{level:g}", f"hi_{level:g}"]
     return names + ["scale", "forecast_scaled"]
+
+
+def reads_history(checkpoint: Checkpoint) -> bool:
+    """Whether the model's forecast needs each series' whole history (a combination with
+    Theta), not only its window."""
+    blend = checkpoint.blend
+    return bool(blend) and blend["weight"] != 1.0 and blend["kind"] == "theta"

@@ -10,7 +10,7 @@ made, unscaled and bounded by this code alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -53,14 +53,14 @@ class Forecaster(nn.Module):
         target_scaler: Scaler,
         calibration: Intervals | None = None,
         adaptive: bool = True,
+        blend: Blend | None = None,
     ) -> None:
         super().__init__()
         self.spec, self.network = spec, network
         self.input_scaler, self.target_scaler = input_scaler, target_scaler
         self.calibration, self.adaptive = calibration, adaptive
         self.target_index = spec.target_columns
-        weight = spec.blend_weight
-        self.blend = Blend(weight, spec.blend_baseline, spec.season) if weight != 1.0 else None
+        self.blend = blend if blend is not None and blend.weight != 1.0 else None
         device = next(network.parameters(), torch.empty(0)).device
         self._interval_names = []
         for name, value in (calibration.tensors() if calibration is not None else {}).items():
@@ -78,19 +78,16 @@ class Forecaster(nn.Module):
         return list(self.calibration.levels) if self.calibration is not None else []
 
     def with_blend(self, blend: Blend) -> Forecaster:
-        """The same network blended with a naive forecast (stored in the spec, so that the
-        checkpoint rebuilds it)."""
+        """The same network combined with a naive or Theta forecast (the checkpoint stores
+        the combination beside the network's spec)."""
         if blend.weight == 1.0:
             return self
-        spec = replace(
-            self.spec, blend_weight=blend.weight, blend_baseline=blend.kind, season=blend.season
-        )
-        return Forecaster(spec, self.network, self.input_scaler, self.target_scaler,
-                          self.calibration, self.adaptive)  # fmt: skip
+        return Forecaster(self.spec, self.network, self.input_scaler, self.target_scaler,
+                          self.calibration, self.adaptive, blend)  # fmt: skip
 
     def with_calibration(self, calibration: Intervals) -> Forecaster:
         return Forecaster(self.spec, self.network, self.input_scaler, self.target_scaler,
-                          calibration, self.adaptive)  # fmt: skip
+                          calibration, self.adaptive, self.blend)  # fmt: skip
 
     def forward(
         self,

@@ -29,8 +29,6 @@ class ModelSpec:
     n_future: int = 0  # the last n_future inputs are known at the forecast rows too
     members: int = 1  # an ensemble of this many networks
     linear_skip: int = 0  # > 0: a linear map from the targets' last rows to the output
-    blend_weight: float = 1.0  # the network's share of the forecast (see blend.py)
-    blend_baseline: str = "naive"  # the naive forecast mixed in: naive or seasonal
     season: int | None = None  # a blend's seasonal naive forecast; the intervals' unit
     quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
     lstm_rows: int = 0  # > 0: the LSTM reads only the window's last lstm_rows rows
@@ -69,6 +67,7 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in BLEND_ARGS}  # a file's combination (<= v2)
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown model arguments {unknown}")
@@ -98,6 +97,8 @@ def _lstm_rows(rows: int | None, lookback: int) -> int:
     """model.lstm_rows as the spec keeps it: 0 (the whole window) unless it cuts the window."""
     return 0 if rows is None or rows >= lookback else rows
 
+
+BLEND_ARGS = ("blend_weight", "blend_baseline")  # where checkpoints before v3 kept the blend
 
 INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch
 

@@ -388,13 +388,27 @@ def run_checkpoint(
     )
 
 
+def forecaster_checkpoint(
+    config: Config, data: TrainingData, device: torch.device | str, forecaster: Forecaster,
+    weights: bool = True,
+) -> Checkpoint:  # fmt: skip
+    """model.pt of a fitted forecaster: its network's spec and weights (or none, for a
+    checkpoint that only describes it), its calibration and its combination."""
+    calibration, blend = forecaster.calibration, forecaster.blend
+    checkpoint = run_checkpoint(
+        config, data, device, forecaster.spec,
+        forecaster.network.state_dict() if weights else {},
+        calibration.to_dict() if calibration is not None else None,
+    )  # fmt: skip
+    checkpoint.blend = blend.to_dict() if blend is not None else None
+    return checkpoint
+
+
 def fitted_model(
     config: Config, data: TrainingData, device: torch.device | str, forecaster: Forecaster
 ) -> FittedForecaster:
     """A freshly fitted forecaster as model.pt will hold it, rows to frames (test scoring)."""
-    calibration = forecaster.calibration
-    as_dict = calibration.to_dict() if calibration is not None else None
-    checkpoint = run_checkpoint(config, data, device, forecaster.spec, {}, as_dict)
+    checkpoint = forecaster_checkpoint(config, data, device, forecaster, weights=False)
     return checkpoint.fitted(device, forecaster)
 
 

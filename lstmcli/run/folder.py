@@ -25,7 +25,7 @@ from lstmcli.errors import LstmcliError, Warn
 from lstmcli.files import csv_text, prepare_run_dir, remove_stale_files, write_text
 from lstmcli.model.checkpoint import CHECKPOINT_FILE, LAST_FILE, Checkpoint, save_checkpoint
 from lstmcli.run.events import CheckpointDue, EpochEnded, Event, ForecasterReady
-from lstmcli.run.fitting import members_of, run_checkpoint
+from lstmcli.run.fitting import forecaster_checkpoint, members_of, run_checkpoint
 from lstmcli.run.lock import run_folder_lock
 from lstmcli.run.manifest import RunRecord, StageClock, data_facts
 from lstmcli.run.tracking import (
@@ -106,12 +106,8 @@ class RunFolder:
         elif isinstance(event, CheckpointDue):
             self._save_members(event.spec, event.members)
         elif isinstance(event, ForecasterReady):
-            calibration = event.forecaster.calibration
-            checkpoint = self._checkpoint(
-                event.forecaster.spec,
-                event.forecaster.network.state_dict(),
-                calibration.to_dict() if calibration is not None else None,
-            )
+            checkpoint = forecaster_checkpoint(self.config, self.data, self.device,
+                                               event.forecaster)  # fmt: skip
             save_checkpoint(checkpoint, self.run_dir / CHECKPOINT_FILE)
 
     def _save_members(self, spec: ModelSpec, plain: list[dict]) -> None:
