@@ -140,3 +140,25 @@ def test_the_lstm_reads_only_the_last_lstm_rows_and_the_skip_reads_them_all() ->
         whole = LSTMForecaster(ModelSpec(1, 1, 2, 4, 1, 0.0, (), "none", (0,), linear_skip=20))
         whole.skip.weight.zero_()
         assert not torch.allclose(whole(windows), whole(far_changed))  # all 20 rows: recurred
+
+
+def test_the_spec_names_its_network_and_a_file_of_another_kind_is_refused(
+    tmp_path, csv_path
+) -> None:
+    """Every kind a spec may name is built (network.NETWORKS); a checkpoint naming a kind
+    this lstmcli does not know is one clear error, not a wrong network."""
+    from lstmcli.errors import LstmcliError
+    from lstmcli.model.checkpoint import load_checkpoint
+    from lstmcli.model.network import NETWORKS
+    from lstmcli.model.spec import NETWORK_KINDS
+    from lstmcli.run.pipeline import train_run
+    from tests.conftest import tiny_config
+
+    assert tuple(NETWORKS) == NETWORK_KINDS
+    run = train_run(validate_config(tiny_config(csv_path)), tmp_path / "run").run_dir
+    assert load_checkpoint(run).spec.network == "lstm"
+    payload = torch.load(run / "model.pt", weights_only=True)
+    payload["model_args"]["network"] = "transformer"
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(LstmcliError, match="a network of kind 'transformer', unknown"):
+        load_checkpoint(tmp_path / "other.pt")

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from lstmcli.config.data_section import DataConfig
-from lstmcli.config.plan import PlannedData
+from lstmcli.config.plan import Plan, PlannedData
 from lstmcli.data.scaling import Scaler, fit_scaler, warn_constant_columns, warn_series_scales
 from lstmcli.data.table import Table
 from lstmcli.data.times import frequency, median_step, missing_steps
@@ -28,6 +28,7 @@ from lstmcli.data.windows import (
 )
 from lstmcli.errors import LstmcliError, Warn
 from lstmcli.model.bands import baseline_quantiles
+from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.forecaster import scaled_windows
 from lstmcli.use.metrics import baseline_predictions, mase_scales, series_mase_scales
 
@@ -56,6 +57,24 @@ class TrainingData:
         """Each window's series in a part, for per-series scalers; None for one series."""
         anchors = self.split.anchors[part]
         return self.table.series_of(anchors) if self.table.ids is not None else None
+
+
+def plan_data(
+    plan: Plan, table: Table, warn: Warn, resume: Checkpoint | None = None
+) -> TrainingData:
+    """The prepared data of a plan: the one way train and a tune trial split the table and
+    fit the scalers (a resumed run keeps its own scalers, and its data must not have
+    changed)."""
+    config = plan.config
+    return prepare_data(
+        table,
+        config.data,
+        warn,
+        config.model.levels,
+        scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
+        expected_rows=resume.data_rows if resume is not None else None,
+        windowless=plan.init.windowless,
+    )
 
 
 def prepare_data(

@@ -159,6 +159,15 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
     return center, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
 
 
+NETWORKS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster}  # ModelSpec.network -> class
+
+
+def member(spec: ModelSpec) -> nn.Module:
+    """One network of the kind the spec names (a checkpoint naming another kind is refused
+    when it loads, by ModelSpec.from_dict)."""
+    return NETWORKS[spec.network](spec)
+
+
 def inference_batch(model: nn.Module, lookback: int) -> int:
     """Windows per inference batch of this network (see spec.windows_per_batch)."""
     return windows_per_batch(model.lstm.hidden_size, lookback)

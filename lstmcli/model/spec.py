@@ -32,6 +32,7 @@ class ModelSpec:
     season: int | None = None  # a blend's seasonal naive forecast; the intervals' unit
     quantile_levels: tuple[float, ...] = ()  # interval levels the head forecasts quantiles for
     lstm_rows: int = 0  # > 0: the LSTM reads only the window's last lstm_rows rows
+    network: str = "lstm"  # the kind of network (network.NETWORKS), one per member
 
     @classmethod
     def for_config(cls, data: PlannedData, model: PlannedModel) -> ModelSpec:
@@ -72,6 +73,8 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"unknown model arguments {unknown}")
         values = dict(d)
+        if values.get("network", "lstm") not in NETWORK_KINDS:
+            raise ValueError(f"a network of kind {values['network']!r}, unknown to this lstmcli")
         values["head"] = tuple(values["head"])
         values["quantile_levels"] = tuple(values.get("quantile_levels", ()))
         if values.get("target_index") is not None:
@@ -79,13 +82,13 @@ class ModelSpec:
         return cls(**values)
 
     def build(self) -> nn.Module:
-        """One LSTMForecaster, or an Ensemble of `members` of them (the blend and the
-        intervals are the forecaster's, see forecaster.py)."""
-        from lstmcli.model.network import Ensemble, LSTMForecaster
+        """One network of its kind, or an Ensemble of `members` of them (the combination
+        and the intervals are the forecaster's, see forecaster.py)."""
+        from lstmcli.model.network import Ensemble, member
 
         if self.members > 1:
-            return Ensemble([LSTMForecaster(self) for _ in range(self.members)])
-        return LSTMForecaster(self)
+            return Ensemble([member(self) for _ in range(self.members)])
+        return member(self)
 
     @property
     def target_columns(self) -> list[int]:
@@ -98,6 +101,7 @@ def _lstm_rows(rows: int | None, lookback: int) -> int:
     return 0 if rows is None or rows >= lookback else rows
 
 
+NETWORK_KINDS = ("lstm",)  # the networks model/network.py builds (its NETWORKS)
 BLEND_ARGS = ("blend_weight", "blend_baseline")  # where checkpoints before v3 kept the blend
 
 INFERENCE_MEMORY = 64 * 2**20  # bytes of LSTM activations per inference batch

@@ -28,7 +28,7 @@ from lstmcli.model.checkpoint import Checkpoint
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
-from lstmcli.model.network import Ensemble, LSTMForecaster
+from lstmcli.model.network import Ensemble, member
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.distributed import SINGLE, Distributed
 from lstmcli.run.events import CheckpointDue, EpochEnded, ForecasterReady, Listener, ignore_event
@@ -220,12 +220,12 @@ def train_members(
     per_member = member_threads(cfg, workers)
     latest: list[dict | None] = [s.to_dict() for s in saved[: cfg.ensemble]]
     latest += [None] * (cfg.ensemble - len(latest))  # each member's last consistent state
-    trained: list[LSTMForecaster | None] = [None] * cfg.ensemble  # each member's network
+    trained: list[torch.nn.Module | None] = [None] * cfg.ensemble  # each member's network
     lock, halt = threading.Lock(), threading.Event()
 
-    def build(index: int) -> LSTMForecaster:
+    def build(index: int) -> torch.nn.Module:
         torch.manual_seed(cfg.seed + index)  # its initial weights (and its dropout, alone)
-        network = LSTMForecaster(spec).to(device)
+        network = member(spec).to(device)
         if index < len(saved):
             network.load_state_dict(saved[index].last_weights)
         elif start is not None:
@@ -243,7 +243,7 @@ def train_members(
             if checkpoints is not None and (started := _started(latest)):
                 checkpoints(CheckpointDue(spec, started))
 
-    def train(index: int, network: LSTMForecaster | None) -> TrainResult | None:
+    def train(index: int, network: torch.nn.Module | None) -> TrainResult | None:
         if halt.is_set():
             return None  # stopped before this member started
         if workers > 1:  # this thread's own OpenMP count (torch's count stays per_member)

@@ -24,7 +24,7 @@ from lstmcli.config.plan import Choice, Plan, choices_record
 from lstmcli.config.resolve import resolve
 from lstmcli.config.schema import Config
 from lstmcli.data.table import load_table
-from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
+from lstmcli.data.training_data import TrainingData, make_windows, plan_data
 from lstmcli.data.windows import Split
 from lstmcli.errors import TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint
@@ -150,19 +150,8 @@ def prepare_run(
     """Load the data, plan the run on it (every `auto` chosen), split it and fit the scalers
     on the training rows (a resumed run keeps its own scalers, and its data must not have
     changed)."""
-    table = load_table(config.data, warn)
-    plan = resolve(config, table)
-    config = plan.config
-    data = prepare_data(
-        table,
-        config.data,
-        warn,
-        config.model.levels,
-        scalers=(resume.input_scaler, resume.target_scaler) if resume is not None else None,
-        expected_rows=resume.data_rows if resume is not None else None,
-        windowless=plan.init.windowless,
-    )
-    return plan, data
+    plan = resolve(config, table := load_table(config.data, warn))
+    return plan, plan_data(plan, table, warn, resume)
 
 
 def resolved_config(config: Config, warn: Warn = ignore_warning) -> Plan:

@@ -19,7 +19,7 @@ from lstmcli.config.io import config_from_yaml, config_to_yaml
 from lstmcli.config.plan import Plan
 from lstmcli.config.resolve import resolve
 from lstmcli.data.table import Table
-from lstmcli.data.training_data import TrainingData, make_windows, prepare_data
+from lstmcli.data.training_data import TrainingData, make_windows, plan_data
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.run.device import resolve_device
 from lstmcli.run.events import ignore_event, on_epochs
@@ -167,8 +167,7 @@ class Objective:
         if key not in self.prepared:
             if len(self.prepared) >= 4 * self.plan.folds:  # memory stays bounded
                 self.prepared.pop(next(iter(self.prepared)))
-            data = prepare_data(self.table, config.data, self.warn, config.model.levels,
-                                windowless=plan.init.windowless)  # fmt: skip
+            data = plan_data(plan, self.table, self.warn)
             device = resolve_device(config.training.device)
             self.prepared[key] = (data, make_windows(data, config.data, device))
         return self.prepared[key]
