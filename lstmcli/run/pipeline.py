@@ -43,7 +43,7 @@ from lstmcli.run.fitting import (
 from lstmcli.run.folder import RunFolder
 from lstmcli.run.loop import EpochStats, TrainResult
 from lstmcli.run.manifest import StageClock
-from lstmcli.use.backtest import actual_values, backtest_frame, score_backtest
+from lstmcli.use.backtest import backtest_frame, score_rows
 
 
 @dataclass(frozen=True)
@@ -164,21 +164,11 @@ def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.Da
     when the model has levels) and the rows of test_predictions.csv, in original units. The
     test part is a rolling backtest: adaptive intervals follow the misses as actuals arrive."""
     table, anchors, cfg = data.table, data.split.anchors["test"], model.data
-    actual = actual_values(table, anchors, cfg)
     series = np.arange(table.n_series) if data.input_scaler.per_series else None
-    forecast = model.backtest(table, anchors, series, actual)
-    metrics = score_backtest(
-        table,
-        anchors,
-        forecast.points,
-        cfg,
-        data.mase_scales,
-        data.series_mase_scales,
-        cfg.path,
-        forecast.bounds,
-        data.baseline_intervals,
-    )
-    return metrics, backtest_frame(table, anchors, forecast.points, actual, cfg, forecast.bounds)
+    scored = score_rows(model, table, anchors, series, cfg.path)
+    forecast = scored.forecast
+    frame = backtest_frame(table, anchors, forecast.points, scored.actual, cfg, forecast.bounds)
+    return scored.metrics, frame
 
 
 def run_facts(fitted: Fitted, data: TrainingData, device: torch.device, plan: Plan) -> dict:

@@ -7,6 +7,9 @@ metrics and an `evaluate` of the same rows are computed by the same code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +19,11 @@ from lstmcli.data.windows import target_offsets
 from lstmcli.errors import LstmcliError
 from lstmcli.model.bands import level_name
 from lstmcli.use.interval_metrics import compare_intervals, pinball
+
+if TYPE_CHECKING:
+    from lstmcli.model.fitted import FittedForecaster
+
+from lstmcli.model.fitted import Forecast
 from lstmcli.use.metrics import Bounds, baseline_predictions, compare, scored_windows, series_report
 
 
@@ -163,3 +171,43 @@ def _baseline_bounds(baselines: dict[str, np.ndarray], intervals: dict | None) -
         for k, level in enumerate(intervals["levels"])
     }
     return {intervals["baseline"]: bounds}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A rolling backtest of a fitted forecaster, scored: metrics (as metrics.json and
+    `evaluate` give them), the forecasts, their bounds and the actuals they met."""
+
+    metrics: dict
+    forecast: Forecast
+    actual: np.ndarray | None
+
+
+def score_rows(
+    model: FittedForecaster,
+    table: Table,
+    anchors: np.ndarray,
+    series: np.ndarray | None,
+    label: str,
+) -> Scored:
+    """The forecasts of the windows at `anchors` (adaptive bounds following the misses as
+    actuals arrive), scored against the baselines on the same targets with the MASE scales
+    the model keeps: training's test part and `evaluate` alike."""
+    cfg, checkpoint = model.data, model.checkpoint
+    actual = actual_values(table, anchors, cfg) if table.targets.shape[1] else None
+    forecast = model.backtest(table, anchors, series, actual)
+    per_series = (
+        checkpoint.series_mase_scales_of(table.id_labels()) if table.ids is not None else None
+    )
+    metrics = score_backtest(
+        table,
+        anchors,
+        forecast.points,
+        cfg,
+        checkpoint.mase_scales,
+        per_series,
+        label,
+        forecast.bounds,
+        checkpoint.baseline_intervals,
+    )
+    return Scored(metrics, forecast, actual)

@@ -22,11 +22,12 @@ from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint, load_checkpoint
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.run.lock import refuse_busy
-from lstmcli.use.backtest import actual_values, backtest_frame, bound_columns, score_backtest
+from lstmcli.use.backtest import actual_values, backtest_frame, bound_columns
 
 if TYPE_CHECKING:
     import torch
 
+from lstmcli.use.backtest import score_rows
 from lstmcli.use.future import _forecast_times, warn_irregular_steps, warn_time_zone
 
 
@@ -250,9 +251,11 @@ def rolling(
 ) -> pd.DataFrame:
     """A forecast from every window whose targets all lie in the input (a backtest);
     for the regress task, one prediction per row that has a full window."""
-    table, anchors, predicted, bounds = _predict_all(predictor, frame, label, warn=warn)
+    table, anchors, series = _windows(predictor, frame, label, warn=warn)
+    # what is known of the actuals adapts the intervals of a rolling backtest
     actual = actual_values(table, anchors, predictor.data) if table.targets.shape[1] else None
-    return backtest_frame(table, anchors, predicted, actual, predictor.data, bounds)
+    forecast = predictor.backtest(table, anchors, series, actual)
+    return backtest_frame(table, anchors, forecast.points, actual, predictor.data, forecast.bounds)
 
 
 def evaluate(
@@ -260,35 +263,23 @@ def evaluate(
 ) -> dict:
     """Rolling predictions scored like metrics.json, against baselines on the same targets
     (and per series, for a model of many series)."""
-    cfg, cp = predictor.data, predictor.checkpoint
-    table, anchors, predicted, bounds = _predict_all(predictor, frame, label, "required", warn)
-    series_scales = cp.series_mase_scales_of(table.id_labels()) if table.ids is not None else None
-    result = score_backtest(
-        table,
-        anchors,
-        predicted,
-        cfg,
-        cp.mase_scales,
-        series_scales,
-        label,
-        bounds,
-        cp.baseline_intervals,
-    )
-    result["targets"] = cp.target_columns
+    table, anchors, series = _windows(predictor, frame, label, "required", warn)
+    result = score_rows(predictor, table, anchors, series, label).metrics
+    result["targets"] = predictor.checkpoint.target_columns
     result["rows"] = int(len(table.inputs))
     result["windows"] = int(len(anchors)) - result["windows_skipped"]
     return result
 
 
-def _predict_all(
+def _windows(
     predictor: FittedForecaster,
     frame: pd.DataFrame,
     label: str,
     targets: str = "optional",
     warn: Warn = ignore_warning,
-) -> tuple[Table, np.ndarray, np.ndarray, dict | None]:
-    """Predictions of every complete window of every series, and their interval bounds when
-    the model has levels (None otherwise). Rows to forecast at the end of a series (empty
+) -> tuple[Table, np.ndarray, np.ndarray | None]:
+    """The input's table, every complete window of every series the model can forecast, and
+    each series' row in per-series scalers. Rows to forecast at the end of a series (empty
     targets) hold no actuals, so no window's targets reach into them."""
     cfg, cp = predictor.data, predictor.checkpoint
     table = prepare_table(
@@ -307,11 +298,7 @@ def _predict_all(
     if not has_window.all():
         table = keep_series(table, has_window, why, label, warn)
     table, series = _known_series(cp, table, label, warn)
-    anchors = _anchors(table, cfg)
-    # what is known of the actuals adapts the intervals of a rolling backtest
-    actual = actual_values(table, anchors, cfg) if table.targets.shape[1] else None
-    forecast = predictor.backtest(table, anchors, series, actual)
-    return table, anchors, forecast.points, forecast.bounds
+    return table, _anchors(table, cfg), series
 
 
 def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:
