@@ -73,6 +73,15 @@ def trained(tmp_path: Path, make: object, sections: dict) -> tuple[Path, Path]:
     return run, csv
 
 
+def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """The same rows and text; numbers within 1e-5 of each column's scale (float32 sums)."""
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    numbers = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a.drop(columns=numbers), b.drop(columns=numbers))
+    scale = a[numbers].abs().max()
+    assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.slow
 def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, case: str) -> None:
@@ -90,12 +99,7 @@ def test_the_onnx_file_forecasts_what_the_run_folder_forecasts(tmp_path: Path, c
             assert onnx_out.stderr == torch_out.stderr.replace(str(run), str(onnx_file))
             continue
         assert onnx_out.exit_code == 0, onnx_out.output
-        a, b = (pd.read_csv(io.StringIO(r.stdout)) for r in (torch_out, onnx_out))
-        assert list(a.columns) == list(b.columns) and len(a) == len(b)
-        numbers = a.select_dtypes("number").columns
-        pd.testing.assert_frame_equal(a.drop(columns=numbers), b.drop(columns=numbers))
-        scale = a[numbers].abs().max()
-        assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
+        same_numbers(*(pd.read_csv(io.StringIO(r.stdout)) for r in (torch_out, onnx_out)))
 
 
 @pytest.mark.slow
@@ -201,15 +205,6 @@ def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> 
     assert json.loads(meta["input_columns"])[-3:] == future  # the same columns, in order
     shapes = {i.name: i.shape for i in session.get_inputs()}
     assert shapes["future"][1:] == [2, 3]
-
-
-def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """The same rows and text; numbers within 1e-5 of each column's scale (float32 sums)."""
-    assert list(a.columns) == list(b.columns) and len(a) == len(b)
-    numbers = a.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(a.drop(columns=numbers), b.drop(columns=numbers))
-    scale = a[numbers].abs().max()
-    assert ((a[numbers] - b[numbers]).abs() <= 1e-5 * scale + 1e-9).all().all()
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ reported together, one line per problem, each naming its key path.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     Field,
@@ -25,7 +25,9 @@ from lstmcli.config.fields import (
     auto_or_int,
     optional_auto_or_int,
 )
-from lstmcli.model.intervals import METHODS, Intervals
+
+if TYPE_CHECKING:  # numpy's import stays out of reading a config
+    from lstmcli.model.intervals import Intervals
 
 
 class ModelConfig(Section):
@@ -90,6 +92,8 @@ class ModelConfig(Section):
     @property
     def interval_method(self) -> type[Intervals]:
         """The class that owns model.intervals: what it needs and how it calibrates."""
+        from lstmcli.model.intervals import METHODS
+
         return METHODS[self.intervals]
 
     @property

@@ -23,14 +23,13 @@ from lstmcli.data.windows import target_offsets
 from lstmcli.model.intervals import Intervals, load_calibration
 from lstmcli.model.spec import windows_per_batch
 from lstmcli.model.theta import theta_forecast
+from lstmcli.use.metrics import Bounds
 
 if TYPE_CHECKING:
     from lstmcli.config.data_section import DataConfig
     from lstmcli.data.table import Table
     from lstmcli.model.checkpoint import Checkpoint
     from lstmcli.model.spec import ModelSpec
-
-Bounds = dict[float, tuple[np.ndarray, np.ndarray]]
 
 
 class Backend(Protocol):

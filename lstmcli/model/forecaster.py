@@ -10,7 +10,6 @@ made, unscaled and bounded by this code alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,19 +21,11 @@ from lstmcli.data.table import Table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.bands import ScaledOutputs, nested, window_scale
 from lstmcli.model.blend import Blend
+from lstmcli.model.fitted import Forecast
 from lstmcli.model.intervals import Intervals
 from lstmcli.model.network import inference_batch
 from lstmcli.model.spec import ModelSpec
 from lstmcli.model.theta import theta_forecast
-from lstmcli.use.metrics import Bounds
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Forecasts (windows, steps, targets) in original units, and each level's bounds."""
-
-    points: np.ndarray
-    bounds: Bounds | None = None
 
 
 class Forecaster(nn.Module):

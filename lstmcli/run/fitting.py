@@ -89,7 +89,7 @@ def _fit(
     # fine-tuned from the prior's weights (a member not yet started when resuming)
     start = init.weights(spec)
     network, training, history = train_members(
-        spec, windows, config.training, device, events if snapshots else None, events,
+        spec, windows, config.training, device, events, snapshots,
         should_stop, resume, dist, start=start,
     )  # fmt: skip
     spec = replace(spec, members=len(network.members) if isinstance(network, Ensemble) else 1)
@@ -186,8 +186,8 @@ def train_members(
     windows: dict[str, WindowSet],
     cfg: TrainingConfig,
     device: torch.device,
-    checkpoints: Listener | None,
     events: Listener,
+    snapshots: bool,
     should_stop: Callable[[], bool],
     resume: Checkpoint | None,
     dist: Distributed = SINGLE,
@@ -199,7 +199,7 @@ def train_members(
     resuming. A member's training depends on nothing but its own seed, weights and window
     order, so the result is the same whatever the number of workers and whichever member
     finishes first. After every `checkpoint_every` epochs of any member and at the end (also
-    when interrupted) `checkpoints` (when given) hears every started member's state, which
+    when interrupted), with `snapshots`, `events` hears every started member's state, which
     last.pt holds, so `--resume` continues
     exactly where training stopped: finished members are kept, running ones continue
     mid-epoch, and the result equals an uninterrupted run. A stop request stops every running
@@ -240,8 +240,8 @@ def train_members(
     def keep(index: int, state: TrainState) -> None:
         with lock:
             latest[index] = state.to_dict()  # in the member's own thread: consistent
-            if checkpoints is not None and (started := _started(latest)):
-                checkpoints(CheckpointDue(spec, started))
+            if started := _started(latest):
+                events(CheckpointDue(spec, started))
 
     def train(index: int, network: torch.nn.Module | None) -> TrainResult | None:
         if halt.is_set():
@@ -255,7 +255,7 @@ def train_members(
                 network, windows["train"], windows.get("val"),
                 cfg.model_copy(update={"seed": cfg.seed + index}), report, stop,
                 state=saved[index] if index < len(saved) else None,
-                on_checkpoint=None if checkpoints is None else lambda state: keep(index, state),
+                on_checkpoint=(lambda state: keep(index, state)) if snapshots else None,
                 dist=dist, start_is_candidate=start is not None,
             )  # fmt: skip
         except BaseException:
@@ -276,8 +276,8 @@ def train_members(
                 results = [future.result() for future in futures]
             finally:
                 halt.set()  # a second Ctrl-C or an error: no member goes on alone
-    if checkpoints is not None and (saved_states := _started(latest)):
-        checkpoints(CheckpointDue(spec, saved_states))
+    if snapshots and (saved_states := _started(latest)):
+        events(CheckpointDue(spec, saved_states))
     started = [(i, r) for i, r in enumerate(results) if r is not None]
     networks, histories = [], []
     for index, result in started:
