@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -207,16 +208,41 @@ def test_the_metadata_names_every_column_of_the_future_input(tmp_path: Path) -> 
     assert shapes["future"][1:] == [2, 3]
 
 
+# `lstmcli` in a process where any import of torch fails, as where it is not installed
+WITHOUT_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("torch is blocked in this test")
+
+sys.meta_path.insert(0, NoTorch())
+from lstmcli.cli import main
+sys.argv = ["lstmcli"] + sys.argv[1:]
+main()
+"""
+
+
+def without_torch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, *args], capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.mark.slow
-def test_a_model_combined_with_theta_is_exported_and_forecasts_the_same(tmp_path: Path) -> None:
-    """Theta reads each series' whole history, which numpy forecasts beside the graph (its
-    `theta` input): the file forecasts, rolls and recurses past the horizon as torch does."""
+def test_a_model_combined_with_classical_forecasts_is_exported_and_forecasts_the_same(
+    tmp_path: Path,
+) -> None:
+    """The classical forecast reads each series' whole history, which statsforecast forecasts
+    beside the graph (its `classical` input): the file forecasts, rolls and recurses past the
+    horizon as torch does."""
     from lstmcli.model.checkpoint import save_checkpoint
 
     run, csv = trained(tmp_path, seasonal_frame, {"data": {"horizon": 3}})
     alone = pd.read_csv(io.StringIO(cli("predict", str(run), str(csv), "-q").stdout))
     checkpoint = load_checkpoint(run)
-    checkpoint.blend = {"weight": 0.5, "kind": "theta", "season": checkpoint.spec.season}
+    checkpoint.blend = {"weight": 1 / 3, "kind": "classical", "season": checkpoint.spec.season}
     save_checkpoint(checkpoint, run / "model.pt")
     assert cli("export", str(run), "-q").exit_code == 0
     session_inputs = json.loads(
@@ -225,36 +251,31 @@ def test_a_model_combined_with_theta_is_exported_and_forecasts_the_same(tmp_path
         .get_modelmeta()
         .custom_metadata_map["inputs"]
     )
-    assert session_inputs[-1] == "theta"
+    assert session_inputs[-1] == "classical"
     for extra in ([], ["--rolling"], ["--steps", "7"]):
         torch_out = cli("predict", str(run), str(csv), "-q", *extra)
         onnx_out = cli("predict", str(run / "model.onnx"), str(csv), "-q", *extra)
         assert torch_out.exit_code == 0 and onnx_out.exit_code == 0, onnx_out.output
         a, b = (pd.read_csv(io.StringIO(r.stdout)) for r in (torch_out, onnx_out))
         same_numbers(a, b)
-        if not extra:  # Theta's half is in the file's forecast: not the network's alone
+        if not extra:  # the classical share is in the file's forecast: not the network's
             assert (b["y"] - alone["y"]).abs().max() > 1e-3 * alone["y"].abs().max()
+    # statsforecast, not torch, computes the classical input
+    no_torch = without_torch("predict", str(run / "model.onnx"), str(csv), "-q")
+    assert no_torch.returncode == 0, no_torch.stderr
+    with_torch = cli("predict", str(run), str(csv), "-q")
+    same_numbers(*(pd.read_csv(io.StringIO(r.stdout)) for r in (with_torch, no_torch)))
 
 
 @pytest.mark.slow
 def test_predict_with_an_onnx_file_never_imports_torch(tmp_path: Path) -> None:
     """`predict model.onnx` (next, rolling) and `evaluate model.onnx` in a process where
     `import torch` fails: the same numbers as the run folder's torch forecaster."""
-    import subprocess
-
     run, csv = trained(tmp_path, *CASES[list(CASES)[2]])
     assert cli("export", str(run), "-q").exit_code == 0
-    blocked = (
-        "import sys; sys.modules['torch'] = None\n"
-        "from lstmcli.cli import main\n"
-        "sys.argv = ['lstmcli'] + sys.argv[1:]\n"
-        "main()\n"
-    )
     for command in (["predict"], ["predict", "--rolling"], ["evaluate", "--json"]):
         args = [*command[:1], str(run / "model.onnx"), str(csv), *command[1:], "-q"]
-        alone = subprocess.run(
-            [sys.executable, "-c", blocked, *args], capture_output=True, text=True, timeout=120
-        )
+        alone = without_torch(*args)
         assert alone.returncode == 0, alone.stderr
         with_torch = cli(*[a if a != str(run / "model.onnx") else str(run) for a in args])
         assert with_torch.exit_code == 0

@@ -133,12 +133,13 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
     assert metrics["auto"]["model.init"]["value"] == "builtin:m3-yearly"
     assert metrics["auto"]["data.min_history"]["value"] == 3
     assert metrics["init"]["val_origins"] >= 2  # several forecast origins choose
-    assert metrics["blend"]["val_rmse_scaled"].keys() >= {"theta x 0.5", "naive x 0.5"}
+    assert metrics["blend"]["val_rmse_scaled"].keys() >= {"classical x 0.667", "naive x 0.5"}
     assert metrics["model"]["mase"] < 2 * min(metrics["baselines"]["naive"]["mase"], 5)
     forecast = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert len(forecast) == 4 and forecast["sales"].notna().all()
 
-    # predict from the training rows forecasts what the run scored (Theta reads them all)
+    # predict from the training rows forecasts what the run scored (AutoETS and AutoTheta
+    # read them all)
     (tmp_path / "train.csv").write_text(yearly(24).head(20).to_csv(index=False))
     again = run("predict", str(tmp_path / "run"), str(tmp_path / "train.csv"))
     assert again.exit_code == 0, again.stderr
@@ -178,42 +179,50 @@ def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     assert saved["model"]["init"] == "none" and saved["data"]["min_history"] is None
 
 
-def test_theta_is_combined_only_with_a_single_target(tmp_path: Path, csv_path: Path) -> None:
-    """Theta forecasts one target's history: a prior of two targets keeps the naive blend."""
+def test_classical_forecasts_combine_only_with_a_single_target(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    """The classical forecast reads one target's history: a prior of two targets keeps the
+    naive blend; one target's network takes a third of the forecast, as each classical
+    member does."""
     two = tiny_config(csv_path, data={"target": ["y", "x"]})
     train_run(validate_config(two), tmp_path / "a")
     tuned = tiny_config(csv_path, data={"target": ["y", "x"]},
                         model={"init": str(tmp_path / "a"), "blend": "auto"})  # fmt: skip
     blend = train_run(validate_config(tuned), tmp_path / "b").metrics["blend"]
-    assert not any(key.startswith("theta") for key in blend["val_rmse_scaled"])
+    assert not any(key.startswith("classical") for key in blend["val_rmse_scaled"])
     one = tiny_config(csv_path, model={"init": str(tmp_path / "c0"), "blend": "auto"})
     train_run(validate_config(tiny_config(csv_path)), tmp_path / "c0")
     blend = train_run(validate_config(one), tmp_path / "c").metrics["blend"]
-    scores = blend["val_rmse_scaled"]  # equal parts, unless a naive forecast is 1.5x better
-    naive = min(v for k, v in scores.items() if k.endswith(" x 1") and not k.startswith("theta"))
-    if naive * 1.5 < scores["theta x 0.5"]:
-        assert blend["model_weight"] == 0 and blend["baseline"] != "theta"
+    scores = blend["val_rmse_scaled"]  # thirds, unless a naive forecast is 2x better
+    naive = min(v for k, v in scores.items() if k.endswith(" x 1") and "classical" not in k)
+    if naive * 2 < scores["classical x 0.667"]:
+        assert blend["model_weight"] == 0 and blend["baseline"] != "classical"
     else:
-        assert (blend["baseline"], blend["model_weight"]) == ("theta", 0.5)
+        assert blend["baseline"] == "classical"
+        assert blend["model_weight"] == pytest.approx(1 / 3)
 
 
 def test_the_combination_gives_way_only_to_a_far_better_candidate() -> None:
-    """The runaway guard weighs every candidate alone: naive, Theta, the network."""
+    """The runaway guard weighs every candidate alone: naive, the classical forecast, the
+    network; otherwise the network and the classical forecast's two members in thirds."""
     from lstmcli.model.blend import choose_blend
 
     truth = torch.ones(4, 3, 1)
 
-    def chosen(network_value: float, last_value: float, theta_value: float) -> tuple[str, float]:
+    def chosen(network_value: float, last_value: float, other: float, kind: str = "classical"):
         windows = torch.full((4, 5, 1), last_value)
         network = lambda *_: torch.full((4, 3, 1), network_value)  # noqa: E731
-        theta = torch.full((4, 3, 1), theta_value)
+        history = torch.full((4, 3, 1), other)
         blend, _ = choose_blend(
-            network, lambda: iter([(windows, None, truth)]), None, [0], {"theta": theta}, "theta"
+            network, lambda: iter([(windows, None, truth)]), None, [0], {kind: history}, kind
         )
-        return blend.kind, blend.weight
+        return blend.kind, round(blend.weight, 6)
 
+    third = round(1 / 3, 6)
     assert chosen(3.0, 1.0, 1.3) == ("naive", 0.0)  # a runaway network; the last value is exact
-    assert chosen(1.2, 1.1, 0.9) == ("theta", 0.5)  # the combination best: combined
-    assert chosen(1.0, 1.0, 1.0) == ("theta", 0.5)  # no better than equal parts by the margin
-    assert chosen(3.0, 2.0, 1.05) == ("theta", 0.0)  # Theta alone, far better than both
-    assert chosen(1.05, 2.0, 4.0) == ("theta", 1.0)  # a runaway Theta: the network alone
+    assert chosen(1.3, 1.1, 0.85) == ("classical", third)  # the combination exact: combined
+    assert chosen(1.0, 1.0, 1.0) == ("classical", third)  # no better than thirds by the margin
+    assert chosen(3.0, 2.0, 1.05) == ("classical", 0.0)  # classical alone, far better than both
+    assert chosen(1.05, 2.0, 4.0) == ("classical", 1.0)  # a runaway classical: the network alone
+    assert chosen(1.2, 1.1, 0.8, "theta") == ("theta", 0.5)  # runs before: Theta in halves

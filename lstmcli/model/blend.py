@@ -1,5 +1,6 @@
 """The network's forecast blended with the better naive forecast, the weight chosen on the
-validation part (or, for a network started from a prior, combined with Theta's).
+validation part (or, for a network started from a prior, combined with classical forecasts of
+the series' history: see classical.py).
 
 On small or noisy series a network can lose to "the same as last time" or "the same as one
 season ago". After training, the validation windows (never the test part) show which naive
@@ -15,14 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
+from lstmcli.model.classical import KINDS, combined_share
+
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's share; a short list keeps the choice stable
-# A prior's forecast is combined with Theta's in equal parts; the val part overrules that only
-# for a naive forecast at least this many times better (RMSE) than the combination, or for one
-# of the combination's own parts alone (Theta, the network) PART_MARGIN times better: a
-# runaway's margin, since a short series' few origins choose between its parts by chance
-# (measured on M3 and synthetic series, see benchmarks/README.md).
-FALLBACK_MARGIN = 1.5
-PART_MARGIN = 2.0
+# A prior's forecast is combined with the classical forecasts in equal shares; the val part
+# overrules that only for one candidate alone (naive, seasonal naive, the classical forecast,
+# the network) at least this many times better (RMSE) than the combination: a runaway's
+# margin, since a short series' few origins choose between candidates by chance (measured on
+# M3 and synthetic series, see benchmarks/README.md).
+RUNAWAY_MARGIN = 2.0
 
 
 def naive_in_window(
@@ -43,7 +45,7 @@ class Blend:
     """weight x network + (1 - weight) x naive forecast, in scaled units."""
 
     weight: float
-    kind: str  # naive, seasonal, or theta (from the series' history: see theta.py)
+    kind: str  # naive, seasonal, or a forecast of the series' history (classical.KINDS)
     season: int | None
 
     def to_dict(self) -> dict:
@@ -59,7 +61,7 @@ class Blend:
     @property
     def reads_history(self) -> bool:
         """Whether the mixed-in forecast needs the series' whole history, not the window."""
-        return self.weight != 1.0 and self.kind == "theta"
+        return self.weight != 1.0 and self.kind in KINDS
 
     def apply(
         self,
@@ -69,10 +71,10 @@ class Blend:
         history_forecast: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The blend of `point` (scaled units) with the naive forecast read off the windows,
-        or with `history_forecast` (the Theta forecast of each window's history)."""
+        or with `history_forecast` (the classical forecast of each window's history)."""
         if self.weight == 1.0:
             return point
-        if self.kind == "theta":
+        if self.reads_history:
             other = history_forecast
         else:
             other = naive_in_window(windows, self.kind, self.season, point.shape[1], target_index)
@@ -102,13 +104,14 @@ def choose_blend(
 ) -> tuple[Blend, dict[str, float]]:
     """The forecast to mix in and the network's weight with the lowest validation MSE, and
     the validation RMSE (scaled units) of each candidate, for metrics.json. Candidates: the
-    naive forecasts read off the windows, and `others` (e.g. `theta`: a forecast per
+    naive forecasts read off the windows, and `others` (e.g. `classical`: a forecast per
     validation window, in scaled units).
 
-    With `combine` (a kind of `others`) the forecast is the network's and that one in equal
-    parts, unless one candidate alone is far better on the val part: a naive forecast by
-    FALLBACK_MARGIN, `combine` alone or the network alone by PART_MARGIN. A short series' few
-    val windows choose a weight worse than equal parts do (the forecast combination puzzle;
+    With `combine` (a kind of `others`, one of classical.KINDS) the forecast is the network's
+    and that one's in equal shares (classical.combined_share), unless one candidate alone is
+    far better on the val part (by RUNAWAY_MARGIN): a naive forecast, `combine` alone or the
+    network alone. A short series' few val windows choose a weight worse than
+    equal shares do (the forecast combination puzzle;
     measured on M3, see benchmarks/README.md), but still show a runaway."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
@@ -139,13 +142,15 @@ def choose_blend(
             if mse < best[2] - 1e-12:
                 best = (kind, weight, mse)
     if combine is not None:
-        combination = scores[f"{combine} x 0.5"]
-        margin = {kind: PART_MARGIN if kind == combine else FALLBACK_MARGIN for kind in baselines}
-        alone = {kind: scores[f"{kind} x 1"] * margin[kind] for kind in baselines}  # weight 0
-        alone["network"] = scores["naive x 0"] * PART_MARGIN  # weight 1: the network alone
+        share = combined_share(combine)
+        mse = ((share * model + (1 - share) * baselines[combine] - truth) ** 2).mean().item()
+        combination = scores[f"{combine} x {1 - share:.3g}"] = mse**0.5
+        alone = {kind: scores[f"{kind} x 1"] for kind in baselines}  # weight 0
+        alone["network"] = scores["naive x 0"]  # weight 1: the network alone
+        alone = {kind: rmse * RUNAWAY_MARGIN for kind, rmse in alone.items()}
         rmse, kind = min((value, kind) for kind, value in alone.items())
         if rmse >= combination:
-            return Blend(0.5, combine, season), scores
+            return Blend(share, combine, season), scores
         if kind == "network":
             return Blend(1.0, combine, season), scores
         return Blend(0.0, kind, season), scores

@@ -2,13 +2,13 @@
 
 One value is a trained model: the checkpoint's facts (config, columns, fitted scalers,
 calibration, series ids, MASE scales) and a backend that runs the network, its combination
-with a naive or Theta forecast and its interval bounds on windows in original units. The
+with a naive or classical forecast and its interval bounds on windows in original units. The
 backend is torch (`model/forecaster.py`, on any device) or an exported ONNX file
 (`model/onnx_file.py`, onnxruntime without torch); both take and give the same arrays. What
-surrounds the backend is numpy and written once: windows gathered from the rows, the Theta
-forecast of each series' history, recursive forecasts past the horizon, and the bounds of a
-rolling backtest that adapt as actuals arrive. `predict`, `evaluate` and training's test
-scoring all call `forecast` or `backtest`.
+surrounds the backend is numpy and written once: windows gathered from the rows, the
+classical (statsforecast) forecast of each series' history, recursive forecasts past the
+horizon, and the bounds of a rolling backtest that adapt as actuals arrive. `predict`,
+`evaluate` and training's test scoring all call `forecast` or `backtest`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from lstmcli.data.windows import target_offsets
+from lstmcli.model.classical import KINDS, history_forecasts
 from lstmcli.model.intervals import Intervals, load_calibration
 from lstmcli.model.spec import windows_per_batch
-from lstmcli.model.theta import theta_forecast
 from lstmcli.use.metrics import Bounds
 
 if TYPE_CHECKING:
@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 class Backend(Protocol):
     """Runs the model on windows in original units (float64): `inputs` (windows, lookback,
     inputs), then `future` (windows, horizon, known-ahead inputs) when the model has some, the
-    series' scaler statistics when it scales per series, and `theta` (windows, horizon, 1)
-    when it combines with Theta. Returns the forecast, each level's lower and upper bound (in
-    original units), each window's scale and the forecast in scaled units."""
+    series' scaler statistics when it scales per series, and the classical forecast of each
+    window's series (windows, horizon, 1) when it combines with one. Returns the forecast,
+    each level's lower and upper bound (in original units), each window's scale and the
+    forecast in scaled units."""
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]: ...
 
@@ -74,8 +75,8 @@ class FittedForecaster:
 
     @property
     def reads_history(self) -> bool:
-        """Whether a forecast needs each series' whole history (a Theta combination), not
-        only its window."""
+        """Whether a forecast needs each series' whole history (a classical combination),
+        not only its window."""
         return reads_history(self.checkpoint)
 
     def series_rows(self, table: Table) -> np.ndarray | None:
@@ -95,7 +96,8 @@ class FittedForecaster:
         """`blocks` horizons forecast one after another from each series' `sequence` (series,
         lookback + blocks * horizon, inputs; original units): the forecasts (series, blocks *
         horizon, targets) and the first horizon's bounds (NaN beyond it). Each block's forecast
-        becomes the targets' inputs of the next (and extends the histories Theta reads, each
+        becomes the targets' inputs of the next (and extends the histories the classical
+        forecast reads, each
         series' target values before its forecasts)."""
         data = self.data
         if histories is not None:
@@ -112,8 +114,8 @@ class FittedForecaster:
             future = (
                 sequence[:, start : start + horizon, layout.future] if layout.n_future else None
             )
-            theta = self._theta(histories) if histories is not None else None
-            points, bounds, _, _ = self._run(window, future, series, theta)
+            history = self._classical(histories) if histories is not None else None
+            points, bounds, _, _ = self._run(window, future, series, history)
             outputs.append(points)
             first = first or Forecast(points, bounds)
             if block + 1 < blocks:
@@ -141,8 +143,12 @@ class FittedForecaster:
         window_series = table.series_of(anchors)
         rows = series[window_series] if series is not None else None
         size = self.batch_size or windows_per_batch(self.spec.hidden_size, self.data.lookback)
+        history = self._histories(table, anchors, rows) if self.reads_history else None
         parts = [
-            self._run(*self._windows(table, anchors[c], rows[c] if rows is not None else None))
+            self._run(
+                *self._windows(table, anchors[c], rows[c] if rows is not None else None),
+                history[c] if history is not None else None,
+            )
             for c in (slice(k, k + size) for k in range(0, len(anchors), size))
         ]
         if not parts:
@@ -168,10 +174,9 @@ class FittedForecaster:
         return Forecast(points, bounds)
 
     def _windows(self, table: Table, anchors: np.ndarray, rows: np.ndarray | None) -> tuple:
-        """The backend's arguments for some windows: their input rows (a window reaching
-        before its series' first row repeats it, as data.min_history pads), known-ahead
-        inputs, scaler rows and, for a Theta combination, each series' history up to the
-        window's last row."""
+        """The backend's arguments for some windows but the classical forecast: their input
+        rows (a window reaching before its series' first row repeats it, as data.min_history
+        pads), known-ahead inputs and scaler rows."""
         data = self.data
         at = anchors[:, None]
         first = table.offsets[table.series_of(anchors)][:, None]
@@ -180,22 +185,26 @@ class FittedForecaster:
         if data.layout.n_future:
             ahead = at + target_offsets(data.horizon, data.task)
             future = table.inputs[ahead][..., data.layout.future]
-        theta = None
-        if self.reads_history:
-            column = data.layout.target_index[0]
-            histories = [
-                self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
-                for k, (a, b) in enumerate(zip(first[:, 0], anchors, strict=True))
-            ]
-            theta = self._theta([h[:, 0] for h in histories])
-        return window, future, rows, theta
+        return window, future, rows
+
+    def _histories(self, table: Table, anchors: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """The classical forecast of each window's series from its history up to the
+        window's last row (windows, horizon, 1): every window at once, so that a series'
+        origins share their fit whatever the batches (classical.history_forecasts)."""
+        column = self.data.layout.target_index[0]
+        first = table.offsets[table.series_of(anchors)]
+        histories = [
+            self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
+            for k, (a, b) in enumerate(zip(first, anchors, strict=True))
+        ]
+        return self._classical([h[:, 0] for h in histories], first)
 
     def _run(
         self,
         window: np.ndarray,
         future: np.ndarray | None,
         rows: np.ndarray | None,
-        theta: np.ndarray | None,
+        history: np.ndarray | None,
     ) -> tuple[np.ndarray, Bounds | None, np.ndarray, np.ndarray]:
         """One backend call: forecasts, bounds, each window's scale and the scaled forecast."""
         feeds = [np.ascontiguousarray(window, dtype=np.float64)]
@@ -204,8 +213,8 @@ class FittedForecaster:
         if rows is not None:
             i, t = self.checkpoint.input_scaler, self.checkpoint.target_scaler
             feeds += [i.center[rows], i.scale[rows], t.center[rows], t.scale[rows]]
-        if theta is not None:
-            feeds.append(theta)
+        if history is not None:
+            feeds.append(history)
         out = self.backend.run(feeds)
         bounds = {
             level: (out[1 + 2 * k], out[2 + 2 * k]) for k, level in enumerate(self.levels)
@@ -214,20 +223,20 @@ class FittedForecaster:
 
     def _as_seen(self, values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """The target's values as the network's input column holds them (scaled to float32
-        and back), so Theta reads the history training read."""
+        and back), so the classical forecast reads the history training read."""
         column = self.checkpoint.input_scaler.columns([self.data.layout.target_index[0]])
         shape = values.shape
         flat = values.reshape(-1, 1)
         flat_rows = None if rows is None else np.repeat(rows, flat.shape[0] // len(rows))
         return column.inverse(column.transform(flat, flat_rows), flat_rows).reshape(shape)
 
-    def _theta(self, histories: list[np.ndarray]) -> np.ndarray:
-        """The Theta forecast of each history (windows, horizon, 1), in original units."""
-        steps, season = self.spec.steps, self.spec.season
-        out = np.empty((len(histories), steps, 1), dtype=np.float64)
-        for k, history in enumerate(histories):
-            out[k, :, 0] = theta_forecast(history, steps, season)
-        return out
+    def _classical(
+        self, histories: list[np.ndarray], series: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The classical forecast of each history (windows, horizon, 1), original units;
+        `series`: each one's series (None: each alone)."""
+        steps, season, kind = self.spec.steps, self.spec.season, self.checkpoint.blend["kind"]
+        return history_forecasts(kind, histories, steps, season, series)[..., None]
 
 
 def _repeat(rows: np.ndarray | None, k: int, count: int) -> np.ndarray | None:
@@ -249,7 +258,7 @@ def input_names(checkpoint: Checkpoint) -> list[str]:
     if checkpoint.input_scaler.per_series:
         names += ["input_center", "input_scale", "target_center", "target_scale"]
     if reads_history(checkpoint):
-        names.append("theta")
+        names.append(checkpoint.blend["kind"])  # `classical`, or `theta` (see classical.py)
     return names
 
 
@@ -264,6 +273,6 @@ def output_names(checkpoint: Checkpoint) -> list[str]:
 
 def reads_history(checkpoint: Checkpoint) -> bool:
     """Whether the model's forecast needs each series' whole history (a combination with
-    Theta), not only its window."""
+    a classical forecast), not only its window."""
     blend = checkpoint.blend
-    return bool(blend) and blend["weight"] != 1.0 and blend["kind"] == "theta"
+    return bool(blend) and blend["weight"] != 1.0 and blend["kind"] in KINDS

@@ -21,11 +21,11 @@ from lstmcli.data.table import Table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.bands import ScaledOutputs, nested, window_scale
 from lstmcli.model.blend import Blend
+from lstmcli.model.classical import history_forecasts
 from lstmcli.model.fitted import Forecast
 from lstmcli.model.intervals import Intervals
 from lstmcli.model.network import inference_batch
 from lstmcli.model.spec import ModelSpec
-from lstmcli.model.theta import theta_forecast
 
 
 class Forecaster(nn.Module):
@@ -69,7 +69,7 @@ class Forecaster(nn.Module):
         return list(self.calibration.levels) if self.calibration is not None else []
 
     def with_blend(self, blend: Blend) -> Forecaster:
-        """The same network combined with a naive or Theta forecast (the checkpoint stores
+        """The same network combined with a naive or classical forecast (the checkpoint stores
         the combination beside the network's spec)."""
         if blend.weight == 1.0:
             return self
@@ -92,7 +92,7 @@ class Forecaster(nn.Module):
         bounds in `dtype` (default: the network's; nested: a wider level's band holds the
         narrower ones'), each window's scale (what the calibration divides its residuals by:
         see intervals.window_scale) and the quantile head's outputs
-        (None without one) out, all in scaled units. A blend with the Theta forecast takes it
+        (None without one) out, all in scaled units. A blend with a classical forecast takes it
         as `history_forecast` (it reads the series' whole history, not the window)."""
         quantiles = None
         if self.spec.quantile_levels:
@@ -124,9 +124,10 @@ class Forecaster(nn.Module):
         blend, the calibration and the validation scores are chosen from."""
         self.eval()
         points, spreads, quantiles, targets = [], [], [], []
+        histories = self._history_forecasts(windows, scaler_rows)
         with torch.inference_mode():
             for positions, (inputs, future, target) in self.batches(windows):
-                history = self._history_forecast(windows, positions, scaler_rows, inputs)
+                history = histories[positions] if histories is not None else None
                 point, _, spread, quantile = self(inputs, future, None, history)
                 points.append(point)
                 spreads.append(spread)
@@ -157,9 +158,10 @@ class Forecaster(nn.Module):
         the model's config asks for it)."""
         self.eval()
         points, spreads, bound_parts = [], [], []
+        histories = self._history_forecasts(windows, scaler_rows)
         with torch.inference_mode():
             for positions, (inputs, future, _) in self.batches(windows):
-                history = self._history_forecast(windows, positions, scaler_rows, inputs)
+                history = histories[positions] if histories is not None else None
                 point, bounds, spread, _ = self(inputs, future, torch.float64, history)
                 points.append(point.double())
                 spreads.append(spread.double())
@@ -197,38 +199,46 @@ class Forecaster(nn.Module):
         for chunk in positions.split(size):
             yield chunk, windows.batch(chunk)
 
-    def _history_forecast(
-        self,
-        windows: WindowSet,
-        positions: torch.Tensor,
-        scaler_rows: np.ndarray | None,
-        inputs: torch.Tensor,
+    def _history_forecasts(
+        self, windows: WindowSet, scaler_rows: np.ndarray | None
     ) -> torch.Tensor | None:
+        """The classical forecast of every window (windows, steps, 1; scaled units, on the
+        windows' device) when the blend reads histories: all windows at once, so that a
+        series' origins share their fit whatever the batches (classical.history_forecasts)."""
         if not self.reads_history:
             return None
-        chunk = positions.cpu().numpy()
-        histories = windows.histories(chunk, self.target_index[0])
-        rows = scaler_rows[chunk] if scaler_rows is not None else None
-        return self.history_forecasts(histories, rows, self.blend.season).to(inputs.device)
+        histories, series = windows.histories(np.arange(len(windows)), self.target_index[0])
+        blend = self.blend
+        forecasts = self.history_forecasts(histories, scaler_rows, blend.season, blend.kind, series)
+        return forecasts.to(windows.anchors.device)
 
     @property
     def reads_history(self) -> bool:
-        """Whether a forecast needs each series' whole history (a Theta blend), not only
+        """Whether a forecast needs each series' whole history (a classical blend), not only
         its window."""
         return self.blend is not None and self.blend.reads_history
 
     def history_forecasts(
-        self, histories: list[np.ndarray], scaler_rows: np.ndarray | None, season: int | None
+        self,
+        histories: list[np.ndarray],
+        scaler_rows: np.ndarray | None,
+        season: int | None,
+        kind: str,
+        series: np.ndarray,
     ) -> torch.Tensor:
-        """The Theta forecast of each history (scaled values of the target's input column),
-        in the target's scaled units (windows, steps, 1): computed in the data's units, as
-        its seasonal indices are ratios."""
+        """The classical forecast `kind` (classical.KINDS) of each history (scaled values of
+        the target's input column; `series`: each one's series, see
+        classical.history_forecasts), in the target's scaled units (windows, steps, 1):
+        computed in the data's units, as multiplicative seasons and errors read ratios."""
         as_input = self.input_scaler.columns([self.target_index[0]])
-        out = np.empty((len(histories), self.spec.steps, 1), dtype=np.float32)
+        values = []
         for i, history in enumerate(histories):
             row = scaler_rows[i] if scaler_rows is not None else None
-            values = as_input.inverse(history[:, None], _repeated(row, len(history)))[:, 0]
-            forecast = theta_forecast(values, self.spec.steps, season)
+            values.append(as_input.inverse(history[:, None], _repeated(row, len(history)))[:, 0])
+        forecasts = history_forecasts(kind, values, self.spec.steps, season, series)
+        out = np.empty((len(histories), self.spec.steps, 1), dtype=np.float32)
+        for i, forecast in enumerate(forecasts):
+            row = scaler_rows[i] if scaler_rows is not None else None
             out[i] = self.target_scaler.transform(forecast[:, None], _repeated(row, len(forecast)))
         return torch.from_numpy(out)
 
@@ -284,10 +294,10 @@ class RawUnits(nn.Module):
     def forward(self, inputs: torch.Tensor, *extra: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """inputs (batch, lookback, inputs) and, in this order when the model has them: future
         (batch, horizon, known-ahead inputs); the per-series statistics input_center,
-        input_scale (batch, inputs), target_center, target_scale (batch, targets); theta
-        (batch, horizon, 1), the Theta forecast of each window's series. All float64, in
-        original units. Returns the forecast (batch, horizon, targets), per level the lower
-        and upper bounds, each window's scale and the forecast in scaled units."""
+        input_scale (batch, inputs), target_center, target_scale (batch, targets); the history
+        forecast (batch, horizon, 1): the classical forecast of each window's series. All
+        float64, in original units. Returns the forecast (batch, horizon, targets), per level
+        the lower and upper bounds, each window's scale and the forecast in scaled units."""
         extra = list(extra)
         future = extra.pop(0) if self.future_columns else None
         if self.per_series:

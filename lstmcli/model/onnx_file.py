@@ -18,7 +18,7 @@ from lstmcli.model.checkpoint import checkpoint_from_payload
 from lstmcli.model.fitted import FittedForecaster, input_names, output_names
 
 EXPORT_FORMAT = "lstmcli-onnx"
-EXPORT_VERSION = 2  # 2: a Theta input, the window scale and the scaled forecast as outputs
+EXPORT_VERSION = 2  # 2: a history forecast input; the window scale, the scaled forecast out
 ONNX_EXTRA = "install them with `pip install 'lstmcli[onnx]'`"
 
 

@@ -25,6 +25,7 @@ from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.blend import Blend, choose_blend
 from lstmcli.model.checkpoint import Checkpoint
+from lstmcli.model.classical import combined_share
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
@@ -73,6 +74,12 @@ def fit_forecaster(
                     warn)  # fmt: skip
 
 
+CLASSICAL = "classical"  # what a prior's network combines with (classical.KINDS)
+# A network trained from scratch without a val part is combined with the classical forecast
+# up to this many rows: AutoETS and AutoTheta are fitted once per series, seconds beyond.
+CLASSICAL_ROWS = 20_000
+
+
 def threads_of(config: Config) -> contextlib.AbstractContextManager:
     """training.threads for a while (then torch's count as it was), or nothing to change."""
     threads = config.training.threads
@@ -103,9 +110,12 @@ def _fit(
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
-    with_theta = init.from_model and spec.n_targets == 1  # Theta: one target's
+    # The classical forecast of one target's history, combined in thirds with a network from
+    # a prior, or from scratch without a val part to judge it by (up to CLASSICAL_ROWS).
+    scratch_unjudged = not has_val and len(data.table.inputs) <= CLASSICAL_ROWS
+    with_classical = spec.n_targets == 1 and (init.from_model or scratch_unjudged)
     origins, origin_rows = val, val_rows
-    if with_theta and not has_val and training.epochs_run == 0 and len(windows["train"]):
+    if with_classical and not has_val and training.epochs_run == 0 and len(windows["train"]):
         # No val part: a prior used as is never saw the training windows, so they are
         # honest forecast origins for the runaway guard (each series' last two horizons, as
         # a val part would hold).
@@ -118,17 +128,20 @@ def _fit(
         network.eval()
         batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
         others = {}
-        if with_theta:  # short series: Theta on each window's history too
-            histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
-            others["theta"] = forecaster.history_forecasts(histories, origin_rows, data_cfg.season)
+        if with_classical:  # the classical forecast of each window's history
+            histories, series = origins.histories(np.arange(len(origins)), spec.target_columns[0])
+            others[CLASSICAL] = forecaster.history_forecasts(
+                histories, origin_rows, data_cfg.season, CLASSICAL, series
+            )
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
-            combine="theta" if others else None,
+            combine=CLASSICAL if others else None,
         )  # fmt: skip
         part = "val" if origins is val else "train"
         forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores, part)
-    elif model_cfg.blend == "auto" and blendable and with_theta:
-        chosen = Blend(0.5, "theta", data_cfg.season)  # no origin at all: the combination
+    elif model_cfg.blend == "auto" and blendable and with_classical:
+        # no origin at all: the combination
+        chosen = Blend(combined_share(CLASSICAL), CLASSICAL, data_cfg.season)
         forecaster, blend = forecaster.with_blend(chosen), chosen.report({}, None)
 
     # Interval bounds, calibrated on the val part's origins (pooled with a prior's own

@@ -8,8 +8,8 @@ and the inverse scaling are all inside, and so are the interval bounds of a mode
 arrive, which is `lstmcli predict`'s business, from the `scale` and `forecast_scaled`
 outputs). With `data.scale_by: series` the scalers' statistics of each window's series are
 inputs (in the metadata, per series id), since the graph cannot know ids; a model combined
-with Theta takes the Theta forecast of each window's series as the input `theta` (numpy
-computes it beside the graph: `model/theta.py`).
+with a classical forecast takes that forecast of each window's series as the input named by
+its kind, `classical` (or `theta`; computed beside the graph: `model/classical.py`).
 
 The file's metadata holds the column names, lookback, horizon, frequency, versions and the
 checkpoint without its weights, so `lstmcli predict model.onnx` (`model/onnx_file.py`) gives
@@ -30,7 +30,7 @@ from lstmcli import __version__
 from lstmcli.errors import LstmcliError
 from lstmcli.files import atomic_path
 from lstmcli.model.checkpoint import Checkpoint, checkpoint_payload
-from lstmcli.model.fitted import input_names, output_names
+from lstmcli.model.fitted import input_names, output_names, reads_history
 from lstmcli.model.intervals import load_calibration
 from lstmcli.model.onnx_file import EXPORT_FORMAT, EXPORT_VERSION, ONNX_EXTRA, first_line
 
@@ -60,7 +60,7 @@ def example_inputs(checkpoint: Checkpoint, batch: int = 2) -> tuple[torch.Tensor
                 torch.ones(batch, n_in, dtype=torch.float64),
                 torch.zeros(batch, n_t, dtype=torch.float64),
                 torch.ones(batch, n_t, dtype=torch.float64)]  # fmt: skip
-    if "theta" in input_names(checkpoint):
+    if reads_history(checkpoint):
         out.append(torch.randn(batch, data.horizon, 1, dtype=torch.float64))
     return tuple(out)
 

@@ -121,7 +121,7 @@ def forecast_next(
         label,
         targets="future",
         warn=warn,
-        # a Theta blend reads each series' whole history, as it did in training
+        # a classical blend reads each series' whole history, as it did in training
         last_rows=None if predictor.reads_history else lookback,
         missing_advice=_missing_advice(cfg),
     )
