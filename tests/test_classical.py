@@ -3,6 +3,8 @@ AutoTheta on a series' whole history (model/classical.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -22,14 +24,15 @@ def test_classical_is_the_mean_of_statsforecasts_autoets_and_autotheta() -> None
     statsforecast's internals fails here, not in a user's forecast."""
     from statsforecast.models import AutoETS, AutoTheta
 
-    x = seasonal(60)
+    x = seasonal(63)  # a length its models are fitted on whole (see fit_length)
+    assert classical.fit_length(63) == 63
     expected = (
         AutoETS(season_length=12).forecast(y=x, h=9)["mean"]
         + AutoTheta(season_length=12).forecast(y=x, h=9)["mean"]
     ) / 2
     assert history_forecast("classical", x, 9, 12) == pytest.approx(expected, rel=1e-9)
     # its season and trend are followed: half the last value's error on the noiseless truth
-    truth = seasonal(69)[60:] - np.random.default_rng(0).normal(0, 1, 69)[60:]
+    truth = seasonal(72)[63:] - np.random.default_rng(0).normal(0, 1, 72)[63:]
     error = np.abs(history_forecast("classical", x, 9, 12) - truth).mean()
     assert error < 0.5 * np.abs(x[-1] - truth).mean()
 
@@ -69,28 +72,9 @@ def test_theta_kind_is_the_numpy_theta_of_runs_before_it() -> None:
     assert combined_share("theta") == 0.5 and combined_share("classical") == pytest.approx(1 / 3)
 
 
-def test_a_history_is_fitted_once_and_its_forecast_cannot_be_changed_by_a_caller(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Calibration, the val scores and the test part read the same histories: one fit each."""
-    fits = []
-    real = classical._classical
-    monkeypatch.setattr(classical, "_classical", lambda *a: fits.append(a) or real(*a))
-    x = seasonal(40, seed=7)
-    first = history_forecast("classical", x, 4, 12)
-    first[:] = 0  # a caller writing into its copy
-    second = history_forecast("classical", x.copy(), 4, 12)
-    assert len(fits) == 1 and (second != 0).all()
-    history_forecast("classical", x[:-1], 4, 12)  # another history: fitted
-    assert len(fits) == 2
-
-
-def test_one_series_origins_share_one_fit_whatever_their_order(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A backtest's origins of one series: AutoETS and AutoTheta are fitted once, on the
-    shortest history, and run forward on the longer ones; the shortest forecasts as alone."""
-    fits = []
+def counting_fits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Each statsforecast fit from now on, as (model, values fitted on)."""
+    fits: list[tuple[str, int]] = []
     real = classical._functions
 
     def counting(name: str) -> tuple:
@@ -98,22 +82,114 @@ def test_one_series_origins_share_one_fit_whatever_their_order(
         return (lambda x, m: fits.append((name, len(x))) or fit(x, m)), forward, forecast
 
     monkeypatch.setattr(classical, "_functions", counting)
-    classical._cache.clear()
-    x = seasonal(72, seed=3)
-    histories = [x[:n] for n in (60, 66, 72, 63, 69)]
-    together = classical.history_forecasts("classical", histories, 6, 12, np.zeros(5))
-    assert sorted(fits) == [("ets", 60), ("theta", 60)]
-    classical._cache.clear()
-    order = [4, 2, 0, 3, 1]
-    shuffled = classical.history_forecasts("classical", [histories[k] for k in order], 6, 12,
-                                           np.zeros(5))  # fmt: skip
-    assert shuffled == pytest.approx(together[order], rel=1e-12)
-    classical._cache.clear()
-    alone = history_forecast("classical", histories[0], 6, 12)
-    assert together[0] == pytest.approx(alone, rel=1e-12)
-    assert np.isfinite(together).all()
-    # two series are fitted apart
+    classical._fits.clear()
+    return fits
+
+
+def test_a_forecast_depends_on_its_history_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's test part, predict, predict --rolling and evaluate ask for different sets of
+    origins: each history's forecast is the same whatever else is asked, and a backtest's
+    origins of one series share a few fits, each on a start of the history no later than
+    the origin (3 x 1.1^k values)."""
+    fits = counting_fits(monkeypatch)
+    x = seasonal(110, seed=3)
+    histories = [x[:n] for n in range(100, 111)]
+    together = classical.history_forecasts("classical", histories, 6, 12)
+    assert sorted(fits) == [("ets", 92), ("ets", 102), ("theta", 92), ("theta", 102)]
+    classical._fits.clear()
+    for k in (10, 0, 5):  # alone, in another order, after a cold start
+        alone = history_forecast("classical", histories[k], 6, 12)
+        assert alone == pytest.approx(together[k], rel=1e-12)
+    # the fit of a 100-value history reads its first 92 values; the forecast reads them all
+    changed = x[:100].copy()
+    changed[95:] += 50
     fits.clear()
-    classical._cache.clear()
-    classical.history_forecasts("classical", [x[:60], x[:66], x[:61]], 6, 12, np.array([0, 0, 1]))
-    assert sorted(fits) == [("ets", 60), ("ets", 61), ("theta", 60), ("theta", 61)]
+    moved = history_forecast("classical", changed, 6, 12)
+    assert fits == []  # the same start: the same fitted models
+    assert np.abs(moved - together[0]).max() > 1
+
+
+def test_the_fit_lengths_grow_by_a_tenth() -> None:
+    lengths = [classical.fit_length(n) for n in range(1, 2000)]
+    assert lengths[:5] == [1, 2, 3, 4, 5]
+    assert all(0.9 * n <= f <= n for n, f in zip(range(1, 2000), lengths, strict=True))
+    assert len(set(lengths)) < 80  # a few dozen fits cover a series of 2,000 rows
+
+
+def test_a_scratch_network_without_a_val_part_is_combined_with_the_classical_forecast(
+    tmp_path: Path, csv_path: Path
+) -> None:
+    """Nothing can judge a network trained from scratch without a val part: it forecasts in
+    thirds with AutoETS and AutoTheta (a runaway network is held to a third), and the test
+    predictions are that combination; `blend: none` keeps the network alone."""
+    import pandas as pd
+
+    from lstmcli.config.edit import validate_config
+    from lstmcli.run.pipeline import train_run
+
+    from .conftest import tiny_config
+
+    split = {"split": {"train": 0.8, "test": 0.2}, "validation": "none"}
+    combined = tiny_config(csv_path, data=split, model={"init": "none", "blend": "auto"})
+    blend = train_run(validate_config(combined), tmp_path / "a").metrics["blend"]
+    assert blend["baseline"] == "classical" and blend["chosen_on"] is None
+    assert blend["model_weight"] == pytest.approx(1 / 3)
+    alone = tiny_config(csv_path, data=split, model={"init": "none", "blend": "none"})
+    assert train_run(validate_config(alone), tmp_path / "b").metrics.get("blend") is None
+    a, b = (pd.read_csv(tmp_path / r / "test_predictions.csv") for r in ("a", "b"))
+    origin = a["origin"].iloc[0]  # the first test window's: its history ends there
+    steps = a[a["origin"] == origin]
+    frame = pd.read_csv(csv_path)
+    history = frame["y"].to_numpy()[: frame.index[frame["date"] == origin][0] + 1]
+    classical = history_forecast("classical", history, len(steps), 12)
+    network = b[b["origin"] == origin]["y"].to_numpy()
+    assert steps["y"].to_numpy() == pytest.approx((network + 2 * classical) / 3, rel=1e-4)
+
+
+def test_every_command_forecasts_an_origin_as_the_run_scored_it(tmp_path: Path) -> None:
+    """The run's test part, `predict --rolling` over the whole file and `predict` on the
+    history up to an origin give the same forecasts at every test origin (each command in
+    its own process, as a user runs them: nothing carried over in memory)."""
+    import io
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from .helpers import run
+
+    def apart(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "lstmcli", *args], capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    t = np.arange(48)
+    sales = (
+        100 + 2 * t + 15 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(2).normal(0, 4, 48)
+    )
+    frame = pd.DataFrame({"month": pd.date_range("2015-01-01", periods=48, freq="MS"),
+                          "sales": sales})  # fmt: skip
+    frame["month"] = frame["month"].dt.strftime("%Y-%m-%d")
+    csv = tmp_path / "sales.csv"
+    frame.to_csv(csv, index=False)
+    keys = {"path": csv, "time_column": "month", "target": "sales", "horizon": 6}
+    sets = [arg for key, value in keys.items() for arg in ("--set", f"data.{key}={value}")]
+    trained = run("train", *sets, "-o", str(tmp_path / "run"), "-q")
+    assert trained.exit_code == 0, trained.stderr
+    blend = json.loads((tmp_path / "run" / "metrics.json").read_text())["blend"]
+    assert (blend["baseline"], blend["model_weight"]) == ("classical", pytest.approx(1 / 3))
+    scored = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert scored["origin"].nunique() >= 5
+    rolled = apart("predict", str(tmp_path / "run"), str(csv), "--rolling", "-q")
+    rolling = pd.read_csv(io.StringIO(rolled.stdout)).merge(scored, on=["origin", "month"])
+    assert len(rolling) == len(scored)
+    assert rolling["sales_x"].to_numpy() == pytest.approx(rolling["sales_y"].to_numpy(), rel=1e-6)
+    last = scored["origin"].iloc[-1]
+    (tmp_path / "history.csv").write_text(frame[frame["month"] <= last].to_csv(index=False))
+    nxt = apart("predict", str(tmp_path / "run"), str(tmp_path / "history.csv"), "-q")
+    expected = scored[scored["origin"] == last]["sales"].to_numpy()
+    assert pd.read_csv(io.StringIO(nxt.stdout))["sales"].to_numpy()[: len(expected)] == (
+        pytest.approx(expected, rel=1e-6)
+    )

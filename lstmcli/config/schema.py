@@ -62,8 +62,9 @@ class ModelConfig(Section):
         AUTO,
         description="auto: mix the better naive forecast into the network's, at the weight "
         "(1, 0.75, 0.5, 0.25 or 0) the validation part prefers (forecast task, with a val "
-        "part); a network started from a prior is combined with statsforecast's AutoETS and "
-        "AutoTheta in equal thirds instead, unless the val part finds one candidate far better",
+        "part); a network started from a prior (or from scratch without a val part) is "
+        "combined with statsforecast's AutoETS and AutoTheta in equal thirds instead, unless "
+        "the val part finds one candidate far better",
     )
     init: str = Field(
         AUTO,

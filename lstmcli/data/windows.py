@@ -299,14 +299,13 @@ class WindowSet:
         out.starts = None if self.starts is None else self.starts[index]
         return out
 
-    def histories(self, positions: np.ndarray, column: int) -> tuple[list[np.ndarray], np.ndarray]:
+    def histories(self, positions: np.ndarray, column: int) -> list[np.ndarray]:
         """Each window's whole history of one input column (from its series' first row to
-        its last input row), scaled: what a classical blend reads; and each one's series
-        (its first row)."""
+        its last input row), scaled: what a classical blend reads."""
         anchors = self.anchors.cpu().numpy()[positions]
         starts = self.starts.cpu().numpy()[positions] if self.starts is not None else 0 * anchors
         values = self.inputs[:, column].cpu().numpy()
-        return [values[a : b + 1] for a, b in zip(starts, anchors, strict=True)], starts
+        return [values[a : b + 1] for a, b in zip(starts, anchors, strict=True)]
 
     def batch(
         self, positions: torch.Tensor

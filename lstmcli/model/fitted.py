@@ -189,15 +189,14 @@ class FittedForecaster:
 
     def _histories(self, table: Table, anchors: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """The classical forecast of each window's series from its history up to the
-        window's last row (windows, horizon, 1): every window at once, so that a series'
-        origins share their fit whatever the batches (classical.history_forecasts)."""
+        window's last row (windows, horizon, 1)."""
         column = self.data.layout.target_index[0]
         first = table.offsets[table.series_of(anchors)]
         histories = [
             self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
             for k, (a, b) in enumerate(zip(first, anchors, strict=True))
         ]
-        return self._classical([h[:, 0] for h in histories], first)
+        return self._classical([h[:, 0] for h in histories])
 
     def _run(
         self,
@@ -230,13 +229,10 @@ class FittedForecaster:
         flat_rows = None if rows is None else np.repeat(rows, flat.shape[0] // len(rows))
         return column.inverse(column.transform(flat, flat_rows), flat_rows).reshape(shape)
 
-    def _classical(
-        self, histories: list[np.ndarray], series: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The classical forecast of each history (windows, horizon, 1), original units;
-        `series`: each one's series (None: each alone)."""
+    def _classical(self, histories: list[np.ndarray]) -> np.ndarray:
+        """The classical forecast of each history (windows, horizon, 1), original units."""
         steps, season, kind = self.spec.steps, self.spec.season, self.checkpoint.blend["kind"]
-        return history_forecasts(kind, histories, steps, season, series)[..., None]
+        return history_forecasts(kind, histories, steps, season)[..., None]
 
 
 def _repeat(rows: np.ndarray | None, k: int, count: int) -> np.ndarray | None:

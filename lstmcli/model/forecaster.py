@@ -203,13 +203,12 @@ class Forecaster(nn.Module):
         self, windows: WindowSet, scaler_rows: np.ndarray | None
     ) -> torch.Tensor | None:
         """The classical forecast of every window (windows, steps, 1; scaled units, on the
-        windows' device) when the blend reads histories: all windows at once, so that a
-        series' origins share their fit whatever the batches (classical.history_forecasts)."""
+        windows' device) when the blend reads histories."""
         if not self.reads_history:
             return None
-        histories, series = windows.histories(np.arange(len(windows)), self.target_index[0])
+        histories = windows.histories(np.arange(len(windows)), self.target_index[0])
         blend = self.blend
-        forecasts = self.history_forecasts(histories, scaler_rows, blend.season, blend.kind, series)
+        forecasts = self.history_forecasts(histories, scaler_rows, blend.season, blend.kind)
         return forecasts.to(windows.anchors.device)
 
     @property
@@ -224,18 +223,16 @@ class Forecaster(nn.Module):
         scaler_rows: np.ndarray | None,
         season: int | None,
         kind: str,
-        series: np.ndarray,
     ) -> torch.Tensor:
         """The classical forecast `kind` (classical.KINDS) of each history (scaled values of
-        the target's input column; `series`: each one's series, see
-        classical.history_forecasts), in the target's scaled units (windows, steps, 1):
+        the target's input column), in the target's scaled units (windows, steps, 1):
         computed in the data's units, as multiplicative seasons and errors read ratios."""
         as_input = self.input_scaler.columns([self.target_index[0]])
         values = []
         for i, history in enumerate(histories):
             row = scaler_rows[i] if scaler_rows is not None else None
             values.append(as_input.inverse(history[:, None], _repeated(row, len(history)))[:, 0])
-        forecasts = history_forecasts(kind, values, self.spec.steps, season, series)
+        forecasts = history_forecasts(kind, values, self.spec.steps, season)
         out = np.empty((len(histories), self.spec.steps, 1), dtype=np.float32)
         for i, forecast in enumerate(forecasts):
             row = scaler_rows[i] if scaler_rows is not None else None

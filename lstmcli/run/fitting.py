@@ -129,9 +129,9 @@ def _fit(
         batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
         others = {}
         if with_classical:  # the classical forecast of each window's history
-            histories, series = origins.histories(np.arange(len(origins)), spec.target_columns[0])
+            histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
             others[CLASSICAL] = forecaster.history_forecasts(
-                histories, origin_rows, data_cfg.season, CLASSICAL, series
+                histories, origin_rows, data_cfg.season, CLASSICAL
             )
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
