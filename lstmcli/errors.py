@@ -29,15 +29,21 @@ def plural(count: int, noun: str) -> str:
 class LstmcliError(Exception):
     """An expected, user-facing error: str() is the whole message, shown as `Error: <message>`."""
 
+    exit_code = 1  # a bad command line exits 2, as Click's own usage errors do
+
 
 class ConfigError(LstmcliError):
     """An invalid config: one message per problem, each naming the key path, and where each
     came from (the config file, `--set`, or a checkpoint)."""
 
     def __init__(
-        self, problems: list[str], source: str = "config", sources: list[str] | None = None
-    ) -> None:  # `sources`: each problem's own, when they differ
-        self.problems = problems
+        self,
+        problems: list[str],
+        source: str = "config",
+        sources: list[str] | None = None,  # each problem's own, when they differ
+        exit_code: int = 1,  # 2: the command line itself is malformed
+    ) -> None:
+        self.problems, self.exit_code = problems, exit_code
         self.sources = sources or [source] * len(problems)
         super().__init__("; ".join(self.lines))
 

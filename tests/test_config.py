@@ -115,6 +115,26 @@ def test_overrides_are_parsed_as_yaml_and_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, ["training"])
     assert info.value.problems == ["override 'training' must look like section.key=value"]
+    assert info.value.exit_code == 2  # a malformed command line, as Click's usage errors
+
+
+def test_a_malformed_override_exits_2_with_one_error_line() -> None:
+    from .helpers import run
+
+    result = run("train", "--set", "data.horizon")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == "Error: --set: override 'data.horizon' must look like section.key=value\n"
+    )
+
+
+def test_an_unquoted_date_splits_at_that_time(tmp_path: Path) -> None:
+    """YAML reads `test_start: 2018-10-01` as a date, not text: the same split either way."""
+    yaml_text = "data: {split: {val_start: 2018-07-01, test_start: 2018-10-01}}"
+    split = validate_config(yaml.safe_load(yaml_text)).data.split
+    assert (split.val_start, split.test_start) == ("2018-07-01", "2018-10-01")
+    cfg = load_config(None, ["data.split.test_start=2018-10-01"])
+    assert cfg.data.split.test_start == "2018-10-01"
 
 
 def test_yaml_1e_notation_is_accepted_as_a_number() -> None:

@@ -115,7 +115,7 @@ def command(function: Callable[..., None]) -> Callable[..., None]:
                     say(console, f"Error: {line}")
             else:  # torchrun stops every rank when one exits: let rank 0 say it first
                 time.sleep(OTHER_RANKS_GRACE_S)
-            raise typer.Exit(EXIT_ERROR) from None
+            raise typer.Exit(error.exit_code or EXIT_ERROR) from None
 
     return app.command()(guarded)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Annotated, Any, Literal
 
@@ -44,6 +45,12 @@ class SplitDates(Section):
 
     val_start: str | float | None = Field(None, description="first time of the val part")
     test_start: str | float = Field(description="first time of the test part")
+
+    @field_validator("val_start", "test_start", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        """YAML reads an unquoted 2018-10-01 as a date: the same time as the text."""
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
 
 def split_kind(value: Any) -> str:

@@ -73,7 +73,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError([f"override {item!r} must look like section.key=value"], "--set")
+        problem = f"override {item!r} must look like section.key=value"
+        raise ConfigError([problem], "--set", exit_code=2)
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
