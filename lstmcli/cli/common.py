@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lstmcli import __version__
-from lstmcli.cli.launch import EXIT_ERROR, EXIT_SIGINT, EXIT_SIGTERM
+from lstmcli.cli.launch import EXIT_SIGINT, EXIT_SIGTERM
 from lstmcli.errors import ConfigError, LstmcliError
 
 if TYPE_CHECKING:  # heavy libraries load inside the commands, so --help starts fast
@@ -115,7 +115,7 @@ def command(function: Callable[..., None]) -> Callable[..., None]:
                     say(console, f"Error: {line}")
             else:  # torchrun stops every rank when one exits: let rank 0 say it first
                 time.sleep(OTHER_RANKS_GRACE_S)
-            raise typer.Exit(error.exit_code or EXIT_ERROR) from None
+            raise typer.Exit(error.exit_code) from None
 
     return app.command()(guarded)
 

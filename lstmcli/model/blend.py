@@ -110,9 +110,9 @@ def choose_blend(
     With `combine` (a kind of `others`, one of classical.KINDS) the forecast is the network's
     and that one's in equal shares (classical.combined_share), unless one candidate alone is
     far better on the val part (by RUNAWAY_MARGIN): a naive forecast, `combine` alone or the
-    network alone. A short series' few val windows choose a weight worse than
-    equal shares do (the forecast combination puzzle;
-    measured on M3, see benchmarks/README.md), but still show a runaway."""
+    network alone. A short series' few val windows choose a weight worse than equal shares
+    do (the forecast combination puzzle; measured on M3, see benchmarks/README.md), but
+    still show a runaway."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
     with torch.inference_mode():

@@ -31,8 +31,8 @@ import numpy as np
 from lstmcli.model.theta import theta_forecast
 
 KINDS = ("classical", "theta")  # the forecasts of a series' history a network combines with
-MEMBERS = {"classical": 2, "theta": 1}  # forecasts averaged in each, for equal shares
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
+MEMBERS = {"classical": len(MODELS), "theta": 1}  # forecasts averaged in each: equal shares
 GROWTH = 1.1  # fitted on the history's start up to the last length 3 * GROWTH ** k
 FIT_LENGTHS = sorted({int(3 * GROWTH**k) for k in range(200)})  # 3, 4, 5, ..., 5e8
 CACHE_SIZE = 512  # fitted models kept, for the next origins of the same series

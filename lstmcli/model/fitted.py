@@ -143,12 +143,8 @@ class FittedForecaster:
         window_series = table.series_of(anchors)
         rows = series[window_series] if series is not None else None
         size = self.batch_size or windows_per_batch(self.spec.hidden_size, self.data.lookback)
-        history = self._histories(table, anchors, rows) if self.reads_history else None
         parts = [
-            self._run(
-                *self._windows(table, anchors[c], rows[c] if rows is not None else None),
-                history[c] if history is not None else None,
-            )
+            self._run(*self._windows(table, anchors[c], rows[c] if rows is not None else None))
             for c in (slice(k, k + size) for k in range(0, len(anchors), size))
         ]
         if not parts:
@@ -174,9 +170,10 @@ class FittedForecaster:
         return Forecast(points, bounds)
 
     def _windows(self, table: Table, anchors: np.ndarray, rows: np.ndarray | None) -> tuple:
-        """The backend's arguments for some windows but the classical forecast: their input
-        rows (a window reaching before its series' first row repeats it, as data.min_history
-        pads), known-ahead inputs and scaler rows."""
+        """The backend's arguments for some windows: their input rows (a window reaching
+        before its series' first row repeats it, as data.min_history pads), known-ahead
+        inputs, scaler rows and, for a classical combination, the forecast of each series'
+        history up to the window's last row."""
         data = self.data
         at = anchors[:, None]
         first = table.offsets[table.series_of(anchors)][:, None]
@@ -185,18 +182,15 @@ class FittedForecaster:
         if data.layout.n_future:
             ahead = at + target_offsets(data.horizon, data.task)
             future = table.inputs[ahead][..., data.layout.future]
-        return window, future, rows
-
-    def _histories(self, table: Table, anchors: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-        """The classical forecast of each window's series from its history up to the
-        window's last row (windows, horizon, 1)."""
-        column = self.data.layout.target_index[0]
-        first = table.offsets[table.series_of(anchors)]
-        histories = [
-            self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
-            for k, (a, b) in enumerate(zip(first, anchors, strict=True))
-        ]
-        return self._classical([h[:, 0] for h in histories])
+        history = None
+        if self.reads_history:
+            column = data.layout.target_index[0]
+            histories = [
+                self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
+                for k, (a, b) in enumerate(zip(first[:, 0], anchors, strict=True))
+            ]
+            history = self._classical([h[:, 0] for h in histories])
+        return window, future, rows, history
 
     def _run(
         self,

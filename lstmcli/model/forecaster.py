@@ -124,10 +124,9 @@ class Forecaster(nn.Module):
         blend, the calibration and the validation scores are chosen from."""
         self.eval()
         points, spreads, quantiles, targets = [], [], [], []
-        histories = self._history_forecasts(windows, scaler_rows)
         with torch.inference_mode():
             for positions, (inputs, future, target) in self.batches(windows):
-                history = histories[positions] if histories is not None else None
+                history = self._history_forecast(windows, positions, scaler_rows, inputs)
                 point, _, spread, quantile = self(inputs, future, None, history)
                 points.append(point)
                 spreads.append(spread)
@@ -158,10 +157,9 @@ class Forecaster(nn.Module):
         the model's config asks for it)."""
         self.eval()
         points, spreads, bound_parts = [], [], []
-        histories = self._history_forecasts(windows, scaler_rows)
         with torch.inference_mode():
             for positions, (inputs, future, _) in self.batches(windows):
-                history = histories[positions] if histories is not None else None
+                history = self._history_forecast(windows, positions, scaler_rows, inputs)
                 point, bounds, spread, _ = self(inputs, future, torch.float64, history)
                 points.append(point.double())
                 spreads.append(spread.double())
@@ -199,17 +197,23 @@ class Forecaster(nn.Module):
         for chunk in positions.split(size):
             yield chunk, windows.batch(chunk)
 
-    def _history_forecasts(
-        self, windows: WindowSet, scaler_rows: np.ndarray | None
+    def _history_forecast(
+        self,
+        windows: WindowSet,
+        positions: torch.Tensor,
+        scaler_rows: np.ndarray | None,
+        inputs: torch.Tensor,
     ) -> torch.Tensor | None:
-        """The classical forecast of every window (windows, steps, 1; scaled units, on the
-        windows' device) when the blend reads histories."""
+        """The classical forecast of some windows (scaled units, on the inputs' device) when
+        the blend reads histories."""
         if not self.reads_history:
             return None
-        histories = windows.histories(np.arange(len(windows)), self.target_index[0])
+        chunk = positions.cpu().numpy()
+        histories = windows.histories(chunk, self.target_index[0])
+        rows = scaler_rows[chunk] if scaler_rows is not None else None
         blend = self.blend
-        forecasts = self.history_forecasts(histories, scaler_rows, blend.season, blend.kind)
-        return forecasts.to(windows.anchors.device)
+        forecasts = self.history_forecasts(histories, rows, blend.season, blend.kind)
+        return forecasts.to(inputs.device)
 
     @property
     def reads_history(self) -> bool:
