@@ -146,6 +146,60 @@ def test_a_scratch_network_without_a_val_part_is_combined_with_the_classical_for
     assert steps["y"].to_numpy() == pytest.approx((network + 2 * classical) / 3, rel=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("horizon", "features", "expected"),
+    [
+        (12, [], "thirds"),  # 5 val origins, under two horizons' worth: thirds
+        (1, [], "chosen"),  # 16 val origins: the val part chooses, classical a candidate
+        (1, ["x"], "naive"),  # a feature the classical models cannot see: naive candidates only
+    ],
+)
+def test_a_scratch_network_with_a_val_part_is_combined_by_how_much_the_val_part_holds(
+    tmp_path: Path, csv_path: Path, horizon: int, features: list[str], expected: str
+) -> None:
+    """A val part holding two horizons of origins or fewer per series picks a blend weight by
+    chance: the combination in thirds stays unless a runaway. A longer one chooses the weight
+    and the forecast mixed in (naive, seasonal naive or classical) by its RMSE."""
+    from lstmcli.config.edit import validate_config
+    from lstmcli.run.pipeline import train_run
+
+    from .conftest import tiny_config
+
+    data = {"horizon": horizon, "features": features}
+    config = tiny_config(csv_path, data=data, model={"init": "none", "blend": "auto"},
+                         training={"epochs": 40})  # fmt: skip
+    blend = train_run(validate_config(config), tmp_path / "run").metrics["blend"]
+    scores = blend["val_rmse_scaled"]
+    assert blend["chosen_on"] == "val"
+    if expected == "thirds":
+        assert (blend["baseline"], blend["model_weight"]) == ("classical", pytest.approx(1 / 3))
+        alone = [scores[f"{kind} x 1"] for kind in ("naive", "seasonal", "classical")]
+        assert scores["classical x 0.667"] <= 2 * min(*alone, scores["naive x 0"])  # no runaway
+        return
+    assert ("classical x 0.5" in scores) == (expected == "chosen")
+    assert "classical x 0.667" not in scores  # no thirds candidate
+    baseline = {"seasonal_naive": "seasonal"}.get(blend["baseline"], blend["baseline"])
+    best = scores[f"{baseline} x {1 - blend['model_weight']:g}"]
+    assert best == min(scores.values())
+
+
+def test_long_series_are_not_combined(
+    tmp_path: Path, csv_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Series longer than CLASSICAL_ROWS (fits of seconds each) keep the naive candidates."""
+    from lstmcli.config.edit import validate_config
+    from lstmcli.run import fitting
+    from lstmcli.run.pipeline import train_run
+
+    from .conftest import tiny_config
+
+    monkeypatch.setattr(fitting, "CLASSICAL_ROWS", 159)
+    config = tiny_config(csv_path, data={"horizon": 12}, model={"init": "none", "blend": "auto"})
+    blend = train_run(validate_config(config), tmp_path / "run").metrics["blend"]
+    assert blend["baseline"] in ("naive", "seasonal_naive")
+    assert not any(key.startswith("classical") for key in blend["val_rmse_scaled"])
+
+
 def test_every_command_forecasts_an_origin_as_the_run_scored_it(tmp_path: Path) -> None:
     """The run's test part, `predict --rolling` over the whole file and `predict` on the
     history up to an origin give the same forecasts at every test origin (each command in
