@@ -61,7 +61,23 @@ def test_window_normalization_round_trip(kind: str) -> None:
     if kind == "standard":
         torch.testing.assert_close(normalized.mean(dim=1), torch.zeros(5, 3), atol=1e-5, rtol=0)
     flat = torch.full((1, 4, 1), 7.0)
-    assert window_stats(flat, kind)[1].item() == 1.0  # no division by zero
+    expected = 1.0 if kind == "last" else 1e-6  # no division by zero
+    assert window_stats(flat, kind)[1].item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["standard", "robust"])
+def test_a_flat_window_forecasts_its_own_level(kind: str) -> None:
+    """A constant history forecasts that constant, as one with the smallest spread does: the
+    network's typical move of a training window (here a bias) is not added at full scale."""
+    torch.manual_seed(0)
+    model = LSTMForecaster(ModelSpec(1, 1, 4, 8, 1, 0.0, (8,), kind, target_index=(0,)))
+    with torch.no_grad():
+        model.head[-1].bias.fill_(3.0)  # a move of 3 window spreads at every step
+        flat = model(torch.full((1, 12, 1), 5.0))
+        jitter = torch.tensor([0.0, 1e-7] * 6).reshape(1, 12, 1)
+        nearly = model(torch.full((1, 12, 1), 5.0) + jitter)
+    assert flat.flatten().tolist() == pytest.approx([5.0] * 4, abs=1e-4)
+    assert nearly.flatten().tolist() == pytest.approx([5.0] * 4, abs=1e-4)
 
 
 def test_last_value_norm_makes_forecasts_follow_a_shift() -> None:

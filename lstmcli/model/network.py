@@ -141,7 +141,10 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
     """Per window and column (batch, 1, columns): the center and scale of data.window_norm.
 
     last: the window's last value (scale 1); standard: mean and standard deviation; robust:
-    median and interquartile range. A zero scale (a flat window) becomes 1.
+    median and interquartile range. The scale is at least 1e-6 (scaled units): a flat window
+    forecasts its own level, as a window with the smallest spread does (a floor of 1, one
+    training spread, let the network's typical move of a training window drift a constant
+    history far off).
     """
     if kind == "last":
         center = windows[:, -1:, :]
@@ -156,7 +159,7 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
         center, scale = quartiles[1].unsqueeze(1), (quartiles[2] - quartiles[0]).unsqueeze(1)
     else:
         raise ValueError(f"unknown window_norm {kind!r}")
-    return center, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+    return center, scale.clamp_min(1e-6)
 
 
 NETWORKS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster}  # ModelSpec.network -> class
