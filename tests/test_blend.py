@@ -81,3 +81,28 @@ def test_a_blended_run_predicts_what_it_scored(tmp_path: Path) -> None:
     assert metrics["model"]["rmse"] == pytest.approx(
         np.sqrt(np.mean((saved["y"] - saved["y_actual"]) ** 2))
     )
+
+
+def test_a_scratch_networks_part_is_blended_with_naive_before_the_thirds() -> None:
+    """With `inner`, the network's part of the thirds is first blended with the naive forecast
+    at the weight the val part chooses; the stored blend applies the same two steps."""
+    truth = torch.ones(4, 3, 1)
+    windows = torch.full((4, 5, 1), 1.1)  # the last value is off by 0.1
+    network = lambda *_: torch.full((4, 3, 1), 1.8)  # noqa: E731 - off by 0.8
+    classical = torch.full((4, 3, 1), 1.05)
+    batches = lambda: iter([(windows, None, truth)])  # noqa: E731
+    blend, scores = choose_blend(network, batches, None, [0], {"classical": classical},
+                                 "classical", inner=True)  # fmt: skip
+    assert (blend.kind, blend.weight) == ("classical", pytest.approx(1 / 3))
+    assert (blend.inner_kind, blend.inner_weight) == ("naive", 0.0)  # naive beat the network
+    assert scores["classical x 0.667"] == pytest.approx((1.1 + 2 * 1.05) / 3 - 1.0)
+    again = Blend.from_dict(json.loads(json.dumps(blend.to_dict())))
+    assert again == blend
+    out = again.apply(torch.full((4, 3, 1), 1.8), windows, [0], classical)
+    torch.testing.assert_close(out, torch.full((4, 3, 1), (1.1 + 2 * 1.05) / 3))
+    assert blend.report(scores)["network_part"] == {"baseline": "naive", "model_weight": 0.0}
+    # without `inner` (a prior's network, as before): the raw network's thirds are off by 0.3,
+    # so the classical forecast alone (0.05, 2x better) wins the guard
+    plain, _ = choose_blend(network, batches, None, [0], {"classical": classical}, "classical")
+    assert (plain.kind, plain.weight, plain.inner_weight) == ("classical", 0.0, 1.0)
+    assert "inner_weight" not in plain.to_dict()

@@ -231,8 +231,11 @@ def without_torch(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "inner", [{}, {"inner_weight": 0.5, "inner_kind": "seasonal"}]
+)  # a scratch network's part is itself blended with a naive forecast first
 def test_a_model_combined_with_classical_forecasts_is_exported_and_forecasts_the_same(
-    tmp_path: Path,
+    tmp_path: Path, inner: dict
 ) -> None:
     """The classical forecast reads each series' whole history, which statsforecast forecasts
     beside the graph (its `classical` input): the file forecasts, rolls and recurses past the
@@ -242,7 +245,8 @@ def test_a_model_combined_with_classical_forecasts_is_exported_and_forecasts_the
     run, csv = trained(tmp_path, seasonal_frame, {"data": {"horizon": 3}})
     alone = pd.read_csv(io.StringIO(cli("predict", str(run), str(csv), "-q").stdout))
     checkpoint = load_checkpoint(run)
-    checkpoint.blend = {"weight": 1 / 3, "kind": "classical", "season": checkpoint.spec.season}
+    checkpoint.blend = {"weight": 1 / 3, "kind": "classical", "season": checkpoint.spec.season,
+                        **inner}  # fmt: skip
     save_checkpoint(checkpoint, run / "model.pt")
     assert cli("export", str(run), "-q").exit_code == 0
     session_inputs = json.loads(

@@ -42,21 +42,29 @@ def naive_in_window(
 
 @dataclass(frozen=True)
 class Blend:
-    """weight x network + (1 - weight) x naive forecast, in scaled units."""
+    """weight x network + (1 - weight) x naive forecast, in scaled units. With an inner
+    blend (inner_weight below 1) the network's forecast is first blended with the naive
+    forecast `inner_kind` (a scratch network combined in thirds, see choose_blend)."""
 
     weight: float
     kind: str  # naive, seasonal, or a forecast of the series' history (classical.KINDS)
     season: int | None
+    inner_weight: float = 1.0
+    inner_kind: str = "naive"
 
     def to_dict(self) -> dict:
-        return {"weight": self.weight, "kind": self.kind, "season": self.season}
+        out = {"weight": self.weight, "kind": self.kind, "season": self.season}
+        if self.inner_weight != 1.0:
+            out |= {"inner_weight": self.inner_weight, "inner_kind": self.inner_kind}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Blend | None:
         """A stored combination (None, or the network alone: no Blend)."""
         if not d or d["weight"] == 1.0:
             return None
-        return cls(float(d["weight"]), str(d["kind"]), d.get("season"))
+        inner = float(d.get("inner_weight", 1.0)), str(d.get("inner_kind", "naive"))
+        return cls(float(d["weight"]), str(d["kind"]), d.get("season"), *inner)
 
     @property
     def reads_history(self) -> bool:
@@ -74,6 +82,10 @@ class Blend:
         or with `history_forecast` (the classical forecast of each window's history)."""
         if self.weight == 1.0:
             return point
+        if self.inner_weight != 1.0:
+            naive = naive_in_window(windows, self.inner_kind, self.season, point.shape[1],
+                                    target_index)  # fmt: skip
+            point = self.inner_weight * point + (1 - self.inner_weight) * naive.to(point.dtype)
         if self.reads_history:
             other = history_forecast
         else:
@@ -83,12 +95,16 @@ class Blend:
     def report(self, scores: dict[str, float], part: str | None = "val") -> dict:
         """What metrics.json says about the choice, and the part whose windows chose it
         (`train` for a prior used as is without a val part; None: nothing to judge on)."""
-        return {
+        out = {
             "baseline": {"seasonal": "seasonal_naive"}.get(self.kind, self.kind),
             "model_weight": self.weight,
             "chosen_on": part,
             "val_rmse_scaled": scores,
         }
+        if self.inner_weight != 1.0:  # the network's part, itself blended with a naive one
+            inner = {"seasonal": "seasonal_naive"}.get(self.inner_kind, self.inner_kind)
+            out["network_part"] = {"baseline": inner, "model_weight": self.inner_weight}
+        return out
 
 
 Batches = Callable[[], object]  # yields (inputs, future, targets) batches of the val windows
@@ -101,6 +117,7 @@ def choose_blend(
     target_index: list[int],
     others: dict[str, torch.Tensor] | None = None,
     combine: str | None = None,
+    inner: bool = False,
 ) -> tuple[Blend, dict[str, float]]:
     """The forecast to mix in and the network's weight with the lowest validation MSE, and
     the validation RMSE (scaled units) of each candidate, for metrics.json. Candidates: the
@@ -112,7 +129,11 @@ def choose_blend(
     far better on the val part (by RUNAWAY_MARGIN): a naive forecast, `combine` alone or the
     network alone. A short series' few val windows choose a weight worse than equal shares
     do (the forecast combination puzzle; measured on M3, see benchmarks/README.md), but
-    still show a runaway."""
+    still show a runaway.
+
+    With `inner` (a network trained from scratch, often poor on the short val parts that
+    keep the thirds) the network's part is first blended with the better naive forecast at
+    the weight the val part chooses, then combined (measured on M3, benchmarks/README.md)."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
     with torch.inference_mode():
@@ -143,14 +164,23 @@ def choose_blend(
                 best = (kind, weight, mse)
     if combine is not None:
         share = combined_share(combine)
-        mse = ((share * model + (1 - share) * baselines[combine] - truth) ** 2).mean().item()
+        part, inner_weight, inner_kind = model, 1.0, "naive"  # the network's part
+        if inner:
+            naive_best = min((scores[f"{kind} x {1 - w:g}"], kind, w)
+                             for kind in ("naive", "seasonal") if kind in baselines
+                             for w in WEIGHTS)  # fmt: skip
+            _, inner_kind, inner_weight = naive_best
+            part = inner_weight * model + (1 - inner_weight) * baselines[inner_kind]
+        mse = ((share * part + (1 - share) * baselines[combine] - truth) ** 2).mean().item()
         combination = scores[f"{combine} x {1 - share:.3g}"] = mse**0.5
         alone = {kind: scores[f"{kind} x 1"] for kind in baselines}  # weight 0
-        alone["network"] = scores["naive x 0"]  # weight 1: the network alone
+        alone["network"] = ((part - truth) ** 2).mean().item() ** 0.5  # the network's part
         alone = {kind: rmse * RUNAWAY_MARGIN for kind, rmse in alone.items()}
         rmse, kind = min((value, kind) for kind, value in alone.items())
         if rmse >= combination:
-            return Blend(share, combine, season), scores
+            return Blend(share, combine, season, inner_weight, inner_kind), scores
+        if kind == "network" and inner_weight != 1.0:
+            return Blend(inner_weight, inner_kind, season), scores
         if kind == "network":
             return Blend(1.0, combine, season), scores
         return Blend(0.0, kind, season), scores

@@ -139,7 +139,7 @@ def _fit(
         thirds = with_classical and (init.from_model or not long_val(origins, origin_rows, spec))
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
-            combine=CLASSICAL if thirds else None,
+            combine=CLASSICAL if thirds else None, inner=not init.from_model,
         )  # fmt: skip
         part = "val" if origins is val else "train"
         forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores, part)
