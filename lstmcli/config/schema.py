@@ -62,9 +62,11 @@ class ModelConfig(Section):
         AUTO,
         description="auto: mix the better naive forecast into the network's, at the weight "
         "(1, 0.75, 0.5, 0.25 or 0) the validation part prefers (forecast task, with a val "
-        "part); a network started from a prior (or from scratch without a val part) is "
-        "combined with statsforecast's AutoETS and AutoTheta in equal thirds instead, unless "
-        "the val part finds one candidate far better",
+        "part); a network started from a prior, or from scratch on one target without "
+        "features (series up to 2,000 rows) whose val part holds at most two horizons of "
+        "origins per series, is combined with statsforecast's AutoETS and AutoTheta in equal "
+        "thirds instead, unless the val part finds one candidate far better (a longer val "
+        "part chooses among naive, seasonal naive and that classical forecast)",
     )
     init: str = Field(
         AUTO,

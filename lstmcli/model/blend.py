@@ -1,6 +1,6 @@
 """The network's forecast blended with the better naive forecast, the weight chosen on the
-validation part (or, for a network started from a prior, combined with classical forecasts of
-the series' history: see classical.py).
+validation part (or combined with classical forecasts of the series' history: a network
+from a prior, or from scratch on one target, see classical.py and run/fitting.py).
 
 On small or noisy series a network can lose to "the same as last time" or "the same as one
 season ago". After training, the validation windows (never the test part) show which naive

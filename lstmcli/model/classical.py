@@ -1,5 +1,6 @@
-"""Classical forecasts of a series' whole history: what a network started from a prior (or
-trained from scratch without a val part) is combined with.
+"""Classical forecasts of a series' whole history: what a network is combined with (one
+from a prior; one trained from scratch on one target without features, series up to
+run/fitting.py's CLASSICAL_ROWS).
 
 `classical` (what new runs use) is the mean of statsforecast's AutoETS and AutoTheta.
 Combined with the network in equal thirds it is more accurate than the network and Theta in
