@@ -159,8 +159,10 @@ def test_a_scratch_network_with_a_val_part_is_combined_by_how_much_the_val_part_
 ) -> None:
     """A val part holding two horizons of origins or fewer per series picks a blend weight by
     chance: the combination in thirds stays unless a runaway. A longer one chooses the weight
-    and the forecast mixed in (naive, seasonal naive or classical) by its RMSE."""
+    and the forecast mixed in (naive, seasonal naive or classical) by its RMSE. `check` says
+    beforehand which of the three the run gets."""
     from lstmcli.config.edit import validate_config
+    from lstmcli.run.check import check
     from lstmcli.run.pipeline import train_run
 
     from .conftest import tiny_config
@@ -168,6 +170,10 @@ def test_a_scratch_network_with_a_val_part_is_combined_by_how_much_the_val_part_
     data = {"horizon": horizon, "features": features}
     config = tiny_config(csv_path, data=data, model={"init": "none", "blend": "auto"},
                          training={"epochs": 40})  # fmt: skip
+    said = dict(check(validate_config(config), None).facts)["blend"]
+    assert {"thirds": "in thirds with the network (its third first blended with naive",
+            "chosen": "chosen on the val part (16 origins)",
+            "naive": "no classical forecast: features"}[expected] in said  # fmt: skip
     blend = train_run(validate_config(config), tmp_path / "run").metrics["blend"]
     scores = blend["val_rmse_scaled"]
     assert blend["chosen_on"] == "val"
@@ -189,12 +195,15 @@ def test_long_series_are_not_combined(
     """Series longer than CLASSICAL_ROWS (fits of seconds each) keep the naive candidates."""
     from lstmcli.config.edit import validate_config
     from lstmcli.run import fitting
+    from lstmcli.run.check import check
     from lstmcli.run.pipeline import train_run
 
     from .conftest import tiny_config
 
     monkeypatch.setattr(fitting, "CLASSICAL_ROWS", 159)
     config = tiny_config(csv_path, data={"horizon": 12}, model={"init": "none", "blend": "auto"})
+    said = dict(check(validate_config(config), None).facts)["blend"]
+    assert said.startswith("naive or seasonal naive") and "series over 159 rows" in said
     blend = train_run(validate_config(config), tmp_path / "run").metrics["blend"]
     assert blend["baseline"] in ("naive", "seasonal_naive")
     assert not any(key.startswith("classical") for key in blend["val_rmse_scaled"])

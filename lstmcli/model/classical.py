@@ -7,8 +7,9 @@ Combined with the network in equal thirds it is more accurate than the network a
 halves, and than each of them alone (measured on M3, the development set, and checked on M1
 and Tourism: benchmarks/README.md). AutoARIMA is left out: as a fourth member it cost three
 to ten times the seconds per series for 1% on M3 scratch runs, and nothing or worse where a
-prior starts the network (benchmarks/README.md). `theta` is the numpy Theta of `model/theta.py`, which runs before
-this one combined with: their checkpoints forecast as they did.
+prior starts the network (benchmarks/README.md). `theta` is the numpy Theta of
+`model/theta.py`, which runs before this one combined with: their checkpoints forecast as
+they did.
 
 A forecast is a function of the history alone, whichever command asks (the run's test part,
 `predict`, `predict --rolling`, `evaluate`): each model is chosen and fitted on the longest

@@ -26,8 +26,10 @@ from lstmcli.data.training_data import longest_series_time, warn_missing_rows
 from lstmcli.data.windows import empty_parts, part_rows, split_rows, training_series
 from lstmcli.errors import LstmcliError
 from lstmcli.model.prior import is_prior, windowless_parts
+from lstmcli.model.spec import ModelSpec
 from lstmcli.run.device import resolve_device
 from lstmcli.run.distributed import describe, from_environment
+from lstmcli.run.fitting import describe_blend
 from lstmcli.run.manifest import data_difference, run_manifest
 from lstmcli.run.tracking import require_mlflow, tracked
 
@@ -102,6 +104,7 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
             report.facts.append((name, text))
         report.problems += empty_parts(split, cfg, windowless_parts(config.model.init))
         if table is not None:
+            _describe_blend(config, table, len(split.anchors.get("val", [])), report)
             train_rows = part_rows(split.bounds["train"])
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
             if table.ids is not None:
@@ -140,6 +143,18 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
     if run_dir is not None and run_dir.is_dir() and any(run_dir.iterdir()):
         warn(f"run folder {run_dir} is not empty: train needs --overwrite or another --output")
     return report
+
+
+def _describe_blend(config: Config, table: Table, val_origins: int, report: CheckReport) -> None:
+    """What the network's forecast will be combined with (model.blend: auto), by train's
+    own rule."""
+    spec = ModelSpec.for_config(config.data, config.model)
+    if config.model.blend != "auto" or config.data.task != "forecast" or spec.quantile_levels:
+        return
+    longest = int(table.lengths.max())
+    text = describe_blend(spec, is_prior(config.model.init), longest, val_origins,
+                          table.n_series or 1)  # fmt: skip
+    report.facts.append(("blend", text))
 
 
 def _rough_resolution(frame: pd.DataFrame, config: Config) -> DataConfig | None:

@@ -111,11 +111,7 @@ def _fit(
     # The blend with the better naive forecast, where the val part says it helps.
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
-    # The classical forecast of one target's history, combined in thirds with a network from
-    # a prior, or from scratch on one target without features (the classical models see no
-    # feature) whose series are short enough to fit them (CLASSICAL_ROWS).
-    univariate = spec.n_inputs == 1 and int(data.table.lengths.max()) <= CLASSICAL_ROWS
-    with_classical = spec.n_targets == 1 and (init.from_model or univariate)
+    with_classical = combines_classical(spec, init.from_model, int(data.table.lengths.max()))
     origins, origin_rows = val, val_rows
     if with_classical and not has_val and training.epochs_run == 0 and len(windows["train"]):
         # No val part: a prior used as is never saw the training windows, so they are
@@ -136,7 +132,10 @@ def _fit(
                 histories, origin_rows, data_cfg.season, CLASSICAL
             )
         # thirds unless a runaway, or the val part's choice where it can tell a good network
-        thirds = with_classical and (init.from_model or not long_val(origins, origin_rows, spec))
+        n_series = 1 if origin_rows is None else len(np.unique(origin_rows))
+        thirds = with_classical and (
+            init.from_model or not long_val(len(origins), n_series, spec.steps)
+        )
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
             combine=CLASSICAL if thirds else None, inner=not init.from_model,
@@ -171,14 +170,47 @@ def _fit(
     return Fitted(forecaster, training, history, blend, validation)
 
 
-def long_val(origins: WindowSet, series: np.ndarray | None, spec: ModelSpec) -> bool:
-    """Whether the val part holds more than two horizons of origins per series (its rows span
-    three horizons or more; one carved by `auto` spans two, or a tenth of the training rows
-    where that is more): enough to choose a scratch network's blend among the weights, where
-    a shorter one picks worse than the combination in thirds (measured on M3 and synthetic
-    series, benchmarks/README.md)."""
-    n_series = 1 if series is None else len(np.unique(series))
-    return len(origins) > 2 * spec.steps * n_series
+def combines_classical(spec: ModelSpec, from_model: bool, longest: int) -> bool:
+    """Whether the network is combined with the classical forecast of its target's history:
+    one target, and a network from a prior, or from scratch without features (the classical
+    models see no feature) on series short enough to fit them (CLASSICAL_ROWS)."""
+    univariate = spec.n_inputs == 1 and longest <= CLASSICAL_ROWS
+    return spec.n_targets == 1 and (from_model or univariate)
+
+
+def long_val(origins: int, n_series: int, steps: int) -> bool:
+    """Whether a val part of `origins` windows over `n_series` series holds more than two
+    horizons of origins per series (its rows span three horizons or more; one carved by
+    `auto` spans two, or a tenth of the training rows where that is more): enough to choose
+    a scratch network's blend among the weights, where a shorter one picks worse than the
+    combination in thirds (measured on M3 and synthetic series, benchmarks/README.md)."""
+    return origins > 2 * steps * n_series
+
+
+def describe_blend(
+    spec: ModelSpec, from_model: bool, longest: int, val_origins: int, n_series: int
+) -> str:
+    """What `model.blend: auto` will combine the network with, by the rules `_fit` applies
+    (for `lstmcli check`)."""
+    if not combines_classical(spec, from_model, longest):
+        if not val_origins:
+            return "none: the network alone (no val part to choose a naive blend on)"
+        why = ("several targets" if spec.n_targets > 1 else "features" if spec.n_inputs > 1
+               else f"series over {CLASSICAL_ROWS:,} rows")  # fmt: skip
+        return (f"naive or seasonal naive, the network's share chosen on the val part "
+                f"(no classical forecast: {why})")  # fmt: skip
+    thirds = "AutoETS and AutoTheta (statsforecast), in thirds with the network"
+    guard = "unless one forecast alone is a runaway's margin better on the val part"
+    if from_model and not val_origins:
+        return f"{thirds}, {guard.replace('the val part', 'the training part')} (no val part)"
+    if from_model:
+        return f"{thirds}, {guard}"
+    if not val_origins:
+        return f"{thirds} (no val part to judge them)"
+    if not long_val(val_origins, n_series, spec.steps):
+        return f"{thirds} (its third first blended with naive as the val part chooses), {guard}"
+    return (f"chosen on the val part ({val_origins} origins): naive, seasonal naive or AutoETS "
+            f"and AutoTheta, and the network's share")  # fmt: skip
 
 
 def validation_scores(
