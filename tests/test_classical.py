@@ -125,6 +125,7 @@ def test_a_scratch_network_without_a_val_part_is_combined_with_the_classical_for
     import pandas as pd
 
     from lstmcli.config.edit import validate_config
+    from lstmcli.run.check import check
     from lstmcli.run.pipeline import train_run
 
     from .conftest import tiny_config
@@ -136,6 +137,8 @@ def test_a_scratch_network_without_a_val_part_is_combined_with_the_classical_for
     assert blend["model_weight"] == pytest.approx(1 / 3)
     alone = tiny_config(csv_path, data=split, model={"init": "none", "blend": "none"})
     assert train_run(validate_config(alone), tmp_path / "b").metrics.get("blend") is None
+    said = dict(check(validate_config(alone), None).facts)["blend"]
+    assert said == "none: the network alone (model.blend: none)"
     a, b = (pd.read_csv(tmp_path / r / "test_predictions.csv") for r in ("a", "b"))
     origin = a["origin"].iloc[0]  # the first test window's: its history ends there
     steps = a[a["origin"] == origin]

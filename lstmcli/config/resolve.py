@@ -267,7 +267,8 @@ def _choose_init(
     windows = _train_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
     if windows >= AUTO_MAX_WINDOWS:
         return "none", None, f"{windows} training windows are enough to train from scratch"
-    why = f"{windows} windows of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
+    plural = "window" if windows == 1 else "windows"
+    why = f"{windows} {plural} of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")
     return name, prior, ""
 

@@ -149,7 +149,11 @@ def _describe_blend(config: Config, table: Table, val_origins: int, report: Chec
     """What the network's forecast will be combined with (model.blend: auto), by train's
     own rule."""
     spec = ModelSpec.for_config(config.data, config.model)
-    if config.model.blend != "auto" or config.data.task != "forecast" or spec.quantile_levels:
+    if config.data.task != "forecast":
+        return
+    if config.model.blend != "auto" or spec.quantile_levels:
+        why = "model.blend: none" if config.model.blend != "auto" else "a quantile head"
+        report.facts.append(("blend", f"none: the network alone ({why})"))
         return
     longest = int(table.lengths.max())
     text = describe_blend(spec, is_prior(config.model.init), longest, val_origins,
