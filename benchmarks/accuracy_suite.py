@@ -366,7 +366,7 @@ def run_series(series: Series, overrides: list[str], hw_origins: int, seed: int)
         "seconds": seconds,
         "resolved": _resolved(folder / "run" / "config.yaml"),
     }
-    result.update(_versus_holt(series, frame, folder, hw_origins))
+    result.update(_references(series, frame, folder, hw_origins))
     return result
 
 
@@ -392,7 +392,7 @@ def _cached(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
     return values
 
 
-def _versus_holt(series: Series, frame: pd.DataFrame, folder: Path, hw_origins: int) -> dict:
+def _references(series: Series, frame: pd.DataFrame, folder: Path, hw_origins: int) -> dict:
     """Holt-Winters' RMSE and the model's on the same (at most hw_origins) origins, and the
     MASE of the model, the naive forecasts and statsforecast's models on those origins."""
     saved = pd.read_csv(folder / "run" / "test_predictions.csv")

@@ -104,7 +104,7 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
             report.facts.append((name, text))
         report.problems += empty_parts(split, cfg, windowless_parts(config.model.init))
         if table is not None:
-            _describe_blend(config, table, len(split.anchors.get("val", [])), report)
+            _describe_blend(config, table, split.anchors.get("val", np.array([], int)), report)
             train_rows = part_rows(split.bounds["train"])
             warn_constant_columns(table.inputs[train_rows], table.input_columns, warn)
             if table.ids is not None:
@@ -145,19 +145,19 @@ def check(config: Config, run_dir: Path | None) -> CheckReport:
     return report
 
 
-def _describe_blend(config: Config, table: Table, val_origins: int, report: CheckReport) -> None:
-    """What the network's forecast will be combined with (model.blend: auto), by train's
-    own rule."""
-    spec = ModelSpec.for_config(config.data, config.model)
+def _describe_blend(config: Config, table: Table, val: np.ndarray, report: CheckReport) -> None:
+    """What the network's forecast will be combined with, by train's own rule on the val
+    part's origins (`val`: their anchor rows)."""
     if config.data.task != "forecast":
         return
+    spec = ModelSpec.for_config(config.data, config.model)
     if config.model.blend != "auto" or spec.quantile_levels:
         why = "model.blend: none" if config.model.blend != "auto" else "a quantile head"
         report.facts.append(("blend", f"none: the network alone ({why})"))
         return
-    longest = int(table.lengths.max())
-    text = describe_blend(spec, is_prior(config.model.init), longest, val_origins,
-                          table.n_series or 1)  # fmt: skip
+    n_series = len(np.unique(table.series_of(val))) if len(val) else 1
+    text = describe_blend(spec, is_prior(config.model.init), int(table.lengths.max()),
+                          len(val), n_series)  # fmt: skip
     report.facts.append(("blend", text))
 
 
