@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from lstmcli.config.edit import validate_config
-from lstmcli.config.resolve import choose_lookback, infer_season, model_size, resolve
+from lstmcli.config.resolve import (
+    choose_lookback,
+    cosine_epochs,
+    infer_season,
+    model_size,
+    resolve,
+)
 from lstmcli.config.starter import starter_config
 from lstmcli.data.table import Table, prepare_table
 from tests.conftest import seasonal_frame
@@ -69,6 +75,29 @@ def test_small_data_gets_small_members_and_more_of_them() -> None:
     assert small["hidden_size"] <= medium["hidden_size"] <= large["hidden_size"]
     assert small["ensemble"] > medium["ensemble"] > large["ensemble"] == 1
     assert small["epochs"] >= medium["epochs"] >= large["epochs"]
+
+
+def test_a_small_scratch_run_spans_a_cosine_schedule_of_about_800_steps() -> None:
+    assert cosine_epochs(1283, 32, 150)[0] == 20  # the quick start: 41 steps an epoch
+    assert cosine_epochs(500, 32, 150)[0] == 50  # 16 steps an epoch: 800 steps
+    assert cosine_epochs(40, 32, 150)[0] == 150  # 2 steps an epoch: capped
+    assert cosine_epochs(1900, None, 150)[0] == 150  # full batch: one step an epoch
+    assert cosine_epochs(1999, 256, 150)[0] == 100
+
+    def plan(frame: pd.DataFrame, **sections: dict) -> dict:
+        config = validate_config({"data": {"target": "y", "horizon": 6, "split": 0.75}, **sections})
+        resolved = resolve(config, prepare_table(frame, config.data, "f"))
+        return resolved.config.training.model_dump() | {"chosen": {c.key for c in resolved.choices}}
+
+    scratch = plan(monthly(400), model={"init": "none"})
+    assert scratch["scheduler"] == "cosine" and scratch["epochs"] == 100  # 241 windows: 8 steps
+    assert {"training.scheduler", "training.epochs"} <= scratch["chosen"]
+    prior = plan(monthly(60))  # fine-tuning a builtin prior: a constant rate, as before
+    assert prior["scheduler"] == "none" and "training.scheduler" not in prior["chosen"]
+    kept = plan(monthly(400), model={"init": "none"}, training={"scheduler": "none"})
+    assert kept["scheduler"] == "none" and kept["epochs"] == 150  # patience ends it
+    explicit = plan(monthly(400), model={"init": "none"}, training={"epochs": 7})
+    assert (explicit["scheduler"], explicit["epochs"]) == ("cosine", 7)
 
 
 def monthly(n: int = 200) -> pd.DataFrame:

@@ -167,7 +167,10 @@ def test_a_run_saved_before_lstm_rows_resumes_reading_its_whole_window(tmp_path:
 
 def test_a_finished_ensemble_trains_each_member_longer(tmp_path: Path, csv_path: Path) -> None:
     config = validate_config(
-        tiny_config(csv_path, training={"epochs": 2, "ensemble": 2, "patience": None})
+        tiny_config(
+            csv_path,
+            training={"epochs": 2, "ensemble": 2, "patience": None, "scheduler": "none"},
+        )
     )
     train_run(config, tmp_path / "run")
     last, longer = prepare_resume(tmp_path / "run", ["training.epochs=3"])

@@ -49,6 +49,7 @@ class PlannedTraining(TrainingConfig):
 
     epochs: int
     batch_size: int | None
+    scheduler: Literal["none", "plateau", "cosine"]
     ensemble: int
     workers: int
 

@@ -153,6 +153,17 @@ def resolve(config: Config, table: Table) -> Plan:
             whys["epochs"] = f"the prior as is: {missing} to fine-tune with"
         whys["ensemble"] = f"the prior's members ({init})"
         whys["batch_size"] = "fine-tuning batches"
+    scheduler = training.scheduler
+    if is_auto(scheduler):
+        scheduler = "cosine" if prior is None and windows < SMALL_DATA_WINDOWS else "none"
+        if scheduler == "cosine":
+            choose("training.scheduler", scheduler, f"a small network trained from scratch on "
+                   f"{windows} windows: the rate decays to zero over the epochs")  # fmt: skip
+        else:
+            values["training.scheduler"] = scheduler  # as always: no word
+    if scheduler == "cosine" and prior is None and windows < SMALL_DATA_WINDOWS:
+        batch = size["batch_size"] if is_auto(training.batch_size) else training.batch_size
+        size["epochs"], whys["epochs"] = cosine_epochs(windows, batch, size["epochs"])
     for name in ("epochs", "ensemble", "batch_size"):
         if is_auto(getattr(training, name)):
             choose(f"training.{name}", size[name], whys[name])
@@ -171,6 +182,26 @@ def resolve(config: Config, table: Table) -> Plan:
             choose("training.workers", workers, why)
     return Plan.of(edit_config(config, values | {c.key: c.value for c in choices}, "auto"),
                    choices, Init(init, prior))  # fmt: skip
+
+
+SMALL_DATA_WINDOWS = 2000  # fewer training windows: a small network, a fixed cosine schedule
+
+SCHEDULE_STEPS = 800  # optimizer steps a small run's cosine schedule spans, at least
+
+MIN_SCHEDULE_EPOCHS = 20
+
+
+def cosine_epochs(windows: int, batch_size: int | None, most: int) -> tuple[int, str]:
+    """Epochs of a small run's cosine schedule: enough for SCHEDULE_STEPS optimizer steps and
+    MIN_SCHEDULE_EPOCHS, at most `most`. The schedule, not a stall of the val loss, ends the
+    run: with few windows that loss is too noisy to wait on, and the patience epochs after a
+    lucky low cost more than they bring (benchmarks/README.md, "A cosine schedule")."""
+    per_epoch = -(-max(1, windows) // batch_size) if batch_size else 1
+    epochs = min(most, max(MIN_SCHEDULE_EPOCHS, -(-SCHEDULE_STEPS // per_epoch)))
+    return epochs, (
+        f"the cosine schedule's span: {SCHEDULE_STEPS} steps or more, {MIN_SCHEDULE_EPOCHS} to "
+        f"{most} epochs; {per_epoch} steps an epoch of {windows} training windows"
+    )
 
 
 LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)

@@ -152,8 +152,10 @@ class TrainingConfig(Section):
     loss: Literal["mse", "mae", "huber"] = Field(
         "mse", description="training and validation loss on scaled targets"
     )
-    scheduler: Literal["none", "plateau", "cosine"] = Field(
-        "none", description="learning-rate schedule after the warm-up"
+    scheduler: Literal["auto", "none", "plateau", "cosine"] = Field(
+        AUTO,
+        description="learning-rate schedule after the warm-up; auto: cosine for a small "
+        "network trained from scratch (under 2,000 training windows), none otherwise",
     )
     warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warm-up")
     patience: int | None = Field(
