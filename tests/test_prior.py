@@ -158,6 +158,40 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
     assert "shorter than the data.min_history (3 rows): it has 2" in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("freq", "horizon", "prior"),
+    [
+        ("YS", 6, "builtin:m3-yearly"),
+        ("YS", 8, "builtin:m3-yearly-8"),  # beyond M3's yearly horizon: its own prior
+        ("YS", 9, None),  # no prior goes that far: from scratch
+        ("D", 8, "builtin:m3-other"),  # not yearly, no season (data.season null)
+        ("years", 8, "builtin:m3-yearly-8"),  # whole numbers counting years: 1990, 1991, ...
+        ("index", 8, "builtin:m3-other"),  # 0, 1, 2, ...: not years
+    ],
+)
+def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
+    freq: str, horizon: int, prior: str | None
+) -> None:
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import prepare_table
+
+    frame = yearly(30)
+    if freq == "years":
+        frame["year"] = np.arange(1990, 2020)
+    elif freq == "index":
+        frame["year"] = np.arange(30)
+    else:
+        frame["year"] = pd.date_range("1990-01-01", periods=30, freq=freq).strftime("%Y-%m-%d")
+    config = validate_config(
+        short_config(Path("sales.csv"), horizon=horizon, season=None, split=0.75)
+    )
+    plan = resolve(config, prepare_table(frame, config.data, "sales.csv"))
+    chosen = {c.key: c.value for c in plan.choices}.get("model.init")
+    assert chosen == prior
+    if prior is not None:
+        assert plan.init.model.spec.steps >= horizon
+
+
 def test_a_series_too_short_for_a_val_part_gets_the_prior_as_is(tmp_path: Path) -> None:
     csv = tmp_path / "sales.csv"
     yearly(24).to_csv(csv, index=False)

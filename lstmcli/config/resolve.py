@@ -283,7 +283,7 @@ def _choose_init(
     lookback = config.data.lookback if isinstance(config.data.lookback, int) else None
     if lookback is not None and lookback > train_rows:  # train's error says so
         return "none", None, f"data.lookback {lookback} is longer than the training part"
-    names = auto_priors(season)
+    names = auto_priors(season, yearly=_time_unit(table) in YEARLY)
     if not names:
         kind = f"a season of {season} rows" if season else "series without a season"
         return "none", None, f"lstmcli has no builtin prior for {kind}"
@@ -304,12 +304,14 @@ def _choose_init(
     return name, prior, ""
 
 
+YEARLY = ("YS", "YE", "Y", "A", "AS", "BYS", "BYE")  # pandas' names of yearly offsets
+
+
 def infer_season(table: Table) -> tuple[int | None, str]:
     """Rows per season from the time column's frequency (of the longest series)."""
     if table.time is None:
         return None, "no time column"
-    longest = int(np.argmax(table.lengths))
-    time = table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+    time = _longest_time(table)
     if not pd.api.types.is_datetime64_any_dtype(time):
         return None, "numeric times have no calendar season"
     freq = frequency(time)
@@ -317,7 +319,7 @@ def infer_season(table: Table) -> tuple[int | None, str]:
         return None, "irregular times"
     offset = pd.tseries.frequencies.to_offset(freq)
     name = offset.rule_code.split("-")[0]
-    if name in ("YS", "YE", "Y", "A", "AS", "BYS", "BYE"):
+    if name in YEARLY:
         return None, f"yearly times ({freq})"
     if name in SEASONS and offset.n == 1:
         return SEASONS[name], f"{_describe(name)} times ({freq}): one {_cycle(name)}"
@@ -329,6 +331,29 @@ def infer_season(table: Table) -> tuple[int | None, str]:
     if step < day and day % step == pd.Timedelta(0) and 1 < day // step <= MAX_SEASON:
         return int(day // step), f"{freq} steps: one day"
     return None, f"no season for {freq} times"
+
+
+def _longest_time(table: Table) -> pd.Series:
+    longest = int(np.argmax(table.lengths))
+    return table.time.iloc[table.offsets[longest] : table.offsets[longest + 1]]
+
+
+def _time_unit(table: Table) -> str | None:
+    """The pandas name of the time column's frequency without its anchor ("YS", "MS", "D"),
+    "Y" for whole numbers counting years (1960, 1961, ...: a `year` column), None without
+    regular times."""
+    if table.time is None:
+        return None
+    time = _longest_time(table)
+    if pd.api.types.is_numeric_dtype(time):
+        values = time.to_numpy(dtype=float)
+        steps = np.diff(values)
+        years = len(values) > 1 and (values % 1 == 0).all() and (steps == 1).all()
+        return "Y" if years and 1000 <= values.min() and values.max() <= 2999 else None
+    if not pd.api.types.is_datetime64_any_dtype(time):
+        return None
+    freq = frequency(time)
+    return None if freq is None else pd.tseries.frequencies.to_offset(freq).rule_code.split("-")[0]
 
 
 def _describe(name: str) -> str:
