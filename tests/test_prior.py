@@ -167,6 +167,9 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
         ("D", 8, "builtin:m3-other"),  # not yearly, no season (data.season null)
         ("years", 8, "builtin:m3-yearly-8"),  # whole numbers counting years: 1990, 1991, ...
         ("index", 8, "builtin:m3-other"),  # 0, 1, 2, ...: not years
+        ("MS", 18, "builtin:m3-monthly"),
+        ("MS", 24, "builtin:m3-monthly-24"),  # Tourism's monthly horizon, past M3's 18
+        ("MS", 25, None),
     ],
 )
 def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
@@ -175,15 +178,17 @@ def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
     from lstmcli.config.resolve import resolve
     from lstmcli.data.table import prepare_table
 
-    frame = yearly(30)
+    frame = yearly(80 if freq == "MS" else 30)
     if freq == "years":
         frame["year"] = np.arange(1990, 2020)
     elif freq == "index":
         frame["year"] = np.arange(30)
     else:
-        frame["year"] = pd.date_range("1990-01-01", periods=30, freq=freq).strftime("%Y-%m-%d")
+        frame["year"] = pd.date_range("1990-01-01", periods=len(frame), freq=freq)
+        frame["year"] = frame["year"].dt.strftime("%Y-%m-%d")
+    season = 12 if freq == "MS" else None
     config = validate_config(
-        short_config(Path("sales.csv"), horizon=horizon, season=None, split=0.75)
+        short_config(Path("sales.csv"), horizon=horizon, season=season, split=0.75)
     )
     plan = resolve(config, prepare_table(frame, config.data, "sales.csv"))
     chosen = {c.key: c.value for c in plan.choices}.get("model.init")

@@ -32,12 +32,12 @@ if TYPE_CHECKING:  # torch is imported where a checkpoint is read: `lstmcli init
 
 # The builtin priors, one per kind of season, and those `init: auto` tries for a season, in
 # order (the first whose horizon and inputs fit the run).
-BUILTIN = ("m3-yearly", "m3-yearly-8", "m3-quarterly", "m3-monthly", "m3-other")
+BUILTIN = ("m3-yearly", "m3-yearly-8", "m3-quarterly", "m3-monthly", "m3-monthly-24", "m3-other")
 AUTO_BY_SEASON = {
     None: ("m3-yearly", "m3-yearly-8", "m3-other"),
     1: ("m3-yearly", "m3-yearly-8", "m3-other"),
     4: ("m3-quarterly",),
-    12: ("m3-monthly",),
+    12: ("m3-monthly", "m3-monthly-24"),
 }
 # Tried for yearly times only: on M3's "other" series (no season, not yearly) m3-other
 # forecasts 8 steps better (MASE 1.88 against 1.91), on M3 yearly worse (3.52 against 3.41).
