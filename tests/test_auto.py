@@ -83,6 +83,13 @@ def test_a_small_scratch_run_spans_a_cosine_schedule_of_about_800_steps() -> Non
     assert cosine_epochs(40, 32, 150)[0] == 150  # 2 steps an epoch: capped
     assert cosine_epochs(1900, None, 150)[0] == 150  # full batch: one step an epoch
     assert cosine_epochs(1999, 256, 150)[0] == 100
+    assert cosine_epochs(40, 32, 150)[1] == (
+        "the most for the cosine schedule: 300 steps, 2 steps an epoch of 40 windows"
+    )  # not "800 steps or more": the cap is said
+    assert cosine_epochs(1283, 32, 150)[1] == (
+        "the cosine schedule's span: 800 steps or more, 41 steps an epoch of 1283 windows"
+    )
+    assert "1 step an epoch" in cosine_epochs(1900, None, 150)[1]
 
     def plan(frame: pd.DataFrame, **sections: dict) -> dict:
         config = validate_config({"data": {"target": "y", "horizon": 6, "split": 0.75}, **sections})

@@ -166,6 +166,7 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
         ("YS", 9, None),  # no prior goes that far: from scratch
         ("D", 8, "builtin:m3-other"),  # not yearly, no season (data.season null)
         ("years", 8, "builtin:m3-yearly-8"),  # whole numbers counting years: 1990, 1991, ...
+        ("years with a gap", 8, "builtin:m3-yearly-8"),  # a missing year is a gap
         ("index", 8, "builtin:m3-other"),  # 0, 1, 2, ...: not years
         ("MS", 18, "builtin:m3-monthly"),
         ("MS", 24, "builtin:m3-monthly-24"),  # Tourism's monthly horizon, past M3's 18
@@ -181,6 +182,8 @@ def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
     frame = yearly(80 if freq == "MS" else 30)
     if freq == "years":
         frame["year"] = np.arange(1990, 2020)
+    elif freq == "years with a gap":
+        frame["year"] = np.r_[1990:2005, 2006:2021]
     elif freq == "index":
         frame["year"] = np.arange(30)
     else:

@@ -193,15 +193,15 @@ MIN_SCHEDULE_EPOCHS = 20
 
 def cosine_epochs(windows: int, batch_size: int | None, most: int) -> tuple[int, str]:
     """Epochs of a small run's cosine schedule: enough for SCHEDULE_STEPS optimizer steps and
-    MIN_SCHEDULE_EPOCHS, at most `most`. The schedule, not a stall of the val loss, ends the
-    run: with few windows that loss is too noisy to wait on, and the patience epochs after a
+    MIN_SCHEDULE_EPOCHS, at most `most`. A short schedule, not only patience, bounds the run:
+    with few windows the val loss is too noisy to wait on, and the patience epochs after a
     lucky low cost more than they bring (benchmarks/README.md, "A cosine schedule")."""
     per_epoch = -(-max(1, windows) // batch_size) if batch_size else 1
     epochs = min(most, max(MIN_SCHEDULE_EPOCHS, -(-SCHEDULE_STEPS // per_epoch)))
-    return epochs, (
-        f"the cosine schedule's span: {SCHEDULE_STEPS} steps or more, {MIN_SCHEDULE_EPOCHS} to "
-        f"{most} epochs; {per_epoch} steps an epoch of {windows} training windows"
-    )
+    steps = f"{per_epoch} step{'s' if per_epoch > 1 else ''} an epoch of {windows} windows"
+    if epochs == most:
+        return epochs, f"the most for the cosine schedule: {epochs * per_epoch} steps, {steps}"
+    return epochs, f"the cosine schedule's span: {SCHEDULE_STEPS} steps or more, {steps}"
 
 
 LSTM_ROWS = 104  # rows an LSTM reads by default, at most (two horizons when longer)
@@ -348,7 +348,9 @@ def _time_unit(table: Table) -> str | None:
     if pd.api.types.is_numeric_dtype(time):
         values = time.to_numpy(dtype=float)
         steps = np.diff(values)
-        years = len(values) > 1 and (values % 1 == 0).all() and (steps == 1).all()
+        # a missing year is a gap, as for dates, not another unit
+        years = len(values) > 1 and (values % 1 == 0).all() and (steps >= 1).all()
+        years = years and np.median(steps) == 1
         return "Y" if years and 1000 <= values.min() and values.max() <= 2999 else None
     if not pd.api.types.is_datetime64_any_dtype(time):
         return None
