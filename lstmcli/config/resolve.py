@@ -153,15 +153,16 @@ def resolve(config: Config, table: Table) -> Plan:
             whys["epochs"] = f"the prior as is: {missing} to fine-tune with"
         whys["ensemble"] = f"the prior's members ({init})"
         whys["batch_size"] = "fine-tuning batches"
+    small_from_scratch = prior is None and windows < SMALL_DATA_WINDOWS
     scheduler = training.scheduler
     if is_auto(scheduler):
-        scheduler = "cosine" if prior is None and windows < SMALL_DATA_WINDOWS else "none"
-        if scheduler == "cosine":
+        scheduler = "cosine" if small_from_scratch else "none"
+        if small_from_scratch:
             choose("training.scheduler", scheduler, f"a small network trained from scratch on "
                    f"{windows} windows: the rate decays to zero over the epochs")  # fmt: skip
         else:
             values["training.scheduler"] = scheduler  # as always: no word
-    if scheduler == "cosine" and prior is None and windows < SMALL_DATA_WINDOWS:
+    if scheduler == "cosine" and small_from_scratch:
         batch = size["batch_size"] if is_auto(training.batch_size) else training.batch_size
         size["epochs"], whys["epochs"] = cosine_epochs(windows, batch, size["epochs"])
     for name in ("epochs", "ensemble", "batch_size"):
@@ -184,7 +185,7 @@ def resolve(config: Config, table: Table) -> Plan:
                    choices, Init(init, prior))  # fmt: skip
 
 
-SMALL_DATA_WINDOWS = 2000  # fewer training windows: a small network, a fixed cosine schedule
+SMALL_DATA_WINDOWS = 2000  # fewer training windows: small members, a fixed cosine schedule
 
 SCHEDULE_STEPS = 800  # optimizer steps a small run's cosine schedule spans, at least
 
@@ -390,7 +391,7 @@ def model_size(windows: int) -> dict[str, Any]:
     """Network, epochs, ensemble and batch from the number of training windows: small data
     gets small, quick members and several of them, since averaging steadies what a small
     network learns from few windows."""
-    if windows < 2000:
+    if windows < SMALL_DATA_WINDOWS:
         return {"hidden_size": 32, "num_layers": 1, "head": [64], "epochs": 150, "ensemble": 5,
                 "batch_size": 32}  # fmt: skip
     if windows < 20000:
