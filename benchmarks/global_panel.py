@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--alone", type=Path, help="competition.py --json of the same series")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="a config override for the global run (key=value)")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="write every series' MASE here")
     args = parser.parse_args()
     import torch
 
@@ -106,7 +107,7 @@ def main() -> None:
         mase = {k: float(np.mean(np.abs(actual - f)) / scale) for k, f in methods.items()}
         if s.sn in alone and "lstmcli" in alone[s.sn]:
             mase["alone"] = alone[s.sn]["lstmcli"]["mase"]
-        rows.append(mase)
+        rows.append({"sn": s.sn, **mase})
     columns = ["global", "alone", *MODELS, "sf_ens", "seasonal_naive"]
     scored = [r for r in rows if "global" in r]
     print(f"\n{args.collection} {args.group}: {len(scored)} of {len(series)} series in one run, "
@@ -123,6 +124,8 @@ def main() -> None:
                   f"runaways {sum(m > 2 * b for m, b in pairs)}")  # fmt: skip
     wins = sum(r["global"] < r["sf_ens"] for r in scored)
     print(f"  global beats SF-ens on {wins} of {len(scored)}")
+    if args.json:
+        args.json.write_text(json.dumps({"seconds": seconds, "series": rows}, indent=1))
     if any("alone" in r for r in scored):
         both = [r for r in scored if "alone" in r]
         print(f"  global beats alone on {sum(r['global'] < r['alone'] for r in both)} of "

@@ -210,6 +210,62 @@ def test_a_series_too_short_for_a_val_part_gets_the_prior_as_is(tmp_path: Path) 
     assert result.metrics["test_windows"] >= 1
 
 
+def short_panel(lengths: list[int], levels: list[float], end: str = "2013-01-01") -> pd.DataFrame:
+    """Yearly series of different lengths and units that end on the same date, long format."""
+    parts = []
+    for k, (n, level) in enumerate(zip(lengths, levels, strict=True)):
+        frame = yearly(n, seed=k, start="1700-01-01")  # dates replaced below
+        frame["year"] = pd.date_range(end=end, periods=n, freq="YS").strftime("%Y-%m-%d")
+        frame["sales"] = (frame["sales"] * level / 500).round(4)
+        parts.append(frame.assign(id=f"s{k}"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_panel_of_short_series_starts_from_the_prior_and_keeps_every_series(
+    tmp_path: Path,
+) -> None:
+    """Many short series are short data: the median series' windows decide, not their sum,
+    and the val part shrinks (down to one horizon) rather than leave a short series without
+    training rows (it would be skipped, unforecast)."""
+    levels = [0.05, 3.0, 40.0, 500.0, 8e3, 1e5]
+    csv = tmp_path / "panel.csv"
+    short_panel([14, 20, 24, 26, 28, 30], levels).to_csv(csv, index=False)
+    config = short_config(csv, id_column="id")  # test part: 2010-2013, 4 rows of each series
+    result = train_run(validate_config(config), tmp_path / "run")
+    chosen = result.metrics["auto"]
+    assert chosen["model.init"]["value"] == "builtin:m3-yearly"
+    assert "in the median series' training part" in chosen["model.init"]["why"]
+    # the shortest series has 10 training rows: 2 horizons (8) would leave it 2, fewer than
+    # the 3 a padded window needs; 7 leave it 3
+    assert chosen["data.split"]["value"]["val_start"].startswith("2003-01-01")
+    assert "the last 7 training rows" in chosen["data.split"]["why"]
+    forecast = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert sorted(forecast["id"].unique()) == [f"s{k}" for k in range(6)]
+    for k, level in enumerate(levels):  # each series in its own units: 500 + 12 t in scale
+        values = forecast.loc[forecast["id"] == f"s{k}", "sales"]
+        assert values.between(0.5 * level, 3 * level).all(), (k, values.tolist())
+
+
+def test_a_panel_fine_tunes_with_the_batches_its_windows_call_for() -> None:
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import prepare_table
+
+    frame = short_panel([30] * 200, [500.0] * 200)  # 200 short series: 4,000 windows or so
+    config = validate_config(short_config(Path("panel.csv"), id_column="id"))
+    plan = resolve(config, prepare_table(frame, config.data, "panel.csv"))
+    chosen = {c.key: c for c in plan.choices}
+    assert chosen["model.init"].value == "builtin:m3-yearly"
+    assert chosen["training.batch_size"].value == 64  # 32 for one short series
+    assert "fine-tuning batches for" in chosen["training.batch_size"].why
+
+    long = short_panel([300] * 3, [500.0] * 3, end="2100-01-01")  # long series: from scratch
+    config = validate_config(short_config(Path("panel.csv"), id_column="id",
+                                          split={"test_start": "2097-01-01"}))  # fmt: skip
+    plan = resolve(config, prepare_table(long, config.data, "panel.csv"))
+    assert "model.init" not in {c.key for c in plan.choices}
+    assert plan.config.model.init == "none"
+
+
 def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     csv = tmp_path / "sales.csv"
     yearly(400, start="1700-01-01").to_csv(csv, index=False)  # pandas 2 stops at 2262

@@ -69,7 +69,8 @@ def resolve(config: Config, table: Table) -> Plan:
         season, why = infer_season(table)
         choose("data.season", season, why)
     horizon = data.horizon if forecast else 1
-    train_rows = _typical_train_rows(table, config)
+    series_rows = _series_train_rows(table, config)
+    train_rows = int(np.median(series_rows))  # the median series'
     init, prior, no_prior = _choose_init(config, table, season, train_rows, choose)
     if prior is None and training.epochs == 0:
         raise LstmcliError(
@@ -116,8 +117,10 @@ def resolve(config: Config, table: Table) -> Plan:
         if prior is not None:
             purpose = "forecast origins that choose the epoch (0: the prior as is)"
         history = PRIOR_MIN_HISTORY if prior is not None else lookback
+        # a prior's panel: a shorter val part rather than series skipped for lack of rows
+        shortest = int(series_rows.min()) if prior is not None and len(series_rows) > 1 else None
         val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose,
-                                min_rows=history)  # fmt: skip
+                                min_rows=history, shortest=shortest)  # fmt: skip
     if val is not None:
         choose("data.split", *val)
     elif needs_val and not has_val_part(split) and not _calibrates_alone(prior, model):
@@ -143,8 +146,9 @@ def resolve(config: Config, table: Table) -> Plan:
     if prior is not None:  # fine-tuning, the prior itself a candidate at every epoch
         val_part = val is not None or has_val_part(split)
         tuned = val_part and windows > 0
+        # batches grow with a panel's windows as from scratch (32 for one short series)
         size |= {"epochs": FINE_TUNE_EPOCHS if tuned else 0, "ensemble": prior.spec.members,
-                 "batch_size": 32}  # fmt: skip
+                 "batch_size": size["batch_size"]}  # fmt: skip
         if tuned:
             whys["epochs"] = (f"at most, fine-tuning the prior on {windows} training windows; "
                               "the val part keeps the best epoch, 0: the prior as is")  # fmt: skip
@@ -152,7 +156,7 @@ def resolve(config: Config, table: Table) -> Plan:
             missing = "no training window" if windows == 0 else "no val part to choose an epoch"
             whys["epochs"] = f"the prior as is: {missing} to fine-tune with"
         whys["ensemble"] = f"the prior's members ({init})"
-        whys["batch_size"] = "fine-tuning batches"
+        whys["batch_size"] = f"fine-tuning batches for {windows} training windows"
     small_from_scratch = prior is None and windows < SMALL_DATA_WINDOWS
     scheduler = training.scheduler
     if is_auto(scheduler):
@@ -296,11 +300,15 @@ def _choose_init(
     else:
         return "none", None, f"{name} needs {'; '.join(problems)}"
     lookback = lookback or prior.config.data.lookback
-    windows = _train_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
+    per_series = _series_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
+    windows = int(np.median(per_series))
+    panel = len(per_series) > 1
+    whose = "the median series' training part" if panel else "the training part"
     if windows >= AUTO_MAX_WINDOWS:
-        return "none", None, f"{windows} training windows are enough to train from scratch"
+        each = " per series (the median)" if panel else ""
+        return "none", None, f"{windows} training windows{each} are enough to train from scratch"
     plural = "window" if windows == 1 else "windows"
-    why = f"{windows} {plural} of {lookback} rows in the training part, under {AUTO_MAX_WINDOWS}"
+    why = f"{windows} {plural} of {lookback} rows in {whose}, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")
     return name, prior, ""
 
@@ -401,17 +409,16 @@ def model_size(windows: int) -> dict[str, Any]:
             "batch_size": 128}  # fmt: skip
 
 
-def _typical_train_rows(table: Table, config: Config) -> int:
-    """Training rows of the median series (one series: its training rows)."""
+def _series_train_rows(table: Table, config: Config) -> np.ndarray:
+    """Training rows of each series (before the val part, if any, and the test part)."""
     split = config.data.split
-    lengths = table.lengths
     if isinstance(split, SplitFractions):
-        return int(np.median(np.floor(lengths * split.train)))
+        return np.floor(table.lengths * split.train).astype(np.int64)
     # a date split: rows before the first cut
     starts, stops = split_rows(table, config.data.model_copy(update={"lookback": 1})).bounds[
         "train"
     ]
-    return int(np.median(stops - starts))
+    return stops - starts
 
 
 def _carve_validation(
@@ -423,11 +430,16 @@ def _carve_validation(
     minimum: int = MIN_TRAIN_WINDOWS,
     purpose: str = "for early stopping and the best epoch",
     min_rows: int = 1,
+    shortest: int | None = None,
 ) -> tuple[dict, str] | None:
     """A val part from the end of the training part of a split without one, when the
     training part keeps at least `minimum` windows and `min_rows` rows (a val window's real
-    history lies before it); None when there is nothing to carve."""
+    history lies before it); None when there is nothing to carve. With `shortest` (the
+    shortest series' training rows) the val part shrinks, down to one horizon, so that it
+    keeps `min_rows` too."""
     val_rows = max(2 * horizon, int(round(VAL_SHARE * train_rows)))
+    if shortest is not None and shortest - val_rows < min_rows:
+        val_rows = max(horizon, shortest - min_rows)
     left = train_rows - val_rows - lookback - horizon + 1
     if left < minimum or train_rows - val_rows < min_rows:
         return None
@@ -456,3 +468,10 @@ def _as_time(value: str | float, time: pd.Series) -> Any:
 
 def _train_windows(table: Table, config: Config) -> int:
     return int(len(split_rows(table, config.data).anchors["train"]))
+
+
+def _series_windows(table: Table, config: Config) -> np.ndarray:
+    """Training windows of each series: a panel of many short series is short data."""
+    anchors = split_rows(table, config.data).anchors["train"]
+    series = np.searchsorted(table.offsets, anchors, side="right") - 1
+    return np.bincount(series, minlength=len(table.lengths))
