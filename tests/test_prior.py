@@ -245,6 +245,17 @@ def test_a_panel_of_short_series_starts_from_the_prior_and_keeps_every_series(
         values = forecast.loc[forecast["id"] == f"s{k}", "sales"]
         assert values.between(0.5 * level, 3 * level).all(), (k, values.tolist())
 
+    # a series with 2 training rows cannot keep 3 whatever the val part: it is skipped (with a
+    # warning) and does not shorten the others' val part
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import prepare_table
+
+    frame = short_panel([6, 20, 24, 26, 28, 30], levels)
+    checked = validate_config(config)
+    plan = resolve(checked, prepare_table(frame, checked.data, "p.csv"))
+    carved = {c.key: c for c in plan.choices}["data.split"]
+    assert "the last 8 training rows" in carved.why
+
 
 def test_a_panel_fine_tunes_with_the_batches_its_windows_call_for() -> None:
     from lstmcli.config.resolve import resolve

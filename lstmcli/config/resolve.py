@@ -117,8 +117,10 @@ def resolve(config: Config, table: Table) -> Plan:
         if prior is not None:
             purpose = "forecast origins that choose the epoch (0: the prior as is)"
         history = PRIOR_MIN_HISTORY if prior is not None else lookback
-        # a prior's panel: a shorter val part rather than series skipped for lack of rows
-        shortest = int(series_rows.min()) if prior is not None and len(series_rows) > 1 else None
+        shortest = None  # a prior's panel: a shorter val part rather than series skipped,
+        if prior is not None and len(series_rows) > 1:  # for those one horizon leaves enough
+            savable = series_rows[series_rows - horizon >= history]
+            shortest = int(savable.min()) if len(savable) else None
         val = _carve_validation(split, train_rows, lookback, horizon, table, minimum, purpose,
                                 min_rows=history, shortest=shortest)  # fmt: skip
     if val is not None:

@@ -207,7 +207,8 @@ def training_series(table: Table, cfg: DataConfig, warn: Warn) -> Table:
         starts, stops = split_rows(table, cfg).bounds["train"]
         why = (
             "without a training row to fit its scaler on (data.scale_by: series); "
-            "move data.split's dates or scale globally"
+            "move data.split's dates, carve no val part (data.validation: none) or scale "
+            "globally"
         )
         table = keep_series(table, stops > starts, why, cfg.path, warn)
     return table
