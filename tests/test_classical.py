@@ -66,6 +66,50 @@ def test_histories_with_zeros_and_negatives_forecast_finite_values() -> None:
     assert history_forecast("classical", falling, 3, None) == pytest.approx([-30, -31, -32], 0.01)
 
 
+def demand(n: int, season: int, seed: int = 0) -> np.ndarray:
+    """Demand-like data: a daily cycle (`season` steps) times a weekly one, on a drifting
+    level: what hourly and half-hourly loads look like."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    day = np.sin(2 * np.pi * t / season) + 0.5 * np.sin(4 * np.pi * t / season + 1)
+    week = np.sin(2 * np.pi * t / (7 * season))
+    drift = np.cumsum(rng.normal(0, 0.005, n)) + rng.normal(0, 0.03, n)
+    return 1000 * (1 + 0.3 * day) * (1 + 0.15 * week) * np.exp(drift)
+
+
+@pytest.mark.parametrize("season", [24, 48, 52])
+def test_a_long_season_is_forecast_not_flattened(season: int) -> None:
+    """AutoETS fits 24 or more seasonal states poorly, often worse than none, which it then
+    picks: the combination's AutoETS half was a flat line on such data. It now forecasts the
+    seasonally adjusted series: better than seasonal naive, and far better than the legacy
+    kind (checkpoints before format 4), which stays as it was."""
+    y = demand(15 * season, season)
+    x, truth = y[:-season], y[-season:]
+    error = lambda kind: np.abs(history_forecast(kind, x, season, season) - truth).mean()  # noqa: E731
+    assert error("classical") < 0.6 * error("classical-1")
+    assert error("classical") < 0.8 * np.abs(x[-season:] - truth).mean()  # seasonal naive
+
+
+def test_a_short_season_is_left_to_autoets() -> None:
+    x = seasonal(63)
+    assert (
+        history_forecast("classical", x, 9, 12).tolist()
+        == history_forecast("classical-1", x, 9, 12).tolist()
+    )
+
+
+@pytest.mark.parametrize("night", [0.0, 1e-3])
+def test_a_long_season_with_zero_nights_stays_on_the_cycle(night: float) -> None:
+    """Zero nights make ratios meaningless (the adjustment subtracts the season instead);
+    near-zero ones give tiny ratios. Either way the forecast stays finite and on the
+    cycle."""
+    y = np.maximum(demand(10 * 24, 24) - 900, night)
+    x, truth = y[:-24], y[-24:]
+    forecast = history_forecast("classical", x, 24, 24)
+    assert np.isfinite(forecast).all()
+    assert np.abs(forecast - truth).mean() < 0.5 * np.abs(x.mean() - truth).mean()
+
+
 def test_theta_kind_is_the_numpy_theta_of_runs_before_it() -> None:
     x = seasonal(48)
     assert history_forecast("theta", x, 6, 12).tolist() == theta_forecast(x, 6, 12).tolist()

@@ -163,18 +163,18 @@ def test_a_short_series_starts_from_the_builtin_prior_and_forecasts(tmp_path: Pa
     [
         ("YS", 6, "builtin:m3-yearly"),
         ("YS", 8, "builtin:m3-yearly-8"),  # beyond M3's yearly horizon: its own prior
-        ("YS", 9, None),  # no prior goes that far: from scratch
+        ("YS", 9, "none"),  # no prior goes that far: from scratch, and it says why
         ("D", 8, "builtin:m3-other"),  # not yearly, no season (data.season null)
         ("years", 8, "builtin:m3-yearly-8"),  # whole numbers counting years: 1990, 1991, ...
         ("years with a gap", 8, "builtin:m3-yearly-8"),  # a missing year is a gap
         ("index", 8, "builtin:m3-other"),  # 0, 1, 2, ...: not years
         ("MS", 18, "builtin:m3-monthly"),
         ("MS", 24, "builtin:m3-monthly-24"),  # Tourism's monthly horizon, past M3's 18
-        ("MS", 25, None),
+        ("MS", 25, "none"),
     ],
 )
 def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
-    freq: str, horizon: int, prior: str | None
+    freq: str, horizon: int, prior: str
 ) -> None:
     from lstmcli.config.resolve import resolve
     from lstmcli.data.table import prepare_table
@@ -194,9 +194,11 @@ def test_the_builtin_prior_follows_the_horizon_and_yearly_times(
         short_config(Path("sales.csv"), horizon=horizon, season=season, split=0.75)
     )
     plan = resolve(config, prepare_table(frame, config.data, "sales.csv"))
-    chosen = {c.key: c.value for c in plan.choices}.get("model.init")
-    assert chosen == prior
-    if prior is not None:
+    chosen = {c.key: c for c in plan.choices}["model.init"]
+    assert chosen.value == prior
+    if prior == "none":
+        assert chosen.why.endswith(f"(data.horizon is {horizon}): train from scratch")
+    else:
         assert plan.init.model.spec.steps >= horizon
 
 
@@ -273,7 +275,10 @@ def test_a_panel_fine_tunes_with_the_batches_its_windows_call_for() -> None:
     config = validate_config(short_config(Path("panel.csv"), id_column="id",
                                           split={"test_start": "2097-01-01"}))  # fmt: skip
     plan = resolve(config, prepare_table(long, config.data, "panel.csv"))
-    assert "model.init" not in {c.key for c in plan.choices}
+    why = {c.key: c.why for c in plan.choices}["model.init"]
+    assert why.endswith(
+        "training windows per series (the median), at least 150: train from scratch"
+    )
     assert plan.config.model.init == "none"
 
 
@@ -283,7 +288,9 @@ def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     config = short_config(csv, split=0.75)
     config["training"] |= {"epochs": 1, "ensemble": 1}
     result = train_run(validate_config(config), tmp_path / "run")
-    assert result.metrics["auto"].get("model.init") is None and "init" not in result.metrics
+    chosen = result.metrics["auto"]["model.init"]
+    assert chosen["value"] == "none" and "init" not in result.metrics
+    assert chosen["why"].endswith("training windows, at least 150: train from scratch")
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"]["init"] == "none" and saved["data"]["min_history"] is None
 

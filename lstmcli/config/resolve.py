@@ -290,17 +290,22 @@ def _choose_init(
     lookback = config.data.lookback if isinstance(config.data.lookback, int) else None
     if lookback is not None and lookback > train_rows:  # train's error says so
         return "none", None, f"data.lookback {lookback} is longer than the training part"
+
+    def scratch(why: str) -> tuple[str, None, str]:
+        choose("model.init", "none", f"{why}: train from scratch")
+        return "none", None, why
+
     names = auto_priors(season, yearly=_time_unit(table) in YEARLY)
     if not names:
         kind = f"a season of {season} rows" if season else "series without a season"
-        return "none", None, f"lstmcli has no builtin prior for {kind}"
+        return scratch(f"lstmcli has no builtin prior for {kind}")
     problems = []
     for name in names:
         prior = load_prior(name)
         if not (problems := mismatches(prior, trial)):
             break
     else:
-        return "none", None, f"{name} needs {'; '.join(problems)}"
+        return scratch(f"{name} needs {'; '.join(problems)}")
     lookback = lookback or prior.config.data.lookback
     per_series = _series_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
     windows = int(np.median(per_series))
@@ -308,7 +313,7 @@ def _choose_init(
     whose = "the median series' training part" if panel else "the training part"
     if windows >= AUTO_MAX_WINDOWS:
         each = " per series (the median)" if panel else ""
-        return "none", None, f"{windows} training windows{each} are enough to train from scratch"
+        return scratch(f"{windows} training windows{each}, at least {AUTO_MAX_WINDOWS}")
     plural = "window" if windows == 1 else "windows"
     why = f"{windows} {plural} of {lookback} rows in {whose}, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")

@@ -18,6 +18,7 @@ from lstmcli.config.schema import Config
 from lstmcli.data.scaling import Scaler
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
+from lstmcli.model.classical import LEGACY
 from lstmcli.model.intervals import load_calibration
 from lstmcli.model.spec import ModelSpec
 
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from lstmcli.model.forecaster import Forecaster
 
 FORMAT_NAME = "lstmcli-checkpoint"
-FORMAT_VERSION = 3  # 3: the combination beside the spec; 2: series ids, per-series scalers
-READABLE_VERSIONS = (1, 2, 3)  # version 1 files are single-series checkpoints
+# 4: `classical` adjusts seasons over 12 for AutoETS (classical.py); 3: the combination
+# beside the spec; 2: series ids, per-series scalers
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # version 1 files are single-series checkpoints
 CHECKPOINT_FILE = "model.pt"
 LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 
@@ -206,7 +209,7 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
         checkpoint = Checkpoint(
             config=config,
             spec=ModelSpec.from_dict(dict(payload["model_args"])),
-            blend=payload["blend"] if "blend" in payload else _blend_of(payload["model_args"]),
+            blend=_stored_blend(payload, version),
             state_dict=dict(payload["state_dict"]),
             input_columns=list(payload["input_columns"]),
             target_columns=list(payload["target_columns"]),
@@ -227,6 +230,14 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise LstmcliError(f"{path} is a damaged lstmcli checkpoint ({e})") from None
     return checkpoint
+
+
+def _stored_blend(payload: dict, version: int) -> dict | None:
+    """The checkpoint's combination, its kind named as this lstmcli names what it ran."""
+    blend = payload["blend"] if "blend" in payload else _blend_of(payload["model_args"])
+    if blend and version < 4 and blend["kind"] in LEGACY:
+        blend = {**blend, "kind": LEGACY[blend["kind"]]}
+    return blend
 
 
 def _blend_of(model_args: dict) -> dict | None:

@@ -31,13 +31,22 @@ from collections import OrderedDict
 
 import numpy as np
 
-from lstmcli.model.theta import theta_forecast
+from lstmcli.model.theta import seasonal_indices, theta_forecast
 
-KINDS = ("classical", "theta")  # the forecasts of a series' history a network combines with
+# The forecasts of a series' history a network combines with. `classical-1` is `classical`
+# as checkpoints before format 4 made it (AutoETS fitting any season itself): theirs still
+# forecast as they did.
+KINDS = ("classical", "classical-1", "theta")
+LEGACY = {"classical": "classical-1"}  # what a kind of a checkpoint before format 4 means now
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
-MEMBERS = {"classical": len(MODELS), "theta": 1}  # forecasts averaged in each: equal shares
+MEMBERS = {"classical": len(MODELS), "classical-1": len(MODELS), "theta": 1}  # equal shares
 GROWTH = 1.1  # fitted on the history's start up to the last length 3 * GROWTH ** k
 FIT_LENGTHS = sorted({int(3 * GROWTH**k) for k in range(200)})  # 3, 4, 5, ..., 5e8
+# AutoETS fits a season of up to 12 itself (quarterly, monthly: measured on M3). Longer ones
+# (hourly 24, half-hourly 48, weekly 52) have too many seasonal states for its optimizer: on
+# load-like data it often fits them worse than none, picks no season and forecasts a flat
+# line. Beyond 12 it forecasts the seasonally adjusted series (benchmarks/README.md, #36).
+ETS_SEASON = 12
 CACHE_SIZE = 512  # fitted models kept, for the next origins of the same series
 _fits: OrderedDict[tuple, object] = OrderedDict()
 
@@ -49,7 +58,7 @@ def history_forecast(kind: str, history: np.ndarray, steps: int, season: int | N
     x = x[np.isfinite(x)]
     if kind == "theta":
         return theta_forecast(x, steps, season)
-    return _classical(x, steps, season)
+    return _classical(x, steps, season, ETS_SEASON if kind == "classical" else None)
 
 
 def history_forecasts(
@@ -73,9 +82,10 @@ def fit_length(n: int) -> int:
     return n if n < 3 else FIT_LENGTHS[bisect.bisect_right(FIT_LENGTHS, n) - 1]
 
 
-def _classical(x: np.ndarray, steps: int, season: int | None) -> np.ndarray:
-    """The mean of AutoETS's and AutoTheta's forecasts; the last value for fewer than three
-    values or a constant series, and a member that cannot fit leaves the other alone."""
+def _classical(x: np.ndarray, steps: int, season: int | None, ets_season: int | None) -> np.ndarray:
+    """The mean of AutoETS's and AutoTheta's forecasts (AutoETS on the seasonally adjusted
+    series above a season of `ets_season`); the last value for fewer than three values or a
+    constant series, and a member that cannot fit leaves the other alone."""
     n = len(x)
     if n == 0:
         return np.full(steps, np.nan)
@@ -83,11 +93,33 @@ def _classical(x: np.ndarray, steps: int, season: int | None) -> np.ndarray:
         return np.full(steps, x[-1])
     start = x[: fit_length(n)]
     m = season if season and season > 1 and len(start) >= 2 * season else 1
-    members = (_member(name, x, start, steps, m) for name in MODELS)
+    members = (
+        _adjusted_ets(x, start, steps, m)
+        if name == "ets" and ets_season and m > ets_season
+        else _member(name, x, start, steps, m)
+        for name in MODELS
+    )
     forecasts = [f for f in members if f is not None]
     if not forecasts:
         return theta_forecast(x, steps, season)
     return np.mean(forecasts, axis=0)
+
+
+def _adjusted_ets(x: np.ndarray, start: np.ndarray, steps: int, m: int) -> np.ndarray | None:
+    """AutoETS for a season longer than ETS_SEASON: fitted without a season on the series
+    seasonally adjusted by classical indices of `start` (as AutoTheta adjusts its own), the
+    indices put back on the forecast."""
+    multiplicative = bool((x > 0).all())  # ratios, unless a zero or a negative value
+    indices = seasonal_indices(start, m, multiplicative)
+    if indices is None:
+        return _member("ets", x, start, steps, 1)
+    at = indices[np.arange(len(x)) % m]
+    adjusted = x / at if multiplicative else x - at
+    forecast = _member("ets", adjusted, adjusted[: len(start)], steps, 1)
+    if forecast is None:
+        return None
+    ahead = indices[(len(x) + np.arange(steps)) % m]
+    return forecast * ahead if multiplicative else forecast + ahead
 
 
 def _member(name: str, x: np.ndarray, start: np.ndarray, steps: int, m: int) -> np.ndarray | None:

@@ -34,11 +34,9 @@ def theta_forecast(history: np.ndarray, horizon: int, season: int | None) -> np.
     n = len(x)
     if n < 3:
         return np.full(horizon, x[-1] if n else np.nan)
-    season = season if season and season > 1 and n >= 2 * season else None
     multiplicative = bool((x > 0).all())
-    seasonal = None
-    if season and _seasonal(x, season, multiplicative):
-        seasonal = _seasonal_indices(x, season, multiplicative)
+    seasonal = seasonal_indices(x, season, multiplicative)
+    if seasonal is not None:
         position = np.arange(n) % season
         x = x / seasonal[position] if multiplicative else x - seasonal[position]
     slope = np.polyfit(np.arange(n), x, 1)[0] if np.ptp(x) > 0 else 0.0
@@ -48,6 +46,17 @@ def theta_forecast(history: np.ndarray, horizon: int, season: int | None) -> np.
         ahead = seasonal[(n + np.arange(horizon)) % season]
         forecast = forecast * ahead if multiplicative else forecast + ahead
     return forecast
+
+
+def seasonal_indices(x: np.ndarray, season: int | None, multiplicative: bool) -> np.ndarray | None:
+    """The classical seasonal indices of x (one per position in the season, aligned to its
+    first value: ratios averaging 1, or differences averaging 0), or None where x holds fewer
+    than two seasons or its season is not significant (see theta_forecast)."""
+    if not season or season < 2 or len(x) < 2 * season:
+        return None
+    if not _seasonal(x, season, multiplicative):
+        return None
+    return _seasonal_indices(x, season, multiplicative)
 
 
 def _smoothed(x: np.ndarray) -> tuple[float, float]:
