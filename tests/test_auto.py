@@ -165,6 +165,14 @@ def test_a_date_split_gets_a_val_start_before_its_test_start() -> None:
     resolved = resolve(config, prepare_table(frame, config.data, "f")).config
     val_start = pd.Timestamp(resolved.data.split.val_start)
     assert pd.Timestamp("2010-01-01") < val_start < pd.Timestamp("2012-01-01")
+    assert resolved.data.split.val_start == val_start.strftime("%Y-%m-%d")  # as users write it
+
+    hourly = frame.assign(date=pd.date_range("2020-01-01 06:00", periods=len(frame), freq="h"))
+    config = validate_config(
+        {"data": {"target": "y", "horizon": 3, "split": {"test_start": "2020-01-05 13:00"}}}
+    )
+    resolved = resolve(config, prepare_table(hourly, config.data, "f")).config
+    assert resolved.data.split.val_start == "2020-01-05 03:00:00"  # the hour kept, no "T"
 
 
 def test_print_config_metrics_and_check_show_the_chosen_numbers(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def test_check_reports_every_problem_once_and_fails(tmp_path: Path) -> None:
     config = config_for(tmp_path, frame, data={"lookback": 40, "season": None})
     result = run("check", "-c", str(config), cwd=tmp_path)
     assert result.exit_code == 1
-    assert "missing values: y 2 (error)" in result.stdout
+    assert "missing values: y 2 (data.missing: error)" in result.stdout
     assert (
         "frequency:      MS with rows missing: 1 gap(s), the first after 2001-08-01 00:00:00 "
         "(rows are read in order; data.missing fills empty cells, not missing rows)"

@@ -462,8 +462,15 @@ def _carve_validation(
     if len(before) <= val_rows:
         return None
     start = before.iloc[len(before) - val_rows]
-    value = start.isoformat() if hasattr(start, "isoformat") else float(start)
-    return {"val_start": value, "test_start": dates.test_start}, why
+    return {"val_start": _time_text(start), "test_start": dates.test_start}, why
+
+
+def _time_text(at: Any) -> str | float:
+    """A time as a split date is written: the date alone at midnight (2019-01-01, as users
+    write dates), else date and time (2020-01-15 08:00:00, with its offset where zoned)."""
+    if not isinstance(at, pd.Timestamp):
+        return float(at)
+    return at.strftime("%Y-%m-%d") if at == at.normalize() else str(at)
 
 
 def _as_time(value: str | float, time: pd.Series) -> Any:

@@ -184,7 +184,7 @@ def _missing_counts(frame: pd.DataFrame, config: Config) -> str:
             )
         except LstmcliError:
             counts.append(f"{name} ?")  # not numbers: reported as a problem
-    return f"{', '.join(counts)} ({cfg.missing})"
+    return f"{', '.join(counts)} (data.missing: {cfg.missing})"
 
 
 def _describe_table(table: Table, report: CheckReport) -> None:
