@@ -16,6 +16,7 @@ from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.errors import LstmcliError
 from lstmcli.model.checkpoint import FORMAT_VERSION, load_checkpoint
 from lstmcli.model.classical import LEGACY
+from lstmcli.model.fitted import input_names
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.predict import forecast_next, load_predictor
 from tests.conftest import tiny_config
@@ -146,4 +147,7 @@ def test_a_version_3_classical_combination_forecasts_as_it_did(
         folder = tmp_path / f"v{version}"
         folder.mkdir()
         torch.save({**payload, "blend": combined, "format_version": version}, folder / "model.pt")
-        assert load_checkpoint(folder).blend == {**combined, "kind": kind}
+        checkpoint = load_checkpoint(folder)
+        assert checkpoint.blend == {**combined, "kind": kind}
+        # an exported file's input keeps the name it was written with (old exports load)
+        assert input_names(checkpoint)[-1] == "classical"

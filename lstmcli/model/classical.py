@@ -31,7 +31,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from lstmcli.model.theta import seasonal_indices, theta_forecast
+from lstmcli.model.theta import seasonal_indices, seasonal_strength, theta_forecast
 
 # The forecasts of a series' history a network combines with. `classical-1` is `classical`
 # as checkpoints before format 4 made it (AutoETS fitting any season itself): theirs still
@@ -69,6 +69,20 @@ def history_forecasts(
     for k, history in enumerate(histories):
         out[k] = history_forecast(kind, history, steps, season)
     return out
+
+
+def seasonal_history(kind: str, season: int | None) -> int | None:
+    """The fewest rows of history from which the forecast `kind` follows a season (two
+    seasons; for `classical`, two on the fit grid); None without a season."""
+    if not season or season < 2:
+        return None
+    return 2 * season if kind == "theta" else min(n for n in FIT_LENGTHS if n >= 2 * season)
+
+
+def input_name(kind: str) -> str:
+    """The name a kind has in files (an exported model's input): the one it was written
+    with, `classical` for `classical-1` too."""
+    return {now: then for then, now in LEGACY.items()}.get(kind, kind)
 
 
 def combined_share(kind: str) -> float:
@@ -109,7 +123,10 @@ def _adjusted_ets(x: np.ndarray, start: np.ndarray, steps: int, m: int) -> np.nd
     """AutoETS for a season longer than ETS_SEASON: fitted without a season on the series
     seasonally adjusted by classical indices of `start` (as AutoTheta adjusts its own), the
     indices put back on the forecast."""
-    multiplicative = bool((x > 0).all())  # ratios, unless a zero or a negative value
+    # Ratios or differences, whichever explains more of the season (ratios need positive
+    # values): ratios on an additive cycle with a trend leave part of it in the series.
+    ratios = seasonal_strength(start, m, True) if (x > 0).all() else -np.inf
+    multiplicative = bool(ratios >= seasonal_strength(start, m, False))
     indices = seasonal_indices(start, m, multiplicative)
     if indices is None:
         return _member("ets", x, start, steps, 1)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from lstmcli.data.windows import target_offsets
-from lstmcli.model.classical import KINDS, history_forecasts
+from lstmcli.model.classical import KINDS, history_forecasts, input_name, seasonal_history
 from lstmcli.model.intervals import Intervals, load_calibration
 from lstmcli.model.spec import windows_per_batch
 from lstmcli.use.metrics import Bounds
@@ -78,6 +78,14 @@ class FittedForecaster:
         """Whether a forecast needs each series' whole history (a classical combination),
         not only its window."""
         return reads_history(self.checkpoint)
+
+    @property
+    def seasonal_history(self) -> int | None:
+        """Rows of a series' history the classical forecast it combines with needs to follow
+        the season (None: no such forecast, or no season)."""
+        if not self.reads_history:
+            return None
+        return seasonal_history(self.checkpoint.blend["kind"], self.spec.season)
 
     def series_rows(self, table: Table) -> np.ndarray | None:
         """Each series' row in the per-series scalers (None with global ones); -1 for a
@@ -248,7 +256,7 @@ def input_names(checkpoint: Checkpoint) -> list[str]:
     if checkpoint.input_scaler.per_series:
         names += ["input_center", "input_scale", "target_center", "target_scale"]
     if reads_history(checkpoint):
-        names.append(checkpoint.blend["kind"])  # `classical`, or `theta` (see classical.py)
+        names.append(input_name(checkpoint.blend["kind"]))  # `classical` or `theta`
     return names
 
 

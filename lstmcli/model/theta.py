@@ -80,7 +80,9 @@ def _autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
 def _seasonal(x: np.ndarray, season: int, multiplicative: bool) -> bool:
     r = _autocorrelation(x, season)
     limit = SEASON_TEST * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(x))
-    return bool(abs(r[-1]) > limit) or _strength(x, season, multiplicative) > SEASON_STRENGTH
+    return (
+        bool(abs(r[-1]) > limit) or seasonal_strength(x, season, multiplicative) > SEASON_STRENGTH
+    )
 
 
 def _detrended(x: np.ndarray, season: int, multiplicative: bool) -> tuple[np.ndarray, int]:
@@ -104,7 +106,7 @@ def _seasonal_indices(x: np.ndarray, season: int, multiplicative: bool) -> np.nd
     return indices / indices.mean() if multiplicative else indices - indices.mean()
 
 
-def _strength(x: np.ndarray, season: int, multiplicative: bool) -> float:
+def seasonal_strength(x: np.ndarray, season: int, multiplicative: bool) -> float:
     """1 - var(remainder) / var(detrended series), each variance over its degrees of freedom
     (an adjusted R^2, so that a few years of noise do not look seasonal): near 1 for a clean
     season, 0 or below for none."""

@@ -157,6 +157,7 @@ def forecast_next(
         sequence[~given, lookback:, cfg.layout.calendar_slice] = calendar[~given]
     histories = None
     if predictor.reads_history:
+        _warn_short_histories(predictor, _history_rows(table), "series", label, warn)
         column = cfg.layout.target_index[0]
         ends = zip(table.offsets[:-1], history_end, strict=True)
         histories = [table.inputs[start:end, column] for start, end in ends]
@@ -172,6 +173,22 @@ def forecast_next(
         else None
     )
     return _forecast_frame(table, predicted[:, :steps], times, future_rows, cfg, bounds)
+
+
+def _warn_short_histories(
+    predictor: FittedForecaster, rows: np.ndarray, what: str, label: str, warn: Warn
+) -> None:
+    """The classical forecast a model combines with reads each series' history given: one
+    shorter than it needs for the season forecasts without it, a worse forecast."""
+    need = predictor.seasonal_history
+    short = int((rows < need).sum()) if need is not None else 0
+    if short:
+        warn(
+            f"{label}: {short} of {len(rows)} {what} have fewer than {need} rows of their "
+            f"series' history, which the classical forecast the model combines with needs to "
+            f"follow the season ({predictor.spec.season} rows): they are forecast without it. "
+            "Give the series' whole history"
+        )
 
 
 def _missing_advice(cfg: DataConfig) -> str:
@@ -298,7 +315,11 @@ def _windows(
     if not has_window.all():
         table = keep_series(table, has_window, why, label, warn)
     table, series = _known_series(cp, table, label, warn)
-    return table, _anchors(table, cfg), series
+    anchors = _anchors(table, cfg)
+    if predictor.reads_history:  # each origin's history: its series' rows up to it
+        rows = anchors - table.offsets[table.series_of(anchors)] + 1
+        _warn_short_histories(predictor, rows, "forecast origins", label, warn)
+    return table, anchors, series
 
 
 def _anchors(table: Table, cfg: DataConfig) -> np.ndarray:
