@@ -232,13 +232,14 @@ def test_predict_warns_when_a_history_is_too_short_for_the_season(
         frame.tail(rows).to_csv(tmp_path / "recent.csv", index=False)
         result = run("predict", str(tmp_path / "run"), str(tmp_path / "recent.csv"))
         assert result.exit_code == 0
-        expected = f"1 of 1 series have fewer than {need} rows of their series' history"
+        expected = f"recent.csv: the series has fewer than {need} rows of history"
         assert (expected in result.stderr) == warned
     frame.tail(40).to_csv(tmp_path / "recent.csv", index=False)  # the first origins: short
     result = run("evaluate", str(tmp_path / "run"), str(tmp_path / "recent.csv"))
     assert (
         result.exit_code == 0 and f"forecast origins have fewer than {need} rows" in result.stderr
     )
+    assert "cannot follow the season (12 rows) from fewer than two seasons" in result.stderr
 
 
 @pytest.mark.parametrize(

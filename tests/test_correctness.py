@@ -410,6 +410,22 @@ def test_a_zoned_model_warns_about_naive_input(tmp_path: Path) -> None:
     ) in result.stderr
 
 
+@pytest.mark.parametrize("test_start", ["2003-01-01", "2003-01-01 00:00+01:00"])
+def test_a_zoned_time_column_splits_by_date(tmp_path: Path, test_start: str) -> None:
+    """A date split on times with a UTC offset: a plain date is read in the column's zone."""
+    from lstmcli.config.edit import validate_config
+    from lstmcli.data.table import prepare_table
+    from lstmcli.data.windows import split_rows
+
+    frame = seasonal_frame(80)
+    zoned = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%dT00:00:00+01:00"))
+    split = {"val_start": "2002-06-01", "test_start": test_start}
+    cfg = validate_config(tiny_config(tmp_path / "data.csv", data={"split": split})).data
+    bounds = split_rows(prepare_table(zoned, cfg, "data.csv"), cfg).bounds
+    first = int(np.flatnonzero(frame["date"] == "2003-01-01")[0])
+    assert int(bounds["test"][0][0]) == first and int(bounds["val"][0][0]) == first - 7
+
+
 def test_checkpoint_errors_say_what_the_file_is_not(tmp_path: Path, config_path: Path) -> None:
     result = run("predict", str(config_path), str(config_path))
     assert result.stderr == (

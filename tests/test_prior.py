@@ -277,7 +277,7 @@ def test_a_panel_fine_tunes_with_the_batches_its_windows_call_for() -> None:
     plan = resolve(config, prepare_table(long, config.data, "panel.csv"))
     why = {c.key: c.why for c in plan.choices}["model.init"]
     assert why.endswith(
-        "training windows per series (the median), at least 150: train from scratch"
+        "rows in the median series' training part, at least 150: train from scratch"
     )
     assert plan.config.model.init == "none"
 
@@ -290,7 +290,7 @@ def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     result = train_run(validate_config(config), tmp_path / "run")
     chosen = result.metrics["auto"]["model.init"]
     assert chosen["value"] == "none" and "init" not in result.metrics
-    assert chosen["why"].endswith("training windows, at least 150: train from scratch")
+    assert chosen["why"].endswith("rows in the training part, at least 150: train from scratch")
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"]["init"] == "none" and saved["data"]["min_history"] is None
 

@@ -311,11 +311,11 @@ def _choose_init(
     windows = int(np.median(per_series))
     panel = len(per_series) > 1
     whose = "the median series' training part" if panel else "the training part"
-    if windows >= AUTO_MAX_WINDOWS:
-        each = " per series (the median)" if panel else ""
-        return scratch(f"{windows} training windows{each}, at least {AUTO_MAX_WINDOWS}")
     plural = "window" if windows == 1 else "windows"
-    why = f"{windows} {plural} of {lookback} rows in {whose}, under {AUTO_MAX_WINDOWS}"
+    counted = f"{windows} {plural} of {lookback} rows in {whose}"  # the prior's lookback
+    if windows >= AUTO_MAX_WINDOWS:
+        return scratch(f"{counted}, at least {AUTO_MAX_WINDOWS}")
+    why = f"{counted}, under {AUTO_MAX_WINDOWS}"
     choose("model.init", name, f"{why}: start from the prior")
     return name, prior, ""
 

@@ -81,7 +81,7 @@ def _date_edges(
             else:
                 at = pd.Timestamp(value)
                 at = at.tz_localize(time.dt.tz) if time.dt.tz and at.tz is None else at
-            before = time.to_numpy() < np.asarray(at, dtype=time.dtype)
+            before = (time < at).to_numpy(dtype=bool)  # pandas compares zoned times too
         except (ValueError, TypeError):
             raise LstmcliError(
                 f"data.split.{key}: {value!r} is not a time like those in column {name!r}"

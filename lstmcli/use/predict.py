@@ -179,15 +179,16 @@ def _warn_short_histories(
     predictor: FittedForecaster, rows: np.ndarray, what: str, label: str, warn: Warn
 ) -> None:
     """The classical forecast a model combines with reads each series' history given: one
-    shorter than it needs for the season forecasts without it, a worse forecast."""
+    shorter than two seasons forecasts without the season, a worse forecast."""
     need = predictor.seasonal_history
     short = int((rows < need).sum()) if need is not None else 0
     if short:
+        who = f"{short} of {len(rows)} {what} have" if len(rows) > 1 else "the series has"
         warn(
-            f"{label}: {short} of {len(rows)} {what} have fewer than {need} rows of their "
-            f"series' history, which the classical forecast the model combines with needs to "
-            f"follow the season ({predictor.spec.season} rows): they are forecast without it. "
-            "Give the series' whole history"
+            f"{label}: {who} fewer than {need} rows of history: the classical forecast the "
+            f"model combines with cannot follow the season ({predictor.spec.season} rows) "
+            "from fewer than two seasons (and follows it poorly from fewer than about four). "
+            "Give a series' whole history where it has more"
         )
 
 
