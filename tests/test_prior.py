@@ -282,6 +282,24 @@ def test_a_panel_fine_tunes_with_the_batches_its_windows_call_for() -> None:
     assert plan.config.model.init == "none"
 
 
+@pytest.mark.parametrize(
+    ("horizon", "named"),
+    [(12, "builtin:m3-monthly needs 1 input"),  # the prior the horizon calls for, not -24
+     (25, "builtin:m3-monthly-24 needs 1 input")],  # nearest below: at most 24
+)  # fmt: skip
+def test_the_reason_for_no_prior_names_the_nearest(horizon: int, named: str) -> None:
+    from lstmcli.config.resolve import resolve
+    from lstmcli.data.table import prepare_table
+
+    from .conftest import seasonal_frame
+
+    config = validate_config({"data": {"time_column": "date", "target": "y", "features": ["x"],
+                                       "horizon": horizon, "split": 0.75}})  # fmt: skip
+    plan = resolve(config, prepare_table(seasonal_frame(60), config.data, "f"))
+    why = {c.key: c.why for c in plan.choices}["model.init"]
+    assert why.startswith(named) and why.endswith(": train from scratch")
+
+
 def test_long_data_is_trained_from_scratch(tmp_path: Path) -> None:
     csv = tmp_path / "sales.csv"
     yearly(400, start="1700-01-01").to_csv(csv, index=False)  # pandas 2 stops at 2262

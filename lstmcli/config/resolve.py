@@ -299,12 +299,16 @@ def _choose_init(
     if not names:
         kind = f"a season of {season} rows" if season else "series without a season"
         return scratch(f"lstmcli has no builtin prior for {kind}")
-    problems = []
+    missed = []  # (how far off, name, problems) of each prior that does not fit
     for name in names:
         prior = load_prior(name)
         if not (problems := mismatches(prior, trial)):
             break
+        steps, horizon = prior.spec.steps, trial.data.horizon  # nearest horizon at or above
+        gap = steps - horizon if steps >= horizon else 1000 + horizon - steps
+        missed.append((len(problems), gap, name, problems))
     else:
+        _, _, name, problems = min(missed)
         return scratch(f"{name} needs {'; '.join(problems)}")
     lookback = lookback or prior.config.data.lookback
     per_series = _series_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
