@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from statsforecast_reference import MODELS, references
 
-MODELS = ("ets", "arima", "theta")
-ARIMA_ROWS = 500
+ARIMA_ROWS = 500  # AutoARIMA's rows, as in accuracy_suite.py
 
 # kind: (pandas frequency, season, horizons, lengths)
 KINDS = {
@@ -155,28 +155,6 @@ def lstmcli_forecast(y: np.ndarray, freq: str, horizon: int, overrides: list[str
     return predictions.sort_values("step")["value"].to_numpy()[:horizon], seconds
 
 
-def references(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
-    """statsforecast's forecasts from the training rows (a model that cannot fit forecasts
-    the last value), their mean, and seasonal naive."""
-    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
-
-    models = {"ets": (AutoETS(season_length=season), x),
-              "arima": (AutoARIMA(season_length=season, approximation=None), x[-ARIMA_ROWS:]),
-              "theta": (AutoTheta(season_length=season), x)}  # fmt: skip
-    out = {}
-    for name, (model, rows) in models.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[name] = model.forecast(y=rows, h=horizon)["mean"]
-        except Exception:  # noqa: BLE001
-            out[name] = np.full(horizon, x[-1])
-    out["sf_ens"] = sum(out[name] for name in MODELS) / len(MODELS)
-    lag = season if len(x) > season else 1
-    out["snaive"] = np.resize(x[-lag:], horizon)
-    return out
-
-
 def score(entry: tuple, overrides: list[str], known: dict | None) -> dict:
     """A series' MASE for each method (the references' from `known` when given)."""
     name, kind, freq, season, horizon, y = entry
@@ -190,7 +168,10 @@ def score(entry: tuple, overrides: list[str], known: dict | None) -> dict:
         if (known["rows"], known["horizon"]) != (len(y), horizon):
             raise SystemExit(f"--references: {name} is not the same series")
         return row | {method: known[method] for method in COLUMNS[1:]}
-    forecasts = references(x, horizon, season)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecasts = references(x, horizon, season, arima_rows=ARIMA_ROWS)
+    forecasts["snaive"] = np.resize(x[-lag:], horizon)
     for method in COLUMNS[1:]:
         row[method] = float(np.mean(np.abs(actual - forecasts[method])) / scale)
     return row

@@ -20,14 +20,23 @@ import numpy as np
 MODELS = ("ets", "arima", "theta")
 
 
-def references(x: np.ndarray, h: int, season: int) -> dict[str, np.ndarray]:
+def references(
+    x: np.ndarray, h: int, season: int, arima_rows: int | None = None
+) -> dict[str, np.ndarray]:
+    """Each model's forecast and their mean. With `arima_rows`, AutoARIMA sees only the last
+    that many rows, with R auto.arima's approximation on long series (its seasonal search
+    takes minutes on a season of 48)."""
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
 
-    made = {"ets": AutoETS, "arima": AutoARIMA, "theta": AutoTheta}
+    made = {"ets": (AutoETS(season_length=season), x),
+            "arima": (AutoARIMA(season_length=season), x) if arima_rows is None else
+                     (AutoARIMA(season_length=season, approximation=None), x[-arima_rows:]),
+            "theta": (AutoTheta(season_length=season), x)}  # fmt: skip
     out = {}
     for name in MODELS:
+        model, rows = made[name]
         try:
-            out[name] = made[name](season_length=season).forecast(y=x, h=h)["mean"]
+            out[name] = model.forecast(y=rows, h=h)["mean"]
         except Exception:  # noqa: BLE001 - a model that cannot fit forecasts the last value
             out[name] = np.full(h, x[-1])
     out["sf_ens"] = sum(out[name] for name in MODELS) / len(MODELS)

@@ -299,16 +299,15 @@ def _choose_init(
     if not names:
         kind = f"a season of {season} rows" if season else "series without a season"
         return scratch(f"lstmcli has no builtin prior for {kind}")
-    missed = []  # (how far off, name, problems) of each prior that does not fit
-    for name in names:
+    missed = []  # the priors that do not fit: the nearest is named (fewest problems, then
+    for name in names:  # a horizon that covers the run's, then the closest horizon)
         prior = load_prior(name)
         if not (problems := mismatches(prior, trial)):
             break
-        steps, horizon = prior.spec.steps, trial.data.horizon  # nearest horizon at or above
-        gap = steps - horizon if steps >= horizon else 1000 + horizon - steps
-        missed.append((len(problems), gap, name, problems))
+        steps, horizon = prior.spec.steps, trial.data.horizon
+        missed.append(((len(problems), steps < horizon, abs(steps - horizon)), name, problems))
     else:
-        _, _, name, problems = min(missed)
+        _, name, problems = min(missed)
         return scratch(f"{name} needs {'; '.join(problems)}")
     lookback = lookback or prior.config.data.lookback
     per_series = _series_windows(table, edit_config(trial, {"data.lookback": lookback}, "auto"))
@@ -491,5 +490,4 @@ def _train_windows(table: Table, config: Config) -> int:
 def _series_windows(table: Table, config: Config) -> np.ndarray:
     """Training windows of each series: a panel of many short series is short data."""
     anchors = split_rows(table, config.data).anchors["train"]
-    series = np.searchsorted(table.offsets, anchors, side="right") - 1
-    return np.bincount(series, minlength=len(table.lengths))
+    return np.bincount(table.series_of(anchors), minlength=table.n_series)
