@@ -15,7 +15,7 @@ from lstmcli.data.table import prepare_table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.errors import LstmcliError
 from lstmcli.model.checkpoint import FORMAT_VERSION, load_checkpoint
-from lstmcli.model.classical import LEGACY
+from lstmcli.model.classical import legacy_kind
 from lstmcli.model.fitted import input_names
 from lstmcli.run.pipeline import train_run
 from lstmcli.use.predict import forecast_next, load_predictor
@@ -127,23 +127,27 @@ def test_a_version_2_checkpoint_keeps_its_combination(tmp_path: Path, csv_path: 
     }
     (tmp_path / "old").mkdir()
     torch.save(old, tmp_path / "old" / "model.pt")
-    legacy = LEGACY.get(blend["kind"], blend["kind"])  # what the kind meant then
+    legacy = legacy_kind(blend["kind"], 2)  # what the kind meant then
     assert load_checkpoint(tmp_path / "old").blend == {**blend, "kind": legacy}
+    # the same file written now, naming that kind: the same forecast
+    (tmp_path / "now").mkdir()
+    torch.save({**payload, "blend": {**blend, "kind": legacy}}, tmp_path / "now" / "model.pt")
     frame = pd.read_csv(csv_path)
-    new = forecast_next(load_predictor(run_dir), frame, "x", None)
+    now = forecast_next(load_predictor(tmp_path / "now"), frame, "x", None)
     pd.testing.assert_frame_equal(
-        forecast_next(load_predictor(tmp_path / "old"), frame, "x", None), new
+        forecast_next(load_predictor(tmp_path / "old"), frame, "x", None), now
     )
 
 
 def test_a_version_3_classical_combination_forecasts_as_it_did(
     trained_run: Path, tmp_path: Path
 ) -> None:
-    """Version 4 changed what `classical` computes for seasons over 12 (classical.py): a
-    file from before names the legacy kind, so its forecasts stay the ones its run made."""
+    """Version 4 changed what `classical` computes for seasons over 12, version 5 how short
+    histories are fitted (classical.py): a file from before names the legacy kind, so its
+    forecasts stay the ones its run made."""
     payload = torch.load(trained_run / "model.pt", weights_only=True)
     combined = {"weight": 1 / 3, "kind": "classical", "season": 24}
-    for version, kind in ((3, "classical-1"), (FORMAT_VERSION, "classical")):
+    for version, kind in ((3, "classical-1"), (4, "classical-2"), (FORMAT_VERSION, "classical")):
         folder = tmp_path / f"v{version}"
         folder.mkdir()
         torch.save({**payload, "blend": combined, "format_version": version}, folder / "model.pt")

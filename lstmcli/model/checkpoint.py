@@ -18,7 +18,7 @@ from lstmcli.config.schema import Config
 from lstmcli.data.scaling import Scaler
 from lstmcli.errors import ConfigError, LstmcliError
 from lstmcli.files import atomic_path
-from lstmcli.model.classical import LEGACY
+from lstmcli.model.classical import legacy_kind
 from lstmcli.model.intervals import load_calibration
 from lstmcli.model.spec import ModelSpec
 
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from lstmcli.model.forecaster import Forecaster
 
 FORMAT_NAME = "lstmcli-checkpoint"
-# 4: `classical` adjusts seasons over 12 for AutoETS (classical.py); 3: the combination
-# beside the spec; 2: series ids, per-series scalers
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)  # version 1 files are single-series checkpoints
+# 5: `classical` fits a history up to 200 rows whole; 4: it adjusts seasons over 12 for
+# AutoETS (classical.py); 3: the combination beside the spec; 2: series ids, per-series
+# scalers
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)  # version 1 files are single-series checkpoints
 CHECKPOINT_FILE = "model.pt"
 LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 
@@ -235,8 +236,8 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
 def _stored_blend(payload: dict, version: int) -> dict | None:
     """The checkpoint's combination, its kind named as this lstmcli names what it ran."""
     blend = payload["blend"] if "blend" in payload else _blend_of(payload["model_args"])
-    if blend and version < 4 and blend["kind"] in LEGACY:
-        blend = {**blend, "kind": LEGACY[blend["kind"]]}
+    if blend:
+        blend = {**blend, "kind": legacy_kind(blend["kind"], version)}
     return blend
 
 

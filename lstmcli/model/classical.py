@@ -12,11 +12,11 @@ prior starts the network (benchmarks/README.md). `theta` is the numpy Theta of
 they did.
 
 A forecast is a function of the history alone, whichever command asks (the run's test part,
-`predict`, `predict --rolling`, `evaluate`): each model is chosen and fitted on the longest
-start of the history whose length is on a fixed grid (GROWTH apart), then run forward over
-the whole history (parameters kept, states recomputed). A backtest's origins of one series
-thus share a handful of fits instead of one each (a thousandth of the time for AutoETS), and
-no origin's parameters see a value after it.
+`predict`, `predict --rolling`, `evaluate`): each model is chosen and fitted on the whole
+history up to WHOLE_ROWS rows; on a longer one, on the longest start of the history whose
+length is on a fixed grid (GROWTH apart), then run forward over the whole history
+(parameters kept, states recomputed). A long backtest's origins of one series thus share a
+handful of fits instead of one each, and no origin's parameters see a value after it.
 
 statsforecast's `ets` and `theta` modules are imported, not `statsforecast.models` (which
 pulls in statsmodels' whole API, a second more of start-up), and only when a forecast is
@@ -33,15 +33,23 @@ import numpy as np
 
 from lstmcli.model.theta import seasonal_indices, seasonal_strength, theta_forecast
 
-# The forecasts of a series' history a network combines with. `classical-1` is `classical`
-# as checkpoints before format 4 made it (AutoETS fitting any season itself): theirs still
-# forecast as they did.
-KINDS = ("classical", "classical-1", "theta")
-LEGACY = {"classical": "classical-1"}  # what a kind of a checkpoint before format 4 means now
+# The forecasts of a series' history a network combines with. `classical-2` is `classical`
+# as format-4 checkpoints made it (every history fitted on the grid from 3 rows), and
+# `classical-1` as earlier ones did (AutoETS fitting any season itself, too): their files
+# still forecast as they did.
+KINDS = ("classical", "classical-2", "classical-1", "theta")
+# What `classical` in a checkpoint of format (at most) N means now, oldest first.
+LEGACY = ((3, "classical-1"), (4, "classical-2"))
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
-MEMBERS = {"classical": len(MODELS), "classical-1": len(MODELS), "theta": 1}  # equal shares
-GROWTH = 1.1  # fitted on the history's start up to the last length 3 * GROWTH ** k
-FIT_LENGTHS = sorted({int(3 * GROWTH**k) for k in range(200)})  # 3, 4, 5, ..., 5e8
+MEMBERS = {"classical": 2, "classical-2": 2, "classical-1": 2, "theta": 1}  # equal shares
+# A history up to WHOLE_ROWS rows is fitted whole: fitted without its last value, then run
+# forward over it, AutoETS and AutoTheta forecast M3's yearly and quarterly series 3%
+# worse (benchmarks/README.md). Longer ones are fitted on their start up to the last length
+# WHOLE_ROWS * GROWTH ** k, which a backtest's origins share.
+WHOLE_ROWS = 200
+GROWTH = 1.1
+FIT_LENGTHS = sorted({int(WHOLE_ROWS * GROWTH**k) for k in range(200)})  # 200, 220, ...
+LEGACY_LENGTHS = sorted({int(3 * GROWTH**k) for k in range(200)})  # 3, 4, 5, ..., 5e8
 # AutoETS fits a season of up to 12 itself (quarterly, monthly: measured on M3). Longer ones
 # (hourly 24, half-hourly 48, weekly 52) have too many seasonal states for its optimizer: on
 # load-like data it often fits them worse than none, picks no season and forecasts a flat
@@ -58,7 +66,8 @@ def history_forecast(kind: str, history: np.ndarray, steps: int, season: int | N
     x = x[np.isfinite(x)]
     if kind == "theta":
         return theta_forecast(x, steps, season)
-    return _classical(x, steps, season, ETS_SEASON if kind == "classical" else None)
+    ets_season = None if kind == "classical-1" else ETS_SEASON
+    return _classical(x, steps, season, ets_season, fit_length(len(x), kind))
 
 
 def history_forecasts(
@@ -73,16 +82,25 @@ def history_forecasts(
 
 def seasonal_history(kind: str, season: int | None) -> int | None:
     """The fewest rows of history from which the forecast `kind` follows a season (two
-    seasons; for `classical`, two on the fit grid); None without a season."""
+    seasons, fitted on: on the fit grid beyond WHOLE_ROWS); None without a season."""
     if not season or season < 2:
         return None
-    return 2 * season if kind == "theta" else min(n for n in FIT_LENGTHS if n >= 2 * season)
+    if kind == "theta":
+        return 2 * season
+    return min(n for n in range(2 * season, 4 * season) if fit_length(n, kind) >= 2 * season)
 
 
 def input_name(kind: str) -> str:
     """The name a kind has in files (an exported model's input): the one it was written
-    with, `classical` for `classical-1` too."""
-    return {now: then for then, now in LEGACY.items()}.get(kind, kind)
+    with, `classical` for its legacy kinds too."""
+    return "classical" if kind.startswith("classical") else kind
+
+
+def legacy_kind(kind: str, version: int) -> str:
+    """What a combination's kind, as a checkpoint of format `version` names it, means now."""
+    if kind != "classical":
+        return kind
+    return next((then for last, then in LEGACY if version <= last), kind)
 
 
 def combined_share(kind: str) -> float:
@@ -90,22 +108,29 @@ def combined_share(kind: str) -> float:
     return 1.0 / (1 + MEMBERS[kind])
 
 
-def fit_length(n: int) -> int:
-    """How many of a history's first values its models are fitted on: the largest length
-    on the grid up to n (n itself below 3)."""
-    return n if n < 3 else FIT_LENGTHS[bisect.bisect_right(FIT_LENGTHS, n) - 1]
+def fit_length(n: int, kind: str = "classical") -> int:
+    """How many of a history's first values the models of `kind` are fitted on: all of them
+    up to WHOLE_ROWS, beyond that the largest length on the grid up to n (legacy kinds: on
+    their grid from 3 rows)."""
+    lengths = FIT_LENGTHS if kind == "classical" else LEGACY_LENGTHS
+    if n < lengths[0]:
+        return n
+    return lengths[bisect.bisect_right(lengths, n) - 1]
 
 
-def _classical(x: np.ndarray, steps: int, season: int | None, ets_season: int | None) -> np.ndarray:
-    """The mean of AutoETS's and AutoTheta's forecasts (AutoETS on the seasonally adjusted
-    series above a season of `ets_season`); the last value for fewer than three values or a
-    constant series, and a member that cannot fit leaves the other alone."""
+def _classical(
+    x: np.ndarray, steps: int, season: int | None, ets_season: int | None, fitted_on: int
+) -> np.ndarray:
+    """The mean of AutoETS's and AutoTheta's forecasts, fitted on the first `fitted_on`
+    values (AutoETS on the seasonally adjusted series above a season of `ets_season`); the
+    last value for fewer than three values or a constant series, and a member that cannot
+    fit leaves the other alone."""
     n = len(x)
     if n == 0:
         return np.full(steps, np.nan)
     if n < 3 or np.ptp(x) == 0:
         return np.full(steps, x[-1])
-    start = x[: fit_length(n)]
+    start = x[:fitted_on]
     m = season if season and season > 1 and len(start) >= 2 * season else 1
     members = (
         _adjusted_ets(x, start, steps, m)
