@@ -203,7 +203,7 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     if version not in READABLE_VERSIONS:
         raise LstmcliError(
             f"{path} has checkpoint format version {version}; this lstmcli ({__version__}) reads "
-            f"version {' and '.join(map(str, READABLE_VERSIONS))}"
+            f"versions {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
         )
     try:
         config = validate_config(_config_as_run(payload), str(path))

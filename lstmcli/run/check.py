@@ -183,7 +183,7 @@ def _missing_counts(frame: pd.DataFrame, config: Config) -> str:
                 f"{name} {int(np.isnan(numeric_column(frame, name, '', np.float64)).sum())}"
             )
         except LstmcliError:
-            counts.append(f"{name} ?")  # not numbers: reported as a problem
+            counts.append(f"{name} not counted (not all numbers)")  # reported as a problem
     return f"{', '.join(counts)} (data.missing: {cfg.missing})"
 
 
