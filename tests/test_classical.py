@@ -228,7 +228,7 @@ def test_predict_warns_when_a_history_is_too_short_for_the_season(
     tmp_path: Path, csv_path: Path
 ) -> None:
     """The classical forecast reads the history predict is given: fewer rows than two
-    seasons (on the fit grid) drop the season, and predict and evaluate say so."""
+    seasons drop the season, and predict and evaluate say so."""
     import pandas as pd
 
     from lstmcli.config.edit import validate_config
@@ -241,7 +241,7 @@ def test_predict_warns_when_a_history_is_too_short_for_the_season(
     config = tiny_config(csv_path, data=split, model={"init": "none", "blend": "auto"})
     train_run(validate_config(config), tmp_path / "run")
     need = classical.seasonal_history("classical", 12)
-    assert need == 24  # two seasons of 12, a length on the fit grid
+    assert need == 24  # two seasons of 12, fitted whole
     frame = pd.read_csv(csv_path)
     for rows, warned in ((need - 1, True), (need, False), (len(frame), False)):
         frame.tail(rows).to_csv(tmp_path / "recent.csv", index=False)

@@ -41,15 +41,23 @@ KINDS = ("classical", "classical-2", "classical-1", "theta")
 # What `classical` in a checkpoint of format (at most) N means now, oldest first.
 LEGACY = ((3, "classical-1"), (4, "classical-2"))
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
-MEMBERS = {"classical": 2, "classical-2": 2, "classical-1": 2, "theta": 1}  # equal shares
+# each kind's member count, for equal shares: AutoETS and AutoTheta, or the numpy Theta
+MEMBERS = {kind: len(MODELS) for kind in KINDS if kind != "theta"} | {"theta": 1}
 # A history up to WHOLE_ROWS rows is fitted whole: fitted without its last value, then run
 # forward over it, AutoETS and AutoTheta forecast M3's yearly and quarterly series 3%
 # worse (benchmarks/README.md). Longer ones are fitted on their start up to the last length
 # WHOLE_ROWS * GROWTH ** k, which a backtest's origins share.
 WHOLE_ROWS = 200
 GROWTH = 1.1
-FIT_LENGTHS = sorted({int(WHOLE_ROWS * GROWTH**k) for k in range(200)})  # 200, 220, ...
-LEGACY_LENGTHS = sorted({int(3 * GROWTH**k) for k in range(200)})  # 3, 4, 5, ..., 5e8
+
+
+def _grid(first: int) -> list[int]:
+    """Fit lengths from `first`, growing by GROWTH (as integers, each once)."""
+    return sorted({int(first * GROWTH**k) for k in range(200)})
+
+
+FIT_LENGTHS = _grid(WHOLE_ROWS)  # 200, 220, 242, ...
+LEGACY_LENGTHS = _grid(3)  # 3, 4, 5, ..., 5e8: earlier formats' grid, from 3 rows
 # AutoETS fits a season of up to 12 itself (quarterly, monthly: measured on M3). Longer ones
 # (hourly 24, half-hourly 48, weekly 52) have too many seasonal states for its optimizer: on
 # load-like data it often fits them worse than none, picks no season and forecasts a flat
@@ -82,7 +90,8 @@ def history_forecasts(
 
 def seasonal_history(kind: str, season: int | None) -> int | None:
     """The fewest rows of history from which the forecast `kind` follows a season (two
-    seasons, fitted on: on the fit grid beyond WHOLE_ROWS); None without a season."""
+    seasons in the values fitted on, which beyond WHOLE_ROWS lie on the fit grid); None
+    without a season."""
     if not season or season < 2:
         return None
     if kind == "theta":
