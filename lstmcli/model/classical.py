@@ -3,6 +3,10 @@ from a prior; one trained from scratch on one target without features, series up
 run/fitting.py's CLASSICAL_ROWS).
 
 `classical` (what new runs use) is the mean of statsforecast's AutoETS and AutoTheta.
+AutoTheta decomposes a season only where the autocorrelation at the season is significant,
+a test that misses clean seasons over two to four cycles (the autocorrelations below the
+season widen its limit): where it misses a season that the seasonal strength finds, AutoTheta
+forecasts the series seasonally adjusted as AutoETS does for long seasons (below).
 Combined with the network in equal thirds it is more accurate than the network and Theta in
 halves, and than each of them alone (measured on M3, the development set, and checked on M1
 and Tourism: benchmarks/README.md). AutoARIMA is left out: as a fourth member it cost three
@@ -28,21 +32,31 @@ from __future__ import annotations
 import bisect
 import warnings
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
-from lstmcli.model.theta import seasonal_indices, seasonal_strength, theta_forecast
+from lstmcli.model.theta import (
+    autocorrelated_season,
+    seasonal_indices,
+    seasonal_strength,
+    theta_forecast,
+)
 
-# The forecasts of a series' history a network combines with. `classical-2` is `classical`
-# as format-4 checkpoints made it (every history fitted on the grid from 3 rows), and
-# `classical-1` as earlier ones did (AutoETS fitting any season itself, too): their files
-# still forecast as they did.
-KINDS = ("classical", "classical-2", "classical-1", "theta")
+# The forecasts of a series' history a network combines with. `classical-3` is `classical`
+# as format-5 checkpoints made it (AutoTheta deciding every season itself), `classical-2` as
+# format 4 did (every history fitted on the grid from 3 rows, too), and `classical-1` as
+# earlier ones did (AutoETS fitting any season itself, too): their files still forecast as
+# they did.
+# `last_season` is seasonal naive read off the history (the last season, repeated): the
+# runaway guard's candidate where a network's window is shorter than the season.
+KINDS = ("classical", "classical-3", "classical-2", "classical-1", "theta", "last_season")
 # What `classical` in a checkpoint of format (at most) N means now, oldest first.
-LEGACY = ((3, "classical-1"), (4, "classical-2"))
+LEGACY = ((3, "classical-1"), (4, "classical-2"), (5, "classical-3"))
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
-# each kind's member count, for equal shares: AutoETS and AutoTheta, or the numpy Theta
-MEMBERS = {kind: len(MODELS) for kind in KINDS if kind != "theta"} | {"theta": 1}
+# the member count of the kinds a network combines with, for equal shares: AutoETS and
+# AutoTheta, or the numpy Theta
+MEMBERS = {kind: len(MODELS) for kind in KINDS[:4]} | {"theta": 1}
 # A history up to WHOLE_ROWS rows is fitted whole: fitted without its last value, then run
 # forward over it, AutoETS and AutoTheta forecast M3's yearly and quarterly series 3%
 # worse (benchmarks/README.md). Longer ones are fitted on their start up to the last length
@@ -63,6 +77,25 @@ LEGACY_LENGTHS = _grid(3)  # 3, 4, 5, ..., 5e8: earlier formats' grid, from 3 ro
 # load-like data it often fits them worse than none, picks no season and forecasts a flat
 # line. Beyond 12 it forecasts the seasonally adjusted series (benchmarks/README.md, #36).
 ETS_SEASON = 12
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a classical kind fits: AutoETS's own seasons (up to ets_season; None: any), the
+    fit lengths, and whether AutoTheta forecasts the adjusted series where its own test
+    misses a season."""
+
+    ets_season: int | None
+    lengths: list[int]
+    theta_adjusts: bool
+
+
+RECIPES = {
+    "classical": Recipe(ETS_SEASON, FIT_LENGTHS, theta_adjusts=True),
+    "classical-3": Recipe(ETS_SEASON, FIT_LENGTHS, theta_adjusts=False),
+    "classical-2": Recipe(ETS_SEASON, LEGACY_LENGTHS, theta_adjusts=False),
+    "classical-1": Recipe(None, LEGACY_LENGTHS, theta_adjusts=False),
+}
 CACHE_SIZE = 512  # fitted models kept, for the next origins of the same series
 _fits: OrderedDict[tuple, object] = OrderedDict()
 
@@ -74,8 +107,9 @@ def history_forecast(kind: str, history: np.ndarray, steps: int, season: int | N
     x = x[np.isfinite(x)]
     if kind == "theta":
         return theta_forecast(x, steps, season)
-    ets_season = None if kind == "classical-1" else ETS_SEASON
-    return _classical(x, steps, season, ets_season, fit_length(len(x), kind))
+    if kind == "last_season":
+        return last_season(x, steps, season)
+    return _classical(x, steps, season, RECIPES[kind], fit_length(len(x), kind))
 
 
 def history_forecasts(
@@ -88,6 +122,16 @@ def history_forecasts(
     return out
 
 
+def last_season(x: np.ndarray, steps: int, season: int | None) -> np.ndarray:
+    """Seasonal naive: the value a whole number of seasons before each step (the last value
+    for a history shorter than one season, or none)."""
+    if len(x) == 0:
+        return np.full(steps, np.nan)
+    if not season or season < 2 or len(x) < season:
+        return np.full(steps, x[-1])
+    return np.resize(x[-season:], steps)
+
+
 def seasonal_history(kind: str, season: int | None) -> int | None:
     """The fewest rows of history from which the forecast `kind` follows a season (two
     seasons in the values fitted on, which beyond WHOLE_ROWS lie on the fit grid); None
@@ -96,6 +140,8 @@ def seasonal_history(kind: str, season: int | None) -> int | None:
         return None
     if kind == "theta":
         return 2 * season
+    if kind == "last_season":
+        return season
     return min(n for n in range(2 * season, 4 * season) if fit_length(n, kind) >= 2 * season)
 
 
@@ -121,17 +167,17 @@ def fit_length(n: int, kind: str = "classical") -> int:
     """How many of a history's first values the models of `kind` are fitted on: all of them
     up to WHOLE_ROWS, beyond that the largest length on the grid up to n (legacy kinds: on
     their grid from 3 rows)."""
-    lengths = FIT_LENGTHS if kind == "classical" else LEGACY_LENGTHS
+    lengths = RECIPES[kind].lengths
     if n < lengths[0]:
         return n
     return lengths[bisect.bisect_right(lengths, n) - 1]
 
 
 def _classical(
-    x: np.ndarray, steps: int, season: int | None, ets_season: int | None, fitted_on: int
+    x: np.ndarray, steps: int, season: int | None, recipe: Recipe, fitted_on: int
 ) -> np.ndarray:
     """The mean of AutoETS's and AutoTheta's forecasts, fitted on the first `fitted_on`
-    values (AutoETS on the seasonally adjusted series above a season of `ets_season`); the
+    values as `recipe` says (which member forecasts the seasonally adjusted series); the
     last value for fewer than three values or a constant series, and a member that cannot
     fit leaves the other alone."""
     n = len(x)
@@ -142,8 +188,8 @@ def _classical(
     start = x[:fitted_on]
     m = season if season and season > 1 and len(start) >= 2 * season else 1
     members = (
-        _adjusted_ets(x, start, steps, m)
-        if name == "ets" and ets_season and m > ets_season
+        _adjusted(name, x, start, steps, m)
+        if _adjusts(name, recipe, start, m)
         else _member(name, x, start, steps, m)
         for name in MODELS
     )
@@ -153,20 +199,29 @@ def _classical(
     return np.mean(forecasts, axis=0)
 
 
-def _adjusted_ets(x: np.ndarray, start: np.ndarray, steps: int, m: int) -> np.ndarray | None:
-    """AutoETS for a season longer than ETS_SEASON: fitted without a season on the series
-    seasonally adjusted by classical indices of `start` (as AutoTheta adjusts its own), the
-    indices put back on the forecast."""
+def _adjusts(name: str, recipe: Recipe, start: np.ndarray, m: int) -> bool:
+    """Whether member `name` forecasts the seasonally adjusted series (see _adjusted): AutoETS
+    above the recipe's own seasons; AutoTheta where its own test (the autocorrelation at the
+    season, for m >= 4) misses the season, on recipes that say so."""
+    if name == "ets":
+        return recipe.ets_season is not None and m > recipe.ets_season
+    return recipe.theta_adjusts and m >= 4 and not autocorrelated_season(start, m)
+
+
+def _adjusted(name: str, x: np.ndarray, start: np.ndarray, steps: int, m: int) -> np.ndarray | None:
+    """Member `name` fitted without a season on the series seasonally adjusted by classical
+    indices of `start` (as AutoTheta adjusts its own), the indices put back on the forecast;
+    the member on the series as it is where `start` shows no season."""
     # Ratios or differences, whichever explains more of the season (ratios need positive
     # values): ratios on an additive cycle with a trend leave part of it in the series.
     ratios = seasonal_strength(start, m, True) if (x > 0).all() else -np.inf
     multiplicative = bool(ratios >= seasonal_strength(start, m, False))
     indices = seasonal_indices(start, m, multiplicative)
     if indices is None:
-        return _member("ets", x, start, steps, 1)
+        return _member(name, x, start, steps, 1 if name == "ets" else m)
     at = indices[np.arange(len(x)) % m]
     adjusted = x / at if multiplicative else x - at
-    forecast = _member("ets", adjusted, adjusted[: len(start)], steps, 1)
+    forecast = _member(name, adjusted, adjusted[: len(start)], steps, 1)
     if forecast is None:
         return None
     ahead = indices[(len(x) + np.arange(steps)) % m]

@@ -78,11 +78,18 @@ def _autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
 
 
 def _seasonal(x: np.ndarray, season: int, multiplicative: bool) -> bool:
+    return (
+        autocorrelated_season(x, season)
+        or seasonal_strength(x, season, multiplicative) > SEASON_STRENGTH
+    )
+
+
+def autocorrelated_season(x: np.ndarray, season: int) -> bool:
+    """Whether the autocorrelation at the season exceeds SEASON_TEST standard errors: the
+    test statsforecast's AutoTheta decomposes by."""
     r = _autocorrelation(x, season)
     limit = SEASON_TEST * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(x))
-    return (
-        bool(abs(r[-1]) > limit) or seasonal_strength(x, season, multiplicative) > SEASON_STRENGTH
-    )
+    return bool(abs(r[-1]) > limit)
 
 
 def _detrended(x: np.ndarray, season: int, multiplicative: bool) -> tuple[np.ndarray, int]:

@@ -29,7 +29,7 @@ from lstmcli.model.prior import is_prior, windowless_parts
 from lstmcli.model.spec import ModelSpec
 from lstmcli.run.device import resolve_device
 from lstmcli.run.distributed import describe, from_environment
-from lstmcli.run.fitting import describe_blend
+from lstmcli.run.fitting import describe_blend, window_under_season
 from lstmcli.run.manifest import data_difference, run_manifest
 from lstmcli.run.tracking import require_mlflow, tracked
 
@@ -157,7 +157,7 @@ def _describe_blend(config: Config, table: Table, val: np.ndarray, report: Check
         return
     n_series = len(np.unique(table.series_of(val))) if len(val) else 1
     text = describe_blend(spec, is_prior(config.model.init), int(table.lengths.max()),
-                          len(val), n_series)  # fmt: skip
+                          len(val), n_series, window_under_season(config.data, spec))  # fmt: skip
     report.facts.append(("blend", text))
 
 

@@ -19,7 +19,12 @@ import pandas as pd
 import torch
 
 from lstmcli.config.plan import Plan, PlannedTraining
-from lstmcli.config.schema import Config, TrainingConfig, no_val_part_for_intervals
+from lstmcli.config.schema import (
+    Config,
+    DataConfig,
+    TrainingConfig,
+    no_val_part_for_intervals,
+)
 from lstmcli.data.training_data import TrainingData
 from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
@@ -75,6 +80,7 @@ def fit_forecaster(
 
 
 CLASSICAL = "classical"  # what a network combines with (classical.KINDS)
+LAST_SEASON = "last_season"  # seasonal naive from the history (classical.KINDS)
 # A network trained from scratch is combined with the classical forecast on series up to this
 # many rows each: AutoETS and AutoTheta are fitted a few times per series (the fit grid of
 # classical.py), and a fit on longer series takes seconds (4 s for 4,000 hourly rows).
@@ -126,11 +132,12 @@ def _fit(
         network.eval()
         batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
         others = {}
-        if with_classical:  # the classical forecast of each window's history
+        season = data_cfg.season
+        short_window = window_under_season(data_cfg, spec)
+        if with_classical or short_window:
             histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
-            others[CLASSICAL] = forecaster.history_forecasts(
-                histories, origin_rows, data_cfg.season, CLASSICAL
-            )
+        for kind in [CLASSICAL] * with_classical + [LAST_SEASON] * short_window:
+            others[kind] = forecaster.history_forecasts(histories, origin_rows, season, kind)
         # thirds unless a runaway, or the val part's choice where it can tell a good network
         n_series = 1 if origin_rows is None else len(np.unique(origin_rows))
         thirds = with_classical and (
@@ -178,6 +185,15 @@ def combines_classical(spec: ModelSpec, from_model: bool, longest: int) -> bool:
     return spec.n_targets == 1 and (from_model or univariate)
 
 
+def window_under_season(data: DataConfig, spec: ModelSpec) -> bool:
+    """Whether the window is shorter than the season (a short series' lookback is capped at a
+    third of its training rows), so that seasonal naive, a candidate of the val part's
+    choice and the runaway guard, is read off each origin's history (`last_season`)."""
+    if not isinstance(data.lookback, int) or not data.season:
+        return False
+    return data.lookback < data.season and spec.n_targets == 1
+
+
 def long_val(origins: int, n_series: int, steps: int) -> bool:
     """Whether a val part of `origins` windows over `n_series` series holds more than two
     horizons of origins per series (its rows span three horizons or more; one carved by
@@ -188,10 +204,26 @@ def long_val(origins: int, n_series: int, steps: int) -> bool:
 
 
 def describe_blend(
-    spec: ModelSpec, from_model: bool, longest: int, val_origins: int, n_series: int
+    spec: ModelSpec,
+    from_model: bool,
+    longest: int,
+    val_origins: int,
+    n_series: int,
+    short_window: bool = False,
 ) -> str:
     """What `model.blend: auto` will combine the network with, by the rules `_fit` applies
-    (for `lstmcli check`)."""
+    (for `lstmcli check`; `short_window`: see window_under_season)."""
+    text = _blend_rule(spec, from_model, longest, val_origins, n_series)
+    judged = val_origins or (from_model and combines_classical(spec, from_model, longest))
+    if short_window and judged:
+        why = "the window is shorter than the season"
+        return f"{text}; seasonal naive read off the history ({why})"
+    return text
+
+
+def _blend_rule(
+    spec: ModelSpec, from_model: bool, longest: int, val_origins: int, n_series: int
+) -> str:
     if not combines_classical(spec, from_model, longest):
         if not val_origins:
             return "none: the network alone (no val part to choose a naive blend on)"
