@@ -65,8 +65,10 @@ class ModelConfig(Section):
         "part); a network started from a prior, or from scratch on one target without "
         "features (series up to 2,000 rows) whose val part holds at most two horizons of "
         "origins per series, is combined with statsforecast's AutoETS and AutoTheta in equal "
-        "thirds instead, unless the val part finds one candidate far better (a longer val "
-        "part chooses among naive, seasonal naive and that classical forecast)",
+        "thirds instead, unless the val part (without one, the training part's last "
+        "origins) finds one candidate far better (a longer val part chooses among naive, "
+        "seasonal naive and that classical forecast); seasonal naive is read off the "
+        "history where the window is shorter than the season",
     )
     init: str = Field(
         AUTO,

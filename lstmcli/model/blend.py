@@ -118,6 +118,7 @@ def choose_blend(
     others: dict[str, torch.Tensor] | None = None,
     combine: str | None = None,
     inner: bool = False,
+    network_alone: bool = True,
 ) -> tuple[Blend, dict[str, float]]:
     """The forecast to mix in and the network's weight with the lowest validation MSE, and
     the validation RMSE (scaled units) of each candidate, for metrics.json. Candidates: the
@@ -134,7 +135,10 @@ def choose_blend(
 
     With `inner` (a network trained from scratch, often poor on the short val parts that
     keep the thirds) the network's part is first blended with the better naive forecast at
-    the weight the val part chooses, then combined (measured on M3, benchmarks/README.md)."""
+    the weight the val part chooses, then combined (measured on M3, benchmarks/README.md).
+
+    Without `network_alone` (origins the network trained on: its errors there flatter it)
+    the network alone is no candidate of the guard."""
     predicted, naive, seasonal, actual = [], [], [], []
     kinds = None
     with torch.inference_mode():
@@ -175,7 +179,8 @@ def choose_blend(
         mse = ((share * part + (1 - share) * baselines[combine] - truth) ** 2).mean().item()
         combination = scores[f"{combine} x {1 - share:.3g}"] = mse**0.5
         alone = {kind: scores[f"{kind} x 1"] for kind in baselines}  # weight 0
-        alone["network"] = ((part - truth) ** 2).mean().item() ** 0.5  # the network's part
+        if network_alone:  # the network's part
+            alone["network"] = ((part - truth) ** 2).mean().item() ** 0.5
         alone = {kind: rmse * RUNAWAY_MARGIN for kind, rmse in alone.items()}
         rmse, kind = min((value, kind) for kind, value in alone.items())
         if rmse >= combination:

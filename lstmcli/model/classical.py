@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lstmcli.model.theta import (
+    MIN_FREEDOM,
     autocorrelated_season,
     seasonal_indices,
     seasonal_strength,
@@ -133,16 +134,29 @@ def last_season(x: np.ndarray, steps: int, season: int | None) -> np.ndarray:
 
 
 def seasonal_history(kind: str, season: int | None) -> int | None:
-    """The fewest rows of history from which the forecast `kind` follows a season (two
-    seasons in the values fitted on, which beyond WHOLE_ROWS lie on the fit grid); None
+    """The fewest rows of history from which the forecast `kind` follows a season (one
+    season for seasonal naive; for the others two seasons and MIN_FREEDOM values in the
+    values fitted on, which beyond WHOLE_ROWS lie on the fit grid: the fewest from which the
+    seasonal strength can find a season, where the autocorrelation test seldom does); None
     without a season."""
     if not season or season < 2:
         return None
-    if kind == "theta":
-        return 2 * season
     if kind == "last_season":
         return season
-    return min(n for n in range(2 * season, 4 * season) if fit_length(n, kind) >= 2 * season)
+    fitted = 2 * season + MIN_FREEDOM
+    if kind == "theta":
+        return fitted
+    return min(n for n in range(fitted, 4 * fitted) if fit_length(n, kind) >= fitted)
+
+
+def too_short_for_the_season(kind: str, season: int) -> str:
+    """Why a history shorter than seasonal_history gives a worse forecast, for a warning."""
+    if kind == "last_season":
+        return (f"seasonal naive, which the model forecasts with, needs one season ({season} "
+                "rows) and forecasts the last value without it")  # fmt: skip
+    return (f"the classical forecast the model combines with cannot follow the season "
+            f"({season} rows) from fewer, and follows it poorly from fewer than about four "
+            "seasons")  # fmt: skip
 
 
 def input_name(kind: str) -> str:

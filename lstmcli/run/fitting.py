@@ -119,10 +119,14 @@ def _fit(
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
     with_classical = combines_classical(spec, init.from_model, int(data.table.lengths.max()))
     origins, origin_rows = val, val_rows
-    if with_classical and not has_val and training.epochs_run == 0 and len(windows["train"]):
-        # No val part: a prior used as is never saw the training windows, so they are
-        # honest forecast origins for the runaway guard (each series' last two horizons, as
-        # a val part would hold).
+    honest = True  # the network never trained on the origins' windows
+    if with_classical and not has_val and len(windows["train"]):
+        # No val part: the training part's last windows (each series' last two horizons, as
+        # a val part would hold) are honest origins for the runaway guard's history
+        # forecasts, and for a prior used as is (it never saw them). A network trained on
+        # them looks better there than it is: it is judged only within the combination (a
+        # runaway even so), never chosen alone.
+        honest = training.epochs_run == 0
         series = data.window_series("train")
         latest = latest_windows(series, 2 * spec.steps, len(windows["train"]))
         origins = windows["train"].subset(latest)
@@ -145,7 +149,8 @@ def _fit(
         )
         chosen, scores = choose_blend(
             network, batches, data_cfg.season, spec.target_columns, others,
-            combine=CLASSICAL if thirds else None, inner=not init.from_model,
+            combine=CLASSICAL if thirds else None, inner=honest and not init.from_model,
+            network_alone=honest,
         )  # fmt: skip
         part = "val" if origins is val else "train"
         forecaster, blend = forecaster.with_blend(chosen), chosen.report(scores, part)
@@ -214,7 +219,7 @@ def describe_blend(
     """What `model.blend: auto` will combine the network with, by the rules `_fit` applies
     (for `lstmcli check`; `short_window`: see window_under_season)."""
     text = _blend_rule(spec, from_model, longest, val_origins, n_series)
-    judged = val_origins or (from_model and combines_classical(spec, from_model, longest))
+    judged = val_origins or combines_classical(spec, from_model, longest)  # or the train part
     if short_window and judged:
         why = "the window is shorter than the season"
         return f"{text}; seasonal naive read off the history ({why})"
@@ -238,7 +243,9 @@ def _blend_rule(
     if from_model:
         return f"{thirds}, {guard}"
     if not val_origins:
-        return f"{thirds} (no val part to judge them)"
+        return (f"{thirds}, unless naive, seasonal naive or the classical forecast alone is a "
+                "runaway's margin better on the training part's last origins (no val part; "
+                "the network, trained on them, is judged only within the combination)")  # fmt: skip
     if not long_val(val_origins, n_series, spec.steps):
         return f"{thirds} (its third first blended with naive as the val part chooses), {guard}"
     return (f"chosen on the val part ({val_origins} origins): naive, seasonal naive or AutoETS "

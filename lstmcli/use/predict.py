@@ -20,6 +20,7 @@ from lstmcli.data.table import Table, prepare_table
 from lstmcli.data.windows import keep_series, series_anchors, window_need
 from lstmcli.errors import LstmcliError, Warn, ignore_warning
 from lstmcli.model.checkpoint import Checkpoint, load_checkpoint
+from lstmcli.model.classical import too_short_for_the_season
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.run.lock import refuse_busy
 from lstmcli.use.backtest import actual_values, backtest_frame, bound_columns
@@ -178,17 +179,16 @@ def forecast_next(
 def _warn_short_histories(
     predictor: FittedForecaster, rows: np.ndarray, what: str, label: str, warn: Warn
 ) -> None:
-    """The classical forecast a model combines with reads each series' history given: one
-    shorter than two seasons forecasts without the season, a worse forecast."""
+    """The classical forecast (or seasonal naive) a model combines with reads each series'
+    history given: one too short for the season forecasts without it, a worse forecast."""
     need = predictor.seasonal_history
     short = int((rows < need).sum()) if need is not None else 0
     if short:
         who = f"{short} of {len(rows)} {what} have" if len(rows) > 1 else "the series has"
+        why = too_short_for_the_season(predictor.checkpoint.blend["kind"], predictor.spec.season)
         warn(
-            f"{label}: {who} fewer than {need} rows of history: the classical forecast the "
-            f"model combines with cannot follow the season ({predictor.spec.season} rows) "
-            "from fewer than two seasons (and follows it poorly from fewer than about four). "
-            "Give a series' whole history where it has more"
+            f"{label}: {who} fewer than {need} rows of history: {why}. Give a series' whole "
+            "history where it has more"
         )
 
 
