@@ -30,7 +30,7 @@ from lstmcli.data.windows import WindowSet
 from lstmcli.errors import LstmcliError, TrainingInterrupted, Warn, ignore_warning
 from lstmcli.model.blend import Blend, choose_blend
 from lstmcli.model.checkpoint import Checkpoint
-from lstmcli.model.classical import combined_share
+from lstmcli.model.classical import combined_share, seasonal_history, too_short_for_the_season
 from lstmcli.model.fitted import FittedForecaster
 from lstmcli.model.forecaster import Forecaster
 from lstmcli.model.intervals import METHODS, unsupported_levels
@@ -118,6 +118,8 @@ def _fit(
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
     with_classical = combines_classical(spec, init.from_model, int(data.table.lengths.max()))
+    if with_classical and blendable and model_cfg.blend == "auto":
+        warn_short_seasonal_history(data, data_cfg.season, warn)
     origins, origin_rows = val, val_rows
     honest = True  # the network never trained on the origins' windows
     if with_classical and not has_val and len(windows["train"]):
@@ -188,6 +190,24 @@ def combines_classical(spec: ModelSpec, from_model: bool, longest: int) -> bool:
     models see no feature) on series short enough to fit them (CLASSICAL_ROWS)."""
     univariate = spec.n_inputs == 1 and longest <= CLASSICAL_ROWS
     return spec.n_targets == 1 and (from_model or univariate)
+
+
+def warn_short_seasonal_history(data: TrainingData, season: int | None, warn: Warn) -> None:
+    """The combination reads each series' history: at a test origin with fewer rows than the
+    classical forecast needs to follow the season it ignores the season, and the runaway
+    guard, judging on the still shorter histories before, cannot tell. Say so."""
+    need = seasonal_history(CLASSICAL, season)
+    anchors = data.split.anchors.get("test")
+    if need is None or anchors is None or not len(anchors):
+        return
+    rows = anchors - data.table.offsets[data.table.series_of(anchors)] + 1  # history at each
+    short = int((rows < need).sum())
+    if short:
+        warn(
+            f"{short} of {len(rows)} test origins have fewer than {need} rows of history: "
+            f"{too_short_for_the_season(CLASSICAL, season)}; compare the seasonal naive "
+            "baseline in the results"
+        )
 
 
 def window_under_season(data: DataConfig, spec: ModelSpec) -> bool:
