@@ -154,9 +154,9 @@ def too_short_for_the_season(kind: str, season: int) -> str:
     if kind == "last_season":
         return (f"seasonal naive, which the model forecasts with, needs one season ({season} "
                 "rows) and forecasts the last value without it")  # fmt: skip
-    return (f"the classical forecast the model combines with cannot follow the season "
-            f"({season} rows) from fewer, and follows it poorly from fewer than about four "
-            "seasons")  # fmt: skip
+    return (f"the classical forecast the model combines with needs two seasons and "
+            f"{MIN_FREEDOM} rows to follow the season ({season} rows) at all, and follows "
+            "it poorly from fewer than about four seasons")  # fmt: skip
 
 
 def input_name(kind: str) -> str:

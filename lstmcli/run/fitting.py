@@ -118,8 +118,6 @@ def _fit(
     blend = None
     blendable = data_cfg.task == "forecast" and not spec.quantile_levels
     with_classical = combines_classical(spec, init.from_model, int(data.table.lengths.max()))
-    if with_classical and blendable and model_cfg.blend == "auto":
-        warn_short_seasonal_history(data, data_cfg.season, warn)
     origins, origin_rows = val, val_rows
     honest = True  # the network never trained on the origins' windows
     if with_classical and not has_val and len(windows["train"]):
@@ -160,6 +158,8 @@ def _fit(
         # no origin at all: the combination
         chosen = Blend(combined_share(CLASSICAL), CLASSICAL, data_cfg.season)
         forecaster, blend = forecaster.with_blend(chosen), chosen.report({}, None)
+    if forecaster.blend is not None and forecaster.blend.kind == CLASSICAL:
+        warn_short_seasonal_history(data, data_cfg.season, forecaster.blend.weight, warn)
 
     # Interval bounds, calibrated on the val part's origins (pooled with a prior's own
     # errors when starting from one; those alone when there is no val window).
@@ -192,11 +192,14 @@ def combines_classical(spec: ModelSpec, from_model: bool, longest: int) -> bool:
     return spec.n_targets == 1 and (from_model or univariate)
 
 
-def warn_short_seasonal_history(data: TrainingData, season: int | None, warn: Warn) -> None:
-    """The combination reads each series' history: at a test origin with fewer rows than the
-    classical forecast needs to follow the season it ignores the season, and the runaway
-    guard, judging on the still shorter histories before, cannot tell. Say so."""
-    need = seasonal_history(CLASSICAL, season)
+def warn_short_seasonal_history(
+    data: TrainingData, season: int | None, weight: float, warn: Warn
+) -> None:
+    """A combination with the classical forecast (the network's share `weight`: 1, none)
+    reads each series' history: at a test origin with fewer rows than that forecast needs to
+    follow the season it ignores the season, and the runaway guard, judging on the still
+    shorter histories before, cannot tell. Say so."""
+    need = seasonal_history(CLASSICAL, season) if weight != 1.0 else None
     anchors = data.split.anchors.get("test")
     if need is None or anchors is None or not len(anchors):
         return

@@ -186,10 +186,12 @@ def _warn_short_histories(
     if short:
         who = f"{short} of {len(rows)} {what} have" if len(rows) > 1 else "the series has"
         why = too_short_for_the_season(predictor.checkpoint.blend["kind"], predictor.spec.season)
-        warn(
-            f"{label}: {who} fewer than {need} rows of history: {why}. Give a series' whole "
-            "history where it has more"
+        advice = (
+            "the first origins of a file have the least"
+            if what == "forecast origins"
+            else "give a series' whole history where it has more"
         )
+        warn(f"{label}: {who} fewer than {need} rows of history: {why} ({advice})")
 
 
 def _missing_advice(cfg: DataConfig) -> str:
