@@ -181,6 +181,13 @@ def test_a_prior_without_a_val_part_is_said_to_be_used_as_is(tmp_path: Path) -> 
     checked = run("check", "-c", str(path), "--set", "model.levels=[80]")
     assert "calibrated on builtin:m3-monthly's own errors (no val part)" in checked.stdout
     assert "the val part's origins" not in checked.stdout
+    # judged on the training part, which the prior never saw: the network alone a candidate
+    assert (
+        "better on the training part (no val part; the network alone only for a prior "
+        "used as is)" in checked.stdout
+    )
+    blend = json.loads((tmp_path / "run" / "metrics.json").read_text())["blend"]
+    assert blend["chosen_on"] == "train"
 
 
 # 6. --resume and --again keep what the first run chose and why

@@ -262,7 +262,8 @@ def _blend_rule(
     thirds = "AutoETS and AutoTheta (statsforecast), in thirds with the network"
     guard = "unless one forecast alone is a runaway's margin better on the val part"
     if from_model and not val_origins:
-        return f"{thirds}, {guard.replace('the val part', 'the training part')} (no val part)"
+        return (f"{thirds}, {guard.replace('the val part', 'the training part')} (no val "
+                "part; the network alone only for a prior used as is)")  # fmt: skip
     if from_model:
         return f"{thirds}, {guard}"
     if not val_origins:
