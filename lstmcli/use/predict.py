@@ -320,7 +320,7 @@ def _windows(
     table, series = _known_series(cp, table, label, warn)
     anchors = _anchors(table, cfg)
     if predictor.reads_history:  # each origin's history: its series' rows up to it
-        rows = anchors - table.offsets[table.series_of(anchors)] + 1
+        rows = table.rows_up_to(anchors)
         _warn_short_histories(predictor, rows, "forecast origins", label, warn)
     return table, anchors, series
 
