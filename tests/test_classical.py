@@ -380,7 +380,7 @@ def test_train_warns_when_test_histories_are_too_short_for_the_classical_season(
 
 @pytest.mark.parametrize(("lookback", "val"), [(8, True), (26, True), (8, False)])
 def test_a_window_shorter_than_the_season_leaves_seasonal_naive_to_the_guard(
-    tmp_path: Path, lookback: int, val: bool
+    tmp_path: Path, lookback: int, val: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A window shorter than the season (a short series' lookback is capped at a third of
     its training rows: 150 weekly rows get 30 of 52) cannot hold seasonal naive; the runaway
@@ -420,6 +420,16 @@ def test_a_window_shorter_than_the_season_leaves_seasonal_naive_to_the_guard(
     result = run("predict", str(tmp_path / "run"), str(csv), "-q")
     ahead = pd.read_csv(__import__("io").StringIO(result.stdout))["y"].to_numpy()
     assert result.exit_code == 0 and ahead == pytest.approx(season[:4], abs=1e-3)
+    if lookback < 26:  # a backtest hands seasonal naive one season of each origin's history
+        from lstmcli.model import fitted
+
+        read: list[int] = []
+        real = fitted.history_forecasts
+        monkeypatch.setattr(fitted, "history_forecasts",
+                            lambda kind, histories, *rest: read.extend(map(len, histories))
+                            or real(kind, histories, *rest))  # fmt: skip
+        rolled = run("predict", str(tmp_path / "run"), str(csv), "--rolling", "-q")
+        assert rolled.exit_code == 0 and read and max(read) == 26
 
 
 def test_long_series_are_not_combined(

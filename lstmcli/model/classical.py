@@ -123,6 +123,13 @@ def history_forecasts(
     return out
 
 
+def rows_read(kind: str, season: int | None) -> int | None:
+    """How many of a history's last rows the forecast `kind` reads (None: all of them):
+    seasonal naive reads one season, so a long backtest need not copy each origin's whole
+    history (the classical kinds fit series up to run/fitting.py's CLASSICAL_ROWS)."""
+    return max(season or 1, 1) if kind == "last_season" else None
+
+
 def last_season(x: np.ndarray, steps: int, season: int | None) -> np.ndarray:
     """Seasonal naive: the value a whole number of seasons before each step (the last value
     for a history shorter than one season, or none)."""

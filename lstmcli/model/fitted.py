@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from lstmcli.data.windows import target_offsets
-from lstmcli.model.classical import KINDS, history_forecasts, input_name, seasonal_history
+from lstmcli.model.classical import (
+    KINDS,
+    history_forecasts,
+    input_name,
+    rows_read,
+    seasonal_history,
+)
 from lstmcli.model.intervals import Intervals, load_calibration
 from lstmcli.model.spec import windows_per_batch
 from lstmcli.use.metrics import Bounds
@@ -193,9 +199,12 @@ class FittedForecaster:
         history = None
         if self.reads_history:
             column = data.layout.target_index[0]
+            starts = first[:, 0]  # each history's first row the forecast reads
+            if (need := rows_read(self.checkpoint.blend["kind"], self.spec.season)) is not None:
+                starts = np.maximum(starts, anchors + 1 - need)
             histories = [
                 self._as_seen(table.inputs[a : b + 1, column, None], _repeat(rows, k, b + 1 - a))
-                for k, (a, b) in enumerate(zip(first[:, 0], anchors, strict=True))
+                for k, (a, b) in enumerate(zip(starts, anchors, strict=True))
             ]
             history = self._classical([h[:, 0] for h in histories])
         return window, future, rows, history

@@ -21,7 +21,7 @@ from lstmcli.data.table import Table
 from lstmcli.data.windows import WindowSet, target_offsets
 from lstmcli.model.bands import ScaledOutputs, nested, window_scale
 from lstmcli.model.blend import Blend
-from lstmcli.model.classical import history_forecasts
+from lstmcli.model.classical import history_forecasts, rows_read
 from lstmcli.model.fitted import Forecast
 from lstmcli.model.intervals import Intervals
 from lstmcli.model.network import inference_batch
@@ -232,8 +232,10 @@ class Forecaster(nn.Module):
         the target's input column), in the target's scaled units (windows, steps, 1):
         computed in the data's units, as multiplicative seasons and errors read ratios."""
         as_input = self.input_scaler.columns([self.target_index[0]])
+        need = rows_read(kind, season)
         values = []
         for i, history in enumerate(histories):
+            history = history if need is None else history[-need:]  # what the forecast reads
             row = scaler_rows[i] if scaler_rows is not None else None
             values.append(as_input.inverse(history[:, None], _repeated(row, len(history)))[:, 0])
         forecasts = history_forecasts(kind, values, self.spec.steps, season)
