@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -165,6 +166,62 @@ def test_a_time_column_in_mixed_formats_is_refused(tmp_path: Path) -> None:
     cfg = validate_config(tiny_config(tmp_path / "data.csv", data={"time_format": "%d/%m/%Y"})).data
     table = prepare_table(day_first, cfg, "f")
     assert table.time.iloc[12] == pd.Timestamp("2001-01-01")  # 01/01/2001 read as day first
+
+
+def test_monthly_dates_written_day_first_are_read_day_first_and_kept(tmp_path: Path) -> None:
+    """`01/02/2015` is 2 January to pandas: a monthly file written day-first became the first
+    twelve days of each January (no season, no prior, forecasts dated in days), silently."""
+    frame = seasonal_frame(60)
+    months = pd.to_datetime(frame["date"])
+    day_first = frame.assign(date=months.dt.strftime("%d/%m/%Y"))  # 01/02/2000: 1 February
+    config = tiny_config(tmp_path / "data.csv", data={"season": "auto"})
+    path = write(tmp_path, day_first, config)
+    checked = run("check", "-c", str(path))
+    assert checked.exit_code == 0, checked.stderr
+    assert "data.time_format = %d/%m/%Y (day-first, as the file's times read" in checked.stdout
+    assert "data.season = 12 (monthly times (MS)" in checked.stdout
+    trained = run("train", "-c", str(path), "-o", str(tmp_path / "run"), "-q")
+    assert trained.exit_code == 0, trained.stderr
+    kept = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]
+    assert (kept["time_format"], kept["season"]) == ("%d/%m/%Y", 12)
+    # a later file of two years, every row of which reads both ways, is read as training was
+    later = run("predict", str(tmp_path / "run"), "-", stdin=day_first.tail(24).to_csv(index=False))
+    assert later.exit_code == 0, later.stderr
+    dates = pd.read_csv(io.StringIO(later.stdout))["date"]
+    assert dates.iloc[0] == "2005-01-01"  # the month after December 2004
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [  # US monthly dates: only month-first gives regular times
+        (pd.date_range("2015-01-01", periods=30, freq="MS").strftime("%m/%d/%Y"), "2015-02-01"),
+        # a day over 12 settles it: daily dates, day-first
+        (pd.date_range("2015-01-01", periods=30, freq="D").strftime("%d.%m.%Y"), "2015-01-02"),
+    ],
+)
+def test_the_rows_settle_a_first_date_that_reads_both_ways(dates: pd.Index, expected: str) -> None:
+    frame = pd.DataFrame({"date": dates, "y": np.arange(len(dates), dtype=float)})
+    cfg = validate_config(tiny_config(Path("f.csv"))).data
+    table = prepare_table(frame, cfg, "f")
+    assert table.time.iloc[1] == pd.Timestamp(expected)
+    assert table.time_format == ("%m/%d/%Y" if "/" in dates[0] else "%d.%m.%Y")
+
+
+def test_dates_that_read_both_ways_regularly_are_refused(tmp_path: Path) -> None:
+    # 01/01/2015 .. 12/01/2015: twelve days of January, or the first days of twelve months
+    dates = pd.date_range("2015-01-01", periods=12, freq="D").strftime("%d/%m/%Y")
+    frame = pd.DataFrame({"date": dates, "y": np.arange(12.0)})
+    path = write(tmp_path, frame, tiny_config(tmp_path / "data.csv"))
+    result = run("check", "-c", str(path))
+    assert result.exit_code == 1
+    assert (
+        f"Error: time column 'date' in {tmp_path / 'data.csv'}: '01/01/2015' could be day-first "
+        "('%d/%m/%Y') or month-first ('%m/%d/%Y'), and every row reads both ways; set "
+        "data.time_format to the one the file uses\n"
+    ) in result.stderr
+    day_first = tiny_config(tmp_path / "data.csv", data={"time_format": "%d/%m/%Y"})
+    fixed = write(tmp_path, frame, day_first)
+    assert "frequency:      D (regular)" in run("check", "-c", str(fixed)).stdout
 
 
 @pytest.mark.parametrize(

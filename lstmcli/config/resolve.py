@@ -64,6 +64,10 @@ def resolve(config: Config, table: Table) -> Plan:
         choices.append(Choice(key, value, why))
 
     forecast = data.task == "forecast"
+    if data.time_format is None and table.time_format is not None:
+        order = "day" if table.time_format.startswith("%d") else "month"
+        why = f"{order}-first, as the file's times read; kept for later files"
+        choose("data.time_format", table.time_format, why)
     season = data.season
     if is_auto(season):
         season, why = infer_season(table)

@@ -10,24 +10,27 @@ import pandas as pd
 from lstmcli.config.data_section import DataConfig
 from lstmcli.data.missing import MISSING_ADVICE, numeric_column, refuse_empty
 from lstmcli.data.reading import at_row
-from lstmcli.data.times import parse_time
+from lstmcli.data.times import read_times
 from lstmcli.errors import LstmcliError
 
 
 def row_order(frame: pd.DataFrame, cfg: DataConfig, label: str) -> tuple:
     """File rows in (series, time) order (None when already so), each sorted row's series
-    code, the ids, and the sorted times; duplicate times within a series are refused."""
+    code, the ids, the sorted times and the day-first or month-first format they were read in
+    where the rows decided it (read_times); duplicate times within a series are refused."""
     codes, ids = _series_codes(frame, cfg.id_column, label)
-    time = None
+    time, time_format = None, None
     if cfg.time_column:
-        time = parse_time(frame[cfg.time_column], cfg.time_column, label, cfg.time_format)
+        time, time_format = read_times(
+            frame[cfg.time_column], cfg.time_column, label, cfg.time_format
+        )
     rows = _sorted_rows(codes, time)
     if rows is not None:
         codes = codes[rows]
         time = time.iloc[rows].reset_index(drop=True) if time is not None else None
     if time is not None:
         _refuse_duplicate_times(time, codes, ids, cfg.time_column, label)
-    return rows, codes, ids, time
+    return rows, codes, ids, time, time_format
 
 
 def frame_problems(frame: pd.DataFrame, cfg: DataConfig, label: str) -> list[str]:

@@ -47,6 +47,9 @@ class Table:
     # Local wall-clock times (naive) when the file's UTC offsets change (daylight saving):
     # `time` is then in UTC, the one order they share, and calendar inputs use these.
     wall_time: pd.Series | None = None
+    # The day-first or month-first format the times were read in where no data.time_format
+    # said it (times.read_times): the run keeps it, so later files read the same way.
+    time_format: str | None = None
 
     def __post_init__(self) -> None:
         if self.offsets is None:
@@ -121,6 +124,7 @@ class Table:
             future,
             self.observed[rows] if self.observed is not None else None,
             self.wall_time[rows].reset_index(drop=True) if self.wall_time is not None else None,
+            self.time_format,
         )
 
 
@@ -189,6 +193,7 @@ class _Rows:
     time: pd.Series | None
     future: np.ndarray
     made_up: np.ndarray
+    time_format: str | None = None
 
     def keep(self, mask: np.ndarray) -> None:
         """Only the rows where `mask` is true (or, given as indices, those rows)."""
@@ -205,7 +210,7 @@ def _ordered_rows(frame: pd.DataFrame, cfg: DataConfig, label: str, targets: lis
     """The needed columns as numbers, rows in (series, time) order."""
     names = list(dict.fromkeys(cfg.layout.file_inputs + targets))
     values = {name: numeric_column(frame, name, label) for name in names}
-    order, codes, ids, time = row_order(frame, cfg, label)
+    order, codes, ids, time, time_format = row_order(frame, cfg, label)
     if order is not None:
         values = {name: column[order] for name, column in values.items()}
     n = len(codes)
@@ -217,6 +222,7 @@ def _ordered_rows(frame: pd.DataFrame, cfg: DataConfig, label: str, targets: lis
         time,
         np.zeros(n, dtype=bool),
         np.zeros((n, len(targets)), dtype=bool),
+        time_format,
     )
 
 
@@ -294,6 +300,7 @@ def _assemble(
         np.bincount(rows.codes[rows.future], minlength=len(counts)).astype(np.int64),
         ~rows.made_up if rows.made_up.any() else None,
         wall,
+        rows.time_format,
     )
     return table.select_series(counts > 0)  # every row of a series may have been dropped
 

@@ -1,7 +1,8 @@
 """Time columns: parsing them in one format, their frequency and step.
 
 Times are labels of rows: they order each series, name forecast rows and give the season;
-the model itself reads rows. A time that could be read two ways is an error, never a guess.
+the model itself reads rows. A time that could be read two ways is read the way the file's
+other rows settle (reading_format), else it is an error, never a guess.
 """
 
 from __future__ import annotations
@@ -19,28 +20,34 @@ from lstmcli.errors import LstmcliError
 def parse_time(
     column: pd.Series, name: str, label: str, time_format: str | None = None
 ) -> pd.Series:
-    """Numbers stay numbers (years, epochs); text must be times, all in one format.
+    """The times of a column (see read_times)."""
+    return read_times(column, name, label, time_format)[0]
+
+
+def read_times(
+    column: pd.Series, name: str, label: str, time_format: str | None = None
+) -> tuple[pd.Series, str | None]:
+    """Numbers stay numbers (years, epochs); text must be times, all in one format. Returns the
+    times and the format they were read in where the file's own rows decided between a
+    day-first and a month-first reading (day_month_format), for the run to keep: a later file
+    of the same series is then read the same way.
 
     The format is `time_format` (strptime codes) when given, else ISO 8601 when the first
-    value is ISO, else the format pandas guesses from the first value. A value in another
-    format is an error that names its line: parsing each value on its own would read
-    `01/09/1960` in an ISO file as 9 January and sort it there without a word. Times whose
-    UTC offsets differ (daylight saving) are read in UTC, the one order they share.
+    value is ISO, else the format pandas guesses from the first value (see reading_format).
+    A value in another format is an error that names its line: parsing each value on its own
+    would read `01/09/1960` in an ISO file as 9 January and sort it there without a word.
+    Times whose UTC offsets differ (daylight saving) are read in UTC, the one order they
+    share.
     """
     if pd.api.types.is_bool_dtype(column):
         pass  # neither numbers nor times: refused below
     elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-        return _refuse_empty_times(column, name, label)
+        return _refuse_empty_times(column, name, label), None
     text = column.astype("string")
     first = text.dropna().iloc[0] if text.notna().any() else None
     fmt = time_format
     if fmt is None and first is not None:
-        fmt = "ISO8601" if _parses(first, "ISO8601") else _guess_format(first)
-        if fmt is None:
-            raise LstmcliError(
-                f"time column {name!r} in {label}: cannot tell the time format of {first!r}; "
-                "set data.time_format (e.g. '%d.%m.%Y %H:%M')"
-            )
+        fmt = reading_format(text, first, name, label)
     parsed = _to_datetime(column, fmt)
     bad = (parsed.isna() & text.notna()).to_numpy()
     if bad.any():
@@ -58,7 +65,54 @@ def parse_time(
         raise LstmcliError(
             f"time column {name!r} in {label}: cannot parse {value!r} as a time{expected} {where}"
         )
-    return _refuse_empty_times(parsed, name, label)
+    decided = fmt if time_format is None and day_month_format(fmt) else None
+    return _refuse_empty_times(parsed, name, label), decided
+
+
+def reading_format(text: pd.Series, first: str, name: str, label: str) -> str:
+    """The format of a time column without data.time_format: ISO 8601 when the first value is
+    ISO, else the one pandas guesses from it. Where its day and month could swap (`01/02/2015`:
+    pandas reads month-first, most of the world writes day-first), the reading under which
+    every row parses (a `13/02/2015` row rules month-first out); where both do, the one whose
+    times are regular (monthly `01/MM/YYYY` read month-first is the first twelve days of
+    each January); where both are, an error, never a guess."""
+    if _parses(first, "ISO8601"):
+        return "ISO8601"
+    month_first = _guess_format(first)
+    if month_first is None:
+        raise LstmcliError(
+            f"time column {name!r} in {label}: cannot tell the time format of {first!r}; "
+            "set data.time_format (e.g. '%d.%m.%Y %H:%M')"
+        )
+    day_first = _guess_format(first, dayfirst=True)
+    if not day_month_format(month_first) or day_first in (None, month_first):
+        return month_first
+    readings = {fmt: _to_datetime(text, fmt) for fmt in (month_first, day_first)}
+    whole = [fmt for fmt, times in readings.items() if not (times.isna() & text.notna()).any()]
+    if len(whole) < 2:
+        return whole[0] if whole else month_first  # none: the error names the first row
+    regular = [fmt for fmt in whole if frequency(_distinct(readings[fmt])) is not None]
+    if len(regular) == 1:
+        return regular[0]
+    raise LstmcliError(
+        f"time column {name!r} in {label}: {first!r} could be day-first ({day_first!r}) or "
+        f"month-first ({month_first!r}), and every row reads both ways; set data.time_format "
+        "to the one the file uses"
+    )
+
+
+def day_month_format(fmt: str | None) -> bool:
+    """Whether a format starts with a numeric day or month followed by the other (`%d/%m/%Y`,
+    `%m-%d-%Y %H:%M`): the formats whose order a first row may not settle."""
+    if fmt is None:
+        return False
+    order = [code for code in ("%d", "%m") if code in fmt]
+    return len(order) == 2 and fmt.startswith(("%d", "%m"))
+
+
+def _distinct(times: pd.Series) -> pd.Series:
+    """The distinct times in order (a panel's series share them)."""
+    return times.dropna().drop_duplicates().sort_values().reset_index(drop=True)
 
 
 def _to_datetime(column: pd.Series, fmt: str | None) -> pd.Series:
@@ -83,10 +137,10 @@ def _parses(value: str, fmt: str) -> bool:
             return False
 
 
-def _guess_format(value: str) -> str | None:
+def _guess_format(value: str, dayfirst: bool = False) -> str | None:
     from pandas.tseries.api import guess_datetime_format
 
-    return guess_datetime_format(value)
+    return guess_datetime_format(value, dayfirst=dayfirst)
 
 
 def wall_clock(column: pd.Series, time: pd.Series, rows: np.ndarray) -> pd.Series | None:
