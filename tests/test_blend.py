@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from lstmcli.data.windows import WindowSet, target_offsets
-from lstmcli.model.blend import Blend, choose_blend, naive_in_window
+from lstmcli.model.blend import Blend, choose_blend, describe_chosen, naive_in_window
 from lstmcli.model.checkpoint import load_checkpoint
 from lstmcli.model.network import LSTMForecaster
 from lstmcli.model.spec import ModelSpec
@@ -106,3 +106,38 @@ def test_a_scratch_networks_part_is_blended_with_naive_before_the_thirds() -> No
     plain, _ = choose_blend(network, batches, None, [0], {"classical": classical}, "classical")
     assert (plain.kind, plain.weight, plain.inner_weight) == ("classical", 0.0, 1.0)
     assert "inner_weight" not in plain.to_dict()
+
+
+def test_trains_last_line_says_what_the_forecast_is() -> None:
+    """A combination may weigh the network at 0: the forecast is then a baseline, which the
+    results table alone does not show; train warns (a 15-minute series of 400 rows got
+    seasonal naive alone, with five members trained and nothing said)."""
+    import io
+
+    from rich.console import Console
+
+    from lstmcli.cli.display import say_forecast
+
+    thirds = {"baseline": "classical", "model_weight": 1 / 3, "chosen_on": "val"}
+    assert describe_chosen(thirds) == (
+        "33% the network, 67% AutoETS and AutoTheta (chosen on the val part)"
+    )
+    inner = {"baseline": "seasonal_naive", "model_weight": 0.5}
+    legacy = thirds | {"baseline": "classical-2", "model_weight": 0.25, "network_part": inner}
+    assert describe_chosen(legacy) == (
+        "25% the network (50% of its share; the rest seasonal naive), 75% AutoETS and AutoTheta "
+        "(chosen on the val part)"
+    )
+    assert describe_chosen(None) == "the network alone"
+    alone = {"baseline": "last_season", "model_weight": 0.0, "chosen_on": "train"}
+    for quiet, expected in [
+        (False, "Warning: the forecast kept is seasonal naive of the history alone, the network "
+                "weighed 0 (chosen on the training part's last origins)\n"),
+        (True, ""),
+    ]:  # fmt: skip
+        out = io.StringIO()
+        say_forecast(Console(file=out, width=300), alone, quiet)
+        assert out.getvalue() == expected
+    out = io.StringIO()
+    say_forecast(Console(file=out, width=300), thirds, False)
+    assert out.getvalue().startswith("forecast: 33% the network")

@@ -41,6 +41,7 @@ def test_train_end_to_end(tmp_path: Path, config_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 3 and metrics["device"] == "cpu"
     assert "test metrics" in result.stderr
+    assert "\nforecast: the network alone\n" in result.stderr  # tiny_config: model.blend none
     assert re.search(r"^epoch 3/3  train ", result.stderr, re.M)
     saved = validate_config(yaml.safe_load((out / "config.yaml").read_text()))
     assert saved.training.epochs == 3 and saved.data.path.endswith("series.csv")

@@ -489,3 +489,28 @@ def test_checkpoint_errors_say_what_the_file_is_not(tmp_path: Path, config_path:
         f"Error: {config_path} is not a loadable lstmcli checkpoint: not a file that `lstmcli "
         "train` writes (give a run folder or its model.pt)\n"
     )
+
+
+def test_a_series_too_short_to_score_is_named(tmp_path: Path) -> None:
+    """A panel's series whose test windows all lack the history seasonal naive needs was left
+    out of every score, and the per-series table counted one series fewer, without a word."""
+    frame = two_series(("long", "short"), 60)
+    frame = frame[(frame["id"] == "long") | (frame.groupby("id").cumcount() < 13)]
+    data = {"id_column": "id", "lookback": 3, "horizon": 2}
+    config = validate_config(tiny_config(tmp_path / "data.csv", data=data))
+    write(tmp_path, frame, tiny_config(tmp_path / "data.csv", data=data))
+    warnings: list[str] = []
+    metrics = train_run(config, tmp_path / "run", warn=warnings.append).metrics
+    assert metrics["series_unscored"] == ["short"] and metrics["series"]["count"] == 1
+    skipped = metrics["windows_skipped"]
+    assert (
+        skipped > 0
+        and (
+            f"{skipped} test window(s) are not scored: the baselines need history before a "
+            "window's first target in its series (one row, one season for seasonal naive); series "
+            "short has no score (too short to score; forecasts are written all the same)"
+        )
+        in warnings
+    )
+    tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert "short" in set(tested["id"].astype(str))  # forecast all the same

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from lstmcli.cli.common import say, warner
+
 if TYPE_CHECKING:
     from lstmcli.run.loop import EpochStats
 
@@ -97,6 +99,18 @@ def print_results(console: Console, metrics: dict, title: str = "test metrics") 
         console.print(intervals_table(metrics["intervals"]))
     if "series" in metrics:
         console.print(series_table(metrics["series"]))
+
+
+def say_forecast(console: Console, blend: dict | None, quiet: bool) -> None:
+    """The forecast a run kept, after its results: a warning where the network weighs 0 (the
+    model is then a baseline, which the results table alone does not say)."""
+    from lstmcli.model.blend import describe_chosen
+
+    text = describe_chosen(blend)
+    if blend and blend["model_weight"] == 0.0:
+        warner(console, quiet)(f"the forecast kept is {text}")
+    elif not quiet:
+        say(console, f"forecast: {text}")
 
 
 def results_tables(metrics: dict, title: str = "test metrics") -> list[Table]:

@@ -107,7 +107,7 @@ def train(
         raise typer.BadParameter("--resume continues a run folder: no --config, -o or --overwrite")
     if again is not None and (config is not None or resume is not None):
         raise typer.BadParameter("--again trains a run's own config: no --config or --resume")
-    from lstmcli.cli.display import EpochReporter, print_results
+    from lstmcli.cli.display import EpochReporter, print_results, say_forecast
     from lstmcli.config.io import config_to_yaml, with_output_dir
     from lstmcli.run.distributed import from_environment
     from lstmcli.run.pipeline import resolved_config, train_run
@@ -173,6 +173,7 @@ def train(
     if main:
         if not quiet:
             print_results(console, result.metrics)
+        say_forecast(console, result.metrics.get("blend"), quiet)
         if last is not None and not epochs_heard and not result.training.interrupted:
             warner(console, quiet)(f"--resume trained no epoch: {run_dir} had nothing left to "
                                    "train (its training part has no window); the run folder "

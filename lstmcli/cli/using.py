@@ -147,6 +147,7 @@ def evaluate(
     """
     from lstmcli.cli.display import print_results
     from lstmcli.use import predict as core
+    from lstmcli.use.backtest import skipped_windows
 
     console = stderr()
     predictor, frame, label = core.load_input(run, input_path, device, series_ids or [], sys.stdin)
@@ -154,11 +155,7 @@ def evaluate(
     if not quiet and not as_json:  # with --json the result is on stdout; no second copy
         print_results(console, result, title=f"{label}, {result['windows']} windows")
     if result["windows_skipped"] and not quiet:
-        say(
-            console,
-            f"{result['windows_skipped']} early window(s) skipped: the baselines need more "
-            "history before them",
-        )
+        say(console, skipped_windows(result))
     if as_json:
         import json
 

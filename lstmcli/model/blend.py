@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmcli.model.classical import KINDS, combined_share
+from lstmcli.model.classical import KINDS, combined_share, input_name
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's share; a short list keeps the choice stable
 # A prior's forecast is combined with the classical forecasts in equal shares; the val part
@@ -191,3 +191,35 @@ def choose_blend(
             return Blend(1.0, combine, season), scores
         return Blend(0.0, kind, season), scores
     return Blend(best[1], best[0], season), scores
+
+
+# How a run's summary names what a network is combined with (metrics.json's `baseline`).
+FORECAST_NAMES = {
+    "naive": "naive",
+    "seasonal_naive": "seasonal naive",
+    "classical": "AutoETS and AutoTheta",
+    "last_season": "seasonal naive of the history",
+    "theta": "Theta",
+}
+
+
+def describe_chosen(report: dict | None) -> str:
+    """The forecast a run kept, in words, from its metrics.json `blend` (None: the network
+    alone): the train command's last line says it, since a combination may weigh the network
+    at 0 and the model is then a baseline."""
+    if not report or report["model_weight"] == 1.0:
+        return "the network alone"
+    kind = input_name(report["baseline"])  # `classical` for its legacy kinds too
+    name = FORECAST_NAMES.get(kind, kind)
+    part = {"val": "the val part", "train": "the training part's last origins"}.get(
+        report.get("chosen_on"), "no part: the default"
+    )
+    weight = report["model_weight"]
+    if weight == 0.0:
+        return f"{name} alone, the network weighed 0 (chosen on {part})"
+    inner = report.get("network_part")
+    network = "the network"
+    if inner is not None:
+        inner_name = FORECAST_NAMES.get(inner["baseline"], inner["baseline"])
+        network = f"the network ({inner['model_weight']:.0%} of its share; the rest {inner_name})"
+    return f"{weight:.0%} {network}, {1 - weight:.0%} {name} (chosen on {part})"

@@ -43,7 +43,7 @@ from lstmcli.run.fitting import (
 from lstmcli.run.folder import RunFolder
 from lstmcli.run.loop import EpochStats, TrainResult
 from lstmcli.run.manifest import StageClock
-from lstmcli.use.backtest import backtest_frame, score_rows
+from lstmcli.use.backtest import backtest_frame, score_rows, skipped_windows
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ def train_run(
             with clock.stage("score"):
                 model = fitted_model(config, data, device, fitted.forecaster)
                 metrics, predictions = score_test(model, data)
+                if metrics["windows_skipped"]:
+                    warn(skipped_windows(metrics, "test"))
                 metrics.update(run_facts(fitted, data, device, plan))
             with clock.stage("write"):
                 folder.write(metrics, fitted.history, predictions)

@@ -98,7 +98,8 @@ def score_backtest(
     table of many series also per series (`series_mase_scales`: one row per table series).
 
     Windows whose baselines would look back before their series starts are left out (counted
-    in `windows_skipped`), so every row of the result covers the same targets; target values
+    in `windows_skipped`; `series_unscored` names the series none of whose windows is left),
+    so every row of the result covers the same targets; target values
     made up by data.missing are no actuals and are left out of every score.
     """
     offsets = target_offsets(cfg.horizon, cfg.task)
@@ -111,6 +112,7 @@ def score_backtest(
             f"{label}: no window can be scored against the naive baseline, which needs the row "
             "before each window's first target in the same series; give more rows"
         )
+    unscored = np.setdiff1d(window_series, window_series[scored])  # no window of theirs scored
     anchors, predicted, window_series = anchors[scored], predicted[scored], window_series[scored]
     actual = actual_values(table, anchors, cfg)
     baselines = baseline_predictions(table.targets, anchors, offsets, cfg.task, season)
@@ -131,7 +133,24 @@ def score_backtest(
         result["intervals"] |= _pinball(actual, predicted, ours, table, window_series,
                                         mase_scales, series_mase_scales)  # fmt: skip
     result["windows_skipped"] = int((~scored).sum())
+    if table.ids is not None and len(unscored):
+        result["series_unscored"] = [table.id_labels()[k] for k in unscored]
     return result
+
+
+def skipped_windows(metrics: dict, part: str = "") -> str:
+    """Why some windows of a scoring are left out, and which series have no score at all
+    (their forecasts are in the predictions all the same)."""
+    windows = f"{metrics['windows_skipped']} {part} window(s)".replace("  ", " ")
+    text = (f"{windows} are not scored: the baselines need history before a window's first "
+            "target in its series (one row, one season for seasonal naive)")  # fmt: skip
+    unscored = metrics.get("series_unscored") or []
+    if unscored:
+        more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
+        verb = "has" if len(unscored) == 1 else "have"
+        text += (f"; series {', '.join(unscored[:5])}{more} {verb} no score (too short to "
+                 "score; forecasts are written all the same)")  # fmt: skip
+    return text
 
 
 def _pinball(
