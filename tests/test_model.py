@@ -67,8 +67,9 @@ def test_window_normalization_round_trip(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["standard", "robust"])
 def test_a_flat_window_forecasts_its_own_level(kind: str) -> None:
-    """A constant history forecasts that constant, as one with the smallest spread does: the
-    network's typical move of a training window (here a bias) is not added at full scale."""
+    """A constant history forecasts that constant, exactly, as one with the smallest spread
+    nearly does: the network's typical move of a training window (here a bias) is not added
+    at full scale."""
     torch.manual_seed(0)
     model = LSTMForecaster(ModelSpec(1, 1, 4, 8, 1, 0.0, (8,), kind, target_index=(0,)))
     with torch.no_grad():
@@ -76,7 +77,9 @@ def test_a_flat_window_forecasts_its_own_level(kind: str) -> None:
         flat = model(torch.full((1, 12, 1), 5.0))
         jitter = torch.tensor([0.0, 1e-7] * 6).reshape(1, 12, 1)
         nearly = model(torch.full((1, 12, 1), 5.0) + jitter)
-    assert flat.flatten().tolist() == pytest.approx([5.0] * 4, abs=1e-4)
+        zeros = model(torch.zeros(1, 12, 1))  # a panel's all-zero series
+    assert flat.flatten().tolist() == [5.0] * 4  # exactly: not 5 + 3e-6
+    assert zeros.flatten().tolist() == [0.0] * 4  # not +-1e-7, a 200% sMAPE
     assert nearly.flatten().tolist() == pytest.approx([5.0] * 4, abs=1e-4)
 
 

@@ -78,7 +78,9 @@ class LSTMForecaster(nn.Module):
         normalized = torch.cat([(past - center) / scale, windows[..., self.n_past :]], dim=-1)
         out = self._network(normalized, future, quantiles)
         index = self.target_index
-        return out * scale[..., index].unsqueeze(-1) + center[..., index].unsqueeze(-1)
+        # a flat window forecasts its level exactly (an all-zero series zeros, not +-1e-7)
+        spread = torch.where(scale > MIN_WINDOW_SCALE, scale, torch.zeros_like(scale))
+        return out * spread[..., index].unsqueeze(-1) + center[..., index].unsqueeze(-1)
 
     def _network(
         self, windows: torch.Tensor, future: torch.Tensor | None, quantiles: bool = False
@@ -137,14 +139,16 @@ class Ensemble(nn.Module):
         return torch.stack(outputs).mean(dim=0)
 
 
+MIN_WINDOW_SCALE = 1e-6  # scaled units: a window with less spread is flat
+
+
 def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per window and column (batch, 1, columns): the center and scale of data.window_norm.
 
     last: the window's last value (scale 1); standard: mean and standard deviation; robust:
-    median and interquartile range. The scale is at least 1e-6 (scaled units): a flat window
-    forecasts its own level, as a window with the smallest spread does (a floor of 1, one
-    training spread, let the network's typical move of a training window drift a constant
-    history far off).
+    median and interquartile range. The scale is at least MIN_WINDOW_SCALE, and a flat window
+    forecasts its own level exactly (_outputs): a floor of 1, one training spread, let the
+    network's typical move of a training window drift a constant history far off.
     """
     if kind == "last":
         center = windows[:, -1:, :]
@@ -159,7 +163,7 @@ def window_stats(windows: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.
         center, scale = quartiles[1].unsqueeze(1), (quartiles[2] - quartiles[0]).unsqueeze(1)
     else:
         raise ValueError(f"unknown window_norm {kind!r}")
-    return center, scale.clamp_min(1e-6)
+    return center, scale.clamp_min(MIN_WINDOW_SCALE)
 
 
 NETWORKS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster}  # ModelSpec.network -> class
