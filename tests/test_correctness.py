@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from lstmcli.config.edit import validate_config
+from lstmcli.data.reading import read_csv
 from lstmcli.data.table import load_table, prepare_table
 from lstmcli.data.training_data import make_windows, prepare_data
 from lstmcli.model.checkpoint import load_checkpoint
@@ -329,6 +330,23 @@ def test_duplicate_and_spaced_headers(tmp_path: Path) -> None:
         "(the header looks separated by ';'; lstmcli reads comma-separated files, so convert "
         "the file first)\n"
     )
+    # with decimal commas too, each row has two fields under a one-field header: pandas made
+    # the first its index, and `init` took `date;y` for a numeric column of the digits after it
+    european = tmp_path / "european.csv"
+    european.write_text(frame.to_csv(index=False, sep=";", decimal=","))
+    said = (
+        f"Error: cannot read CSV {european}: its rows have more fields than its header's 1 "
+        "(date;y;x); decimal commas in a file separated by ';'? lstmcli reads comma-separated "
+        "files with decimal points\n"
+    )
+    result = run("init", "--data", str(european), str(tmp_path / "new.yaml"))
+    assert (result.exit_code, result.stderr) == (1, said)
+    assert not (tmp_path / "new.yaml").exists()
+    path.write_text(yaml.safe_dump(tiny_config(european)))
+    assert run("train", "-c", str(path)).stderr == said
+    trailing = tmp_path / "trailing.csv"  # a comma at the end of every row: read as it means
+    trailing.write_text("date,y\n2020-01-01,1,\n2020-02-01,2,\n")
+    assert read_csv(trailing)["y"].tolist() == [1, 2]
 
 
 def test_predict_warns_about_gaps_and_ignores_those_before_its_window(

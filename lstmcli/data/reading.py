@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -63,7 +64,17 @@ def read_csv(
         usecols = None
         if columns is not None and set(columns) <= set(names):
             usecols = [c for c in names if c in set(columns)]
-        frame = pd.read_csv(data, header=0, names=names, usecols=usecols, dtype=dtype)
+        with warnings.catch_warnings():  # more fields than the header: refused, not shifted
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                data, header=0, names=names, usecols=usecols, dtype=dtype, index_col=False
+            )
+    except pd.errors.ParserWarning:
+        raise LstmcliError(
+            f"cannot read CSV {label}: its rows have more fields than its header's "
+            f"{len(names)} ({', '.join(names)}); decimal commas in a file separated by ';'? "
+            "lstmcli reads comma-separated files with decimal points"
+        ) from None
     except FileNotFoundError:
         raise LstmcliError(f"data file not found: {label}") from None
     except IsADirectoryError:
