@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from lstmcli.config.edit import validate_config
+from lstmcli.data.table import prepare_table
 from lstmcli.errors import LstmcliError
 from lstmcli.run.pipeline import train_run
+from tests.conftest import seasonal_frame as monthly_frame
 from tests.conftest import tiny_config
 
 
@@ -222,6 +224,50 @@ def test_scheduler_rates() -> None:
     rates = [_scheduled_rate(cfg.training, e) for e in range(1, 11)]
     assert rates[:3] == pytest.approx([0.0005, 0.001, 0.001])
     assert rates[-1] == pytest.approx(0.001 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
+
+
+def test_a_cosine_cycle_still_learning_is_followed_by_another() -> None:
+    """The 800-step schedule left a member of hourly demand (taylor summed to hours, 1,289
+    windows) still learning when its rate reached zero: RMSE 2249 against 1205 with a constant
+    rate. A cycle whose best val loss came late and 5% lower is followed by another."""
+    from lstmcli.run.loop import EpochStats, _scheduled_rate, planned_epochs
+
+    def history(*losses: float) -> list[EpochStats]:
+        return [EpochStats(k + 1, 4, 1.0, v, 0.1, 0.0, 0) for k, v in enumerate(losses)]
+
+    cfg = validate_config(
+        {"training": {"epochs": 4, "scheduler": "cosine", "cycles": 3, "learning_rate": 0.01}}
+    ).training
+    assert planned_epochs(cfg, history(1.0, 0.8, 0.7, 0.6)) == 8  # 0.6: 14% below 0.7
+    assert planned_epochs(cfg, history(1.0, 0.8, 0.7, 0.68)) == 4  # 3% lower: it has settled
+    assert planned_epochs(cfg, history(1.0, 0.5, 0.7, 0.6)) == 4  # its best came earlier, by far
+    assert planned_epochs(cfg, history(1.0, 0.6, 0.8, 0.604)) == 8  # its last within 1% of it
+    assert planned_epochs(cfg, history(1.0, 0.6, 0.8, 0.615)) == 4  # a dip and a rise: noise
+    assert planned_epochs(cfg, history(1.0, 0.8, 0.7)) == 4  # the cycle has not ended
+    second = (1.0, 0.8, 0.7, 0.6, 0.9, 0.7, 0.6, 0.56)  # its best 7% below the first's
+    assert planned_epochs(cfg, history(*second)) == 12
+    assert planned_epochs(cfg, history(*second[:7], 0.58)) == 8  # 3% below: done
+    assert planned_epochs(cfg, history(*second, 0.5, 0.4, 0.3, 0.2)) == 12  # at most 3 cycles
+    once = cfg.model_copy(update={"cycles": 1})
+    assert planned_epochs(once, history(1.0, 0.8, 0.7, 0.6)) == 4
+    rates = [_scheduled_rate(cfg, epoch) for epoch in range(1, 9)]
+    cycle = [0.01 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in range(4)]
+    assert rates == pytest.approx(cycle + cycle)  # each cycle from the top
+
+
+def test_small_scratch_runs_may_take_more_cycles() -> None:
+    from lstmcli.config.resolve import resolve
+
+    def plan(**training: object) -> tuple[int, int]:
+        data = {"target": "y", "horizon": 6, "split": 0.75}
+        config = validate_config({"data": data, "model": {"init": "none"}, "training": training})
+        resolved = resolve(config, prepare_table(monthly_frame(400), config.data, "f"))
+        return resolved.config.training.epochs, resolved.config.training.cycles
+
+    assert plan() == (100, 1)  # 241 windows, 8 steps an epoch: the 150-epoch cap fits one
+    assert plan(batch_size=8) == (26, 5)  # 31 steps an epoch: 5 cycles of 26 in 150 epochs
+    assert plan(batch_size=8, epochs=30) == (30, 1)  # epochs a user sets: the most that run
+    assert plan(batch_size=8, cycles=2) == (26, 2)
 
 
 def test_an_ensemble_averages_its_members(tmp_path: Path, csv_path: Path) -> None:

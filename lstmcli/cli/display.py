@@ -77,8 +77,9 @@ class EpochReporter:
         losses = f"train {stats.train_loss:.4g}"
         if stats.val_loss is not None:
             losses += f"  val {stats.val_loss:.4g}  best epoch {stats.best_epoch}"
-        if self.progress is not None:
-            self.progress.update(self.task, completed=self.done, losses=losses)
+        if self.progress is not None:  # another cosine cycle may add epochs (training.cycles)
+            total = max(self.epochs or 0, self.done)
+            self.progress.update(self.task, completed=self.done, total=total, losses=losses)
         elif stats.epoch == 1 or stats.epoch % self.every == 0 or stats.epoch == stats.epochs:
             elapsed = time.perf_counter() - self.started
             member = f"member {stats.member}/{self.members}  " if self.members > 1 else ""

@@ -50,6 +50,7 @@ class PlannedTraining(TrainingConfig):
     epochs: int
     batch_size: int | None
     scheduler: Literal["none", "plateau", "cosine"]
+    cycles: int
     ensemble: int
     workers: int
 

@@ -172,9 +172,20 @@ def resolve(config: Config, table: Table) -> Plan:
                    f"{windows} windows: the rate decays to zero over the epochs")  # fmt: skip
         else:
             values["training.scheduler"] = scheduler  # as always: no word
+    cycles = 1
     if scheduler == "cosine" and small_from_scratch:
         batch = size["batch_size"] if is_auto(training.batch_size) else training.batch_size
-        size["epochs"], whys["epochs"] = cosine_epochs(windows, batch, size["epochs"])
+        most = size["epochs"]
+        size["epochs"], whys["epochs"] = cosine_epochs(windows, batch, most)
+        if is_auto(training.epochs):  # epochs a user sets are the most that run
+            cycles = max(1, most // size["epochs"])
+    if is_auto(training.cycles):
+        if cycles > 1:
+            choose("training.cycles", cycles, f"up to {cycles} cycles of the schedule, "
+                   f"{cycles * size['epochs']} epochs at most: another while the last still "
+                   "lowers the val loss")  # fmt: skip
+        else:
+            values["training.cycles"] = 1
     for name in ("epochs", "ensemble", "batch_size"):
         if is_auto(getattr(training, name)):
             choose(f"training.{name}", size[name], whys[name])

@@ -159,6 +159,13 @@ class TrainingConfig(Section):
         description="learning-rate schedule after the warm-up; auto: cosine for a small "
         "network trained from scratch (under 2,000 training windows), none otherwise",
     )
+    cycles: int | Literal["auto"] = Field(
+        AUTO,
+        description="with the cosine schedule, the most cycles of `epochs` epochs: a cycle "
+        "whose last quarter still lowered the best val loss 5% or more is followed by another, "
+        "from a lower rate; auto: as many as fit in 150 epochs for a small network trained from "
+        "scratch, else 1",
+    )
     warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warm-up")
     patience: int | None = Field(
         20, ge=1, description="early stopping after this many epochs without a better val loss"
@@ -197,6 +204,11 @@ class TrainingConfig(Section):
     @classmethod
     def _epochs(cls, value: Any) -> Any:
         return auto_or_int(value, 0)
+
+    @field_validator("cycles", mode="before")
+    @classmethod
+    def _cycles(cls, value: Any) -> Any:
+        return auto_or_int(value, 1)
 
     @field_validator("workers", mode="before")
     @classmethod

@@ -136,9 +136,11 @@ def fit(
         if val is not None and len(val):
             state.best_loss = state.start_loss = evaluate_loss(model, val, loop.loss_fn, dist)
         state.best_epoch, state.best_weights = 0, copy.deepcopy(model.state_dict())
-    epochs = cfg.epochs if len(train) else 0  # nothing to train on: no epoch
+    epochs = planned_epochs(cfg, state.history) if len(train) else 0  # none: nothing to train on
 
-    for epoch in range(state.epoch + 1, epochs + 1):
+    epoch = state.epoch
+    while epoch < epochs:
+        epoch += 1
         if _patience_ran_out(state, val, cfg):
             result.stopped_early = True
             break
@@ -154,6 +156,7 @@ def fit(
         if result.interrupted:
             break
         stats = _end_epoch(loop, val, cfg, state, epoch, train_loss, dist)
+        epochs = stats.epochs = planned_epochs(cfg, state.history)  # another cycle, maybe
         stats.seconds = time.perf_counter() - epoch_started
         state.seconds = time.perf_counter() - started
         if on_epoch is not None:
@@ -166,7 +169,7 @@ def fit(
             result.interrupted = True
             break
     else:
-        result.stopped_early = _patience_ran_out(state, val, cfg) and state.epoch < cfg.epochs
+        result.stopped_early = _patience_ran_out(state, val, cfg) and state.epoch < epochs
 
     _snapshot(state, loop)
     state.seconds = time.perf_counter() - started
@@ -399,13 +402,56 @@ def outputs(model: nn.Module, inputs: torch.Tensor, future: torch.Tensor | None)
     return model(inputs, future)
 
 
+# A cosine cycle still learning when its rate reached zero is followed by another from the
+# top (training.cycles): the first when its last val loss is its best (within AT_BEST) and
+# STILL_LEARNING below the loss three quarters through it (a noisy val loss that dipped and
+# rose again is not learning); a later one when its best is STILL_LEARNING below the best
+# before it.
+STILL_LEARNING = 0.05
+AT_BEST = 0.01
+
+
+def planned_epochs(cfg: TrainingConfig, history: list[EpochStats]) -> int:
+    """The epochs training runs to, as far as its history decides: `epochs`, and with the
+    cosine schedule another cycle of them after each that was still learning, at most
+    `cycles`. The same history gives the same plan, so a resumed run continues it."""
+    cycles = cfg.cycles
+    if cfg.scheduler != "cosine" or not isinstance(cycles, int) or cycles <= 1:
+        return cfg.epochs
+    limit = cfg.epochs
+    while (
+        limit < cfg.epochs * cycles
+        and len(history) >= limit
+        and _still_learning([stats.val_loss for stats in history[:limit]], cfg.epochs)
+    ):
+        limit += cfg.epochs
+    return limit
+
+
+def _still_learning(losses: list[float | None], length: int) -> bool:
+    """Whether the last cycle (`length` epochs) of these val losses was still learning."""
+    if any(loss is None for loss in losses):
+        return False
+    cycle, before = losses[-length:], losses[:-length]
+    best = min(cycle)
+    if before:
+        return best <= (1 - STILL_LEARNING) * min(before)
+    quarter = max(1, length // 4)
+    last = cycle[-1]
+    return last <= (1 + AT_BEST) * best and last <= (1 - STILL_LEARNING) * cycle[-quarter - 1]
+
+
 def _scheduled_rate(cfg: TrainingConfig, epoch: int) -> float | None:
-    """The learning rate an epoch starts with: linear warm-up, then cosine decay to zero; None
-    leaves the rate alone (no schedule, or plateau, which steps on the monitored loss)."""
+    """The learning rate an epoch starts with: linear warm-up, then cosine decay to zero, in
+    cycles of `epochs` (training.cycles), each from the top; None leaves the rate alone (no
+    schedule, or plateau, which steps on the monitored loss)."""
     if epoch <= cfg.warmup_epochs:
         return cfg.learning_rate * epoch / cfg.warmup_epochs
     if cfg.scheduler == "cosine":
-        progress = (epoch - 1 - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
+        if epoch > cfg.epochs:  # a later cycle (training.cycles): the whole `epochs`, no warm-up
+            progress = ((epoch - 1) % cfg.epochs) / cfg.epochs
+        else:
+            progress = (epoch - 1 - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
         return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
     if epoch == cfg.warmup_epochs + 1 and cfg.warmup_epochs:
         return cfg.learning_rate  # the end of the warm-up
