@@ -70,6 +70,22 @@ def test_interrupted_and_resumed_equals_uninterrupted(
     pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("stops", [[32], [34, 20]])
+def test_a_run_stopped_between_cosine_cycles_resumes_into_the_next(
+    tmp_path: Path, csv_path: Path, stops: list[int]
+) -> None:
+    """Whether a cycle follows is decided from the history alone: a run stopped after a first
+    cycle still learning (the 32nd stop check: 8 an epoch, so after epoch 4) or inside the
+    second goes on as an uninterrupted run (every cycle here is still learning: 12 epochs)."""
+    training = {"scheduler": "cosine", "epochs": 4, "cycles": 3, "patience": None}
+    config = validate_config(tiny_config(csv_path, training=training))
+    straight = train_run(config, tmp_path / "straight")
+    assert straight.training.epochs_run == 12
+    result = resumed_until_done(config, tmp_path / "resumed", stops)
+    assert result.training.epochs_run == 12
+    assert result.metrics["model"] == pytest.approx(straight.metrics["model"], rel=1e-6)
+
+
 def resumed_until_done(config: object, folder: Path, stops: list[int]) -> object:
     """Train with Ctrl-C after `stops[0]` batches, then resume (stopping again after each
     further count) until training ends; the last run's result."""

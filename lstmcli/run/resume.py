@@ -13,6 +13,7 @@ from lstmcli.config.io import override_config
 from lstmcli.config.schema import Config, TrainingConfig
 from lstmcli.errors import LstmcliError
 from lstmcli.model.checkpoint import LAST_FILE, Checkpoint, load_checkpoint
+from lstmcli.run.loop import EpochStats, planned_epochs
 
 # What `--resume` may change: the length and saving of training, where it runs and where
 # it is tracked.
@@ -72,7 +73,8 @@ def _why_finished(state: dict, cfg: TrainingConfig, run_dir: Path) -> str | None
     done, best = state["epoch"], state["best_epoch"]
     history = state.get("history") or []
     has_val = bool(history) and history[-1].get("val_loss") is not None
-    if done >= cfg.epochs:
+    planned = planned_epochs(cfg, [EpochStats(**stats) for stats in history])
+    if done >= planned:  # all its epochs (and cycles: a cycle still learning has another)
         return (
             f"{run_dir} already ran {done} epoch(s) (training.epochs {cfg.epochs}); to train "
             f"longer, resume with --set training.epochs=N for some N above {done}"
