@@ -179,6 +179,9 @@ def resolve(config: Config, table: Table) -> Plan:
         size["epochs"], whys["epochs"] = cosine_epochs(windows, batch, most)
         if is_auto(training.epochs):  # epochs a user sets are the most that run
             cycles = max(1, most // size["epochs"])
+    for name in ("epochs", "ensemble", "batch_size"):
+        if is_auto(getattr(training, name)):
+            choose(f"training.{name}", size[name], whys[name])
     if is_auto(training.cycles):
         if cycles > 1:
             choose("training.cycles", cycles, f"up to {cycles} cycles of the schedule, "
@@ -186,9 +189,6 @@ def resolve(config: Config, table: Table) -> Plan:
                    "lowers the val loss")  # fmt: skip
         else:
             values["training.cycles"] = 1
-    for name in ("epochs", "ensemble", "batch_size"):
-        if is_auto(getattr(training, name)):
-            choose(f"training.{name}", size[name], whys[name])
     if is_auto(model.lstm_rows):
         rows, why = choose_lstm_rows(lookback, horizon, model.linear_skip and forecast)
         if rows is None:
