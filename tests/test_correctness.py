@@ -208,6 +208,44 @@ def test_the_rows_settle_a_first_date_that_reads_both_ways(dates: pd.Index, expe
     assert table.time_format == ("%m/%d/%Y" if "/" in dates[0] else "%d.%m.%Y")
 
 
+def test_a_typo_that_rules_out_the_regular_reading_is_named(tmp_path: Path) -> None:
+    """One `01/13/2012` in a monthly dd/mm/yyyy file leaves month-first the only reading of
+    every row, and month-first made the months the first days of each January, silently."""
+    months = pd.date_range("2010-01-01", periods=60, freq="MS").strftime("%d/%m/%Y").tolist()
+    months[30] = "01/13/2012"  # July 2012 mistyped month-first
+    frame = pd.DataFrame({"date": months, "y": np.arange(60.0)})
+    path = write(tmp_path, frame, tiny_config(tmp_path / "data.csv"))
+    result = run("check", "-c", str(path))
+    assert result.exit_code == 1
+    assert (
+        f"Error: time column 'date' in {tmp_path / 'data.csv'}: '01/13/2012' at line 32 is not "
+        "day-first ('%d/%m/%Y') as the other rows are (read so, their times are regular; every "
+        "row reads the other way only as irregular times); correct it, or set data.time_format\n"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("time_format", "said"),
+    [
+        ("%Q/%m/%Y", "data.time_format '%Q/%m/%Y' is not a strptime format ('Q' is a bad "
+                     "directive in format '%Q/%m/%Y'); use codes such as '%d/%m/%Y %H:%M'"),
+        ("%d/%m/%Y%", "data.time_format '%d/%m/%Y%' is not a strptime format (stray % in "
+                      "format '%d/%m/%Y%'); use codes such as '%d/%m/%Y %H:%M'"),
+        ("dd/mm/yyyy", "cannot parse '01/01/2010' as a time (data.time_format 'dd/mm/yyyy') at "
+                       "line 2; data.time_format takes strptime codes such as '%d/%m/%Y'"),
+    ],
+)  # fmt: skip
+def test_a_bad_time_format_is_one_line(tmp_path: Path, time_format: str, said: str) -> None:
+    dates = pd.date_range("2010-01-01", periods=30, freq="MS").strftime("%d/%m/%Y")
+    frame = pd.DataFrame({"date": dates, "y": np.arange(30.0)})
+    config = tiny_config(tmp_path / "data.csv", data={"time_format": time_format})
+    path = write(tmp_path, frame, config)
+    for command in ("check", "train"):
+        result = run(command, "-c", str(path), "-o", str(tmp_path / "run"))
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert f"Error: time column 'date' in {tmp_path / 'data.csv'}: {said}\n" in result.stderr
+
+
 def test_dates_that_read_both_ways_regularly_are_refused(tmp_path: Path) -> None:
     # 01/01/2015 .. 12/01/2015: twelve days of January, or the first days of twelve months
     dates = pd.date_range("2015-01-01", periods=12, freq="D").strftime("%d/%m/%Y")
@@ -336,8 +374,8 @@ def test_duplicate_and_spaced_headers(tmp_path: Path) -> None:
     european.write_text(frame.to_csv(index=False, sep=";", decimal=","))
     said = (
         f"Error: cannot read CSV {european}: its rows have more fields than its header's 1 "
-        "(date;y;x); decimal commas in a file separated by ';'? lstmcli reads comma-separated "
-        "files with decimal points\n"
+        "(date;y;x); decimal commas, or a separator other than ','? lstmcli reads "
+        "comma-separated files with decimal points\n"
     )
     result = run("init", "--data", str(european), str(tmp_path / "new.yaml"))
     assert (result.exit_code, result.stderr) == (1, said)
@@ -532,3 +570,16 @@ def test_a_series_too_short_to_score_is_named(tmp_path: Path) -> None:
     )
     tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert "short" in set(tested["id"].astype(str))  # forecast all the same
+    # a series with no test window at all (its test rows fewer than the horizon): named too
+    frame = two_series(("long", "tiny"), 60)
+    frame = frame[(frame["id"] == "long") | (frame.groupby("id").cumcount() < 12)]
+    six = data | {"horizon": 6}  # the tiny series' test part: 2 rows
+    write(tmp_path, frame, tiny_config(tmp_path / "data.csv", data=six))
+    config = validate_config(tiny_config(tmp_path / "data.csv", data=six))
+    warnings.clear()
+    metrics = train_run(config, tmp_path / "run2", warn=warnings.append).metrics
+    assert metrics["series_untested"] == ["tiny"] and metrics["series"]["count"] == 1
+    assert (
+        "series tiny has no test window (too few rows in the test part for a horizon of 6): no "
+        "score, and no row in test_predictions.csv; predict forecasts it"
+    ) in warnings

@@ -75,7 +75,8 @@ class DataConfig(Section):
     time_format: str | None = Field(
         None,
         description="strptime format of the time column, e.g. '%d.%m.%Y' (null: ISO 8601, "
-        "else guessed from the first row; every row must share it)",
+        "else guessed from the first row, the file's rows settling day-first or month-first; "
+        "every row must share it)",
     )
     target: list[str] = Field(["co2_ppmv"], description="column(s) to predict", min_length=1)
     features: list[str] = Field(

@@ -32,7 +32,7 @@ def starter_config(
     names the file relative to `config_folder` (where it will be written; None: absolute),
     as config paths resolve against their file's folder."""
     frame = read_csv(path)
-    time_column = _time_column(frame)
+    time_column = _time_column(frame, path)
     time = parse_time(frame[time_column], time_column, path) if time_column else None
     id_column = _id_column(frame, time_column, time, path)
     frame = read_csv(path, text=[id_column]) if id_column else frame  # ids are labels
@@ -129,7 +129,7 @@ def _path_from(path: str, folder: Path | None) -> str:
     return str(absolute) if folder is None else os.path.relpath(absolute, folder)
 
 
-def _time_column(frame: pd.DataFrame) -> str | None:
+def _time_column(frame: pd.DataFrame, path: str) -> str | None:
     """The column named like a time, else the first text column whose values are times."""
     named = [c for c in frame.columns if str(c).strip().lower() in TIME_NAMES]
     candidates = named + [
@@ -137,8 +137,10 @@ def _time_column(frame: pd.DataFrame) -> str | None:
     ]
     for name in candidates:
         try:
-            parse_time(frame[name], name, "")
+            parse_time(frame[name], name, path)
             return name
         except LstmcliError:
+            if name in named:  # a date column the rows cannot settle: say why, not file order
+                raise
             continue
     return None

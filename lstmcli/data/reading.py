@@ -72,8 +72,8 @@ def read_csv(
     except pd.errors.ParserWarning:
         raise LstmcliError(
             f"cannot read CSV {label}: its rows have more fields than its header's "
-            f"{len(names)} ({', '.join(names)}); decimal commas in a file separated by ';'? "
-            "lstmcli reads comma-separated files with decimal points"
+            f"{len(names)} ({', '.join(names)}); decimal commas, or a separator other than "
+            "','? lstmcli reads comma-separated files with decimal points"
         ) from None
     except FileNotFoundError:
         raise LstmcliError(f"data file not found: {label}") from None

@@ -48,7 +48,14 @@ def read_times(
     fmt = time_format
     if fmt is None and first is not None:
         fmt = reading_format(text, first, name, label)
-    parsed = _to_datetime(column, fmt)
+    try:
+        parsed = _to_datetime(column, fmt)
+    except ValueError as e:  # a format pandas cannot use: '%Q', a stray '%'
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LstmcliError(
+            f"time column {name!r} in {label}: data.time_format {fmt!r} is not a strptime "
+            f"format ({detail}); use codes such as '%d/%m/%Y %H:%M'"
+        ) from None
     bad = (parsed.isna() & text.notna()).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -61,7 +68,9 @@ def read_times(
                 f"the first row ({first!r}, {described}); write every time in one format, or "
                 "set data.time_format"
             )
-        expected = f" (data.time_format {time_format!r})" if time_format else ""
+        expected = f" (data.time_format {time_format!r})" if time_format is not None else ""
+        if time_format is not None and "%" not in time_format:
+            where += "; data.time_format takes strptime codes such as '%d/%m/%Y'"
         raise LstmcliError(
             f"time column {name!r} in {label}: cannot parse {value!r} as a time{expected} {where}"
         )
@@ -88,10 +97,23 @@ def reading_format(text: pd.Series, first: str, name: str, label: str) -> str:
     if not day_month_format(month_first) or day_first in (None, month_first):
         return month_first
     readings = {fmt: _to_datetime(text, fmt) for fmt in (month_first, day_first)}
-    whole = [fmt for fmt, times in readings.items() if not (times.isna() & text.notna()).any()]
-    if len(whole) < 2:
-        return whole[0] if whole else month_first  # none: the error names the first row
-    regular = [fmt for fmt in whole if frequency(_distinct(readings[fmt])) is not None]
+    failed = {fmt: (times.isna() & text.notna()).to_numpy() for fmt, times in readings.items()}
+    whole = [fmt for fmt in readings if not failed[fmt].any()]
+    if not whole:
+        return month_first  # the error names the first row it cannot read
+    if len(whole) == 1:  # one reading reads every row; a typo may be what rules out the other
+        fmt, other = whole[0], day_first if whole[0] == month_first else month_first
+        if not _regular(readings[fmt]) and _regular(readings[other]):
+            row = int(np.flatnonzero(failed[other])[0])
+            order = "day" if other.startswith("%d") else "month"
+            raise LstmcliError(
+                f"time column {name!r} in {label}: {text.iloc[row]!r} {at_row(row)} is not "
+                f"{order}-first ({other!r}) as the other rows are (read so, their times are "
+                "regular; every row reads the other way only as irregular times); correct it, "
+                "or set data.time_format"
+            )
+        return fmt
+    regular = [fmt for fmt in whole if _regular(readings[fmt])]
     if len(regular) == 1:
         return regular[0]
     raise LstmcliError(
@@ -108,6 +130,11 @@ def day_month_format(fmt: str | None) -> bool:
         return False
     order = [code for code in ("%d", "%m") if code in fmt]
     return len(order) == 2 and fmt.startswith(("%d", "%m"))
+
+
+def _regular(times: pd.Series) -> bool:
+    """Whether the times a reading could parse are regular (a few unreadable rows left out)."""
+    return frequency(_distinct(times)) is not None
 
 
 def _distinct(times: pd.Series) -> pd.Series:

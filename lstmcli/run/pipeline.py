@@ -126,6 +126,8 @@ def train_run(
                 metrics, predictions = score_test(model, data)
                 if metrics["windows_skipped"]:
                     warn(skipped_windows(metrics, "test"))
+                if metrics.get("series_untested"):
+                    warn(untested(metrics["series_untested"], config.data.horizon))
                 metrics.update(run_facts(fitted, data, device, plan))
             with clock.stage("write"):
                 folder.write(metrics, fitted.history, predictions)
@@ -170,7 +172,23 @@ def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.Da
     scored = score_rows(model, table, anchors, series, cfg.path)
     forecast = scored.forecast
     frame = backtest_frame(table, anchors, forecast.points, scored.actual, cfg, forecast.bounds)
-    return scored.metrics, frame
+    metrics = scored.metrics
+    if table.ids is not None:  # a series whose test part holds no window is in no score
+        tested = set(np.unique(table.series_of(anchors)).tolist())
+        labels = table.id_labels()
+        missing = [labels[k] for k in range(table.n_series) if k not in tested]
+        if missing:
+            metrics["series_untested"] = missing
+    return metrics, frame
+
+
+def untested(ids: list[str], horizon: int) -> str:
+    """Which series the test part could not forecast, for a warning."""
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    verb = "has" if len(ids) == 1 else "have"
+    return (f"series {shown} {verb} no test window (too few rows in the test part for a horizon "
+            f"of {horizon}): no score, and no row in test_predictions.csv; predict forecasts "
+            f"{'it' if len(ids) == 1 else 'them'}")  # fmt: skip
 
 
 def run_facts(fitted: Fitted, data: TrainingData, device: torch.device, plan: Plan) -> dict:
