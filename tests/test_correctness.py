@@ -208,22 +208,6 @@ def test_the_rows_settle_a_first_date_that_reads_both_ways(dates: pd.Index, expe
     assert table.time_format == ("%m/%d/%Y" if "/" in dates[0] else "%d.%m.%Y")
 
 
-def test_a_typo_that_rules_out_the_regular_reading_is_named(tmp_path: Path) -> None:
-    """One `01/13/2012` in a monthly dd/mm/yyyy file leaves month-first the only reading of
-    every row, and month-first made the months the first days of each January, silently."""
-    months = pd.date_range("2010-01-01", periods=60, freq="MS").strftime("%d/%m/%Y").tolist()
-    months[30] = "01/13/2012"  # July 2012 mistyped month-first
-    frame = pd.DataFrame({"date": months, "y": np.arange(60.0)})
-    path = write(tmp_path, frame, tiny_config(tmp_path / "data.csv"))
-    result = run("check", "-c", str(path))
-    assert result.exit_code == 1
-    assert (
-        f"Error: time column 'date' in {tmp_path / 'data.csv'}: '01/13/2012' at line 32 is not "
-        "day-first ('%d/%m/%Y') as the other rows are (read so, their times are regular; every "
-        "row reads the other way only as irregular times); correct it, or set data.time_format\n"
-    ) in result.stderr
-
-
 @pytest.mark.parametrize(
     ("time_format", "said"),
     [
@@ -246,21 +230,36 @@ def test_a_bad_time_format_is_one_line(tmp_path: Path, time_format: str, said: s
         assert f"Error: time column 'date' in {tmp_path / 'data.csv'}: {said}\n" in result.stderr
 
 
-def test_dates_that_read_both_ways_regularly_are_refused(tmp_path: Path) -> None:
-    # 01/01/2015 .. 12/01/2015: twelve days of January, or the first days of twelve months
-    dates = pd.date_range("2015-01-01", periods=12, freq="D").strftime("%d/%m/%Y")
-    frame = pd.DataFrame({"date": dates, "y": np.arange(12.0)})
-    path = write(tmp_path, frame, tiny_config(tmp_path / "data.csv"))
+def unsettled_dates(tmp_path: Path, dates: list[str], **data: object) -> str:
+    """`check`'s stderr for a file of these dates, which must be refused."""
+    frame = pd.DataFrame({"date": dates, "y": np.arange(float(len(dates)))})
+    path = write(tmp_path, frame, tiny_config(tmp_path / "data.csv", data=data))
     result = run("check", "-c", str(path))
     assert result.exit_code == 1
+    return result.stderr
+
+
+def test_dates_the_rows_cannot_settle_are_refused(tmp_path: Path) -> None:
+    """01/01/2015 .. 12/01/2015 read both ways regularly (twelve days of January, or the
+    first days of twelve months). One `01/13/2012` in a monthly dd/mm/yyyy file leaves
+    month-first the only reading of every row, which made the months the first days of each
+    January, silently."""
+    days = pd.date_range("2015-01-01", periods=12, freq="D").strftime("%d/%m/%Y").tolist()
     assert (
         f"Error: time column 'date' in {tmp_path / 'data.csv'}: '01/01/2015' could be day-first "
         "('%d/%m/%Y') or month-first ('%m/%d/%Y'), and every row reads both ways; set "
         "data.time_format to the one the file uses\n"
-    ) in result.stderr
+    ) in unsettled_dates(tmp_path, days)
     day_first = tiny_config(tmp_path / "data.csv", data={"time_format": "%d/%m/%Y"})
-    fixed = write(tmp_path, frame, day_first)
+    fixed = write(tmp_path, pd.DataFrame({"date": days, "y": np.arange(12.0)}), day_first)
     assert "frequency:      D (regular)" in run("check", "-c", str(fixed)).stdout
+    months = pd.date_range("2010-01-01", periods=60, freq="MS").strftime("%d/%m/%Y").tolist()
+    months[30] = "01/13/2012"  # July 2012 mistyped month-first
+    assert (
+        f"Error: time column 'date' in {tmp_path / 'data.csv'}: '01/13/2012' at line 32 is not "
+        "day-first ('%d/%m/%Y') as the other rows are (read so, their times are regular; every "
+        "row reads the other way only as irregular times); correct it, or set data.time_format\n"
+    ) in unsettled_dates(tmp_path, months)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from lstmcli.config.fields import AUTO, has_val_part, is_auto
 from lstmcli.config.plan import Choice, Plan
 from lstmcli.config.schema import Config, ModelConfig, no_val_part_for_intervals
 from lstmcli.data.table import Table
-from lstmcli.data.times import frequency
+from lstmcli.data.times import first_field, frequency
 from lstmcli.data.windows import split_rows
 from lstmcli.errors import LstmcliError
 from lstmcli.model.prior import (
@@ -65,7 +65,7 @@ def resolve(config: Config, table: Table) -> Plan:
 
     forecast = data.task == "forecast"
     if data.time_format is None and table.time_format is not None:
-        order = "day" if table.time_format.startswith("%d") else "month"
+        order = first_field(table.time_format)
         why = f"{order}-first, as the file's times read; kept for later files"
         choose("data.time_format", table.time_format, why)
     season = data.season

@@ -162,9 +162,10 @@ class TrainingConfig(Section):
     cycles: int | Literal["auto"] = Field(
         AUTO,
         description="with the cosine schedule, the most cycles of `epochs` epochs: a cycle "
-        "whose last quarter still lowered the best val loss 5% or more is followed by another, "
-        "from a lower rate; auto: as many as fit in 150 epochs for a small network trained from "
-        "scratch, else 1",
+        "still learning when its rate reaches zero (its last val loss its best, 5% below the "
+        "loss three quarters through; a later cycle: its best 5% below the best before) is "
+        "followed by another from the top; auto: as many as fit in 150 epochs for a small "
+        "network trained from scratch with epochs auto, else 1",
     )
     warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warm-up")
     patience: int | None = Field(

@@ -45,11 +45,11 @@ def read_times(
         return _refuse_empty_times(column, name, label), None
     text = column.astype("string")
     first = text.dropna().iloc[0] if text.notna().any() else None
-    fmt = time_format
+    fmt, parsed = time_format, None
     if fmt is None and first is not None:
-        fmt = reading_format(text, first, name, label)
+        fmt, parsed = reading_format(text, first, name, label)
     try:
-        parsed = _to_datetime(column, fmt)
+        parsed = _to_datetime(column, fmt) if parsed is None else parsed
     except ValueError as e:  # a format pandas cannot use: '%Q', a stray '%'
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LstmcliError(
@@ -78,15 +78,19 @@ def read_times(
     return _refuse_empty_times(parsed, name, label), decided
 
 
-def reading_format(text: pd.Series, first: str, name: str, label: str) -> str:
-    """The format of a time column without data.time_format: ISO 8601 when the first value is
-    ISO, else the one pandas guesses from it. Where its day and month could swap (`01/02/2015`:
-    pandas reads month-first, most of the world writes day-first), the reading under which
-    every row parses (a `13/02/2015` row rules month-first out); where both do, the one whose
-    times are regular (monthly `01/MM/YYYY` read month-first is the first twelve days of
-    each January); where both are, an error, never a guess."""
+def reading_format(
+    text: pd.Series, first: str, name: str, label: str
+) -> tuple[str, pd.Series | None]:
+    """The format of a time column without data.time_format, and the times where deciding it
+    read them already: ISO 8601 when the first value is ISO, else the one pandas guesses from
+    it. Where its day and month could swap (`01/02/2015`: pandas reads month-first, most of
+    the world writes day-first), the reading under which every row parses (a `13/02/2015`
+    row rules month-first out, unless it alone keeps the other reading from being regular: a
+    typo); where both do, the one whose times are regular (monthly `01/MM/YYYY` read
+    month-first is the first twelve days of each January); where both are, an error, never a
+    guess."""
     if _parses(first, "ISO8601"):
-        return "ISO8601"
+        return "ISO8601", None
     month_first = _guess_format(first)
     if month_first is None:
         raise LstmcliError(
@@ -95,32 +99,36 @@ def reading_format(text: pd.Series, first: str, name: str, label: str) -> str:
         )
     day_first = _guess_format(first, dayfirst=True)
     if not day_month_format(month_first) or day_first in (None, month_first):
-        return month_first
+        return month_first, None
     readings = {fmt: _to_datetime(text, fmt) for fmt in (month_first, day_first)}
     failed = {fmt: (times.isna() & text.notna()).to_numpy() for fmt, times in readings.items()}
     whole = [fmt for fmt in readings if not failed[fmt].any()]
     if not whole:
-        return month_first  # the error names the first row it cannot read
+        return month_first, None  # the error names the first row it cannot read
     if len(whole) == 1:  # one reading reads every row; a typo may be what rules out the other
         fmt, other = whole[0], day_first if whole[0] == month_first else month_first
         if not _regular(readings[fmt]) and _regular(readings[other]):
             row = int(np.flatnonzero(failed[other])[0])
-            order = "day" if other.startswith("%d") else "month"
             raise LstmcliError(
                 f"time column {name!r} in {label}: {text.iloc[row]!r} {at_row(row)} is not "
-                f"{order}-first ({other!r}) as the other rows are (read so, their times are "
-                "regular; every row reads the other way only as irregular times); correct it, "
-                "or set data.time_format"
+                f"{first_field(other)}-first ({other!r}) as the other rows are (read so, their "
+                "times are regular; every row reads the other way only as irregular times); "
+                "correct it, or set data.time_format"
             )
-        return fmt
+        return fmt, readings[fmt]
     regular = [fmt for fmt in whole if _regular(readings[fmt])]
     if len(regular) == 1:
-        return regular[0]
+        return regular[0], readings[regular[0]]
     raise LstmcliError(
         f"time column {name!r} in {label}: {first!r} could be day-first ({day_first!r}) or "
         f"month-first ({month_first!r}), and every row reads both ways; set data.time_format "
         "to the one the file uses"
     )
+
+
+def first_field(fmt: str) -> str:
+    """`day` or `month`: which a day_month_format reads first."""
+    return "day" if fmt.startswith("%d") else "month"
 
 
 def day_month_format(fmt: str | None) -> bool:

@@ -43,7 +43,7 @@ from lstmcli.run.fitting import (
 from lstmcli.run.folder import RunFolder
 from lstmcli.run.loop import EpochStats, TrainResult
 from lstmcli.run.manifest import StageClock
-from lstmcli.use.backtest import backtest_frame, score_rows, skipped_windows
+from lstmcli.use.backtest import backtest_frame, score_rows, skipped_windows, untested
 
 
 @dataclass(frozen=True)
@@ -180,15 +180,6 @@ def score_test(model: FittedForecaster, data: TrainingData) -> tuple[dict, pd.Da
         if missing:
             metrics["series_untested"] = missing
     return metrics, frame
-
-
-def untested(ids: list[str], horizon: int) -> str:
-    """Which series the test part could not forecast, for a warning."""
-    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-    verb = "has" if len(ids) == 1 else "have"
-    return (f"series {shown} {verb} no test window (too few rows in the test part for a horizon "
-            f"of {horizon}): no score, and no row in test_predictions.csv; predict forecasts "
-            f"{'it' if len(ids) == 1 else 'them'}")  # fmt: skip
 
 
 def run_facts(fitted: Fitted, data: TrainingData, device: torch.device, plan: Plan) -> dict:

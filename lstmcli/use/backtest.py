@@ -146,11 +146,23 @@ def skipped_windows(metrics: dict, part: str = "") -> str:
             "target in its series (one row, one season for seasonal naive)")  # fmt: skip
     unscored = metrics.get("series_unscored") or []
     if unscored:
-        more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
-        verb = "has" if len(unscored) == 1 else "have"
-        text += (f"; series {', '.join(unscored[:5])}{more} {verb} no score (too short to "
-                 "score; forecasts are written all the same)")  # fmt: skip
+        text += (f"; {_series(unscored)} no score (too short to score; forecasts are written "
+                 "all the same)")  # fmt: skip
     return text
+
+
+def untested(ids: list[str], horizon: int) -> str:
+    """Which series a run's test part holds no window of, for a warning."""
+    them = "it" if len(ids) == 1 else "them"
+    return (f"{_series(ids)} no test window (too few rows in the test part for a horizon of "
+            f"{horizon}): no score, and no row in test_predictions.csv; predict forecasts "
+            f"{them}")  # fmt: skip
+
+
+def _series(ids: list[str]) -> str:
+    """`series a has` / `series a, b, ... and 3 more have`: the first five ids named."""
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return f"series {', '.join(ids[:5])}{more} {'has' if len(ids) == 1 else 'have'}"
 
 
 def _pinball(
